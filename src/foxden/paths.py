@@ -1,0 +1,55 @@
+"""Mirroring of client paths into an account's file tree.
+
+The vendor stored `v:\\project\\shot\\lgt.ma` as `/v/project/shot/lgt.ma`: the drive letter
+becomes the first folder and backslashes become slashes; a UNC path `\\\\srv\\share\\x` becomes
+`/srv/share/x`; a POSIX path keeps its shape. Every path that reaches the server is normalised by
+`tree_path`, which also refuses anything that could escape the tree.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+
+from foxden.errors import BadRequest
+
+_DRIVE = re.compile(r"^([A-Za-z]):(?:[\\/]|$)")
+_MAX_PATH = 1024
+
+
+def mirror(client_path: str) -> str:
+    """Map a client's absolute path (Windows, UNC or POSIX) to its place in the account tree."""
+    raw = client_path.strip()
+    if not raw:
+        raise BadRequest("empty path: give the file's absolute path as it is on your machine")
+    drive = _DRIVE.match(raw)
+    if drive:
+        rest = raw[drive.end() :]
+        raw = "/" + drive.group(1).lower() + "/" + rest
+    elif raw.startswith("\\\\") or raw.startswith("//"):
+        raw = "/" + raw.lstrip("\\/")
+    return tree_path(raw.replace("\\", "/"))
+
+
+def tree_path(path: str) -> str:
+    """Normalise a path inside an account tree; reject relative escapes and odd characters."""
+    if len(path) > _MAX_PATH:
+        raise BadRequest(f"path is longer than {_MAX_PATH} characters")
+    if "\x00" in path or any(ord(c) < 32 for c in path):
+        raise BadRequest(f"path {path!r} contains control characters")
+    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts:
+        raise BadRequest(f"path {path!r} names no file")
+    if any(p == ".." for p in parts):
+        raise BadRequest(f"path {path!r} contains '..': give an absolute path without '..'")
+    return "/" + "/".join(parts)
+
+
+def relative_in_tree(path: str) -> PurePosixPath:
+    """A tree path as a relative path, safe to join under a local root directory."""
+    return PurePosixPath(tree_path(path).lstrip("/"))
+
+
+def is_client_absolute(path: str) -> bool:
+    """True for paths that are absolute on some client OS (drive letter, UNC or POSIX)."""
+    return bool(_DRIVE.match(path)) or path.startswith(("/", "\\\\", "//"))
