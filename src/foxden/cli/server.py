@@ -1,0 +1,125 @@
+"""Server-side commands: `serve`, `account create|list|disable`, `join-key`, `migrate`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from foxden.config import Settings, load_settings
+
+
+def add_server_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by commands that open the farm's data directory."""
+    p.add_argument("--data-dir", type=Path, help="farm data directory (default .foxden; env FOXDEN_DATA_DIR)")
+    p.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in the data dir; env FOXDEN_DATABASE_URL)")
+    p.add_argument("--config", type=Path, help="TOML config file (default <data-dir>/foxden.toml)")
+
+
+def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
+    """Settings from the command line, the environment and the config file."""
+    cli = {"data_dir": args.data_dir, "database_url": args.database_url, **extra}
+    return load_settings(cli, config_file=args.config)
+
+
+def register(sub: Any) -> None:
+    """Add the server commands."""
+    p = sub.add_parser("serve", help="run the farm server")
+    add_server_options(p)
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--lease-seconds", type=float)
+    p.set_defaults(func=_serve)
+
+    acc = sub.add_parser("account", help="manage accounts")
+    acc_sub = acc.add_subparsers(dest="account_command", metavar="ACTION", required=True)
+    c = acc_sub.add_parser("create", help="create an account and print its access key as JSON")
+    c.add_argument("name")
+    c.add_argument("--admin", action="store_true", help="an administrator account")
+    c.add_argument("--email", default="")
+    add_server_options(c)
+    c.set_defaults(func=_account_create)
+    ls = acc_sub.add_parser("list", help="list accounts as JSON")
+    add_server_options(ls)
+    ls.set_defaults(func=_account_list)
+    for name, flag in (("disable", True), ("enable", False)):
+        d = acc_sub.add_parser(name, help=f"{name} an account")
+        d.add_argument("name")
+        add_server_options(d)
+        d.set_defaults(func=_account_disable, disabled=flag)
+
+    j = sub.add_parser("join-key", help="print the key workers join the farm with")
+    add_server_options(j)
+    j.set_defaults(func=_join_key)
+
+    m = sub.add_parser("migrate", help="create or upgrade the database schema")
+    add_server_options(m)
+    m.set_defaults(func=_migrate)
+
+
+def _open(args: argparse.Namespace) -> Any:
+    from foxden.server.farm import Farm
+
+    return Farm.open(settings_from(args))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from foxden.server.app import create_app
+    from foxden.server.farm import Farm
+
+    settings = settings_from(args, host=args.host, port=args.port, lease_seconds=args.lease_seconds)
+    farm = Farm.open(settings)
+    print(f"foxden server on {settings.url} (data in {settings.data_dir})", flush=True)
+    uvicorn.run(create_app(farm), host=settings.host, port=settings.port, log_level="warning")
+    return 0
+
+
+def _account_create(args: argparse.Namespace) -> int:
+    from foxden.farm.accounts import create_account
+
+    farm = _open(args)
+    try:
+        record, key = create_account(farm.db, args.name, admin=args.admin, email=args.email)
+    finally:
+        farm.close()
+    print(json.dumps({"account": record["name"], "access_key": key, "admin": record["is_admin"]}))
+    return 0
+
+
+def _account_list(args: argparse.Namespace) -> int:
+    from foxden.farm.accounts import list_accounts
+
+    farm = _open(args)
+    try:
+        print(json.dumps(list_accounts(farm.db), indent=2))
+    finally:
+        farm.close()
+    return 0
+
+
+def _account_disable(args: argparse.Namespace) -> int:
+    from foxden.farm.accounts import set_disabled
+
+    farm = _open(args)
+    try:
+        print(json.dumps(set_disabled(farm.db, args.name, args.disabled)))
+    finally:
+        farm.close()
+    return 0
+
+
+def _join_key(args: argparse.Namespace) -> int:
+    farm = _open(args)
+    print(farm.join_key)
+    farm.close()
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    farm = _open(args)
+    farm.close()
+    print("database is up to date")
+    return 0

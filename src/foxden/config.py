@@ -1,0 +1,88 @@
+"""Typed settings: one object, built in `main()` from CLI > environment > config file > defaults."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+
+ENV_PREFIX = "FOXDEN_"
+DEFAULT_DATA_DIR = Path(".foxden")
+
+
+class Settings(BaseModel):
+    """Everything the server (and `foxden up`) can be told."""
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str = ""  # empty: SQLite file in data_dir
+    host: str = "127.0.0.1"
+    port: int = Field(default=8642, ge=0, le=65535)
+    lease_seconds: float = Field(default=60.0, gt=0)
+    heartbeat_seconds: float = Field(default=10.0, gt=0)
+    reap_seconds: float = Field(default=1.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+    default_chunk_size: int = Field(default=1, ge=1)
+    public_url: str = ""  # how clients reach the server, if not http://host:port
+    log_level: str = "info"
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def db_url(self) -> str:
+        """The SQLAlchemy URL of the farm database (SQLite in the data dir by default)."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'foxden.db'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        """Where content-addressed blobs live."""
+        return self.data_dir / "blobs"
+
+    @property
+    def url(self) -> str:
+        """The URL clients and workers use to reach this server."""
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+
+def _from_env(environ: dict[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        key = ENV_PREFIX + name.upper()
+        if key in environ:
+            values[name] = environ[key]
+    return values
+
+
+def _from_file(path: Path | None) -> dict[str, Any]:
+    if path is None or not path.exists():
+        return {}
+    with path.open("rb") as fh:
+        data = tomllib.load(fh)
+    section = data.get("server", data)
+    return {k: v for k, v in section.items() if k in Settings.model_fields}
+
+
+def load_settings(
+    cli: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Merge settings with precedence CLI > environment > config file > defaults.
+
+    The config file is `config_file`, else `$FOXDEN_CONFIG`, else `<data_dir>/foxden.toml`.
+    """
+    env = dict(os.environ if environ is None else environ)
+    cli_values = {k: v for k, v in (cli or {}).items() if v is not None}
+    env_values = _from_env(env)
+    if config_file is None and env.get(ENV_PREFIX + "CONFIG"):
+        config_file = Path(env[ENV_PREFIX + "CONFIG"])
+    if config_file is None:
+        data_dir = Path(cli_values.get("data_dir") or env_values.get("data_dir") or DEFAULT_DATA_DIR)
+        config_file = data_dir / "foxden.toml"
+    merged = {**_from_file(config_file), **env_values, **cli_values}
+    return Settings(**merged)

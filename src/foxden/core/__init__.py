@@ -1,0 +1,1 @@
+"""Pure domain rules: statuses and the one state machine."""

@@ -1,0 +1,203 @@
+"""The one state machine of foxden: frame statuses, every allowed transition, task status.
+
+Frames carry the state; a task's status is derived from how many of its frames are in each
+status. Nothing else in foxden decides a status: the persistence layer (`foxden.farm.lifecycle`)
+asks `transition()` which frames may move and `derive_task_status()` what the task becomes.
+
+```
+            claim              finish
+ waiting ---------> running ----------> done
+   ^  ^               |  |  \\
+   |  +-- retry ------+  |   +-- fail (attempts left: waiting; none left: failed)
+   |     (fail/expire)   +------ lease expired (same rule as fail)
+   |                     +------ release (worker signs off: waiting, attempt refunded)
+   +-- resume -- stopped <-- stop -- waiting | running
+ restart: any status -> waiting (attempts reset)          abort: not done -> aborted
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+from foxden.errors import Conflict
+
+
+class FrameStatus(StrEnum):
+    """Where one frame is."""
+
+    WAITING = "waiting"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    ABORTED = "aborted"
+
+
+class TaskStatus(StrEnum):
+    """A task's status, derived from its frames."""
+
+    QUEUED = "queued"
+    RENDERING = "rendering"
+    STOPPED = "stopped"
+    DONE = "done"
+    FAILED = "failed"
+    ABORTED = "aborted"
+
+
+class Event(StrEnum):
+    """Everything that can happen to a frame."""
+
+    CLAIM = "claim"
+    FINISH = "finish"
+    FAIL = "fail"
+    EXPIRE = "expire"
+    RELEASE = "release"
+    STOP = "stop"
+    RESUME = "resume"
+    RESTART = "restart"
+    ABORT = "abort"
+
+
+F = FrameStatus
+_ALL = frozenset(F)
+
+#: event -> statuses a frame may be in for the event to apply to it.
+SOURCES: Mapping[Event, frozenset[FrameStatus]] = {
+    Event.CLAIM: frozenset({F.WAITING}),
+    Event.FINISH: frozenset({F.RUNNING}),
+    Event.FAIL: frozenset({F.RUNNING}),
+    Event.EXPIRE: frozenset({F.RUNNING}),
+    Event.RELEASE: frozenset({F.RUNNING}),
+    Event.STOP: frozenset({F.WAITING, F.RUNNING}),
+    Event.RESUME: frozenset({F.STOPPED}),
+    Event.RESTART: _ALL,
+    Event.ABORT: frozenset({F.WAITING, F.RUNNING, F.STOPPED, F.FAILED}),
+}
+
+
+def target(event: Event, attempts: int = 0, max_attempts: int = 1) -> FrameStatus:
+    """The status a frame moves to on `event` (after `attempts` tries out of `max_attempts`)."""
+    if event in (Event.FAIL, Event.EXPIRE):
+        return F.WAITING if attempts < max_attempts else F.FAILED
+    return {
+        Event.CLAIM: F.RUNNING,
+        Event.FINISH: F.DONE,
+        Event.RELEASE: F.WAITING,
+        Event.STOP: F.STOPPED,
+        Event.RESUME: F.WAITING,
+        Event.RESTART: F.WAITING,
+        Event.ABORT: F.ABORTED,
+    }[event]
+
+
+def allowed(event: Event, status: FrameStatus | str) -> bool:
+    """Whether a frame in `status` can take `event`."""
+    return FrameStatus(status) in SOURCES[event]
+
+
+def derive_task_status(counts: Mapping[str, int]) -> TaskStatus:
+    """A task's status from the number of its frames in each frame status."""
+
+    def n(status: FrameStatus) -> int:
+        return int(counts.get(status.value, 0))
+
+    if n(F.RUNNING):
+        return TaskStatus.RENDERING
+    if n(F.WAITING):
+        started = n(F.DONE) + n(F.FAILED) > 0
+        return TaskStatus.RENDERING if started else TaskStatus.QUEUED
+    if n(F.STOPPED):
+        return TaskStatus.STOPPED
+    if n(F.ABORTED):
+        return TaskStatus.ABORTED
+    if n(F.FAILED):
+        return TaskStatus.FAILED
+    return TaskStatus.DONE
+
+
+ACTIVE = frozenset({TaskStatus.QUEUED, TaskStatus.RENDERING})
+FINISHED = frozenset({TaskStatus.DONE, TaskStatus.FAILED, TaskStatus.ABORTED})
+
+
+# ---- task-level operations: which task statuses each user operation accepts ----------------
+
+
+class TaskOp(StrEnum):
+    """Operations a user can apply to a whole task."""
+
+    STOP = "stop"
+    RESUME = "resume"
+    RESTART = "restart"
+    ABORT = "abort"
+    DELETE = "delete"
+
+
+_OP_ALLOWED: Mapping[TaskOp, frozenset[TaskStatus]] = {
+    TaskOp.STOP: ACTIVE,
+    TaskOp.RESUME: frozenset({TaskStatus.STOPPED}),
+    TaskOp.RESTART: frozenset(TaskStatus),
+    TaskOp.ABORT: frozenset(TaskStatus) - {TaskStatus.DONE, TaskStatus.ABORTED},
+    TaskOp.DELETE: frozenset(TaskStatus) - ACTIVE,
+}
+
+_OP_HINT: Mapping[TaskOp, str] = {
+    TaskOp.STOP: "only a queued or rendering task can be stopped",
+    TaskOp.RESUME: "only a stopped task can be resumed",
+    TaskOp.RESTART: "",
+    TaskOp.ABORT: "a finished or aborted task cannot be aborted",
+    TaskOp.DELETE: "only a task that is not queued or rendering can be deleted: stop it first",
+}
+
+
+def check_task_op(op: TaskOp, status: TaskStatus | str) -> None:
+    """Raise Conflict, saying what to do, if `op` is not allowed on a task in `status`."""
+    if TaskStatus(status) not in _OP_ALLOWED[op]:
+        raise Conflict(f"cannot {op.value} a task that is {status}: {_OP_HINT[op]}")
+
+
+# ---- the vendor's names, for the compatible API ---------------------------------------------
+
+VENDOR_TASK_STATUS: Mapping[TaskStatus, str] = {
+    TaskStatus.QUEUED: "Start",
+    TaskStatus.RENDERING: "Start",
+    TaskStatus.STOPPED: "Stopped",
+    TaskStatus.DONE: "System_Done",
+    TaskStatus.FAILED: "Failed",
+    TaskStatus.ABORTED: "Abandoned",
+}
+
+#: vendor status string -> our task statuses it selects in a filter.
+VENDOR_FILTER: Mapping[str, frozenset[TaskStatus]] = {
+    "start": frozenset({TaskStatus.QUEUED, TaskStatus.RENDERING}),
+    "executing": frozenset({TaskStatus.RENDERING}),
+    "waiting": frozenset({TaskStatus.QUEUED}),
+    "stopped": frozenset({TaskStatus.STOPPED}),
+    "user_stop": frozenset({TaskStatus.STOPPED}),
+    "system_done": frozenset({TaskStatus.DONE}),
+    "done": frozenset({TaskStatus.DONE}),
+    "failed": frozenset({TaskStatus.FAILED}),
+    "subfailed": frozenset({TaskStatus.FAILED}),
+    "abandoned": frozenset({TaskStatus.ABORTED}),
+    "aborted": frozenset({TaskStatus.ABORTED}),
+}
+
+
+def vendor_task_status(status: TaskStatus | str, counts: Mapping[str, int]) -> str:
+    """The vendor's name for a task status (`SubFailed` when some frames failed, some not)."""
+    ours = TaskStatus(status)
+    if ours is TaskStatus.FAILED and counts.get(F.DONE.value, 0):
+        return "SubFailed"
+    return VENDOR_TASK_STATUS[ours]
+
+
+def statuses_for_filter(value: str) -> frozenset[TaskStatus]:
+    """Our task statuses selected by a filter value (ours or the vendor's, any case)."""
+    key = value.strip().lower()
+    if key in {s.value for s in TaskStatus}:
+        return frozenset({TaskStatus(key)})
+    if key in VENDOR_FILTER:
+        return VENDOR_FILTER[key]
+    known = sorted({s.value for s in TaskStatus} | {"Start", "Stopped", "System_Done", "Failed"})
+    raise ValueError(f"unknown task status {value!r}; use one of {', '.join(known)}")

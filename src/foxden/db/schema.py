@@ -1,0 +1,219 @@
+"""The farm's tables (SQLAlchemy Core). Alembic migrations in `foxden/migrations` create them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("email", String(255), nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+    Column("login_at", Float),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("path", String(1024), nullable=False, default=""),
+    Column("remark", Text, nullable=False, default=""),
+    Column("render_os", String(32), nullable=False, default="linux"),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("account_id", "name"),
+)
+
+plugin_configs = Table(
+    "plugin_configs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("cg_soft_name", String(128), nullable=False),
+    Column("plugin_name", String(512), nullable=False, default=""),
+    Column("is_default", Boolean, nullable=False, default=False),
+)
+
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("hash", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+account_blobs = Table(
+    "account_blobs",
+    metadata,
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("hash", ForeignKey("blobs.hash"), primary_key=True),
+)
+
+files = Table(
+    "files",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("path", String(1024), nullable=False),
+    Column("hash", ForeignKey("blobs.hash"), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime", Float, nullable=False, default=0.0),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("account_id", "path"),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("project_id", ForeignKey("projects.id", ondelete="SET NULL")),
+    Column("project_name", String(128), nullable=False),
+    Column("cg_soft_name", String(128), nullable=False),
+    Column("plugin_name", String(512), nullable=False, default=""),
+    Column("job_type", String(32), nullable=False),
+    Column("software_key", String(64), nullable=False),
+    Column("scene_path", String(1024), nullable=False),
+    Column("frames_spec", Text, nullable=False),
+    Column("render_layer", String(128), nullable=False, default=""),
+    Column("camera", String(128), nullable=False, default=""),
+    Column("artist", String(128), nullable=False, default=""),
+    Column("options", JSON, nullable=False, default=dict),
+    Column("warnings", JSON, nullable=False, default=list),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("chunk_size", Integer, nullable=False, default=1),
+    Column("max_attempts", Integer, nullable=False, default=3),
+    Column("output_folder", String(256), nullable=False, default=""),
+    Column("status", String(16), nullable=False),
+    Column("frame_count", Integer, nullable=False),
+    Column("n_waiting", Integer, nullable=False, default=0),
+    Column("n_running", Integer, nullable=False, default=0),
+    Column("n_done", Integer, nullable=False, default=0),
+    Column("n_failed", Integer, nullable=False, default=0),
+    Column("n_stopped", Integer, nullable=False, default=0),
+    Column("n_aborted", Integer, nullable=False, default=0),
+    Column("submit_time", Float, nullable=False),
+    Column("start_time", Float),
+    Column("completed_time", Float),
+)
+
+task_inputs = Table(
+    "task_inputs",
+    metadata,
+    Column("task_id", ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("hash", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Index("ix_task_inputs_hash_task", "hash", "task_id"),
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("software", JSON, nullable=False, default=list),
+    Column("software_keys", JSON, nullable=False, default=list),
+    Column("cores", Integer, nullable=False, default=1),
+    Column("memory_mb", Integer, nullable=False, default=0),
+    Column("gpus", JSON, nullable=False, default=list),
+    Column("tags", JSON, nullable=False, default=list),
+    Column("slots", Integer, nullable=False, default=1),
+    Column("status", String(16), nullable=False, default="idle"),
+    Column("registered_at", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("worker_id", ForeignKey("workers.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("task_id", ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("state", String(16), nullable=False),
+    Column("reason", String(256), nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_leases_state_expires", "state", "expires_at"),
+)
+
+frames = Table(
+    "frames",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("task_id", ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("lease_id", Integer),
+    Column("worker_id", Integer),
+    Column("progress", Float, nullable=False, default=0.0),
+    Column("start_time", Float),
+    Column("end_time", Float),
+    Column("render_time", Float),
+    Column("error", Text, nullable=False, default=""),
+    UniqueConstraint("task_id", "number"),
+    Index(
+        "ix_frames_waiting",
+        "task_id",
+        "number",
+        sqlite_where=text("status = 'waiting'"),
+        postgresql_where=text("status = 'waiting'"),
+    ),
+    Index("ix_frames_lease", "lease_id"),
+)
+
+frame_logs = Table(
+    "frame_logs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("frame_id", ForeignKey("frames.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("attempt", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+outputs = Table(
+    "outputs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("task_id", ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
+    Column("frame_id", ForeignKey("frames.id", ondelete="SET NULL")),
+    Column("path", String(1024), nullable=False),
+    Column("hash", ForeignKey("blobs.hash"), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("thumb_hash", String(64)),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("task_id", "path"),
+)

@@ -1,0 +1,135 @@
+"""Per-account file trees over the shared blob store.
+
+Blobs are stored once, whoever uploads them, but an account only "has" a blob it uploaded (or
+that its tasks produced): the manifest check answers from the account's own blobs, so dedup
+never tells one account what another has stored.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from foxden.db.engine import Database
+from foxden.db.schema import account_blobs, blobs, files
+from foxden.errors import BadRequest, NotFound
+from foxden.paths import mirror
+from foxden.store.blobs import check_hash
+
+MAX_MANIFEST = 50_000
+
+
+def owned(conn: Connection, account_id: int, hashes: list[str]) -> set[str]:
+    """Which of `hashes` the account has."""
+    found: set[str] = set()
+    for i in range(0, len(hashes), 900):
+        part = hashes[i : i + 900]
+        found.update(conn.execute(
+            select(account_blobs.c.hash).where((account_blobs.c.account_id == account_id) & account_blobs.c.hash.in_(part))
+        ).scalars())
+    return found
+
+
+def _normalise(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if len(entries) > MAX_MANIFEST:
+        raise BadRequest(f"a manifest holds at most {MAX_MANIFEST} files: split the upload")
+    out = []
+    for e in entries:
+        size = int(e["size"])
+        if size < 0:
+            raise BadRequest(f"{e['path']}: negative size")
+        out.append({"path": mirror(str(e["path"])), "hash": check_hash(str(e["hash"])), "size": size,
+                    "mtime": float(e.get("mtime") or 0.0)})
+    return out
+
+
+def _record(conn: Connection, account_id: int, entries: list[dict[str, Any]], now: float) -> None:
+    for e in entries:
+        res = conn.execute(
+            update(files).where((files.c.account_id == account_id) & (files.c.path == e["path"]))
+            .values(hash=e["hash"], size=e["size"], mtime=e["mtime"], updated_at=now)
+        )
+        if res.rowcount == 0:
+            conn.execute(insert(files).values(account_id=account_id, updated_at=now, **e))
+
+
+def check_manifest(db: Database, account_id: int, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Record the files whose content the account has; list the hashes it must send."""
+    norm = _normalise(entries)
+    now = time.time()
+    with db.write() as conn:
+        have = owned(conn, account_id, sorted({e["hash"] for e in norm}))
+        _record(conn, account_id, [e for e in norm if e["hash"] in have], now)
+    missing = sorted({e["hash"] for e in norm if e["hash"] not in have})
+    return {
+        "missing": missing,
+        "recorded": [e["path"] for e in norm if e["hash"] in have],
+        "pending": [e["path"] for e in norm if e["hash"] not in have],
+    }
+
+
+def _ensure_blob(conn: Connection, digest: str, size: int) -> None:
+    if conn.execute(select(blobs.c.hash).where(blobs.c.hash == digest)).first() is None:
+        conn.execute(insert(blobs).values(hash=digest, size=size, created_at=time.time()))
+
+
+def register_blob(db: Database, digest: str, size: int) -> None:
+    """Record a verified blob in the store's index (worker outputs)."""
+    with db.write() as conn:
+        _ensure_blob(conn, digest, size)
+
+
+def adopt_blob(db: Database, account_id: int, digest: str, size: int) -> None:
+    """Note that the account now has blob `digest` (after a verified upload)."""
+    with db.write() as conn:
+        _ensure_blob(conn, digest, size)
+        if not owned(conn, account_id, [digest]):
+            conn.execute(insert(account_blobs).values(account_id=account_id, hash=digest))
+
+
+def commit(db: Database, account_id: int, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Record files after their content was uploaded; refuses content the account lacks."""
+    norm = _normalise(entries)
+    with db.write() as conn:
+        have = owned(conn, account_id, sorted({e["hash"] for e in norm}))
+        lacking = sorted({e["path"] for e in norm if e["hash"] not in have})
+        if lacking:
+            raise BadRequest(f"content of {len(lacking)} file(s) was not uploaded, e.g. {lacking[0]}: upload it first")
+        _record(conn, account_id, norm, time.time())
+    return {"recorded": [e["path"] for e in norm]}
+
+
+def list_files(db: Database, account_id: int, prefix: str = "/", limit: int = 10_000) -> list[dict[str, Any]]:
+    """Files of the account under a tree prefix."""
+    prefix = prefix if prefix.endswith("/") else prefix + "/"
+    with db.read() as conn:
+        query = select(files.c.path, files.c.hash, files.c.size, files.c.mtime, files.c.updated_at).where(
+            files.c.account_id == account_id
+        )
+        if prefix != "/":
+            query = query.where(files.c.path.startswith(prefix, autoescape=True))
+        rows = conn.execute(query.order_by(files.c.path).limit(limit)).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def lookup(conn: Connection, account_id: int, path: str) -> Any:
+    """The file at a tree path, or None."""
+    return conn.execute(
+        select(files.c.path, files.c.hash, files.c.size).where((files.c.account_id == account_id) & (files.c.path == path))
+    ).first()
+
+
+def delete_file(db: Database, account_id: int, path: str) -> None:
+    """Remove one file from the account's tree."""
+    with db.write() as conn:
+        res = conn.execute(delete(files).where((files.c.account_id == account_id) & (files.c.path == mirror(path))))
+    if res.rowcount == 0:
+        raise NotFound(f"no file {path!r} in your files")
+
+
+def account_has_blob(db: Database, account_id: int, digest: str) -> bool:
+    """Whether the account may read blob `digest`."""
+    with db.read() as conn:
+        return bool(owned(conn, account_id, [digest]))

@@ -1,0 +1,132 @@
+"""Persisting the state machine: the only code that writes a frame or task status.
+
+Every change takes the affected frames' rows (locked on PostgreSQL), asks `foxden.core.states`
+which may move and where, updates them, and adjusts the task's per-status counters and its
+derived status in the same transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from foxden.core.states import Event, FrameStatus, allowed, derive_task_status, target
+from foxden.db.schema import frames, leases, tasks
+
+COUNTER = {s: f"n_{s.value}" for s in FrameStatus}
+
+
+def _lock_frames(conn: Connection, where: Any) -> list[Any]:
+    query = select(
+        frames.c.id, frames.c.task_id, frames.c.number, frames.c.status, frames.c.attempts,
+        frames.c.lease_id, frames.c.start_time,
+    ).where(where).order_by(frames.c.id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return list(conn.execute(query).all())
+
+
+def transition(
+    conn: Connection,
+    task_id: int,
+    event: Event,
+    where: Any,
+    *,
+    max_attempts: int = 1,
+    values: Mapping[int, Mapping[str, Any]] | None = None,
+    common: Mapping[str, Any] | None = None,
+) -> list[int]:
+    """Apply `event` to the frames of `task_id` selected by `where`; returns the moved numbers.
+
+    `values` gives extra column values per frame id, `common` for every moved frame.
+    """
+    rows = [r for r in _lock_frames(conn, (frames.c.task_id == task_id) & where) if allowed(event, r.status)]
+    if not rows:
+        return []
+    now = time.time()
+    groups: dict[FrameStatus, list[Any]] = {}
+    deltas: Counter[FrameStatus] = Counter()
+    for r in rows:
+        attempts = r.attempts
+        if event is Event.RESTART:
+            attempts = 0
+        new = target(event, attempts, max_attempts)
+        groups.setdefault(new, []).append(r)
+        deltas[FrameStatus(r.status)] -= 1
+        deltas[new] += 1
+    for new, group in groups.items():
+        base: dict[str, Any] = {"status": new.value, **(common or {})}
+        if new is not FrameStatus.RUNNING:
+            base["lease_id"] = None
+        if new in (FrameStatus.DONE, FrameStatus.FAILED):
+            base["end_time"] = now
+        if new is FrameStatus.DONE:
+            base["progress"] = 1.0
+        if event is Event.RESTART:
+            base.update(attempts=0, progress=0.0, error="", start_time=None, end_time=None,
+                        render_time=None)
+        if event is Event.RELEASE:
+            base["attempts"] = frames.c.attempts - 1
+        if values:
+            for r in group:
+                conn.execute(update(frames).where(frames.c.id == r.id).values(**base, **values.get(r.id, {})))
+        else:
+            conn.execute(update(frames).where(frames.c.id.in_([r.id for r in group])).values(**base))
+    bump_counts(conn, task_id, deltas)
+    return [r.number for r in rows]
+
+
+def bump_counts(conn: Connection, task_id: int, deltas: Mapping[FrameStatus, int]) -> str:
+    """Add `deltas` to a task's per-status counters and store its derived status."""
+    changes = {COUNTER[s]: tasks.c[COUNTER[s]] + d for s, d in deltas.items() if d}
+    row = conn.execute(
+        update(tasks).where(tasks.c.id == task_id).values(**changes).returning(
+            tasks.c.status, tasks.c.start_time, tasks.c.completed_time,
+            *(tasks.c[c] for c in COUNTER.values()),
+        )
+    ).one()
+    counts = {s.value: getattr(row, COUNTER[s]) for s in FrameStatus}
+    status = derive_task_status(counts)
+    now = time.time()
+    fix: dict[str, Any] = {}
+    if status.value != row.status:
+        fix["status"] = status.value
+    if row.start_time is None and deltas.get(FrameStatus.RUNNING, 0) > 0:
+        fix["start_time"] = now
+    finished = status.value in ("done", "failed", "aborted")
+    if finished and row.completed_time is None:
+        fix["completed_time"] = now
+    if not finished and row.completed_time is not None:
+        fix["completed_time"] = None
+    if fix:
+        conn.execute(update(tasks).where(tasks.c.id == task_id).values(**fix))
+    return status.value
+
+
+def revoke_idle_leases(conn: Connection, task_id: int, reason: str) -> None:
+    """Revoke the task's active leases that no longer hold a running frame."""
+    active = conn.execute(
+        select(leases.c.id).where((leases.c.task_id == task_id) & (leases.c.state == "active"))
+    ).scalars().all()
+    for lease_id in active:
+        running = conn.execute(
+            select(frames.c.id).where((frames.c.lease_id == lease_id) & (frames.c.status == "running")).limit(1)
+        ).first()
+        if running is None:
+            conn.execute(
+                update(leases).where(leases.c.id == lease_id).values(state="revoked", reason=reason)
+            )
+
+
+def numbers_filter(numbers: Iterable[int]) -> Any:
+    """A frame filter for the given frame numbers."""
+    return frames.c.number.in_(sorted(set(numbers)))
+
+
+def status_filter(statuses: Sequence[FrameStatus]) -> Any:
+    """A frame filter for frames in the given statuses."""
+    return frames.c.status.in_([s.value for s in statuses])

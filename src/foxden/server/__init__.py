@@ -1,0 +1,1 @@
+"""The farm server: FastAPI app factory, HTTP API and web pages."""

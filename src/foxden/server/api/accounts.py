@@ -1,0 +1,57 @@
+"""Accounts, the calling user, workers (admins) and the software on offer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from foxden.farm import accounts, workers
+from foxden.server.api.deps import AccountDep, AdminDep, FarmDep
+from foxden.server.api.models import AccountChange, AccountCreate
+
+router = APIRouter(prefix="/api", tags=["accounts"])
+
+
+@router.get("/me")
+def me(farm: FarmDep, account: AccountDep) -> dict[str, Any]:
+    """The calling account."""
+    return accounts.get_account(farm.db, account.id)
+
+
+@router.post("/login")
+def login(farm: FarmDep, account: AccountDep) -> dict[str, Any]:
+    """Check the access key and record the login."""
+    accounts.touch_login(farm.db, account)
+    return accounts.get_account(farm.db, account.id)
+
+
+@router.get("/accounts")
+def list_accounts(farm: FarmDep, _admin: AdminDep) -> list[dict[str, Any]]:
+    """Every account (admins only)."""
+    return accounts.list_accounts(farm.db)
+
+
+@router.post("/accounts", status_code=201)
+def create_account(body: AccountCreate, farm: FarmDep, _admin: AdminDep) -> dict[str, Any]:
+    """Create an account; the access key is in the reply, and only there (admins only)."""
+    record, key = accounts.create_account(farm.db, body.name, admin=body.admin, email=body.email)
+    return {"account": record["name"], "access_key": key, "record": record}
+
+
+@router.patch("/accounts/{name}")
+def change_account(name: str, body: AccountChange, farm: FarmDep, _admin: AdminDep) -> dict[str, Any]:
+    """Disable or enable an account (admins only)."""
+    return accounts.set_disabled(farm.db, name, body.disabled)
+
+
+@router.get("/workers")
+def list_workers(farm: FarmDep, _admin: AdminDep) -> list[dict[str, Any]]:
+    """Every worker with its state, software, current work and last heartbeat (admins only)."""
+    return workers.list_workers(farm.db)
+
+
+@router.get("/software")
+def software(farm: FarmDep, _account: AccountDep) -> list[dict[str, Any]]:
+    """Software and plugins that the farm's workers can run: the choices for plugin configs."""
+    return workers.software_on_offer(farm.db)

@@ -1,0 +1,109 @@
+"""The vendor's single endpoint, `POST /api/v1/task` with `{head, body}`, for old clients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from foxden import compat
+from foxden.core.states import TaskOp
+from foxden.errors import BadRequest, FoxdenError
+from foxden.farm import accounts, projects, tasks, workers
+from foxden.farm.accounts import Account
+from foxden.server.farm import Farm
+
+router = APIRouter(tags=["compat"])
+
+
+def _reply(data: Any, total: int | None = None) -> dict[str, Any]:
+    items = data if isinstance(data, list) else [data]
+    return {"head": {"result": "0", "error_code": "0", "error_message": ""},
+            "body": {"data": items, "total_size": len(items) if total is None else total}}
+
+
+@router.post("/api/v1/task")
+async def vendor_call(request: Request) -> JSONResponse:
+    """One vendor action (`query_task`, `create_task`, ...); errors come back in `head`."""
+    farm: Farm = request.app.state.farm
+    try:
+        payload = await request.json()
+        head = payload.get("head") or {}
+        body = payload.get("body") or {}
+        with farm.db.read() as conn:
+            account = accounts.authenticate(conn, head.get("access_key"), head.get("account"))
+        from starlette.concurrency import run_in_threadpool
+
+        result = await run_in_threadpool(_dispatch, farm, account, str(head.get("action", "")), body)
+        return JSONResponse(result)
+    except FoxdenError as exc:
+        return JSONResponse({"head": {"result": "1", "error_code": str(exc.status_code), "error_message": exc.message},
+                             "body": {"data": [], "total_size": 0}}, status_code=exc.status_code)
+    except ValueError:
+        return JSONResponse({"head": {"result": "1", "error_code": "400", "error_message": "the body is not JSON"},
+                             "body": {"data": [], "total_size": 0}}, status_code=400)
+
+
+def _dispatch(farm: Farm, account: Account, action: str, body: dict[str, Any]) -> dict[str, Any]:
+    db = farm.db
+    if action == "query_customer":
+        return _reply(compat.user(accounts.get_account(db, account.id)))
+    if action == "query_project":
+        name = body.get("project_name") or None
+        return _reply([compat.project(p) for p in projects.list_projects(db, account.id, name)])
+    if action == "query_plugin":
+        return _reply([{"cg_soft_name": s["cg_soft_name"], "plugin_name": ",".join(s["plugins"])}
+                       for s in workers.software_on_offer(db)])
+    if action == "create_project":
+        return _reply(compat.project(projects.create_project(
+            db, account.id, str(body.get("project_name", "")), str(body.get("project_path", "")),
+            str(body.get("remark", "")), str(body.get("render_os", "linux")), body.get("plugins") or [])))
+    if action == "operate_project":
+        return _reply(compat.project(_operate_project(farm, account, body)))
+    if action == "query_task":
+        filters = dict(body)
+        has_frames = bool(int(filters.pop("has_frames", 0) or 0))
+        filters["with_frames"] = has_frames
+        page = tasks.list_tasks(db, account.id, filters)
+        return _reply([compat.task(t) for t in page["items"]], page["total"])
+    if action == "create_task":
+        record = tasks.submit(db, farm.store, account.id, body, default_chunk=farm.settings.default_chunk_size,
+                              default_attempts=farm.settings.max_attempts)
+        return _reply({"task_id": record["id"]})
+    if action == "operate_task":
+        return _reply(_operate_task(farm, account, body))
+    raise BadRequest(f"unknown action {action!r}")
+
+
+def _operate_project(farm: Farm, account: Account, body: dict[str, Any]) -> dict[str, Any]:
+    name = str(body.get("project_name", ""))
+    op = str(body.get("operate_type", body.get("operation", "")))
+    if op in ("0", "add"):
+        return projects.add_config(farm.db, account.id, name, body)
+    if op in ("1", "modify"):
+        return projects.modify_config(farm.db, account.id, name, int(body["config_id"]), body)
+    if op in ("2", "delete"):
+        return projects.delete_config(farm.db, account.id, name, int(body["config_id"]))
+    raise BadRequest("operate_type must be 0 (add), 1 (modify) or 2 (delete)")
+
+
+def _operate_task(farm: Farm, account: Account, body: dict[str, Any]) -> list[dict[str, Any]]:
+    ids = body.get("task_id") or body.get("task_ids") or []
+    ids = ids if isinstance(ids, list) else [ids]
+    op = int(body.get("operate_order", body.get("operate_type", -1)))
+    results = []
+    for task_id in ids:
+        if op == 0:
+            rec = tasks.operate(farm.db, account.id, int(task_id), TaskOp.STOP)
+        elif op == 1:
+            kind = compat.RESTART_TYPES.get(int(body.get("restart_type", 0)), "failed")
+            rec = tasks.operate(farm.db, account.id, int(task_id), TaskOp.RESTART, restart=kind)
+        elif op == 2:
+            rec = tasks.operate(farm.db, account.id, int(task_id), TaskOp.DELETE)
+            results.append({"task_id": task_id, "deleted": True})
+            continue
+        else:
+            raise BadRequest("operate_order must be 0 (stop), 1 (restart) or 2 (delete)")
+        results.append(compat.task(rec))
+    return results

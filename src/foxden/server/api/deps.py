@@ -1,0 +1,56 @@
+"""Request dependencies: the farm, the calling account, the calling worker."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from foxden.errors import Forbidden
+from foxden.farm import accounts, workers
+from foxden.farm.accounts import Account
+from foxden.farm.scheduler import WorkerInfo
+from foxden.server.farm import Farm
+
+
+def get_farm(request: Request) -> Farm:
+    """The farm this app serves."""
+    farm: Farm = request.app.state.farm
+    return farm
+
+
+def bearer(request: Request) -> str | None:
+    """The bearer token of the request, if any."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def current_account(request: Request, farm: Annotated[Farm, Depends(get_farm)]) -> Account:
+    """The account whose access key is the bearer token (or whose web session is open)."""
+    session_account = getattr(request.state, "account", None)
+    if isinstance(session_account, Account):
+        return session_account
+    with farm.db.read() as conn:
+        return accounts.authenticate(conn, bearer(request))
+
+
+def current_admin(account: Annotated[Account, Depends(current_account)]) -> Account:
+    """The calling account, which must be an admin."""
+    if not account.is_admin:
+        raise Forbidden("only an administrator account can do this")
+    return account
+
+
+def current_worker(request: Request, farm: Annotated[Farm, Depends(get_farm)]) -> WorkerInfo:
+    """The worker whose token is the bearer token."""
+    with farm.db.read() as conn:
+        return workers.authenticate(conn, bearer(request))
+
+
+FarmDep = Annotated[Farm, Depends(get_farm)]
+AccountDep = Annotated[Account, Depends(current_account)]
+AdminDep = Annotated[Account, Depends(current_admin)]
+WorkerDep = Annotated[WorkerInfo, Depends(current_worker)]

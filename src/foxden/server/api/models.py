@@ -1,0 +1,155 @@
+"""Typed request bodies of the HTTP API (they make the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AccountCreate(BaseModel):
+    """A new account (admins only)."""
+
+    name: str
+    admin: bool = False
+    email: str = ""
+
+
+class AccountChange(BaseModel):
+    """Enable or disable an account."""
+
+    disabled: bool
+
+
+class PluginConfigIn(BaseModel):
+    """Software and plugins a project renders with."""
+
+    cg_soft_name: str = Field(examples=["blender 3.4"])
+    plugin_name: str = ""
+    is_default: bool = False
+
+
+class PluginConfigChange(BaseModel):
+    """Changes to a plugin config."""
+
+    cg_soft_name: str | None = None
+    plugin_name: str | None = None
+    is_default: bool | None = None
+
+
+class ProjectIn(BaseModel):
+    """A new project."""
+
+    project_name: str
+    project_path: str = ""
+    remark: str = ""
+    render_os: str = "linux"
+    plugins: list[PluginConfigIn] = []
+
+
+class ProjectChange(BaseModel):
+    """Changes to a project."""
+
+    project_name: str | None = None
+    project_path: str | None = None
+    remark: str | None = None
+    render_os: str | None = None
+
+
+class FileEntry(BaseModel):
+    """One file of an upload manifest: its client path, size, SHA-256 and mtime."""
+
+    path: str
+    size: int
+    hash: str
+    mtime: float = 0.0
+
+
+class Manifest(BaseModel):
+    """An upload manifest."""
+
+    files: list[FileEntry]
+
+
+class TaskIn(BaseModel):
+    """A task submission; unknown keys are kept as task options (the vendor passed them on)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    project_name: str
+    input_scene_path: str
+    frames: str = Field(examples=["1-10[1]", "1,20-30[2],494"])
+    render_layer: str = ""
+    camera: str = ""
+    artist: str = ""
+    priority: int = 0
+    chunk_size: int | None = None
+    max_attempts: int | None = None
+    config_id: int | None = None
+    options: dict[str, Any] = {}
+
+
+class RestartIn(BaseModel):
+    """Which frames to restart: by kind, or the frames named (a frame spec or a list)."""
+
+    restart: Literal["failed", "aborted", "done", "running", "waiting", "stopped", "all"] = "failed"
+    frames: str | list[int] | None = None
+
+
+class SoftwareEntry(BaseModel):
+    """Software a worker can run."""
+
+    name: str
+    version: str = ""
+    plugins: list[str] = []
+
+
+class WorkerRegister(BaseModel):
+    """A worker's capabilities."""
+
+    name: str
+    software: list[SoftwareEntry] = []
+    cores: int = 1
+    memory_mb: int = 0
+    gpus: list[str] = []
+    tags: list[str] = []
+    slots: int = 1
+
+
+class ClaimIn(BaseModel):
+    """A request for work."""
+
+    max_frames: int | None = Field(default=None, ge=1)
+
+
+class HeartbeatIn(BaseModel):
+    """Progress (0..1 per frame number) and new log text per frame number."""
+
+    progress: dict[int, float] = {}
+    logs: dict[int, str] = {}
+
+
+class OutputFile(BaseModel):
+    """One output of a frame, already uploaded as a blob."""
+
+    name: str
+    hash: str
+    size: int
+    thumbnail: str | None = None
+
+
+class FrameResult(BaseModel):
+    """The outcome of one frame."""
+
+    frame: int
+    status: Literal["done", "failed"]
+    render_time: float | None = None
+    error: str = ""
+    log: str = ""
+    outputs: list[OutputFile] = []
+
+
+class ReportIn(BaseModel):
+    """Outcomes of frames of a lease."""
+
+    results: list[FrameResult]

@@ -1,0 +1,101 @@
+"""Tasks: submit, query, operate, logs, outputs and thumbnails."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse, PlainTextResponse
+
+from foxden import frames as frame_spec
+from foxden.core.states import TaskOp
+from foxden.errors import NotFound
+from foxden.farm import tasks
+from foxden.server.api.deps import AccountDep, FarmDep
+from foxden.server.api.models import RestartIn, TaskIn
+
+router = APIRouter(prefix="/api/tasks", tags=["tasks"])
+
+
+@router.post("", status_code=201)
+def submit(body: TaskIn, farm: FarmDep, account: AccountDep) -> dict[str, Any]:
+    """Submit a task: a scene you uploaded, a project with a plugin config, and frames."""
+    request = body.model_dump(exclude_none=True)
+    return tasks.submit(farm.db, farm.store, account.id, request,
+                        default_chunk=farm.settings.default_chunk_size, default_attempts=farm.settings.max_attempts)
+
+
+@router.get("")
+def list_tasks(
+    farm: FarmDep, account: AccountDep,
+    task_id: int | None = None, project_name: str | None = None, task_status: str | None = None,
+    cg_soft_name: str | None = None, input_scene_path: str | None = None, camera: str | None = None,
+    render_layer: str | None = None, artist: str | None = None, text: str | None = None,
+    submit_time_from: str | None = None, submit_time_to: str | None = None,
+    completed_time_from: str | None = None, completed_time_to: str | None = None,
+    sort: str = "-id", page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
+    page_no: Annotated[int, Query(ge=1)] = 1, with_frames: bool = False,
+) -> dict[str, Any]:
+    """Your tasks, filtered (the vendor's keys), sorted ('-submit_time', 'status', ...) and paged."""
+    filters = {k: v for k, v in locals().items() if k not in ("farm", "account") and v is not None}
+    return tasks.list_tasks(farm.db, account.id, filters)
+
+
+@router.get("/{task_id}")
+def get_task(task_id: int, farm: FarmDep, account: AccountDep, frames: bool = False) -> dict[str, Any]:
+    """One task, with its frames when asked."""
+    return tasks.get_task(farm.db, account.id, task_id, with_frames=frames)
+
+
+@router.post("/{task_id}/stop")
+def stop(task_id: int, farm: FarmDep, account: AccountDep) -> dict[str, Any]:
+    """Stop a queued or rendering task (running frames are killed within a heartbeat)."""
+    return tasks.operate(farm.db, account.id, task_id, TaskOp.STOP)
+
+
+@router.post("/{task_id}/resume")
+def resume(task_id: int, farm: FarmDep, account: AccountDep) -> dict[str, Any]:
+    """Resume a stopped task."""
+    return tasks.operate(farm.db, account.id, task_id, TaskOp.RESUME)
+
+
+@router.post("/{task_id}/restart")
+def restart(task_id: int, body: RestartIn, farm: FarmDep, account: AccountDep) -> dict[str, Any]:
+    """Restart failed frames, frames of a status, all frames, or the frames named."""
+    numbers = None
+    if body.frames is not None:
+        numbers = frame_spec.parse(body.frames) if isinstance(body.frames, str) else list(body.frames)
+    return tasks.operate(farm.db, account.id, task_id, TaskOp.RESTART, restart=body.restart, numbers=numbers)
+
+
+@router.post("/{task_id}/abort")
+def abort(task_id: int, farm: FarmDep, account: AccountDep) -> dict[str, Any]:
+    """Abort a task for good: frames not done become aborted."""
+    return tasks.operate(farm.db, account.id, task_id, TaskOp.ABORT)
+
+
+@router.delete("/{task_id}")
+def delete(task_id: int, farm: FarmDep, account: AccountDep) -> dict[str, Any]:
+    """Delete a task that is not queued or rendering (stop it first)."""
+    return tasks.operate(farm.db, account.id, task_id, TaskOp.DELETE)
+
+
+@router.get("/{task_id}/frames/{number}/log", response_class=PlainTextResponse)
+def frame_log(task_id: int, number: int, farm: FarmDep, account: AccountDep) -> str:
+    """The render log of one frame (every attempt)."""
+    return tasks.frame_log(farm.db, account.id, task_id, number)
+
+
+@router.get("/{task_id}/frames/{number}/thumbnail", response_class=FileResponse)
+def thumbnail(task_id: int, number: int, farm: FarmDep, account: AccountDep) -> FileResponse:
+    """A small PNG of the frame's output."""
+    digest = tasks.frame_thumbnail(farm.db, account.id, task_id, number)
+    if digest is None or not farm.store.exists(digest):
+        raise NotFound(f"frame {number} of task {task_id} has no thumbnail yet")
+    return FileResponse(farm.store.path(digest), media_type="image/png")
+
+
+@router.get("/{task_id}/outputs")
+def outputs(task_id: int, farm: FarmDep, account: AccountDep) -> list[dict[str, Any]]:
+    """The task's output manifest (download each with GET /api/blobs/{hash})."""
+    return tasks.task_outputs(farm.db, account.id, task_id)

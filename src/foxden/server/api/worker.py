@@ -1,0 +1,85 @@
+"""The worker protocol (see docs/worker-protocol.md)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
+
+from foxden.errors import NotFound
+from foxden.farm import scheduler, tasks, workers
+from foxden.farm.files import register_blob
+from foxden.server.api.deps import FarmDep, WorkerDep, bearer
+from foxden.server.api.models import ClaimIn, HeartbeatIn, ReportIn, WorkerRegister
+from foxden.store.blobs import check_hash
+
+router = APIRouter(prefix="/api/worker", tags=["worker"])
+
+
+@router.post("/register", status_code=201)
+def register(body: WorkerRegister, request: Request, farm: FarmDep) -> dict[str, Any]:
+    """Join the farm with the join key (as bearer token); returns this worker's own token."""
+    reply = workers.register(farm.db, farm.join_key, bearer(request), body.model_dump())
+    reply["heartbeat_seconds"] = farm.settings.heartbeat_seconds
+    reply["lease_seconds"] = farm.settings.lease_seconds
+    return reply
+
+
+@router.post("/claim", response_model=None)
+def claim(body: ClaimIn, farm: FarmDep, worker: WorkerDep) -> dict[str, Any] | Response:
+    """Ask for work: 200 with a lease, or 204 when there is none for this worker."""
+    lease = scheduler.claim(farm.db, worker, farm.settings.lease_seconds, body.max_frames)
+    if lease is None:
+        return Response(status_code=204)
+    lease["heartbeat_seconds"] = farm.settings.heartbeat_seconds
+    return lease
+
+
+@router.post("/leases/{lease_id}/heartbeat")
+def heartbeat(lease_id: int, body: HeartbeatIn, farm: FarmDep, worker: WorkerDep) -> dict[str, Any]:
+    """Extend the lease, send progress and logs; the reply says 'continue' or 'stop'."""
+    return scheduler.heartbeat(farm.db, worker.id, lease_id, farm.settings.lease_seconds, body.progress, body.logs)
+
+
+@router.post("/leases/{lease_id}/frames")
+def report(lease_id: int, body: ReportIn, farm: FarmDep, worker: WorkerDep) -> dict[str, Any]:
+    """Report frames done (outputs uploaded first) or failed."""
+    return scheduler.report(farm.db, worker.id, lease_id, [r.model_dump() for r in body.results])
+
+
+@router.post("/leases/{lease_id}/release")
+def release(lease_id: int, farm: FarmDep, worker: WorkerDep) -> dict[str, Any]:
+    """Give the lease's unfinished frames back to the queue, no attempt spent."""
+    return {"released": scheduler.release(farm.db, worker.id, lease_id)}
+
+
+@router.post("/sign-off")
+def sign_off(farm: FarmDep, worker: WorkerDep) -> dict[str, Any]:
+    """Leave the farm: every running frame of this worker goes back to the queue."""
+    released = scheduler.release(farm.db, worker.id)
+    workers.sign_off(farm.db, worker.id)
+    return {"released": released}
+
+
+@router.get("/blobs/{digest}", response_class=FileResponse)
+def read_input(digest: str, farm: FarmDep, worker: WorkerDep) -> FileResponse:
+    """An input of the work this worker holds (nothing else)."""
+    check_hash(digest)
+    with farm.db.read() as conn:
+        allowed = tasks.worker_may_read(conn, worker.id, digest)
+    if not allowed or not farm.store.exists(digest):
+        raise NotFound("not an input of any work you hold")
+    return FileResponse(farm.store.path(digest), media_type="application/octet-stream")
+
+
+@router.put("/blobs/{digest}")
+async def upload_output(digest: str, request: Request, farm: FarmDep, worker: WorkerDep) -> dict[str, Any]:
+    """Upload an output (or thumbnail) blob, verified against its hash."""
+    check_hash(digest)
+    data = await request.body()
+    size = await run_in_threadpool(farm.store.put_stream, io.BytesIO(data), digest)
+    await run_in_threadpool(register_blob, farm.db, digest, size)
+    return {"hash": digest, "size": size}

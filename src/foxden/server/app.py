@@ -1,0 +1,68 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from foxden import __version__
+from foxden.errors import FoxdenError
+from foxden.farm.workers import queue_depth
+from foxden.server.api import accounts, compat, files, projects, tasks, worker
+from foxden.server.farm import Farm
+
+log = logging.getLogger("foxden.server")
+
+
+def create_app(farm: Farm, *, start_background: bool = True) -> FastAPI:
+    """The farm server app for `farm` (the reaper thread runs while the app is up)."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if start_background:
+            farm.start_reaper()
+        yield
+        farm.close()
+
+    app = FastAPI(title="foxden", version=__version__, lifespan=lifespan,
+                  description="A self-hostable render farm with a Renderbus-compatible API.")
+    app.state.farm = farm
+
+    @app.exception_handler(FoxdenError)
+    async def _foxden_error(_request: Request, exc: FoxdenError) -> JSONResponse:
+        return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status_code,
+                            headers={"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
+        )
+        return JSONResponse({"error": {"code": "bad_request", "message": problems or "invalid request"}},
+                            status_code=422)
+
+    @app.get("/healthz", tags=["meta"])
+    def healthz() -> dict[str, Any]:
+        """Liveness."""
+        return {"ok": True, "version": __version__}
+
+    @app.get("/metrics", tags=["meta"])
+    def metrics() -> dict[str, Any]:
+        """Queue depth, for autoscalers."""
+        return queue_depth(farm.db)
+
+    for router in (accounts.router, projects.router, files.router, tasks.router, worker.router, compat.router):
+        app.include_router(router)
+    try:
+        from foxden.web.routes import install as install_web
+    except ImportError:  # the web pages are optional while they are being built
+        pass
+    else:
+        install_web(app)
+    return app
