@@ -1,0 +1,136 @@
+"""Shared fixtures: real databases (SQLite and PostgreSQL) and a real server over HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+
+from foxden.config import Settings
+from foxden.farm.accounts import create_account
+from foxden.server.app import create_app
+from foxden.server.farm import Farm
+
+PG_ADMIN_DSN = os.environ.get("FOXDEN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+DATABASES = ["sqlite", "postgresql"]
+
+
+def _pg_available() -> bool:
+    try:
+        with psycopg.connect(PG_ADMIN_DSN, connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_ready() -> bool:
+    """PostgreSQL must be reachable: a farm database test is never skipped silently."""
+    if not _pg_available():
+        if os.environ.get("CI") or os.environ.get("FOXDEN_REQUIRE_PG", "1") == "1":
+            pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_DSN}: start it (see .ci/run)")
+    return True
+
+
+def _new_pg_database() -> tuple[str, str]:
+    name = f"foxden_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0]
+    return name, f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def _drop_pg_database(name: str) -> None:
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=DATABASES)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database URL: SQLite in a temp dir, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'farm.db'}"
+        return
+    request.getfixturevalue("pg_ready")
+    name, url = _new_pg_database()
+    try:
+        yield url
+    finally:
+        _drop_pg_database(name)
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    """A real foxden server on loopback, with an admin and a user account."""
+
+    url: str
+    farm: Farm
+    admin_key: str
+    user_key: str
+    data_dir: Path
+
+    def client(self, key: str | None = None, **kw: object) -> httpx.Client:
+        """An HTTP client with `key` as bearer token."""
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kw)  # type: ignore[arg-type]
+
+    def new_account(self, name: str, admin: bool = False) -> str:
+        """Create an account; returns its key."""
+        return create_account(self.farm.db, name, admin=admin)[1]
+
+
+class _Server(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # run in a thread
+        pass
+
+
+def start_server(settings: Settings) -> tuple[_Server, threading.Thread, Farm]:
+    """Start a foxden server in a thread; returns once it answers."""
+    farm = Farm.open(settings)
+    app = create_app(farm)
+    server = _Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not server.started:
+        if time.time() > deadline:
+            raise RuntimeError("server did not start")
+        time.sleep(0.02)
+    return server, thread, farm
+
+
+@pytest.fixture
+def server_settings(db_url: str, tmp_path: Path) -> Settings:
+    """Settings of a test farm (short leases so expiry tests are quick)."""
+    return Settings(data_dir=tmp_path / "data", database_url=db_url, host="127.0.0.1", port=free_port(),
+                    lease_seconds=30, heartbeat_seconds=1, reap_seconds=0.2, max_attempts=3)
+
+
+@pytest.fixture
+def live_server(server_settings: Settings) -> Iterator[LiveServer]:
+    """A real server over HTTP on a fresh database (run once on SQLite, once on PostgreSQL)."""
+    server, thread, farm = start_server(server_settings)
+    _, admin_key = create_account(farm.db, "admin", admin=True)
+    _, user_key = create_account(farm.db, "alice")
+    try:
+        yield LiveServer(server_settings.url, farm, admin_key, user_key, server_settings.data_dir)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
