@@ -163,12 +163,12 @@ class Chunk:
         if not path or path.startswith("//"):
             return None
         local = self.bpy.path.abspath(path, library=library)
-        if (os.path.isdir(local) if folder else _exists(local)):
+        if os.path.isdir(local) if folder else _exists(local):
             return None
         target = workspace_path(self.workspace, path)
         if target is None:
             return None
-        if (os.path.isdir(target) if folder else _exists(target)):
+        if os.path.isdir(target) if folder else _exists(target):
             say("REMAP", f"{path} -> {target}")
             return target
         say("WARNING", f"missing file {path} (looked for {target})")

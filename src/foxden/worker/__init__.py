@@ -1,0 +1,1 @@
+"""The worker: leases tasks from the server, renders them and uploads the results."""

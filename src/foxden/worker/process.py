@@ -1,0 +1,196 @@
+"""Run a render process in its own process group, stream its output, and never leave orphans.
+
+`run_process` starts the program in a new session (so it leads a new process group), reads its
+merged stdout/stderr in a thread and hands complete lines (split on newline or carriage return)
+to `on_line` in the caller's thread. It polls `should_stop` and then stops the whole group:
+SIGTERM, and SIGKILL after a grace period. When the program ends by itself, whatever it left
+running in its group is stopped the same way. `kill_all` stops every live group (for the
+worker's SIGTERM/Ctrl-C handling; it is safe to call from a signal handler).
+
+A program that escapes its group on purpose (setsid, double fork into a new session) is out of
+reach of process groups; render programs do not do that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+DEFAULT_GRACE = 3.0
+_MAX_LINE = 64 * 1024
+_PIPE_WAIT = 2.0  # seconds to wait for the output pipe to close after the program ended
+_EOF = object()
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    returncode: int  # negative: killed by that signal (as in subprocess)
+    killed: bool  # we stopped it (should_stop, kill_all or an on_line error)
+
+
+_live: dict[int, subprocess.Popen[bytes]] = {}  # process group id -> leader
+_stopping: set[int] = set()
+_lock = threading.RLock()  # re-entrant: kill_all may run in a signal handler
+
+
+def live_groups() -> list[int]:
+    """Process group ids of the processes run_process is running now."""
+    with _lock:
+        return list(_live)
+
+
+def run_process(
+    argv: Sequence[str],
+    cwd: Path | str,
+    env: Mapping[str, str] | None = None,
+    on_line: Callable[[str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    poll_interval: float = 0.2,
+    grace: float = DEFAULT_GRACE,
+) -> ProcessResult:
+    """Run `argv` in `cwd` with `env` added to this process's environment; see module doc.
+
+    Raises OSError if the program cannot be started; an exception from `on_line` or
+    `should_stop` stops the process group and is raised again.
+    """
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    proc = subprocess.Popen(
+        list(argv),
+        cwd=str(cwd),
+        env=full_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        bufsize=0,
+    )
+    pgid = proc.pid  # a new session's leader leads its group
+    with _lock:
+        _live[pgid] = proc
+    lines: queue.Queue[object] = queue.Queue()
+    assert proc.stdout is not None
+    reader = threading.Thread(
+        target=_read_lines, args=(proc.stdout, lines), name=f"foxden-output-{pgid}", daemon=True
+    )
+    reader.start()
+    killed = False
+    failure: BaseException | None = None
+    exited_at: float | None = None
+    next_poll = time.monotonic()
+    try:
+        while True:
+            try:
+                item = lines.get(timeout=max(0.0, next_poll - time.monotonic()))
+            except queue.Empty:
+                item = None
+            if item is _EOF:
+                break
+            if isinstance(item, str) and on_line is not None:
+                on_line(item)
+            now = time.monotonic()
+            if now < next_poll:
+                continue
+            next_poll = now + poll_interval
+            if not killed and should_stop is not None and should_stop():
+                killed = True
+                _stop_group(pgid, proc, grace)
+            if proc.poll() is not None:
+                if exited_at is None:
+                    exited_at = now
+                    _stop_group(pgid, proc, grace)  # leftovers of the group
+                elif now - exited_at > _PIPE_WAIT:
+                    break  # something outside the group holds the pipe open
+    except BaseException as exc:
+        failure = exc
+        killed = True
+    finally:
+        _stop_group(pgid, proc, grace)
+        returncode = proc.wait()
+        reader.join(timeout=_PIPE_WAIT)
+        with _lock:
+            _live.pop(pgid, None)
+            if pgid in _stopping:
+                killed = True
+                _stopping.discard(pgid)
+        proc.stdout.close()
+    if failure is not None:
+        raise failure
+    return ProcessResult(returncode, killed)
+
+
+def kill_all(grace: float = DEFAULT_GRACE) -> int:
+    """Stop every process group started by run_process; returns how many there were."""
+    with _lock:
+        groups = list(_live.items())
+        _stopping.update(pgid for pgid, _ in groups)
+    for pgid, _ in groups:
+        _signal(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for pgid, proc in groups:
+        while _group_alive(pgid, proc) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _signal(pgid, signal.SIGKILL)
+    return len(groups)
+
+
+def _read_lines(stream: IO[bytes], out: queue.Queue[object]) -> None:
+    fd = stream.fileno()
+    pending = b""
+    try:
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            pending += data
+            *complete, pending = pending.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+            for raw in complete:
+                out.put(raw.decode("utf-8", errors="replace"))
+            while len(pending) > _MAX_LINE:
+                out.put(pending[:_MAX_LINE].decode("utf-8", errors="replace"))
+                pending = pending[_MAX_LINE:]
+        if pending:
+            out.put(pending.decode("utf-8", errors="replace"))
+    finally:
+        out.put(_EOF)
+
+
+def _signal(pgid: int, sig: int) -> bool:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _group_alive(pgid: int, proc: subprocess.Popen[bytes]) -> bool:
+    proc.poll()  # reap the leader so that it does not count as a zombie
+    return _signal(pgid, 0)
+
+
+def _stop_group(pgid: int, proc: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM the group, SIGKILL whatever is left after `grace` seconds."""
+    if not _group_alive(pgid, proc):
+        return
+    _signal(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not _group_alive(pgid, proc):
+            return
+        time.sleep(0.05)
+    _signal(pgid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace)
