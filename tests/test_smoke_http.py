@@ -11,7 +11,13 @@ def test_task_runs_to_done(live_server: LiveServer) -> None:
     user = live_server.client(live_server.user_key)
     make_project(user)
     upload(user, "/v/project/scene.txt", b"scene")
-    task = submit(user, project_name="proj", input_scene_path=r"v:\project\scene.txt", frames="1-5[1]", chunk_size=2)
+    task = submit(
+        user,
+        project_name="proj",
+        input_scene_path=r"v:\project\scene.txt",
+        frames="1-5[1]",
+        chunk_size=2,
+    )
     assert task["status"] == "queued" and task["frame_count"] == 5
     done = 0
     while True:
@@ -20,8 +26,10 @@ def test_task_runs_to_done(live_server: LiveServer) -> None:
             break
         lease = r.json()
         assert lease["task"]["id"] == task["id"]
-        rep = worker.post(f"/api/worker/leases/{lease['lease_id']}/frames",
-                          json={"results": [{"frame": f, "status": "done"} for f in lease["frames"]]})
+        rep = worker.post(
+            f"/api/worker/leases/{lease['lease_id']}/frames",
+            json={"results": [{"frame": f, "status": "done"} for f in lease["frames"]]},
+        )
         assert rep.json()["accepted"] == lease["frames"]
         done += len(lease["frames"])
     assert done == 5

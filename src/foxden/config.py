@@ -82,7 +82,9 @@ def load_settings(
     if config_file is None and env.get(ENV_PREFIX + "CONFIG"):
         config_file = Path(env[ENV_PREFIX + "CONFIG"])
     if config_file is None:
-        data_dir = Path(cli_values.get("data_dir") or env_values.get("data_dir") or DEFAULT_DATA_DIR)
+        data_dir = Path(
+            cli_values.get("data_dir") or env_values.get("data_dir") or DEFAULT_DATA_DIR
+        )
         config_file = data_dir / "foxden.toml"
     merged = {**_from_file(config_file), **env_values, **cli_values}
     return Settings(**merged)

@@ -40,9 +40,13 @@ def parse(spec: str, max_frames: int = MAX_FRAMES) -> list[int]:
         if start < 0 or end < 0:
             raise FrameSpecError(f"frame spec item {item!r} has a negative frame")
         if end < start:
-            raise FrameSpecError(f"frame spec item {item!r} is a descending range: write {end}-{start}")
+            raise FrameSpecError(
+                f"frame spec item {item!r} is a descending range: write {end}-{start}"
+            )
         if step <= 0:
-            raise FrameSpecError(f"frame spec item {item!r} has step {step}: the step must be 1 or more")
+            raise FrameSpecError(
+                f"frame spec item {item!r} has step {step}: the step must be 1 or more"
+            )
         count = (end - start) // step + 1
         if len(frames) + count > max_frames:
             raise FrameSpecError(
@@ -54,7 +58,7 @@ def parse(spec: str, max_frames: int = MAX_FRAMES) -> list[int]:
     return sorted(frames)
 
 
-def format(frames: Iterable[int]) -> str:  # noqa: A001 - mirrors parse()
+def format(frames: Iterable[int]) -> str:
     """The compact vendor spec of a set of frames: runs with a common step become `A-B[S]`."""
     ordered = sorted(set(frames))
     if not ordered:

@@ -16,7 +16,9 @@ _GROUPS = ("foxden.cli.server", "foxden.cli.worker", "foxden.cli.client")
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every available subcommand."""
-    parser = argparse.ArgumentParser(prog="foxden", description="foxden: a self-hostable render farm")
+    parser = argparse.ArgumentParser(
+        prog="foxden", description="foxden: a self-hostable render farm"
+    )
     parser.add_argument("--version", action="version", version=f"foxden {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _GROUPS:
@@ -37,7 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         code: int = args.func(args)

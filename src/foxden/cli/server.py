@@ -12,8 +12,13 @@ from foxden.config import Settings, load_settings
 
 def add_server_options(p: argparse.ArgumentParser) -> None:
     """Options shared by commands that open the farm's data directory."""
-    p.add_argument("--data-dir", type=Path, help="farm data directory (default .foxden; env FOXDEN_DATA_DIR)")
-    p.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in the data dir; env FOXDEN_DATABASE_URL)")
+    p.add_argument(
+        "--data-dir", type=Path, help="farm data directory (default .foxden; env FOXDEN_DATA_DIR)"
+    )
+    p.add_argument(
+        "--database-url",
+        help="SQLAlchemy URL (default: SQLite in the data dir; env FOXDEN_DATABASE_URL)",
+    )
     p.add_argument("--config", type=Path, help="TOML config file (default <data-dir>/foxden.toml)")
 
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, CursorResult, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 
@@ -88,3 +88,11 @@ def _configure_sqlite(engine: Engine) -> None:
 def create_database(url: str) -> Database:
     """Open the database at `url` (migrations are applied separately by `migrate.upgrade`)."""
     return Database(url)
+
+
+def new_id(result: CursorResult[Any]) -> int:
+    """The primary key of the row an INSERT made."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the INSERT made no row")
+    return int(key[0])

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from foxden.db.engine import Database
+from foxden.db.engine import Database, new_id
 from foxden.db.schema import accounts
 from foxden.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from foxden.farm.secrets import hash_secret, matches, new_secret
@@ -26,7 +26,9 @@ class Account:
     is_admin: bool
 
 
-def create_account(db: Database, name: str, *, admin: bool = False, email: str = "") -> tuple[dict[str, Any], str]:
+def create_account(
+    db: Database, name: str, *, admin: bool = False, email: str = ""
+) -> tuple[dict[str, Any], str]:
     """Create an account; returns its record and its access key (shown once, stored hashed)."""
     if not _NAME.match(name):
         raise BadRequest(
@@ -36,12 +38,18 @@ def create_account(db: Database, name: str, *, admin: bool = False, email: str =
     with db.write() as conn:
         if conn.execute(select(accounts.c.id).where(accounts.c.name == name)).first():
             raise Conflict(f"account {name!r} already exists")
-        account_id = conn.execute(
-            accounts.insert().values(
-                name=name, key_hash=hash_secret(key), is_admin=admin, disabled=False,
-                email=email, created_at=time.time(),
+        account_id = new_id(
+            conn.execute(
+                accounts.insert().values(
+                    name=name,
+                    key_hash=hash_secret(key),
+                    is_admin=admin,
+                    disabled=False,
+                    email=email,
+                    created_at=time.time(),
+                )
             )
-        ).inserted_primary_key[0]
+        )
         row = conn.execute(select(accounts).where(accounts.c.id == account_id)).mappings().one()
     return account_record(dict(row)), key
 
@@ -51,8 +59,13 @@ def authenticate(conn: Connection, key: str | None, account_name: str | None = N
     if not key:
         raise Unauthorized("missing access key: send 'Authorization: Bearer <access key>'")
     row = conn.execute(
-        select(accounts.c.id, accounts.c.name, accounts.c.key_hash, accounts.c.is_admin,
-               accounts.c.disabled).where(accounts.c.key_hash == hash_secret(key))
+        select(
+            accounts.c.id,
+            accounts.c.name,
+            accounts.c.key_hash,
+            accounts.c.is_admin,
+            accounts.c.disabled,
+        ).where(accounts.c.key_hash == hash_secret(key))
     ).first()
     if row is None or not matches(key, row.key_hash):
         raise Unauthorized("wrong access key: check the key printed by 'foxden account create'")
@@ -66,7 +79,9 @@ def authenticate(conn: Connection, key: str | None, account_name: str | None = N
 def touch_login(db: Database, account: Account) -> None:
     """Record the time of a login."""
     with db.write() as conn:
-        conn.execute(update(accounts).where(accounts.c.id == account.id).values(login_at=time.time()))
+        conn.execute(
+            update(accounts).where(accounts.c.id == account.id).values(login_at=time.time())
+        )
 
 
 def account_record(row: dict[str, Any]) -> dict[str, Any]:
@@ -101,7 +116,9 @@ def list_accounts(db: Database) -> list[dict[str, Any]]:
 def set_disabled(db: Database, name: str, disabled: bool) -> dict[str, Any]:
     """Disable or enable an account by name."""
     with db.write() as conn:
-        res = conn.execute(update(accounts).where(accounts.c.name == name).values(disabled=disabled))
+        res = conn.execute(
+            update(accounts).where(accounts.c.name == name).values(disabled=disabled)
+        )
         if res.rowcount == 0:
             raise NotFound(f"no account named {name!r}")
         row = conn.execute(select(accounts).where(accounts.c.name == name)).mappings().one()

@@ -26,9 +26,13 @@ def owned(conn: Connection, account_id: int, hashes: list[str]) -> set[str]:
     found: set[str] = set()
     for i in range(0, len(hashes), 900):
         part = hashes[i : i + 900]
-        found.update(conn.execute(
-            select(account_blobs.c.hash).where((account_blobs.c.account_id == account_id) & account_blobs.c.hash.in_(part))
-        ).scalars())
+        found.update(
+            conn.execute(
+                select(account_blobs.c.hash).where(
+                    (account_blobs.c.account_id == account_id) & account_blobs.c.hash.in_(part)
+                )
+            ).scalars()
+        )
     return found
 
 
@@ -40,15 +44,22 @@ def _normalise(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         size = int(e["size"])
         if size < 0:
             raise BadRequest(f"{e['path']}: negative size")
-        out.append({"path": mirror(str(e["path"])), "hash": check_hash(str(e["hash"])), "size": size,
-                    "mtime": float(e.get("mtime") or 0.0)})
+        out.append(
+            {
+                "path": mirror(str(e["path"])),
+                "hash": check_hash(str(e["hash"])),
+                "size": size,
+                "mtime": float(e.get("mtime") or 0.0),
+            }
+        )
     return out
 
 
 def _record(conn: Connection, account_id: int, entries: list[dict[str, Any]], now: float) -> None:
     for e in entries:
         res = conn.execute(
-            update(files).where((files.c.account_id == account_id) & (files.c.path == e["path"]))
+            update(files)
+            .where((files.c.account_id == account_id) & (files.c.path == e["path"]))
             .values(hash=e["hash"], size=e["size"], mtime=e["mtime"], updated_at=now)
         )
         if res.rowcount == 0:
@@ -96,18 +107,22 @@ def commit(db: Database, account_id: int, entries: list[dict[str, Any]]) -> dict
         have = owned(conn, account_id, sorted({e["hash"] for e in norm}))
         lacking = sorted({e["path"] for e in norm if e["hash"] not in have})
         if lacking:
-            raise BadRequest(f"content of {len(lacking)} file(s) was not uploaded, e.g. {lacking[0]}: upload it first")
+            raise BadRequest(
+                f"content of {len(lacking)} file(s) was not uploaded, e.g. {lacking[0]}: upload it first"
+            )
         _record(conn, account_id, norm, time.time())
     return {"recorded": [e["path"] for e in norm]}
 
 
-def list_files(db: Database, account_id: int, prefix: str = "/", limit: int = 10_000) -> list[dict[str, Any]]:
+def list_files(
+    db: Database, account_id: int, prefix: str = "/", limit: int = 10_000
+) -> list[dict[str, Any]]:
     """Files of the account under a tree prefix."""
     prefix = prefix if prefix.endswith("/") else prefix + "/"
     with db.read() as conn:
-        query = select(files.c.path, files.c.hash, files.c.size, files.c.mtime, files.c.updated_at).where(
-            files.c.account_id == account_id
-        )
+        query = select(
+            files.c.path, files.c.hash, files.c.size, files.c.mtime, files.c.updated_at
+        ).where(files.c.account_id == account_id)
         if prefix != "/":
             query = query.where(files.c.path.startswith(prefix, autoescape=True))
         rows = conn.execute(query.order_by(files.c.path).limit(limit)).mappings().all()
@@ -117,14 +132,18 @@ def list_files(db: Database, account_id: int, prefix: str = "/", limit: int = 10
 def lookup(conn: Connection, account_id: int, path: str) -> Any:
     """The file at a tree path, or None."""
     return conn.execute(
-        select(files.c.path, files.c.hash, files.c.size).where((files.c.account_id == account_id) & (files.c.path == path))
+        select(files.c.path, files.c.hash, files.c.size).where(
+            (files.c.account_id == account_id) & (files.c.path == path)
+        )
     ).first()
 
 
 def delete_file(db: Database, account_id: int, path: str) -> None:
     """Remove one file from the account's tree."""
     with db.write() as conn:
-        res = conn.execute(delete(files).where((files.c.account_id == account_id) & (files.c.path == mirror(path))))
+        res = conn.execute(
+            delete(files).where((files.c.account_id == account_id) & (files.c.path == mirror(path)))
+        )
     if res.rowcount == 0:
         raise NotFound(f"no file {path!r} in your files")
 

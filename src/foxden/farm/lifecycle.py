@@ -21,10 +21,19 @@ COUNTER = {s: f"n_{s.value}" for s in FrameStatus}
 
 
 def _lock_frames(conn: Connection, where: Any) -> list[Any]:
-    query = select(
-        frames.c.id, frames.c.task_id, frames.c.number, frames.c.status, frames.c.attempts,
-        frames.c.lease_id, frames.c.start_time,
-    ).where(where).order_by(frames.c.id)
+    query = (
+        select(
+            frames.c.id,
+            frames.c.task_id,
+            frames.c.number,
+            frames.c.status,
+            frames.c.attempts,
+            frames.c.lease_id,
+            frames.c.start_time,
+        )
+        .where(where)
+        .order_by(frames.c.id)
+    )
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
     return list(conn.execute(query).all())
@@ -44,7 +53,11 @@ def transition(
 
     `values` gives extra column values per frame id, `common` for every moved frame.
     """
-    rows = [r for r in _lock_frames(conn, (frames.c.task_id == task_id) & where) if allowed(event, r.status)]
+    rows = [
+        r
+        for r in _lock_frames(conn, (frames.c.task_id == task_id) & where)
+        if allowed(event, r.status)
+    ]
     if not rows:
         return []
     now = time.time()
@@ -67,15 +80,20 @@ def transition(
         if new is FrameStatus.DONE:
             base["progress"] = 1.0
         if event is Event.RESTART:
-            base.update(attempts=0, progress=0.0, error="", start_time=None, end_time=None,
-                        render_time=None)
+            base.update(
+                attempts=0, progress=0.0, error="", start_time=None, end_time=None, render_time=None
+            )
         if event is Event.RELEASE:
             base["attempts"] = frames.c.attempts - 1
         if values:
             for r in group:
-                conn.execute(update(frames).where(frames.c.id == r.id).values(**base, **values.get(r.id, {})))
+                conn.execute(
+                    update(frames).where(frames.c.id == r.id).values(**base, **values.get(r.id, {}))
+                )
         else:
-            conn.execute(update(frames).where(frames.c.id.in_([r.id for r in group])).values(**base))
+            conn.execute(
+                update(frames).where(frames.c.id.in_([r.id for r in group])).values(**base)
+            )
     bump_counts(conn, task_id, deltas)
     return [r.number for r in rows]
 
@@ -84,8 +102,13 @@ def bump_counts(conn: Connection, task_id: int, deltas: Mapping[FrameStatus, int
     """Add `deltas` to a task's per-status counters and store its derived status."""
     changes = {COUNTER[s]: tasks.c[COUNTER[s]] + d for s, d in deltas.items() if d}
     row = conn.execute(
-        update(tasks).where(tasks.c.id == task_id).values(**changes).returning(
-            tasks.c.status, tasks.c.start_time, tasks.c.completed_time,
+        update(tasks)
+        .where(tasks.c.id == task_id)
+        .values(**changes)
+        .returning(
+            tasks.c.status,
+            tasks.c.start_time,
+            tasks.c.completed_time,
             *(tasks.c[c] for c in COUNTER.values()),
         )
     ).one()
@@ -109,12 +132,18 @@ def bump_counts(conn: Connection, task_id: int, deltas: Mapping[FrameStatus, int
 
 def revoke_idle_leases(conn: Connection, task_id: int, reason: str) -> None:
     """Revoke the task's active leases that no longer hold a running frame."""
-    active = conn.execute(
-        select(leases.c.id).where((leases.c.task_id == task_id) & (leases.c.state == "active"))
-    ).scalars().all()
+    active = (
+        conn.execute(
+            select(leases.c.id).where((leases.c.task_id == task_id) & (leases.c.state == "active"))
+        )
+        .scalars()
+        .all()
+    )
     for lease_id in active:
         running = conn.execute(
-            select(frames.c.id).where((frames.c.lease_id == lease_id) & (frames.c.status == "running")).limit(1)
+            select(frames.c.id)
+            .where((frames.c.lease_id == lease_id) & (frames.c.status == "running"))
+            .limit(1)
         ).first()
         if running is None:
             conn.execute(

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from foxden.db.engine import Database
+from foxden.db.engine import Database, new_id
 from foxden.db.schema import plugin_configs, projects
 from foxden.errors import BadRequest, Conflict, NotFound
 from foxden.farm.software import software_key
@@ -18,17 +18,27 @@ _NAME = re.compile(r"^[^/\\\x00-\x1f]{1,128}$")
 
 
 def _config_record(row: Any) -> dict[str, Any]:
-    return {"config_id": row.id, "cg_soft_name": row.cg_soft_name, "plugin_name": row.plugin_name,
-            "is_default": bool(row.is_default)}
+    return {
+        "config_id": row.id,
+        "cg_soft_name": row.cg_soft_name,
+        "plugin_name": row.plugin_name,
+        "is_default": bool(row.is_default),
+    }
 
 
 def _project_record(conn: Connection, row: Any) -> dict[str, Any]:
     configs = conn.execute(
-        select(plugin_configs).where(plugin_configs.c.project_id == row.id).order_by(plugin_configs.c.id)
+        select(plugin_configs)
+        .where(plugin_configs.c.project_id == row.id)
+        .order_by(plugin_configs.c.id)
     ).all()
     return {
-        "project_id": row.id, "project_name": row.name, "project_path": row.path,
-        "render_os": row.render_os, "remark": row.remark, "create_time": row.created_at,
+        "project_id": row.id,
+        "project_name": row.name,
+        "project_path": row.path,
+        "render_os": row.render_os,
+        "remark": row.remark,
+        "create_time": row.created_at,
         "plugins": [_config_record(c) for c in configs],
     }
 
@@ -45,23 +55,48 @@ def _get_row(conn: Connection, account_id: int, name: str) -> Any:
 def _check_software(db: Database, cg_soft_name: str) -> None:
     software_key(cg_soft_name)  # validates the shape
     if not software_available(db, cg_soft_name):
-        offer = ", ".join(s["cg_soft_name"] for s in software_on_offer(db)) or "none (no worker is connected)"
-        raise BadRequest(f"no worker of this farm offers {cg_soft_name!r}; software on offer: {offer}")
+        offer = (
+            ", ".join(s["cg_soft_name"] for s in software_on_offer(db))
+            or "none (no worker is connected)"
+        )
+        raise BadRequest(
+            f"no worker of this farm offers {cg_soft_name!r}; software on offer: {offer}"
+        )
 
 
-def create_project(db: Database, account_id: int, name: str, path: str = "", remark: str = "",
-                   render_os: str = "linux", configs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def create_project(
+    db: Database,
+    account_id: int,
+    name: str,
+    path: str = "",
+    remark: str = "",
+    render_os: str = "linux",
+    configs: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Create a project, with optional plugin configs (the first becomes the default)."""
     if not _NAME.match(name or "") or name != name.strip():
         raise BadRequest(f"project name {name!r} is not allowed: 1-128 characters, no slashes")
     for cfg in configs or []:
         _check_software(db, str(cfg.get("cg_soft_name", "")))
     with db.write() as conn:
-        if conn.execute(select(projects.c.id).where((projects.c.account_id == account_id) & (projects.c.name == name))).first():
+        if conn.execute(
+            select(projects.c.id).where(
+                (projects.c.account_id == account_id) & (projects.c.name == name)
+            )
+        ).first():
             raise Conflict(f"project {name!r} already exists")
-        pid = conn.execute(insert(projects).values(
-            account_id=account_id, name=name, path=path, remark=remark, render_os=render_os, created_at=time.time(),
-        )).inserted_primary_key[0]
+        pid = new_id(
+            conn.execute(
+                insert(projects).values(
+                    account_id=account_id,
+                    name=name,
+                    path=path,
+                    remark=remark,
+                    render_os=render_os,
+                    created_at=time.time(),
+                )
+            )
+        )
         for i, cfg in enumerate(configs or []):
             _insert_config(conn, pid, cfg, default=bool(cfg.get("is_default")) or i == 0)
         return _project_record(conn, _get_row(conn, account_id, name))
@@ -69,11 +104,21 @@ def create_project(db: Database, account_id: int, name: str, path: str = "", rem
 
 def _insert_config(conn: Connection, project_id: int, cfg: dict[str, Any], default: bool) -> int:
     if default:
-        conn.execute(update(plugin_configs).where(plugin_configs.c.project_id == project_id).values(is_default=False))
-    config_id: int = conn.execute(insert(plugin_configs).values(
-        project_id=project_id, cg_soft_name=str(cfg["cg_soft_name"]).strip(),
-        plugin_name=str(cfg.get("plugin_name") or ""), is_default=default,
-    )).inserted_primary_key[0]
+        conn.execute(
+            update(plugin_configs)
+            .where(plugin_configs.c.project_id == project_id)
+            .values(is_default=False)
+        )
+    config_id: int = new_id(
+        conn.execute(
+            insert(plugin_configs).values(
+                project_id=project_id,
+                cg_soft_name=str(cfg["cg_soft_name"]).strip(),
+                plugin_name=str(cfg.get("plugin_name") or ""),
+                is_default=default,
+            )
+        )
+    )
     return config_id
 
 
@@ -82,23 +127,33 @@ def list_projects(db: Database, account_id: int, name: str | None = None) -> lis
     with db.read() as conn:
         if name is not None:
             return [_project_record(conn, _get_row(conn, account_id, name))]
-        rows = conn.execute(select(projects).where(projects.c.account_id == account_id).order_by(projects.c.id)).all()
+        rows = conn.execute(
+            select(projects).where(projects.c.account_id == account_id).order_by(projects.c.id)
+        ).all()
         return [_project_record(conn, r) for r in rows]
 
 
-def modify_project(db: Database, account_id: int, name: str, changes: dict[str, Any]) -> dict[str, Any]:
+def modify_project(
+    db: Database, account_id: int, name: str, changes: dict[str, Any]
+) -> dict[str, Any]:
     """Change a project's name, path, remark or render OS."""
     allowed = {"name", "path", "remark", "render_os"}
     bad = set(changes) - allowed
     if bad:
-        raise BadRequest(f"cannot change {', '.join(sorted(bad))} of a project; changeable: {', '.join(sorted(allowed))}")
+        raise BadRequest(
+            f"cannot change {', '.join(sorted(bad))} of a project; changeable: {', '.join(sorted(allowed))}"
+        )
     with db.write() as conn:
         row = _get_row(conn, account_id, name)
         new_name = changes.get("name", name)
         if new_name != name:
             if not _NAME.match(new_name or ""):
                 raise BadRequest(f"project name {new_name!r} is not allowed")
-            if conn.execute(select(projects.c.id).where((projects.c.account_id == account_id) & (projects.c.name == new_name))).first():
+            if conn.execute(
+                select(projects.c.id).where(
+                    (projects.c.account_id == account_id) & (projects.c.name == new_name)
+                )
+            ).first():
                 raise Conflict(f"project {new_name!r} already exists")
         if changes:
             conn.execute(update(projects).where(projects.c.id == row.id).values(**changes))
@@ -117,32 +172,47 @@ def add_config(db: Database, account_id: int, name: str, cfg: dict[str, Any]) ->
     _check_software(db, str(cfg.get("cg_soft_name", "")))
     with db.write() as conn:
         row = _get_row(conn, account_id, name)
-        has_any = conn.execute(select(plugin_configs.c.id).where(plugin_configs.c.project_id == row.id)).first()
+        has_any = conn.execute(
+            select(plugin_configs.c.id).where(plugin_configs.c.project_id == row.id)
+        ).first()
         _insert_config(conn, row.id, cfg, default=bool(cfg.get("is_default")) or has_any is None)
         return _project_record(conn, row)
 
 
 def _get_config(conn: Connection, project_id: int, config_id: int) -> Any:
-    cfg = conn.execute(select(plugin_configs).where(
-        (plugin_configs.c.id == config_id) & (plugin_configs.c.project_id == project_id))).first()
+    cfg = conn.execute(
+        select(plugin_configs).where(
+            (plugin_configs.c.id == config_id) & (plugin_configs.c.project_id == project_id)
+        )
+    ).first()
     if cfg is None:
         raise NotFound(f"no plugin config {config_id} in this project")
     return cfg
 
 
-def modify_config(db: Database, account_id: int, name: str, config_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+def modify_config(
+    db: Database, account_id: int, name: str, config_id: int, changes: dict[str, Any]
+) -> dict[str, Any]:
     """Change a config's software, plugins, or make it the default."""
     if "cg_soft_name" in changes:
         _check_software(db, str(changes["cg_soft_name"]))
     with db.write() as conn:
         row = _get_row(conn, account_id, name)
         _get_config(conn, row.id, config_id)
-        values = {k: changes[k] for k in ("cg_soft_name", "plugin_name") if k in changes}
+        values: dict[str, Any] = {
+            k: changes[k] for k in ("cg_soft_name", "plugin_name") if k in changes
+        }
         if changes.get("is_default"):
-            conn.execute(update(plugin_configs).where(plugin_configs.c.project_id == row.id).values(is_default=False))
+            conn.execute(
+                update(plugin_configs)
+                .where(plugin_configs.c.project_id == row.id)
+                .values(is_default=False)
+            )
             values["is_default"] = True
         if values:
-            conn.execute(update(plugin_configs).where(plugin_configs.c.id == config_id).values(**values))
+            conn.execute(
+                update(plugin_configs).where(plugin_configs.c.id == config_id).values(**values)
+            )
         return _project_record(conn, row)
 
 
@@ -153,20 +223,34 @@ def delete_config(db: Database, account_id: int, name: str, config_id: int) -> d
         cfg = _get_config(conn, row.id, config_id)
         conn.execute(delete(plugin_configs).where(plugin_configs.c.id == config_id))
         if cfg.is_default:
-            first = conn.execute(select(plugin_configs.c.id).where(plugin_configs.c.project_id == row.id)
-                                 .order_by(plugin_configs.c.id).limit(1)).scalar()
+            first = conn.execute(
+                select(plugin_configs.c.id)
+                .where(plugin_configs.c.project_id == row.id)
+                .order_by(plugin_configs.c.id)
+                .limit(1)
+            ).scalar()
             if first is not None:
-                conn.execute(update(plugin_configs).where(plugin_configs.c.id == first).values(is_default=True))
+                conn.execute(
+                    update(plugin_configs)
+                    .where(plugin_configs.c.id == first)
+                    .values(is_default=True)
+                )
         return _project_record(conn, row)
 
 
-def config_for_submit(conn: Connection, account_id: int, name: str, config_id: int | None) -> tuple[Any, Any]:
+def config_for_submit(
+    conn: Connection, account_id: int, name: str, config_id: int | None
+) -> tuple[Any, Any]:
     """The project and the plugin config a submission uses (the default unless one is named)."""
     row = _get_row(conn, account_id, name)
     if config_id is not None:
         return row, _get_config(conn, row.id, config_id)
-    cfg = conn.execute(select(plugin_configs).where(plugin_configs.c.project_id == row.id)
-                       .order_by(plugin_configs.c.is_default.desc(), plugin_configs.c.id).limit(1)).first()
+    cfg = conn.execute(
+        select(plugin_configs)
+        .where(plugin_configs.c.project_id == row.id)
+        .order_by(plugin_configs.c.is_default.desc(), plugin_configs.c.id)
+        .limit(1)
+    ).first()
     if cfg is None:
         raise BadRequest(
             f"project {name!r} has no plugin config: add one (software such as 'blender 3.4') "

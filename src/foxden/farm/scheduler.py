@@ -9,8 +9,18 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from foxden.core.states import Event, FrameStatus
-from foxden.db.engine import Database
-from foxden.db.schema import account_blobs, blobs, frame_logs, frames, leases, outputs, task_inputs, tasks, workers
+from foxden.db.engine import Database, new_id
+from foxden.db.schema import (
+    account_blobs,
+    blobs,
+    frame_logs,
+    frames,
+    leases,
+    outputs,
+    task_inputs,
+    tasks,
+    workers,
+)
 from foxden.errors import BadRequest, LeaseLost
 from foxden.farm import lifecycle
 from foxden.paths import tree_path
@@ -25,7 +35,9 @@ class WorkerInfo:
     tags: frozenset[str]
 
 
-def claim(db: Database, worker: WorkerInfo, lease_seconds: float, max_frames: int | None = None) -> dict[str, Any] | None:
+def claim(
+    db: Database, worker: WorkerInfo, lease_seconds: float, max_frames: int | None = None
+) -> dict[str, Any] | None:
     """Give `worker` a chunk of frames under a new lease, or None when there is no work for it.
 
     This is the core of the scheduler: the highest-priority oldest task that is queued or
@@ -63,30 +75,57 @@ def claim(db: Database, worker: WorkerInfo, lease_seconds: float, max_frames: in
             picked = conn.execute(query).all()
             if not picked:
                 continue
-            lease_id = conn.execute(
-                insert(leases).values(
-                    worker_id=worker.id, task_id=cand.id, state="active", reason="",
-                    created_at=now, expires_at=now + lease_seconds,
-                )
-            ).inserted_primary_key[0]
-            ids = [p.id for p in picked]
-            conn.execute(
-                update(frames).where(frames.c.id.in_(ids)).values(
-                    status="running", attempts=frames.c.attempts + 1, lease_id=lease_id,
-                    worker_id=worker.id, start_time=now, end_time=None, progress=0.0,
+            lease_id = new_id(
+                conn.execute(
+                    insert(leases).values(
+                        worker_id=worker.id,
+                        task_id=cand.id,
+                        state="active",
+                        reason="",
+                        created_at=now,
+                        expires_at=now + lease_seconds,
+                    )
                 )
             )
-            lifecycle.bump_counts(conn, cand.id, {FrameStatus.WAITING: -len(ids), FrameStatus.RUNNING: len(ids)})
-            conn.execute(update(workers).where(workers.c.id == worker.id).values(status="busy", last_seen=now))
-            return _lease_payload(conn, lease_id, cand.id, [p.number for p in picked], lease_seconds)
-        conn.execute(update(workers).where(workers.c.id == worker.id).values(status="idle", last_seen=now))
+            ids = [p.id for p in picked]
+            conn.execute(
+                update(frames)
+                .where(frames.c.id.in_(ids))
+                .values(
+                    status="running",
+                    attempts=frames.c.attempts + 1,
+                    lease_id=lease_id,
+                    worker_id=worker.id,
+                    start_time=now,
+                    end_time=None,
+                    progress=0.0,
+                )
+            )
+            lifecycle.bump_counts(
+                conn, cand.id, {FrameStatus.WAITING: -len(ids), FrameStatus.RUNNING: len(ids)}
+            )
+            conn.execute(
+                update(workers)
+                .where(workers.c.id == worker.id)
+                .values(status="busy", last_seen=now)
+            )
+            return _lease_payload(
+                conn, lease_id, cand.id, [p.number for p in picked], lease_seconds
+            )
+        conn.execute(
+            update(workers).where(workers.c.id == worker.id).values(status="idle", last_seen=now)
+        )
     return None
 
 
-def _lease_payload(conn: Connection, lease_id: int, task_id: int, numbers: list[int], lease_seconds: float) -> dict[str, Any]:
+def _lease_payload(
+    conn: Connection, lease_id: int, task_id: int, numbers: list[int], lease_seconds: float
+) -> dict[str, Any]:
     task = conn.execute(select(tasks).where(tasks.c.id == task_id)).mappings().one()
     inputs = conn.execute(
-        select(task_inputs.c.path, task_inputs.c.hash, task_inputs.c.size).where(task_inputs.c.task_id == task_id)
+        select(task_inputs.c.path, task_inputs.c.hash, task_inputs.c.size).where(
+            task_inputs.c.task_id == task_id
+        )
     ).all()
     return {
         "lease_id": lease_id,
@@ -109,7 +148,14 @@ def _lease_payload(conn: Connection, lease_id: int, task_id: int, numbers: list[
 
 def _active_lease(conn: Connection, lease_id: int, worker_id: int) -> Any:
     row = conn.execute(
-        select(leases.c.id, leases.c.task_id, leases.c.state, leases.c.reason, tasks.c.max_attempts, tasks.c.account_id)
+        select(
+            leases.c.id,
+            leases.c.task_id,
+            leases.c.state,
+            leases.c.reason,
+            tasks.c.max_attempts,
+            tasks.c.account_id,
+        )
         .join(tasks, tasks.c.id == leases.c.task_id)
         .where((leases.c.id == lease_id) & (leases.c.worker_id == worker_id))
     ).first()
@@ -119,8 +165,12 @@ def _active_lease(conn: Connection, lease_id: int, worker_id: int) -> Any:
 
 
 def heartbeat(
-    db: Database, worker_id: int, lease_id: int, lease_seconds: float,
-    progress: dict[int, float], logs: dict[int, str],
+    db: Database,
+    worker_id: int,
+    lease_id: int,
+    lease_seconds: float,
+    progress: dict[int, float],
+    logs: dict[int, str],
 ) -> dict[str, Any]:
     """Extend a lease and record progress and log lines; tells the worker to stop when it must."""
     now = time.time()
@@ -131,18 +181,23 @@ def heartbeat(
             return {"action": "stop", "reason": lease.reason or "the task was stopped"}
         if lease.state != "active":
             raise LeaseLost(f"lease {lease_id} is {lease.state}: its frames went back to the queue")
-        conn.execute(update(leases).where(leases.c.id == lease_id).values(expires_at=now + lease_seconds))
+        conn.execute(
+            update(leases).where(leases.c.id == lease_id).values(expires_at=now + lease_seconds)
+        )
         _record(conn, lease_id, progress, logs, now)
     return {"action": "continue", "lease_seconds": lease_seconds}
 
 
-def _record(conn: Connection, lease_id: int, progress: dict[int, float], logs: dict[int, str], now: float) -> None:
+def _record(
+    conn: Connection, lease_id: int, progress: dict[int, float], logs: dict[int, str], now: float
+) -> None:
     if not progress and not logs:
         return
     numbers = set(progress) | set(logs)
     rows = conn.execute(
-        select(frames.c.id, frames.c.number, frames.c.attempts)
-        .where((frames.c.lease_id == lease_id) & frames.c.number.in_(numbers))
+        select(frames.c.id, frames.c.number, frames.c.attempts).where(
+            (frames.c.lease_id == lease_id) & frames.c.number.in_(numbers)
+        )
     ).all()
     for r in rows:
         if r.number in progress:
@@ -150,10 +205,16 @@ def _record(conn: Connection, lease_id: int, progress: dict[int, float], logs: d
             conn.execute(update(frames).where(frames.c.id == r.id).values(progress=value))
         text = logs.get(r.number)
         if text:
-            conn.execute(insert(frame_logs).values(frame_id=r.id, attempt=r.attempts, text=text, created_at=now))
+            conn.execute(
+                insert(frame_logs).values(
+                    frame_id=r.id, attempt=r.attempts, text=text, created_at=now
+                )
+            )
 
 
-def report(db: Database, worker_id: int, lease_id: int, results: list[dict[str, Any]]) -> dict[str, Any]:
+def report(
+    db: Database, worker_id: int, lease_id: int, results: list[dict[str, Any]]
+) -> dict[str, Any]:
     """Record frames done (with outputs) or failed (with the error) under a lease."""
     now = time.time()
     accepted: list[int] = []
@@ -163,9 +224,11 @@ def report(db: Database, worker_id: int, lease_id: int, results: list[dict[str, 
         if lease.state not in ("active", "revoked"):
             raise LeaseLost(f"lease {lease_id} is {lease.state}: its frames went back to the queue")
         running = {
-            r.number: r for r in conn.execute(
-                select(frames.c.id, frames.c.number, frames.c.start_time, frames.c.attempts)
-                .where((frames.c.lease_id == lease_id) & (frames.c.status == "running"))
+            r.number: r
+            for r in conn.execute(
+                select(frames.c.id, frames.c.number, frames.c.start_time, frames.c.attempts).where(
+                    (frames.c.lease_id == lease_id) & (frames.c.status == "running")
+                )
             ).all()
         }
         done_vals: dict[int, dict[str, Any]] = {}
@@ -174,10 +237,19 @@ def report(db: Database, worker_id: int, lease_id: int, results: list[dict[str, 
             number = int(res["frame"])
             frame = running.get(number)
             if frame is None:
-                rejected.append({"frame": number, "reason": "frame is not running under this lease"})
+                rejected.append(
+                    {"frame": number, "reason": "frame is not running under this lease"}
+                )
                 continue
             if res.get("log"):
-                conn.execute(insert(frame_logs).values(frame_id=frame.id, attempt=frame.attempts, text=str(res["log"]), created_at=now))
+                conn.execute(
+                    insert(frame_logs).values(
+                        frame_id=frame.id,
+                        attempt=frame.attempts,
+                        text=str(res["log"]),
+                        created_at=now,
+                    )
+                )
             if res["status"] == "done":
                 render_time = res.get("render_time")
                 if render_time is None:
@@ -185,16 +257,30 @@ def report(db: Database, worker_id: int, lease_id: int, results: list[dict[str, 
                 done_vals[frame.id] = {"render_time": float(render_time), "error": ""}
                 _file_outputs(conn, lease, frame.id, res.get("outputs") or [], now)
             elif res["status"] == "failed":
-                fail_vals[frame.id] = {"error": str(res.get("error") or "the worker reported a failure")[:4000]}
+                fail_vals[frame.id] = {
+                    "error": str(res.get("error") or "the worker reported a failure")[:4000]
+                }
             else:
-                raise BadRequest(f"frame {number}: status must be 'done' or 'failed', not {res['status']!r}")
+                raise BadRequest(
+                    f"frame {number}: status must be 'done' or 'failed', not {res['status']!r}"
+                )
             accepted.append(number)
         if done_vals:
-            lifecycle.transition(conn, lease.task_id, Event.FINISH, frames.c.id.in_(list(done_vals)), values=done_vals)
+            lifecycle.transition(
+                conn,
+                lease.task_id,
+                Event.FINISH,
+                frames.c.id.in_(list(done_vals)),
+                values=done_vals,
+            )
         if fail_vals:
             lifecycle.transition(
-                conn, lease.task_id, Event.FAIL, frames.c.id.in_(list(fail_vals)),
-                max_attempts=lease.max_attempts, values=fail_vals,
+                conn,
+                lease.task_id,
+                Event.FAIL,
+                frames.c.id.in_(list(fail_vals)),
+                max_attempts=lease.max_attempts,
+                values=fail_vals,
             )
         if len(accepted) == len(running) and lease.state == "active":
             conn.execute(update(leases).where(leases.c.id == lease_id).values(state="done"))
@@ -202,7 +288,9 @@ def report(db: Database, worker_id: int, lease_id: int, results: list[dict[str, 
     return {"accepted": accepted, "rejected": rejected}
 
 
-def _file_outputs(conn: Connection, lease: Any, frame_id: int, items: list[dict[str, Any]], now: float) -> None:
+def _file_outputs(
+    conn: Connection, lease: Any, frame_id: int, items: list[dict[str, Any]], now: float
+) -> None:
     task = conn.execute(select(tasks.c.output_folder).where(tasks.c.id == lease.task_id)).one()
     for item in items:
         digest = str(item["hash"])
@@ -211,14 +299,26 @@ def _file_outputs(conn: Connection, lease: Any, frame_id: int, items: list[dict[
         name = tree_path(str(item["name"])).lstrip("/")
         path = f"{task.output_folder}/{name}"
         thumb = item.get("thumbnail")
-        conn.execute(delete(outputs).where((outputs.c.task_id == lease.task_id) & (outputs.c.path == path)))
-        conn.execute(insert(outputs).values(
-            task_id=lease.task_id, frame_id=frame_id, path=path, hash=digest, size=int(item["size"]),
-            thumb_hash=thumb, created_at=now,
-        ))
+        conn.execute(
+            delete(outputs).where((outputs.c.task_id == lease.task_id) & (outputs.c.path == path))
+        )
+        conn.execute(
+            insert(outputs).values(
+                task_id=lease.task_id,
+                frame_id=frame_id,
+                path=path,
+                hash=digest,
+                size=int(item["size"]),
+                thumb_hash=thumb,
+                created_at=now,
+            )
+        )
         for h in filter(None, (digest, thumb)):
-            owned = conn.execute(select(account_blobs.c.hash).where(
-                (account_blobs.c.account_id == lease.account_id) & (account_blobs.c.hash == h))).first()
+            owned = conn.execute(
+                select(account_blobs.c.hash).where(
+                    (account_blobs.c.account_id == lease.account_id) & (account_blobs.c.hash == h)
+                )
+            ).first()
             if owned is None:
                 conn.execute(insert(account_blobs).values(account_id=lease.account_id, hash=h))
 
@@ -233,7 +333,11 @@ def release(db: Database, worker_id: int, lease_id: int | None = None) -> int:
             query = query.where(leases.c.id == lease_id)
         count = 0
         for lease in conn.execute(query).all():
-            count += len(lifecycle.transition(conn, lease.task_id, Event.RELEASE, frames.c.lease_id == lease.id))
+            count += len(
+                lifecycle.transition(
+                    conn, lease.task_id, Event.RELEASE, frames.c.lease_id == lease.id
+                )
+            )
             conn.execute(update(leases).where(leases.c.id == lease.id).values(state="released"))
     return count
 
@@ -243,16 +347,23 @@ def reap_expired(db: Database, now: float | None = None) -> int:
     now = time.time() if now is None else now
     moved = 0
     with db.write() as conn:
-        query = select(leases.c.id, leases.c.task_id, tasks.c.max_attempts).join(
-            tasks, tasks.c.id == leases.c.task_id
-        ).where((leases.c.state == "active") & (leases.c.expires_at < now))
+        query = (
+            select(leases.c.id, leases.c.task_id, tasks.c.max_attempts)
+            .join(tasks, tasks.c.id == leases.c.task_id)
+            .where((leases.c.state == "active") & (leases.c.expires_at < now))
+        )
         if conn.dialect.name == "postgresql":
             query = query.with_for_update(of=leases, skip_locked=True)
         for lease in conn.execute(query).all():
-            moved += len(lifecycle.transition(
-                conn, lease.task_id, Event.EXPIRE, frames.c.lease_id == lease.id,
-                max_attempts=lease.max_attempts,
-                common={"error": "the worker stopped answering (lease expired)"},
-            ))
+            moved += len(
+                lifecycle.transition(
+                    conn,
+                    lease.task_id,
+                    Event.EXPIRE,
+                    frames.c.lease_id == lease.id,
+                    max_attempts=lease.max_attempts,
+                    common={"error": "the worker stopped answering (lease expired)"},
+                )
+            )
             conn.execute(update(leases).where(leases.c.id == lease.id).values(state="expired"))
     return moved

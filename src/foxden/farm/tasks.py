@@ -11,8 +11,15 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from foxden import frames as frame_spec
-from foxden.core.states import Event, FrameStatus, TaskOp, TaskStatus, check_task_op, statuses_for_filter
-from foxden.db.engine import Database
+from foxden.core.states import (
+    Event,
+    FrameStatus,
+    TaskOp,
+    TaskStatus,
+    check_task_op,
+    statuses_for_filter,
+)
+from foxden.db.engine import Database, new_id
 from foxden.db.schema import accounts, frame_logs, frames, outputs, task_inputs, tasks
 from foxden.errors import BadRequest, NotFound
 from foxden.farm import lifecycle
@@ -24,8 +31,19 @@ from foxden.store.blobs import BlobStore
 
 log = logging.getLogger("foxden.tasks")
 
-KNOWN_FIELDS = {"project_name", "input_scene_path", "frames", "render_layer", "camera", "artist",
-                "priority", "chunk_size", "max_attempts", "options", "config_id"}
+KNOWN_FIELDS = {
+    "project_name",
+    "input_scene_path",
+    "frames",
+    "render_layer",
+    "camera",
+    "artist",
+    "priority",
+    "chunk_size",
+    "max_attempts",
+    "options",
+    "config_id",
+}
 MAX_INPUTS = 20_000
 
 
@@ -39,7 +57,9 @@ def _int_in(name: str, value: Any, low: int, high: int) -> int:
     return number
 
 
-def _analyse(job_type: str, store: BlobStore, digest: str, scene_path: str) -> tuple[list[str], list[str]]:
+def _analyse(
+    job_type: str, store: BlobStore, digest: str, scene_path: str
+) -> tuple[list[str], list[str]]:
     try:
         from foxden.jobtypes.base import get_job_type
 
@@ -52,7 +72,15 @@ def _analyse(job_type: str, store: BlobStore, digest: str, scene_path: str) -> t
     return list(analysis.dependencies), list(analysis.warnings)
 
 
-def submit(db: Database, store: BlobStore, account_id: int, request: dict[str, Any], *, default_chunk: int, default_attempts: int) -> dict[str, Any]:
+def submit(
+    db: Database,
+    store: BlobStore,
+    account_id: int,
+    request: dict[str, Any],
+    *,
+    default_chunk: int,
+    default_attempts: int,
+) -> dict[str, Any]:
     """Validate and create a task with one row per frame; returns the task record."""
     for key in ("project_name", "input_scene_path", "frames"):
         if not request.get(key):
@@ -66,8 +94,12 @@ def submit(db: Database, store: BlobStore, account_id: int, request: dict[str, A
     attempts = _int_in("max_attempts", request.get("max_attempts", default_attempts), 1, 100)
     config_id = request.get("config_id")
     with db.read() as conn:
-        project, cfg = config_for_submit(conn, account_id, str(request["project_name"]),
-                                         None if config_id is None else int(config_id))
+        project, cfg = config_for_submit(
+            conn,
+            account_id,
+            str(request["project_name"]),
+            None if config_id is None else int(config_id),
+        )
         scene = lookup(conn, account_id, scene_path)
     if scene is None:
         raise BadRequest(
@@ -79,29 +111,64 @@ def submit(db: Database, store: BlobStore, account_id: int, request: dict[str, A
     now = time.time()
     with db.write() as conn:
         inputs = _inputs(conn, account_id, scene_path, deps, options, warnings)
-        task_id = conn.execute(insert(tasks).values(
-            account_id=account_id, project_id=project.id, project_name=project.name,
-            cg_soft_name=cfg.cg_soft_name, plugin_name=cfg.plugin_name, job_type=job_type,
-            software_key=software_key(cfg.cg_soft_name), scene_path=scene_path,
-            frames_spec=frame_spec.format(numbers), render_layer=str(request.get("render_layer") or ""),
-            camera=str(request.get("camera") or ""), artist=str(request.get("artist") or ""),
-            options=options, warnings=warnings, priority=priority, chunk_size=chunk, max_attempts=attempts,
-            output_folder="", status=TaskStatus.QUEUED.value, frame_count=len(numbers),
-            n_waiting=len(numbers), submit_time=now,
-        )).inserted_primary_key[0]
+        task_id = new_id(
+            conn.execute(
+                insert(tasks).values(
+                    account_id=account_id,
+                    project_id=project.id,
+                    project_name=project.name,
+                    cg_soft_name=cfg.cg_soft_name,
+                    plugin_name=cfg.plugin_name,
+                    job_type=job_type,
+                    software_key=software_key(cfg.cg_soft_name),
+                    scene_path=scene_path,
+                    frames_spec=frame_spec.format(numbers),
+                    render_layer=str(request.get("render_layer") or ""),
+                    camera=str(request.get("camera") or ""),
+                    artist=str(request.get("artist") or ""),
+                    options=options,
+                    warnings=warnings,
+                    priority=priority,
+                    chunk_size=chunk,
+                    max_attempts=attempts,
+                    output_folder="",
+                    status=TaskStatus.QUEUED.value,
+                    frame_count=len(numbers),
+                    n_waiting=len(numbers),
+                    submit_time=now,
+                )
+            )
+        )
         folder = f"{task_id}_{PurePosixPath(scene_path).stem}"
         conn.execute(update(tasks).where(tasks.c.id == task_id).values(output_folder=folder))
         for i in range(0, len(numbers), 5000):
-            conn.execute(insert(frames), [
-                {"task_id": task_id, "number": n, "status": "waiting", "attempts": 0, "progress": 0.0, "error": ""}
-                for n in numbers[i : i + 5000]
-            ])
+            conn.execute(
+                insert(frames),
+                [
+                    {
+                        "task_id": task_id,
+                        "number": n,
+                        "status": "waiting",
+                        "attempts": 0,
+                        "progress": 0.0,
+                        "error": "",
+                    }
+                    for n in numbers[i : i + 5000]
+                ],
+            )
         if inputs:
             conn.execute(insert(task_inputs), [{"task_id": task_id, **i} for i in inputs])
     return get_task(db, account_id, task_id)
 
 
-def _inputs(conn: Connection, account_id: int, scene_path: str, deps: list[str], options: dict[str, Any], warnings: list[str]) -> list[dict[str, Any]]:
+def _inputs(
+    conn: Connection,
+    account_id: int,
+    scene_path: str,
+    deps: list[str],
+    options: dict[str, Any],
+    warnings: list[str],
+) -> list[dict[str, Any]]:
     """The files a task's workers may fetch: scene, its dependencies, its folder, extra inputs."""
     from foxden.db.schema import files
 
@@ -111,15 +178,22 @@ def _inputs(conn: Connection, account_id: int, scene_path: str, deps: list[str],
         folders.append(mirror(str(extra)))
     for folder in folders:
         prefix = folder.rstrip("/") + "/"
-        rows = conn.execute(select(files.c.path, files.c.hash, files.c.size).where(
-            (files.c.account_id == account_id) & (files.c.path.startswith(prefix, autoescape=True) | (files.c.path == folder))
-        ).limit(MAX_INPUTS)).all()
+        rows = conn.execute(
+            select(files.c.path, files.c.hash, files.c.size)
+            .where(
+                (files.c.account_id == account_id)
+                & (files.c.path.startswith(prefix, autoescape=True) | (files.c.path == folder))
+            )
+            .limit(MAX_INPUTS)
+        ).all()
         for r in rows:
             chosen[r.path] = r
     for dep in deps:
         row = lookup(conn, account_id, dep)
         if row is None:
-            warnings.append(f"missing file {dep}: the scene uses it but it was not uploaded; upload it and restart the task")
+            warnings.append(
+                f"missing file {dep}: the scene uses it but it was not uploaded; upload it and restart the task"
+            )
         else:
             chosen[row.path] = row
     scene = lookup(conn, account_id, scene_path)
@@ -129,7 +203,9 @@ def _inputs(conn: Connection, account_id: int, scene_path: str, deps: list[str],
 
 
 def _task_row(conn: Connection, account_id: int, task_id: int) -> Any:
-    row = conn.execute(select(tasks).where((tasks.c.id == task_id) & (tasks.c.account_id == account_id))).first()
+    row = conn.execute(
+        select(tasks).where((tasks.c.id == task_id) & (tasks.c.account_id == account_id))
+    ).first()
     if row is None:
         raise NotFound(f"no task {task_id} in your account")
     return row
@@ -139,14 +215,29 @@ def task_record(row: Any, account_name: str = "") -> dict[str, Any]:
     """The public record of a task."""
     counts = {s.value: getattr(row, f"n_{s.value}") for s in FrameStatus}
     return {
-        "id": row.id, "project_name": row.project_name, "status": row.status, "frames": row.frames_spec,
-        "frame_count": row.frame_count, "counts": counts,
+        "id": row.id,
+        "project_name": row.project_name,
+        "status": row.status,
+        "frames": row.frames_spec,
+        "frame_count": row.frame_count,
+        "counts": counts,
         "progress": round(counts["done"] / row.frame_count, 4) if row.frame_count else 0.0,
-        "cg_soft_name": row.cg_soft_name, "plugin_name": row.plugin_name, "job_type": row.job_type,
-        "scene_path": row.scene_path, "render_layer": row.render_layer, "camera": row.camera,
-        "artist": row.artist, "options": row.options, "warnings": row.warnings, "priority": row.priority,
-        "chunk_size": row.chunk_size, "max_attempts": row.max_attempts, "output_folder": row.output_folder,
-        "submit_account": account_name, "submit_time": row.submit_time, "start_time": row.start_time,
+        "cg_soft_name": row.cg_soft_name,
+        "plugin_name": row.plugin_name,
+        "job_type": row.job_type,
+        "scene_path": row.scene_path,
+        "render_layer": row.render_layer,
+        "camera": row.camera,
+        "artist": row.artist,
+        "options": row.options,
+        "warnings": row.warnings,
+        "priority": row.priority,
+        "chunk_size": row.chunk_size,
+        "max_attempts": row.max_attempts,
+        "output_folder": row.output_folder,
+        "submit_account": account_name,
+        "submit_time": row.submit_time,
+        "start_time": row.start_time,
         "completed_time": row.completed_time,
     }
 
@@ -154,23 +245,43 @@ def task_record(row: Any, account_name: str = "") -> dict[str, Any]:
 def frame_records(conn: Connection, task_id: int) -> list[dict[str, Any]]:
     """A task's frames with their outputs."""
     outs: dict[int, list[dict[str, Any]]] = {}
-    for o in conn.execute(select(outputs).where(outputs.c.task_id == task_id).order_by(outputs.c.path)).all():
+    for o in conn.execute(
+        select(outputs).where(outputs.c.task_id == task_id).order_by(outputs.c.path)
+    ).all():
         if o.frame_id is not None:
             outs.setdefault(o.frame_id, []).append(
-                {"path": o.path, "hash": o.hash, "size": o.size, "thumb_hash": o.thumb_hash})
-    rows = conn.execute(select(frames).where(frames.c.task_id == task_id).order_by(frames.c.number)).all()
-    return [{
-        "id": r.id, "number": r.number, "status": r.status, "attempts": r.attempts, "progress": r.progress,
-        "worker_id": r.worker_id, "start_time": r.start_time, "end_time": r.end_time,
-        "render_time": r.render_time, "error": r.error, "outputs": outs.get(r.id, []),
-    } for r in rows]
+                {"path": o.path, "hash": o.hash, "size": o.size, "thumb_hash": o.thumb_hash}
+            )
+    rows = conn.execute(
+        select(frames).where(frames.c.task_id == task_id).order_by(frames.c.number)
+    ).all()
+    return [
+        {
+            "id": r.id,
+            "number": r.number,
+            "status": r.status,
+            "attempts": r.attempts,
+            "progress": r.progress,
+            "worker_id": r.worker_id,
+            "start_time": r.start_time,
+            "end_time": r.end_time,
+            "render_time": r.render_time,
+            "error": r.error,
+            "outputs": outs.get(r.id, []),
+        }
+        for r in rows
+    ]
 
 
 def _account_name(conn: Connection, account_id: int) -> str:
-    return str(conn.execute(select(accounts.c.name).where(accounts.c.id == account_id)).scalar_one())
+    return str(
+        conn.execute(select(accounts.c.name).where(accounts.c.id == account_id)).scalar_one()
+    )
 
 
-def get_task(db: Database, account_id: int, task_id: int, with_frames: bool = False) -> dict[str, Any]:
+def get_task(
+    db: Database, account_id: int, task_id: int, with_frames: bool = False
+) -> dict[str, Any]:
     """One task of the account (404 for anyone else's)."""
     with db.read() as conn:
         record = task_record(_task_row(conn, account_id, task_id), _account_name(conn, account_id))
@@ -192,8 +303,15 @@ RESTART_KINDS = {
 }
 
 
-def operate(db: Database, account_id: int, task_id: int, op: TaskOp, *, restart: str = "failed",
-            numbers: list[int] | None = None) -> dict[str, Any]:
+def operate(
+    db: Database,
+    account_id: int,
+    task_id: int,
+    op: TaskOp,
+    *,
+    restart: str = "failed",
+    numbers: list[int] | None = None,
+) -> dict[str, Any]:
     """Stop, resume, restart (failed / all / chosen frames / by status), abort or delete a task."""
     with db.write() as conn:
         row = _task_row(conn, account_id, task_id)
@@ -202,17 +320,31 @@ def operate(db: Database, account_id: int, task_id: int, op: TaskOp, *, restart:
             conn.execute(delete(tasks).where(tasks.c.id == task_id))
             return {"id": task_id, "deleted": True}
         if op is TaskOp.STOP:
-            lifecycle.transition(conn, task_id, Event.STOP, lifecycle.status_filter([FrameStatus.WAITING, FrameStatus.RUNNING]))
+            lifecycle.transition(
+                conn,
+                task_id,
+                Event.STOP,
+                lifecycle.status_filter([FrameStatus.WAITING, FrameStatus.RUNNING]),
+            )
             lifecycle.revoke_idle_leases(conn, task_id, "the task was stopped")
         elif op is TaskOp.RESUME:
-            lifecycle.transition(conn, task_id, Event.RESUME, lifecycle.status_filter([FrameStatus.STOPPED]))
+            lifecycle.transition(
+                conn, task_id, Event.RESUME, lifecycle.status_filter([FrameStatus.STOPPED])
+            )
         elif op is TaskOp.ABORT:
-            lifecycle.transition(conn, task_id, Event.ABORT, frames.c.status != FrameStatus.DONE.value)
+            lifecycle.transition(
+                conn, task_id, Event.ABORT, frames.c.status != FrameStatus.DONE.value
+            )
             lifecycle.revoke_idle_leases(conn, task_id, "the task was aborted")
         elif op is TaskOp.RESTART:
             if numbers:
-                known = set(conn.execute(select(frames.c.number).where(
-                    (frames.c.task_id == task_id) & frames.c.number.in_(numbers))).scalars())
+                known = set(
+                    conn.execute(
+                        select(frames.c.number).where(
+                            (frames.c.task_id == task_id) & frames.c.number.in_(numbers)
+                        )
+                    ).scalars()
+                )
                 unknown = sorted(set(numbers) - known)
                 if unknown:
                     raise BadRequest(f"task {task_id} has no frame(s) {frame_spec.format(unknown)}")
@@ -220,7 +352,9 @@ def operate(db: Database, account_id: int, task_id: int, op: TaskOp, *, restart:
             elif restart in RESTART_KINDS:
                 where = lifecycle.status_filter(RESTART_KINDS[restart])
             else:
-                raise BadRequest(f"restart must be one of {', '.join(RESTART_KINDS)}, or name frames")
+                raise BadRequest(
+                    f"restart must be one of {', '.join(RESTART_KINDS)}, or name frames"
+                )
             lifecycle.transition(conn, task_id, Event.RESTART, where)
             lifecycle.revoke_idle_leases(conn, task_id, "the frames were restarted")
         row = _task_row(conn, account_id, task_id)
@@ -229,8 +363,14 @@ def operate(db: Database, account_id: int, task_id: int, op: TaskOp, *, restart:
 
 # ---- queries -------------------------------------------------------------------------------
 
-SORTS = {"id": tasks.c.id, "task_id": tasks.c.id, "status": tasks.c.status, "submit_time": tasks.c.submit_time,
-         "priority": tasks.c.priority, "project_name": tasks.c.project_name}
+SORTS = {
+    "id": tasks.c.id,
+    "task_id": tasks.c.id,
+    "status": tasks.c.status,
+    "submit_time": tasks.c.submit_time,
+    "priority": tasks.c.priority,
+    "project_name": tasks.c.project_name,
+}
 
 
 def _when(name: str, value: Any) -> float:
@@ -245,7 +385,9 @@ def _when(name: str, value: Any) -> float:
     try:
         return float(text)
     except ValueError:
-        raise BadRequest(f"{name} must be a time like 'yyyy-MM-dd HH:mm:ss' or seconds since 1970, not {value!r}") from None
+        raise BadRequest(
+            f"{name} must be a time like 'yyyy-MM-dd HH:mm:ss' or seconds since 1970, not {value!r}"
+        ) from None
 
 
 def list_tasks(db: Database, account_id: int, filters: dict[str, Any]) -> dict[str, Any]:
@@ -254,8 +396,12 @@ def list_tasks(db: Database, account_id: int, filters: dict[str, Any]) -> dict[s
     where = tasks.c.account_id == account_id
     if f.get("task_id") not in (None, ""):
         where &= tasks.c.id == _int_in("task_id", f["task_id"], 0, 2**62)
-    for key, col in (("project_name", tasks.c.project_name), ("cg_soft_name", tasks.c.cg_soft_name),
-                     ("camera", tasks.c.camera), ("render_layer", tasks.c.render_layer)):
+    for key, col in (
+        ("project_name", tasks.c.project_name),
+        ("cg_soft_name", tasks.c.cg_soft_name),
+        ("camera", tasks.c.camera),
+        ("render_layer", tasks.c.render_layer),
+    ):
         if f.get(key):
             where &= col == str(f[key])
     if f.get("input_scene_path"):
@@ -264,16 +410,23 @@ def list_tasks(db: Database, account_id: int, filters: dict[str, Any]) -> dict[s
         where &= tasks.c.artist.contains(str(f["artist"]), autoescape=True)
     if f.get("text"):
         t = str(f["text"])
-        where &= (tasks.c.scene_path.contains(t, autoescape=True) | tasks.c.project_name.contains(t, autoescape=True)
-                  | tasks.c.artist.contains(t, autoescape=True))
+        where &= (
+            tasks.c.scene_path.contains(t, autoescape=True)
+            | tasks.c.project_name.contains(t, autoescape=True)
+            | tasks.c.artist.contains(t, autoescape=True)
+        )
     if f.get("task_status"):
         try:
             wanted = statuses_for_filter(str(f["task_status"]))
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
         where &= tasks.c.status.in_([s.value for s in wanted])
-    for key, col, op in (("submit_time_from", tasks.c.submit_time, "ge"), ("submit_time_to", tasks.c.submit_time, "le"),
-                         ("completed_time_from", tasks.c.completed_time, "ge"), ("completed_time_to", tasks.c.completed_time, "le")):
+    for key, col, op in (
+        ("submit_time_from", tasks.c.submit_time, "ge"),
+        ("submit_time_to", tasks.c.submit_time, "le"),
+        ("completed_time_from", tasks.c.completed_time, "ge"),
+        ("completed_time_to", tasks.c.completed_time, "le"),
+    ):
         if f.get(key) not in (None, ""):
             when = _when(key, f[key])
             where &= (col >= when) if op == "ge" else (col <= when)
@@ -281,14 +434,21 @@ def list_tasks(db: Database, account_id: int, filters: dict[str, Any]) -> dict[s
     desc = sort.startswith("-") or str(f.get("order", "")).lower() == "desc"
     key = sort.lstrip("-+")
     if key not in SORTS:
-        raise BadRequest(f"cannot sort by {key!r}; sort by one of {', '.join(SORTS)} (prefix '-' for descending)")
+        raise BadRequest(
+            f"cannot sort by {key!r}; sort by one of {', '.join(SORTS)} (prefix '-' for descending)"
+        )
     size = _int_in("page_size", f.get("page_size", 100), 1, 1000)
     page = _int_in("page_no", f.get("page_no", 1), 1, 10**9)
     order = SORTS[key].desc() if desc else SORTS[key].asc()
     with db.read() as conn:
         total = conn.execute(select(func.count()).select_from(tasks).where(where)).scalar_one()
-        rows = conn.execute(select(tasks).where(where).order_by(order, tasks.c.id.desc() if desc else tasks.c.id)
-                            .limit(size).offset((page - 1) * size)).all()
+        rows = conn.execute(
+            select(tasks)
+            .where(where)
+            .order_by(order, tasks.c.id.desc() if desc else tasks.c.id)
+            .limit(size)
+            .offset((page - 1) * size)
+        ).all()
         name = _account_name(conn, account_id)
         items = [task_record(r, name) for r in rows]
         if f.get("with_frames"):
@@ -301,12 +461,18 @@ def frame_log(db: Database, account_id: int, task_id: int, number: int) -> str:
     """The log of one frame, every attempt."""
     with db.read() as conn:
         _task_row(conn, account_id, task_id)
-        frame = conn.execute(select(frames.c.id, frames.c.error).where(
-            (frames.c.task_id == task_id) & (frames.c.number == number))).first()
+        frame = conn.execute(
+            select(frames.c.id, frames.c.error).where(
+                (frames.c.task_id == task_id) & (frames.c.number == number)
+            )
+        ).first()
         if frame is None:
             raise NotFound(f"task {task_id} has no frame {number}")
-        rows = conn.execute(select(frame_logs.c.attempt, frame_logs.c.text).where(frame_logs.c.frame_id == frame.id)
-                            .order_by(frame_logs.c.id)).all()
+        rows = conn.execute(
+            select(frame_logs.c.attempt, frame_logs.c.text)
+            .where(frame_logs.c.frame_id == frame.id)
+            .order_by(frame_logs.c.id)
+        ).all()
     parts: list[str] = []
     attempt = None
     for r in rows:
@@ -324,11 +490,27 @@ def task_outputs(db: Database, account_id: int, task_id: int) -> list[dict[str, 
     with db.read() as conn:
         _task_row(conn, account_id, task_id)
         rows = conn.execute(
-            select(outputs.c.path, outputs.c.hash, outputs.c.size, outputs.c.thumb_hash, frames.c.number)
+            select(
+                outputs.c.path,
+                outputs.c.hash,
+                outputs.c.size,
+                outputs.c.thumb_hash,
+                frames.c.number,
+            )
             .join(frames, frames.c.id == outputs.c.frame_id, isouter=True)
-            .where(outputs.c.task_id == task_id).order_by(outputs.c.path)
+            .where(outputs.c.task_id == task_id)
+            .order_by(outputs.c.path)
         ).all()
-    return [{"path": r.path, "hash": r.hash, "size": r.size, "thumb_hash": r.thumb_hash, "frame": r.number} for r in rows]
+    return [
+        {
+            "path": r.path,
+            "hash": r.hash,
+            "size": r.size,
+            "thumb_hash": r.thumb_hash,
+            "frame": r.number,
+        }
+        for r in rows
+    ]
 
 
 def frame_thumbnail(db: Database, account_id: int, task_id: int, number: int) -> str | None:
@@ -336,9 +518,15 @@ def frame_thumbnail(db: Database, account_id: int, task_id: int, number: int) ->
     with db.read() as conn:
         _task_row(conn, account_id, task_id)
         return conn.execute(
-            select(outputs.c.thumb_hash).join(frames, frames.c.id == outputs.c.frame_id)
-            .where((outputs.c.task_id == task_id) & (frames.c.number == number) & outputs.c.thumb_hash.is_not(None))
-            .order_by(outputs.c.path).limit(1)
+            select(outputs.c.thumb_hash)
+            .join(frames, frames.c.id == outputs.c.frame_id)
+            .where(
+                (outputs.c.task_id == task_id)
+                & (frames.c.number == number)
+                & outputs.c.thumb_hash.is_not(None)
+            )
+            .order_by(outputs.c.path)
+            .limit(1)
         ).scalar()
 
 
@@ -347,8 +535,13 @@ def worker_may_read(conn: Connection, worker_id: int, digest: str) -> bool:
     from foxden.db.schema import leases
 
     row = conn.execute(
-        select(task_inputs.c.hash).join(leases, leases.c.task_id == task_inputs.c.task_id)
-        .where((task_inputs.c.hash == digest) & (leases.c.worker_id == worker_id) & leases.c.state.in_(("active",)))
+        select(task_inputs.c.hash)
+        .join(leases, leases.c.task_id == task_inputs.c.task_id)
+        .where(
+            (task_inputs.c.hash == digest)
+            & (leases.c.worker_id == worker_id)
+            & leases.c.state.in_(("active",))
+        )
         .limit(1)
     ).first()
     return row is not None

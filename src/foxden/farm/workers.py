@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
-from foxden.db.engine import Database
+from foxden.db.engine import Database, new_id
 from foxden.db.schema import frames, leases, tasks, workers
 from foxden.errors import BadRequest, Unauthorized
 from foxden.farm.scheduler import WorkerInfo
@@ -30,10 +30,14 @@ def ensure_join_key(data_dir: Path) -> str:
     return key
 
 
-def register(db: Database, join_key: str, presented: str | None, info: dict[str, Any]) -> dict[str, Any]:
+def register(
+    db: Database, join_key: str, presented: str | None, info: dict[str, Any]
+) -> dict[str, Any]:
     """Admit a worker that shows the join key; returns its id and its own token."""
     if not presented or not matches(presented, hash_secret(join_key)):
-        raise Unauthorized("wrong join key: give the key from the server's data directory (join_key)")
+        raise Unauthorized(
+            "wrong join key: give the key from the server's data directory (join_key)"
+        )
     software = info.get("software") or []
     keys: list[str] = []
     for soft in software:
@@ -43,15 +47,24 @@ def register(db: Database, join_key: str, presented: str | None, info: dict[str,
     token = new_secret("fdw")
     now = time.time()
     with db.write() as conn:
-        worker_id = conn.execute(
-            workers.insert().values(
-                name=str(info.get("name") or "worker")[:128], token_hash=hash_secret(token),
-                software=software, software_keys=sorted(set(keys)), cores=int(info.get("cores") or 1),
-                memory_mb=int(info.get("memory_mb") or 0), gpus=list(info.get("gpus") or []),
-                tags=list(info.get("tags") or []), slots=int(info.get("slots") or 1),
-                status="idle", registered_at=now, last_seen=now,
+        worker_id = new_id(
+            conn.execute(
+                workers.insert().values(
+                    name=str(info.get("name") or "worker")[:128],
+                    token_hash=hash_secret(token),
+                    software=software,
+                    software_keys=sorted(set(keys)),
+                    cores=int(info.get("cores") or 1),
+                    memory_mb=int(info.get("memory_mb") or 0),
+                    gpus=list(info.get("gpus") or []),
+                    tags=list(info.get("tags") or []),
+                    slots=int(info.get("slots") or 1),
+                    status="idle",
+                    registered_at=now,
+                    last_seen=now,
+                )
             )
-        ).inserted_primary_key[0]
+        )
     return {"worker_id": worker_id, "token": token}
 
 
@@ -60,12 +73,19 @@ def authenticate(conn: Connection, token: str | None) -> WorkerInfo:
     if not token:
         raise Unauthorized("missing worker token: register with the join key first")
     row = conn.execute(
-        select(workers.c.id, workers.c.token_hash, workers.c.software_keys, workers.c.tags, workers.c.status)
-        .where(workers.c.token_hash == hash_secret(token))
+        select(
+            workers.c.id,
+            workers.c.token_hash,
+            workers.c.software_keys,
+            workers.c.tags,
+            workers.c.status,
+        ).where(workers.c.token_hash == hash_secret(token))
     ).first()
     if row is None or not matches(token, row.token_hash) or row.status == "gone":
         raise Unauthorized("unknown worker token: register again with the join key")
-    return WorkerInfo(id=row.id, software_keys=tuple(row.software_keys or ()), tags=frozenset(row.tags or ()))
+    return WorkerInfo(
+        id=row.id, software_keys=tuple(row.software_keys or ()), tags=frozenset(row.tags or ())
+    )
 
 
 def sign_off(db: Database, worker_id: int) -> None:
@@ -93,12 +113,22 @@ def list_workers(db: Database) -> list[dict[str, Any]]:
         status = r["status"]
         if status != "offline" and now - r["last_seen"] > OFFLINE_AFTER:
             status = "offline"
-        out.append({
-            "id": r["id"], "name": r["name"], "status": status, "software": r["software"],
-            "cores": r["cores"], "memory_mb": r["memory_mb"], "gpus": r["gpus"], "tags": r["tags"],
-            "slots": r["slots"], "registered_at": r["registered_at"], "last_seen": r["last_seen"],
-            "current_work": current.get(r["id"], []),
-        })
+        out.append(
+            {
+                "id": r["id"],
+                "name": r["name"],
+                "status": status,
+                "software": r["software"],
+                "cores": r["cores"],
+                "memory_mb": r["memory_mb"],
+                "gpus": r["gpus"],
+                "tags": r["tags"],
+                "slots": r["slots"],
+                "registered_at": r["registered_at"],
+                "last_seen": r["last_seen"],
+                "current_work": current.get(r["id"], []),
+            }
+        )
     return out
 
 
@@ -106,9 +136,15 @@ def software_on_offer(db: Database) -> list[dict[str, Any]]:
     """Software (and plugins) that workers seen recently can run, as plugin-config choices."""
     cutoff = time.time() - OFFLINE_AFTER
     with db.read() as conn:
-        rows = conn.execute(
-            select(workers.c.software).where((workers.c.last_seen >= cutoff) & (workers.c.status != "offline"))
-        ).scalars().all()
+        rows = (
+            conn.execute(
+                select(workers.c.software).where(
+                    (workers.c.last_seen >= cutoff) & (workers.c.status != "offline")
+                )
+            )
+            .scalars()
+            .all()
+        )
     offer: dict[str, set[str]] = {}
     for software in rows:
         for soft in software or []:
@@ -127,14 +163,25 @@ def software_available(db: Database, cg_soft_name: str) -> bool:
     wanted = software_key(cg_soft_name)
     cutoff = time.time() - OFFLINE_AFTER
     with db.read() as conn:
-        rows = conn.execute(
-            select(workers.c.software_keys).where((workers.c.last_seen >= cutoff) & (workers.c.status != "offline"))
-        ).scalars().all()
+        rows = (
+            conn.execute(
+                select(workers.c.software_keys).where(
+                    (workers.c.last_seen >= cutoff) & (workers.c.status != "offline")
+                )
+            )
+            .scalars()
+            .all()
+        )
     return any(wanted in (keys or []) for keys in rows)
 
 
 def queue_depth(db: Database) -> dict[str, int]:
     """Frames waiting and running across the farm (for autoscalers)."""
     with db.read() as conn:
-        row = conn.execute(select(func.coalesce(func.sum(tasks.c.n_waiting), 0), func.coalesce(func.sum(tasks.c.n_running), 0))).one()
+        row = conn.execute(
+            select(
+                func.coalesce(func.sum(tasks.c.n_waiting), 0),
+                func.coalesce(func.sum(tasks.c.n_running), 0),
+            )
+        ).one()
     return {"waiting": int(row[0]), "running": int(row[1])}

@@ -30,22 +30,31 @@ def create_app(farm: Farm, *, start_background: bool = True) -> FastAPI:
         yield
         farm.close()
 
-    app = FastAPI(title="foxden", version=__version__, lifespan=lifespan,
-                  description="A self-hostable render farm with a Renderbus-compatible API.")
+    app = FastAPI(
+        title="foxden",
+        version=__version__,
+        lifespan=lifespan,
+        description="A self-hostable render farm with a Renderbus-compatible API.",
+    )
     app.state.farm = farm
 
     @app.exception_handler(FoxdenError)
     async def _foxden_error(_request: Request, exc: FoxdenError) -> JSONResponse:
-        return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status_code,
-                            headers={"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None)
+        return JSONResponse(
+            {"error": {"code": exc.code, "message": exc.message}},
+            status_code=exc.status_code,
+            headers={"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
         )
-        return JSONResponse({"error": {"code": "bad_request", "message": problems or "invalid request"}},
-                            status_code=422)
+        return JSONResponse(
+            {"error": {"code": "bad_request", "message": problems or "invalid request"}},
+            status_code=422,
+        )
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, Any]:
@@ -57,10 +66,17 @@ def create_app(farm: Farm, *, start_background: bool = True) -> FastAPI:
         """Queue depth, for autoscalers."""
         return queue_depth(farm.db)
 
-    for router in (accounts.router, projects.router, files.router, tasks.router, worker.router, compat.router):
+    for router in (
+        accounts.router,
+        projects.router,
+        files.router,
+        tasks.router,
+        worker.router,
+        compat.router,
+    ):
         app.include_router(router)
     try:
-        from foxden.web.routes import install as install_web
+        from foxden.web.routes import install as install_web  # type: ignore[import-not-found,unused-ignore]
     except ImportError:  # the web pages are optional while they are being built
         pass
     else:

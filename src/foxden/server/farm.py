@@ -34,8 +34,12 @@ class Farm:
         db = Database(settings.db_url)
         if migrate:
             upgrade(db)
-        return cls(settings=settings, db=db, store=BlobStore(settings.blob_dir),
-                   join_key=ensure_join_key(settings.data_dir))
+        return cls(
+            settings=settings,
+            db=db,
+            store=BlobStore(settings.blob_dir),
+            join_key=ensure_join_key(settings.data_dir),
+        )
 
     def start_reaper(self) -> None:
         """Start the thread that requeues frames of expired leases."""
@@ -48,7 +52,11 @@ class Farm:
                 try:
                     moved = reap_expired(self.db)
                     if moved:
-                        log.info("requeued %d frame(s) of expired leases", moved, extra={"event": "lease_expired"})
+                        log.info(
+                            "requeued %d frame(s) of expired leases",
+                            moved,
+                            extra={"event": "lease_expired"},
+                        )
                 except Exception:  # keep reaping whatever happens
                     log.exception("lease reaper failed")
 

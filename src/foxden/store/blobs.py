@@ -57,14 +57,18 @@ class BlobStore:
         part = self._partial(owner, digest)
         return part.stat().st_size if part.exists() else 0
 
-    def append(self, owner: str, digest: str, offset: int, data: bytes, chunk_hash: str | None, total: int) -> int:
+    def append(
+        self, owner: str, digest: str, offset: int, data: bytes, chunk_hash: str | None, total: int
+    ) -> int:
         """Append one verified chunk at `offset`; returns bytes received so far.
 
         A chunk whose SHA-256 differs from `chunk_hash` is rejected (send it again); an offset
         that is not where the partial file ends gets a Conflict naming the right offset.
         """
         if chunk_hash is not None and hashlib.sha256(data).hexdigest() != chunk_hash:
-            raise TransferError(f"chunk at offset {offset} of {digest} arrived corrupted: send it again")
+            raise TransferError(
+                f"chunk at offset {offset} of {digest} arrived corrupted: send it again"
+            )
         part = self._partial(owner, digest)
         have = part.stat().st_size if part.exists() else 0
         if offset != have:
@@ -83,7 +87,9 @@ class BlobStore:
         actual = file_sha256(part)
         if actual != digest:
             part.unlink(missing_ok=True)
-            raise TransferError(f"upload of {digest} arrived as {actual}: it was corrupted; upload it again")
+            raise TransferError(
+                f"upload of {digest} arrived as {actual}: it was corrupted; upload it again"
+            )
         size = part.stat().st_size
         dest = self.path(digest)
         dest.parent.mkdir(parents=True, exist_ok=True)

@@ -40,7 +40,9 @@ def create_account(body: AccountCreate, farm: FarmDep, _admin: AdminDep) -> dict
 
 
 @router.patch("/accounts/{name}")
-def change_account(name: str, body: AccountChange, farm: FarmDep, _admin: AdminDep) -> dict[str, Any]:
+def change_account(
+    name: str, body: AccountChange, farm: FarmDep, _admin: AdminDep
+) -> dict[str, Any]:
     """Disable or enable an account (admins only)."""
     return accounts.set_disabled(farm.db, name, body.disabled)
 

@@ -19,8 +19,10 @@ router = APIRouter(tags=["compat"])
 
 def _reply(data: Any, total: int | None = None) -> dict[str, Any]:
     items = data if isinstance(data, list) else [data]
-    return {"head": {"result": "0", "error_code": "0", "error_message": ""},
-            "body": {"data": items, "total_size": len(items) if total is None else total}}
+    return {
+        "head": {"result": "0", "error_code": "0", "error_message": ""},
+        "body": {"data": items, "total_size": len(items) if total is None else total},
+    }
 
 
 @router.post("/api/v1/task")
@@ -35,14 +37,34 @@ async def vendor_call(request: Request) -> JSONResponse:
             account = accounts.authenticate(conn, head.get("access_key"), head.get("account"))
         from starlette.concurrency import run_in_threadpool
 
-        result = await run_in_threadpool(_dispatch, farm, account, str(head.get("action", "")), body)
+        result = await run_in_threadpool(
+            _dispatch, farm, account, str(head.get("action", "")), body
+        )
         return JSONResponse(result)
     except FoxdenError as exc:
-        return JSONResponse({"head": {"result": "1", "error_code": str(exc.status_code), "error_message": exc.message},
-                             "body": {"data": [], "total_size": 0}}, status_code=exc.status_code)
+        return JSONResponse(
+            {
+                "head": {
+                    "result": "1",
+                    "error_code": str(exc.status_code),
+                    "error_message": exc.message,
+                },
+                "body": {"data": [], "total_size": 0},
+            },
+            status_code=exc.status_code,
+        )
     except ValueError:
-        return JSONResponse({"head": {"result": "1", "error_code": "400", "error_message": "the body is not JSON"},
-                             "body": {"data": [], "total_size": 0}}, status_code=400)
+        return JSONResponse(
+            {
+                "head": {
+                    "result": "1",
+                    "error_code": "400",
+                    "error_message": "the body is not JSON",
+                },
+                "body": {"data": [], "total_size": 0},
+            },
+            status_code=400,
+        )
 
 
 def _dispatch(farm: Farm, account: Account, action: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -53,12 +75,26 @@ def _dispatch(farm: Farm, account: Account, action: str, body: dict[str, Any]) -
         name = body.get("project_name") or None
         return _reply([compat.project(p) for p in projects.list_projects(db, account.id, name)])
     if action == "query_plugin":
-        return _reply([{"cg_soft_name": s["cg_soft_name"], "plugin_name": ",".join(s["plugins"])}
-                       for s in workers.software_on_offer(db)])
+        return _reply(
+            [
+                {"cg_soft_name": s["cg_soft_name"], "plugin_name": ",".join(s["plugins"])}
+                for s in workers.software_on_offer(db)
+            ]
+        )
     if action == "create_project":
-        return _reply(compat.project(projects.create_project(
-            db, account.id, str(body.get("project_name", "")), str(body.get("project_path", "")),
-            str(body.get("remark", "")), str(body.get("render_os", "linux")), body.get("plugins") or [])))
+        return _reply(
+            compat.project(
+                projects.create_project(
+                    db,
+                    account.id,
+                    str(body.get("project_name", "")),
+                    str(body.get("project_path", "")),
+                    str(body.get("remark", "")),
+                    str(body.get("render_os", "linux")),
+                    body.get("plugins") or [],
+                )
+            )
+        )
     if action == "operate_project":
         return _reply(compat.project(_operate_project(farm, account, body)))
     if action == "query_task":
@@ -68,8 +104,14 @@ def _dispatch(farm: Farm, account: Account, action: str, body: dict[str, Any]) -
         page = tasks.list_tasks(db, account.id, filters)
         return _reply([compat.task(t) for t in page["items"]], page["total"])
     if action == "create_task":
-        record = tasks.submit(db, farm.store, account.id, body, default_chunk=farm.settings.default_chunk_size,
-                              default_attempts=farm.settings.max_attempts)
+        record = tasks.submit(
+            db,
+            farm.store,
+            account.id,
+            body,
+            default_chunk=farm.settings.default_chunk_size,
+            default_attempts=farm.settings.max_attempts,
+        )
         return _reply({"task_id": record["id"]})
     if action == "operate_task":
         return _reply(_operate_task(farm, account, body))

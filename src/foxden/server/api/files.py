@@ -49,12 +49,19 @@ def upload_status(digest: str, farm: FarmDep, account: AccountDep) -> dict[str, 
     check_hash(digest)
     if files.account_has_blob(farm.db, account.id, digest):
         return {"hash": digest, "offset": 0, "complete": True}
-    return {"hash": digest, "offset": farm.store.received(f"a{account.id}", digest), "complete": False}
+    return {
+        "hash": digest,
+        "offset": farm.store.received(f"a{account.id}", digest),
+        "complete": False,
+    }
 
 
 @router.put("/uploads/{digest}")
 async def upload_chunk(
-    digest: str, request: Request, farm: FarmDep, account: AccountDep,
+    digest: str,
+    request: Request,
+    farm: FarmDep,
+    account: AccountDep,
     offset: Annotated[int, Query(ge=0)] = 0,
     total: Annotated[int, Query(ge=0, description="the blob's full size")] = -1,
     chunk_sha256: Annotated[str | None, Header(alias="x-chunk-sha256")] = None,
@@ -67,7 +74,9 @@ async def upload_chunk(
     if len(data) > MAX_CHUNK:
         raise BadRequest(f"a chunk holds at most {MAX_CHUNK} bytes")
     owner = f"a{account.id}"
-    received = await run_in_threadpool(farm.store.append, owner, digest, offset, data, chunk_sha256, total)
+    received = await run_in_threadpool(
+        farm.store.append, owner, digest, offset, data, chunk_sha256, total
+    )
     if received < total:
         return {"hash": digest, "offset": received, "complete": False}
     size = await run_in_threadpool(farm.store.complete, owner, digest)

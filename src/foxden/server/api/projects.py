@@ -23,7 +23,12 @@ def list_projects(farm: FarmDep, account: AccountDep) -> list[dict[str, Any]]:
 def create_project(body: ProjectIn, farm: FarmDep, account: AccountDep) -> dict[str, Any]:
     """Create a project, optionally with plugin configs."""
     return projects.create_project(
-        farm.db, account.id, body.project_name, body.project_path, body.remark, body.render_os,
+        farm.db,
+        account.id,
+        body.project_name,
+        body.project_path,
+        body.remark,
+        body.render_os,
         [c.model_dump() for c in body.plugins],
     )
 
@@ -35,9 +40,16 @@ def get_project(name: str, farm: FarmDep, account: AccountDep) -> dict[str, Any]
 
 
 @router.patch("/{name}")
-def modify_project(name: str, body: ProjectChange, farm: FarmDep, account: AccountDep) -> dict[str, Any]:
+def modify_project(
+    name: str, body: ProjectChange, farm: FarmDep, account: AccountDep
+) -> dict[str, Any]:
     """Rename a project or change its path, remark or render OS."""
-    mapping = {"project_name": "name", "project_path": "path", "remark": "remark", "render_os": "render_os"}
+    mapping = {
+        "project_name": "name",
+        "project_path": "path",
+        "remark": "remark",
+        "render_os": "render_os",
+    }
     changes = {mapping[k]: v for k, v in body.model_dump(exclude_none=True).items()}
     return projects.modify_project(farm.db, account.id, name, changes)
 
@@ -50,15 +62,21 @@ def delete_project(name: str, farm: FarmDep, account: AccountDep) -> Response:
 
 
 @router.post("/{name}/configs", status_code=201)
-def add_config(name: str, body: PluginConfigIn, farm: FarmDep, account: AccountDep) -> dict[str, Any]:
+def add_config(
+    name: str, body: PluginConfigIn, farm: FarmDep, account: AccountDep
+) -> dict[str, Any]:
     """Add a plugin config (software from GET /api/software)."""
     return projects.add_config(farm.db, account.id, name, body.model_dump())
 
 
 @router.patch("/{name}/configs/{config_id}")
-def modify_config(name: str, config_id: int, body: PluginConfigChange, farm: FarmDep, account: AccountDep) -> dict[str, Any]:
+def modify_config(
+    name: str, config_id: int, body: PluginConfigChange, farm: FarmDep, account: AccountDep
+) -> dict[str, Any]:
     """Change a plugin config or make it the default."""
-    return projects.modify_config(farm.db, account.id, name, config_id, body.model_dump(exclude_none=True))
+    return projects.modify_config(
+        farm.db, account.id, name, config_id, body.model_dump(exclude_none=True)
+    )
 
 
 @router.delete("/{name}/configs/{config_id}")

@@ -21,20 +21,37 @@ router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 def submit(body: TaskIn, farm: FarmDep, account: AccountDep) -> dict[str, Any]:
     """Submit a task: a scene you uploaded, a project with a plugin config, and frames."""
     request = body.model_dump(exclude_none=True)
-    return tasks.submit(farm.db, farm.store, account.id, request,
-                        default_chunk=farm.settings.default_chunk_size, default_attempts=farm.settings.max_attempts)
+    return tasks.submit(
+        farm.db,
+        farm.store,
+        account.id,
+        request,
+        default_chunk=farm.settings.default_chunk_size,
+        default_attempts=farm.settings.max_attempts,
+    )
 
 
 @router.get("")
 def list_tasks(
-    farm: FarmDep, account: AccountDep,
-    task_id: int | None = None, project_name: str | None = None, task_status: str | None = None,
-    cg_soft_name: str | None = None, input_scene_path: str | None = None, camera: str | None = None,
-    render_layer: str | None = None, artist: str | None = None, text: str | None = None,
-    submit_time_from: str | None = None, submit_time_to: str | None = None,
-    completed_time_from: str | None = None, completed_time_to: str | None = None,
-    sort: str = "-id", page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
-    page_no: Annotated[int, Query(ge=1)] = 1, with_frames: bool = False,
+    farm: FarmDep,
+    account: AccountDep,
+    task_id: int | None = None,
+    project_name: str | None = None,
+    task_status: str | None = None,
+    cg_soft_name: str | None = None,
+    input_scene_path: str | None = None,
+    camera: str | None = None,
+    render_layer: str | None = None,
+    artist: str | None = None,
+    text: str | None = None,
+    submit_time_from: str | None = None,
+    submit_time_to: str | None = None,
+    completed_time_from: str | None = None,
+    completed_time_to: str | None = None,
+    sort: str = "-id",
+    page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
+    page_no: Annotated[int, Query(ge=1)] = 1,
+    with_frames: bool = False,
 ) -> dict[str, Any]:
     """Your tasks, filtered (the vendor's keys), sorted ('-submit_time', 'status', ...) and paged."""
     filters = {k: v for k, v in locals().items() if k not in ("farm", "account") and v is not None}
@@ -42,7 +59,9 @@ def list_tasks(
 
 
 @router.get("/{task_id}")
-def get_task(task_id: int, farm: FarmDep, account: AccountDep, frames: bool = False) -> dict[str, Any]:
+def get_task(
+    task_id: int, farm: FarmDep, account: AccountDep, frames: bool = False
+) -> dict[str, Any]:
     """One task, with its frames when asked."""
     return tasks.get_task(farm.db, account.id, task_id, with_frames=frames)
 
@@ -64,8 +83,12 @@ def restart(task_id: int, body: RestartIn, farm: FarmDep, account: AccountDep) -
     """Restart failed frames, frames of a status, all frames, or the frames named."""
     numbers = None
     if body.frames is not None:
-        numbers = frame_spec.parse(body.frames) if isinstance(body.frames, str) else list(body.frames)
-    return tasks.operate(farm.db, account.id, task_id, TaskOp.RESTART, restart=body.restart, numbers=numbers)
+        numbers = (
+            frame_spec.parse(body.frames) if isinstance(body.frames, str) else list(body.frames)
+        )
+    return tasks.operate(
+        farm.db, account.id, task_id, TaskOp.RESTART, restart=body.restart, numbers=numbers
+    )
 
 
 @router.post("/{task_id}/abort")

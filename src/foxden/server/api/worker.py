@@ -41,7 +41,9 @@ def claim(body: ClaimIn, farm: FarmDep, worker: WorkerDep) -> dict[str, Any] | R
 @router.post("/leases/{lease_id}/heartbeat")
 def heartbeat(lease_id: int, body: HeartbeatIn, farm: FarmDep, worker: WorkerDep) -> dict[str, Any]:
     """Extend the lease, send progress and logs; the reply says 'continue' or 'stop'."""
-    return scheduler.heartbeat(farm.db, worker.id, lease_id, farm.settings.lease_seconds, body.progress, body.logs)
+    return scheduler.heartbeat(
+        farm.db, worker.id, lease_id, farm.settings.lease_seconds, body.progress, body.logs
+    )
 
 
 @router.post("/leases/{lease_id}/frames")
@@ -76,7 +78,9 @@ def read_input(digest: str, farm: FarmDep, worker: WorkerDep) -> FileResponse:
 
 
 @router.put("/blobs/{digest}")
-async def upload_output(digest: str, request: Request, farm: FarmDep, worker: WorkerDep) -> dict[str, Any]:
+async def upload_output(
+    digest: str, request: Request, farm: FarmDep, worker: WorkerDep
+) -> dict[str, Any]:
     """Upload an output (or thumbnail) blob, verified against its hash."""
     check_hash(digest)
     data = await request.body()
