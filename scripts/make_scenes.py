@@ -51,6 +51,7 @@ def setup_render(scene: bpy.types.Scene, size: tuple[int, int], samples: int, fr
     scene.render.image_settings.file_format = "PNG"
     scene.render.image_settings.color_mode = "RGBA"
     scene.render.film_transparent = False
+    scene.view_settings.view_transform = "Standard"  # plain colours, easy to test
     scene.frame_start = 1
     scene.frame_end = frames
     world = bpy.data.worlds.new("World")

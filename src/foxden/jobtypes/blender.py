@@ -40,6 +40,7 @@ SCRIPT = Path(__file__).resolve().parent / "blender_scripts" / "foxden_render.py
 _VERSION = re.compile(r"Blender\s+(\d+\.\d+(?:\.\d+)?)")
 _BLEND_MAGIC = (b"BLENDER", b"\x1f\x8b", b"\x28\xb5\x2f\xfd")  # plain, gzip, zstd
 _BAT_LOCK = threading.Lock()  # blender_asset_tracer keeps a global cache of open files
+_STATS = ("Time:", "Remaining:", "Mem:", "Sample", "Rendered", "Rendering", "Path Tracing")
 _UNSAFE_NAME = re.compile(r"[#/\\:*?\"<>|\x00-\x1f]")
 
 
@@ -76,7 +77,6 @@ class BlenderProgressParser(MarkerParser):
     """
 
     _FRA = re.compile(r"^Fra:(\d+)\s")
-    _LAYER = re.compile(r"\|\s*([^|]+?),\s*([^|]+?)\s*\|")
     _SAMPLE = re.compile(r"(?:Sample|Rendering)\s+(\d+)\s*/\s*(\d+)")
     _TILES = re.compile(r"Rendered\s+(\d+)\s*/\s*(\d+)\s+Tiles")
     _SAVED = re.compile(r"^Saved:\s+'(.*)'")
@@ -109,11 +109,12 @@ class BlenderProgressParser(MarkerParser):
     def _fra_line(self, frame: int, text: str) -> list[ProgressEvent]:
         self.current = frame
         order = self._layer_order.setdefault(frame, [])
-        layer_match = self._LAYER.search(text)
-        if layer_match:
-            layer = layer_match.group(0)
-            if layer not in order:
-                order.append(layer)
+        # Segments: "Fra:1 Mem:..", "Time:..", ["Remaining:.."], "Mem:.., Peak:..",
+        # "Scene, ViewLayer" (Cycles), then the status ("Sample 3/4", "Finished", ...).
+        segments = [seg.strip() for seg in text.split("|")[1:]]
+        layer = next((seg for seg in segments if ", " in seg and not seg.startswith(_STATS)), None)
+        if layer is not None and layer not in order:
+            order.append(layer)
         index = max(len(order) - 1, 0)
         total = max(self.layers, len(order), 1)
         within: float | None = None
