@@ -407,13 +407,13 @@ def list_tasks(db: Database, account_id: int, filters: dict[str, Any]) -> dict[s
     if f.get("input_scene_path"):
         where &= tasks.c.scene_path == mirror(str(f["input_scene_path"]))
     if f.get("artist"):
-        where &= tasks.c.artist.contains(str(f["artist"]), autoescape=True)
+        where &= tasks.c.artist.icontains(str(f["artist"]), autoescape=True)
     if f.get("text"):
         t = str(f["text"])
         where &= (
-            tasks.c.scene_path.contains(t, autoescape=True)
-            | tasks.c.project_name.contains(t, autoescape=True)
-            | tasks.c.artist.contains(t, autoescape=True)
+            tasks.c.scene_path.icontains(t, autoescape=True)
+            | tasks.c.project_name.icontains(t, autoescape=True)
+            | tasks.c.artist.icontains(t, autoescape=True)
         )
     if f.get("task_status"):
         try:
