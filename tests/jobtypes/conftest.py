@@ -36,8 +36,18 @@ def scene_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     exe = blender_or_fail()
     workspace = tmp_path_factory.mktemp("workspace")
     proc = subprocess.run(
-        [exe, "-b", "--factory-startup", "-noaudio", "--python-exit-code", "1"]
-        + ["--python", str(MAKE_SCENES), "--", str(workspace / SHOT)],
+        [
+            exe,
+            "-b",
+            "--factory-startup",
+            "-noaudio",
+            "--python-exit-code",
+            "1",
+            "--python",
+            str(MAKE_SCENES),
+            "--",
+            str(workspace / SHOT),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -107,9 +117,7 @@ def render(chunk: ChunkSpec, should_stop: Callable[[], bool] | None = None) -> R
 
 
 @pytest.fixture
-def render_chunk(
-    scene_workspace: Path, tmp_path: Path
-) -> Iterator[Callable[..., Rendered]]:
+def render_chunk(scene_workspace: Path, tmp_path: Path) -> Iterator[Callable[..., Rendered]]:
     counter = iter(range(1000))
 
     def run(scene: str, frames: list[int], **kw: Any) -> Rendered:

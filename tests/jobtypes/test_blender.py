@@ -26,9 +26,9 @@ def difference(a: Path, b: Path) -> float:
     """Mean absolute channel difference of two images of the same size (0..255)."""
     pa, pb = pixels(a), pixels(b)
     assert len(pa) == len(pb)
-    return sum(abs(x - y) for p, q in zip(pa, pb, strict=True) for x, y in zip(p, q)) / (
-        3 * len(pa)
-    )
+    return sum(
+        abs(x - y) for p, q in zip(pa, pb, strict=True) for x, y in zip(p, q, strict=True)
+    ) / (3 * len(pa))
 
 
 def red_pixels(path: Path) -> int:

@@ -235,7 +235,9 @@ def check_image(path: Path) -> str | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
-                img.load()
+                img.verify()  # chunk checksums (PNG) and structure
+            with Image.open(path) as img:
+                img.load()  # every pixel decodes: catches truncated files
     except Image.DecompressionBombError:
         return None  # far too big to decode here, but its header is a valid image
     except Exception as exc:

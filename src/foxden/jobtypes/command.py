@@ -136,15 +136,16 @@ class CommandJobType(JobType):
         return bool(chunk.options.get("expect_outputs", True))
 
     def outputs_for(self, chunk: ChunkSpec, frame: int) -> list[Path]:
-        if not self.expects_outputs(chunk) or not chunk.output_dir.is_dir():
+        if not self.expects_outputs(chunk):
             return []
         pattern = chunk.options.get("outputs")
-        if pattern:
-            glob = fill(str(pattern), self._values(chunk, [frame]))
-            if glob.startswith(("/", "\\")) or ".." in re.split(r"[\\/]", glob):
-                raise BadRequest(f'options["outputs"] {pattern!r} must stay in the output folder')
-            found = chunk.output_dir.glob(glob)
-            return sorted(p for p in found if p.is_file())
+        glob = fill(str(pattern), self._values(chunk, [frame])) if pattern else None
+        if glob is not None and (glob.startswith(("/", "\\")) or ".." in re.split(r"[\\/]", glob)):
+            raise BadRequest(f'options["outputs"] {pattern!r} must stay in the output folder')
+        if not chunk.output_dir.is_dir():
+            return []
+        if glob is not None:
+            return sorted(p for p in chunk.output_dir.glob(glob) if p.is_file())
         padded = f"{frame:04d}"
         return sorted(
             p

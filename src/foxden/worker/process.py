@@ -20,7 +20,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -29,6 +29,7 @@ DEFAULT_GRACE = 3.0
 _MAX_LINE = 64 * 1024
 _PIPE_WAIT = 2.0  # seconds to wait for the output pipe to close after the program ended
 _EOF = object()
+_HAVE_PROC = os.path.isdir("/proc/self")
 
 
 @dataclass(frozen=True)
@@ -177,8 +178,28 @@ def _signal(pgid: int, sig: int) -> bool:
 
 
 def _group_alive(pgid: int, proc: subprocess.Popen[bytes]) -> bool:
+    """True while a process of the group runs (zombies waiting for init to reap them don't)."""
     proc.poll()  # reap the leader so that it does not count as a zombie
-    return _signal(pgid, 0)
+    if not _signal(pgid, 0):
+        return False
+    if not _HAVE_PROC:
+        return True
+    return any(True for _ in _members(pgid))
+
+
+def _members(pgid: int) -> Iterator[int]:
+    """The running (non-zombie) processes of a group, read from /proc."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        if len(fields) > 2 and fields[0] != b"Z" and int(fields[2]) == pgid:
+            yield int(entry.name)
 
 
 def _stop_group(pgid: int, proc: subprocess.Popen[bytes], grace: float) -> None:
