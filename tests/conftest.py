@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -90,6 +91,14 @@ class LiveServer:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kw)  # type: ignore[arg-type]
 
+    app: Any = None
+
+    def farm_app_routes(self) -> list[Any]:
+        """The app's API routes."""
+        from fastapi.routing import APIRoute
+
+        return [r for r in self.app.routes if isinstance(r, APIRoute)]
+
     def new_account(self, name: str, admin: bool = False) -> str:
         """Create an account; returns its key."""
         return create_account(self.farm.db, name, admin=admin)[1]
@@ -139,7 +148,14 @@ def live_server(server_settings: Settings) -> Iterator[LiveServer]:
     _, admin_key = create_account(farm.db, "admin", admin=True)
     _, user_key = create_account(farm.db, "alice")
     try:
-        yield LiveServer(server_settings.url, farm, admin_key, user_key, server_settings.data_dir)
+        yield LiveServer(
+            server_settings.url,
+            farm,
+            admin_key,
+            user_key,
+            server_settings.data_dir,
+            app=server.config.app,
+        )
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -17,7 +17,13 @@ def test_format_then_parse_gives_the_same_frames(numbers: set[int]) -> None:
     assert frames.parse(frames.format(numbers)) == sorted(numbers)
 
 
-@given(st.lists(st.tuples(st.integers(0, 1000), st.integers(0, 200), st.integers(1, 7)), min_size=1, max_size=8))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 1000), st.integers(0, 200), st.integers(1, 7)),
+        min_size=1,
+        max_size=8,
+    )
+)
 def test_parse_of_generated_specs_matches_python_ranges(items: list[tuple[int, int, int]]) -> None:
     spec = ",".join(f"{a}-{a + n}[{s}]" for a, n, s in items)
     expected = sorted({f for a, n, s in items for f in range(a, a + n + 1, s)})

@@ -17,16 +17,38 @@ from tests.farmkit import register_worker
 
 def test_cli_creates_account_and_key_is_stored_only_hashed(tmp_path: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "foxden.cli", "account", "create", "carol", "--admin", "--data-dir", str(tmp_path)],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "foxden.cli",
+            "account",
+            "create",
+            "carol",
+            "--admin",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     record = json.loads(out.stdout)
     assert record["account"] == "carol" and len(record["access_key"]) >= 40
     raw = (tmp_path / "foxden.db").read_bytes()
     assert record["access_key"].encode() not in raw
     again = subprocess.run(
-        [sys.executable, "-m", "foxden.cli", "account", "create", "carol", "--data-dir", str(tmp_path)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "foxden.cli",
+            "account",
+            "create",
+            "carol",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert again.returncode == 1 and "already exists" in again.stderr
 
@@ -68,13 +90,17 @@ def test_admins_list_accounts_and_workers_users_cannot(live_server: LiveServer) 
 
 
 def test_worker_join_key_and_tokens(live_server: LiveServer) -> None:
-    r = live_server.client().post("/api/worker/register", json={"name": "x"},
-                                  headers={"Authorization": "Bearer nope"})
+    r = live_server.client().post(
+        "/api/worker/register", json={"name": "x"}, headers={"Authorization": "Bearer nope"}
+    )
     assert r.status_code == 401 and "join key" in r.json()["error"]["message"]
     worker = register_worker(live_server.url, live_server.farm.join_key)
     # a worker token is good for worker endpoints only
     assert worker.get("/api/me").status_code == 401
     assert worker.get("/api/tasks").status_code == 401
     # an access key is not a worker token
-    assert live_server.client(live_server.user_key).post("/api/worker/claim", json={}).status_code == 401
+    assert (
+        live_server.client(live_server.user_key).post("/api/worker/claim", json={}).status_code
+        == 401
+    )
     assert (live_server.data_dir / "join_key").read_text().strip() == live_server.farm.join_key

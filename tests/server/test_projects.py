@@ -8,22 +8,43 @@ from tests.farmkit import register_worker
 
 def test_project_lifecycle(live_server: LiveServer) -> None:
     user = live_server.client(live_server.user_key)
-    r = user.post("/api/projects", json={"project_name": "shots", "plugins": [{"cg_soft_name": "blender 3.4"}]})
-    assert r.status_code == 400 and "no worker of this farm offers 'blender 3.4'" in r.json()["error"]["message"]
+    r = user.post(
+        "/api/projects",
+        json={"project_name": "shots", "plugins": [{"cg_soft_name": "blender 3.4"}]},
+    )
+    assert (
+        r.status_code == 400
+        and "no worker of this farm offers 'blender 3.4'" in r.json()["error"]["message"]
+    )
     register_worker(live_server.url, live_server.farm.join_key)
     offer = user.get("/api/software").json()
     assert {"cg_soft_name": "blender 3.4", "plugins": []} in offer
-    r = user.post("/api/projects", json={"project_name": "shots", "project_path": "/v/shots", "remark": "first",
-                                         "plugins": [{"cg_soft_name": "blender 3.4", "plugin_name": "cycles"}]})
+    r = user.post(
+        "/api/projects",
+        json={
+            "project_name": "shots",
+            "project_path": "/v/shots",
+            "remark": "first",
+            "plugins": [{"cg_soft_name": "blender 3.4", "plugin_name": "cycles"}],
+        },
+    )
     assert r.status_code == 201, r.text
     project = r.json()
-    assert project["plugins"][0]["is_default"] is True and project["plugins"][0]["plugin_name"] == "cycles"
+    assert (
+        project["plugins"][0]["is_default"] is True
+        and project["plugins"][0]["plugin_name"] == "cycles"
+    )
     assert user.post("/api/projects", json={"project_name": "shots"}).status_code == 409
-    r = user.post("/api/projects/shots/configs", json={"cg_soft_name": "command", "is_default": True})
+    r = user.post(
+        "/api/projects/shots/configs", json={"cg_soft_name": "command", "is_default": True}
+    )
     configs = r.json()["plugins"]
     assert [c["is_default"] for c in configs] == [False, True]
     first = configs[0]["config_id"]
-    r = user.patch(f"/api/projects/shots/configs/{first}", json={"is_default": True, "plugin_name": "cycles,eevee"})
+    r = user.patch(
+        f"/api/projects/shots/configs/{first}",
+        json={"is_default": True, "plugin_name": "cycles,eevee"},
+    )
     assert [c["is_default"] for c in r.json()["plugins"]] == [True, False]
     r = user.delete(f"/api/projects/shots/configs/{first}")
     assert [c["is_default"] for c in r.json()["plugins"]] == [True]
@@ -42,4 +63,7 @@ def test_bad_project_input(live_server: LiveServer) -> None:
     r = user.post("/api/projects", json={"project_name": "p", "plugins": [{"cg_soft_name": "!!"}]})
     assert r.status_code == 400 and "cg_soft_name" in r.json()["error"]["message"]
     assert user.delete("/api/projects/nope").status_code == 404
-    assert user.post("/api/projects/nope/configs", json={"cg_soft_name": "x"}).status_code in (400, 404)
+    assert user.post("/api/projects/nope/configs", json={"cg_soft_name": "x"}).status_code in (
+        400,
+        404,
+    )

@@ -1,0 +1,237 @@
+"""The lease-based scheduler over HTTP: concurrent claims, heartbeats, expiry, attempts, release."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from foxden.config import Settings
+from tests.conftest import LiveServer, free_port, start_server
+from tests.farmkit import make_project, register_worker, submit, upload
+
+
+def _prepare(live: LiveServer, frames: str, **fields: object) -> tuple[httpx.Client, int]:
+    register_worker(live.url, live.farm.join_key, name="seed")
+    user = live.client(live.user_key)
+    make_project(user, "proj")
+    upload(user, "/v/p/scene.txt", b"x")
+    task = submit(
+        user, project_name="proj", input_scene_path="/v/p/scene.txt", frames=frames, **fields
+    )
+    return user, int(task["id"])
+
+
+def test_twenty_workers_never_share_a_frame(live_server: LiveServer) -> None:
+    user, tid = _prepare(live_server, "1-100[1]", chunk_size=3)
+    workers = [
+        register_worker(live_server.url, live_server.farm.join_key, name=f"w{i}") for i in range(20)
+    ]
+    seen: dict[int, list[int]] = {i: [] for i in range(20)}
+    errors: list[str] = []
+    start = threading.Barrier(20)
+
+    def run(i: int) -> None:
+        client = workers[i]
+        start.wait()
+        for _ in range(200):  # bounded
+            r = client.post("/api/worker/claim", json={})
+            if r.status_code == 204:
+                return
+            lease = r.json()
+            seen[i].extend(lease["frames"])
+            rep = client.post(
+                f"/api/worker/leases/{lease['lease_id']}/frames",
+                json={"results": [{"frame": f, "status": "done"} for f in lease["frames"]]},
+            )
+            if rep.status_code != 200 or rep.json()["rejected"]:
+                errors.append(rep.text)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors
+    every = [f for frames in seen.values() for f in frames]
+    assert sorted(every) == list(range(1, 101))  # each frame exactly once
+    assert sum(1 for frames in seen.values() if frames) > 1  # the work really was shared out
+    final = user.get(f"/api/tasks/{tid}", params={"frames": True}).json()
+    assert final["status"] == "done" and final["counts"]["done"] == 100
+    assert all(f["attempts"] == 1 for f in final["frames_detail"])
+
+
+@pytest.fixture
+def short_lease_server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    """A server whose leases last one second."""
+    from foxden.farm.accounts import create_account
+
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=db_url,
+        port=free_port(),
+        lease_seconds=1.0,
+        heartbeat_seconds=0.3,
+        reap_seconds=0.1,
+        max_attempts=2,
+    )
+    server, thread, farm = start_server(settings)
+    _, admin = create_account(farm.db, "admin", admin=True)
+    _, user = create_account(farm.db, "alice")
+    try:
+        yield LiveServer(settings.url, farm, admin, user, settings.data_dir)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def _wait(predicate: object, timeout: float = 10.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def test_expired_lease_is_requeued_and_finished_by_another_worker(
+    short_lease_server: LiveServer,
+) -> None:
+    live = short_lease_server
+    user, tid = _prepare(live, "1-4", chunk_size=4)
+    lost = register_worker(live.url, live.farm.join_key, name="lost")
+    other = register_worker(live.url, live.farm.join_key, name="other")
+    first = lost.post("/api/worker/claim", json={}).json()
+    assert first["frames"] == [1, 2, 3, 4]
+    assert other.post("/api/worker/claim", json={}).status_code == 204
+    _wait(lambda: user.get(f"/api/tasks/{tid}").json()["counts"]["waiting"] == 4)
+    second = other.post("/api/worker/claim", json={}).json()
+    assert second["frames"] == [1, 2, 3, 4]
+    done = other.post(
+        f"/api/worker/leases/{second['lease_id']}/frames",
+        json={"results": [{"frame": f, "status": "done"} for f in second["frames"]]},
+    )
+    assert done.json()["accepted"] == [1, 2, 3, 4]
+    # the lost worker comes back: its lease is gone, its report refused, nothing changes
+    late = lost.post(f"/api/worker/leases/{first['lease_id']}/heartbeat", json={})
+    assert late.status_code == 410
+    late = lost.post(
+        f"/api/worker/leases/{first['lease_id']}/frames",
+        json={"results": [{"frame": 1, "status": "failed"}]},
+    )
+    assert late.status_code == 410
+    final = user.get(f"/api/tasks/{tid}", params={"frames": True}).json()
+    assert final["status"] == "done" and [f["attempts"] for f in final["frames_detail"]] == [
+        2,
+        2,
+        2,
+        2,
+    ]
+
+
+def test_frames_fail_after_max_attempts_of_expiry(short_lease_server: LiveServer) -> None:
+    live = short_lease_server  # max_attempts=2
+    user, tid = _prepare(live, "7")
+    worker = register_worker(live.url, live.farm.join_key, name="flaky")
+    for _ in range(2):
+        _wait(lambda: worker.post("/api/worker/claim", json={}).status_code == 200)
+        _wait(lambda: user.get(f"/api/tasks/{tid}").json()["counts"]["running"] == 0)
+    final = user.get(f"/api/tasks/{tid}", params={"frames": True}).json()
+    assert final["status"] == "failed"
+    assert "lease expired" in final["frames_detail"][0]["error"]
+
+
+def test_heartbeats_keep_the_lease_and_carry_progress_and_logs(
+    short_lease_server: LiveServer,
+) -> None:
+    live = short_lease_server
+    user, tid = _prepare(live, "1-2", chunk_size=2)
+    worker = register_worker(live.url, live.farm.join_key, name="steady")
+    lease = worker.post("/api/worker/claim", json={}).json()
+    for i in range(8):  # 2.4 s, longer than the 1 s lease
+        hb = worker.post(
+            f"/api/worker/leases/{lease['lease_id']}/heartbeat",
+            json={"progress": {"1": (i + 1) / 10}, "logs": {"1": f"line {i}\n"}},
+        )
+        assert hb.json()["action"] == "continue"
+        time.sleep(0.3)
+    detail = user.get(f"/api/tasks/{tid}", params={"frames": True}).json()
+    assert detail["counts"]["running"] == 2
+    assert detail["frames_detail"][0]["progress"] == pytest.approx(0.8)
+    log = user.get(f"/api/tasks/{tid}/frames/1/log").text
+    assert "line 0" in log and "line 7" in log
+
+
+def test_worker_failure_is_retried_then_fails(live_server: LiveServer) -> None:
+    user, tid = _prepare(live_server, "5", max_attempts=2)
+    worker = register_worker(live_server.url, live_server.farm.join_key, name="w")
+    for attempt in (1, 2):
+        lease = worker.post("/api/worker/claim", json={}).json()
+        worker.post(
+            f"/api/worker/leases/{lease['lease_id']}/frames",
+            json={
+                "results": [
+                    {
+                        "frame": 5,
+                        "status": "failed",
+                        "error": f"crash {attempt}",
+                        "log": f"log {attempt}",
+                    }
+                ]
+            },
+        )
+    assert worker.post("/api/worker/claim", json={}).status_code == 204
+    frame = user.get(f"/api/tasks/{tid}", params={"frames": True}).json()["frames_detail"][0]
+    assert frame["status"] == "failed" and frame["attempts"] == 2 and frame["error"] == "crash 2"
+    log = user.get(f"/api/tasks/{tid}/frames/5/log").text
+    assert "attempt 1" in log and "log 1" in log and "attempt 2" in log and "crash 2" in log
+
+
+def test_sign_off_releases_frames_without_spending_attempts(live_server: LiveServer) -> None:
+    user, tid = _prepare(live_server, "1-3", chunk_size=3)
+    worker = register_worker(live_server.url, live_server.farm.join_key, name="leaving")
+    worker.post("/api/worker/claim", json={}).raise_for_status()
+    assert worker.post("/api/worker/sign-off").json()["released"] == 3
+    detail = user.get(f"/api/tasks/{tid}", params={"frames": True}).json()
+    assert detail["status"] == "queued" and all(f["attempts"] == 0 for f in detail["frames_detail"])
+
+
+def test_software_and_tags_route_work(live_server: LiveServer) -> None:
+    user, tid = _prepare(live_server, "1", tags=["gpu"])
+    maya_only = register_worker(
+        live_server.url,
+        live_server.farm.join_key,
+        name="maya",
+        software=[{"name": "maya", "version": "2024"}],
+    )
+    untagged = register_worker(live_server.url, live_server.farm.join_key, name="plain")
+    tagged = register_worker(live_server.url, live_server.farm.join_key, name="gpu", tags=["gpu"])
+    assert maya_only.post("/api/worker/claim", json={}).status_code == 204
+    assert untagged.post("/api/worker/claim", json={}).status_code == 204
+    assert tagged.post("/api/worker/claim", json={}).json()["task"]["id"] == tid
+
+
+def test_priority_orders_the_queue(live_server: LiveServer) -> None:
+    user, low = _prepare(live_server, "1", priority=0)
+    high = submit(
+        user, project_name="proj", input_scene_path="/v/p/scene.txt", frames="1", priority=10
+    )["id"]
+    worker = register_worker(live_server.url, live_server.farm.join_key, name="w")
+    assert worker.post("/api/worker/claim", json={}).json()["task"]["id"] == high
+    assert worker.post("/api/worker/claim", json={}).json()["task"]["id"] == low
+
+
+def test_worker_reads_only_inputs_of_its_work(live_server: LiveServer) -> None:
+    user, tid = _prepare(live_server, "1")
+    secret = upload(user, "/elsewhere/secret.txt", b"not an input")
+    scene_hash = upload(user, "/v/p/scene.txt", b"x")
+    worker = register_worker(live_server.url, live_server.farm.join_key, name="w")
+    assert worker.get(f"/api/worker/blobs/{scene_hash}").status_code == 404  # no lease yet
+    lease = worker.post("/api/worker/claim", json={}).json()
+    assert {i["path"] for i in lease["inputs"]} == {"/v/p/scene.txt"}
+    assert worker.get(f"/api/worker/blobs/{scene_hash}").content == b"x"
+    assert worker.get(f"/api/worker/blobs/{secret}").status_code == 404
