@@ -1,0 +1,1 @@
+"""The client side of foxden: `Fox` (Renderbus-compatible), `Client` (typed) and transfers."""

@@ -1,0 +1,455 @@
+"""`Client`: the typed client of foxden's JSON API (`/api/...`).
+
+    with Client("http://farm:8642", access_key) as farm:
+        farm.upload(["/proj/shot"])
+        task = farm.submit("myproject", "/proj/shot/shot.blend", "1-10")
+        farm.wait(task.id)
+        farm.download(task.id, "renders")
+
+Errors come back as the `foxden.errors` family; every call goes through one `RetryPolicy`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from foxden import __version__
+from foxden.client.hashcache import HashCache
+from foxden.client.records import (
+    Account,
+    OutputFile,
+    Project,
+    Software,
+    Task,
+    TaskPage,
+)
+from foxden.client.retry import RETRY_STATUSES, RetryableStatus, RetryPolicy
+from foxden.client.settings import server_url
+from foxden.client.transfer import ChunkHook, Downloader, TransferStats, Uploader
+from foxden.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    FoxdenError,
+    LeaseLost,
+    NotFound,
+    ServerUnavailable,
+    TransferError,
+    Unauthorized,
+)
+from foxden.paths import is_client_absolute
+
+ERRORS: dict[str, type[FoxdenError]] = {
+    cls.code: cls
+    for cls in (
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        LeaseLost,
+        TransferError,
+        ServerUnavailable,
+    )
+}
+_BY_STATUS: dict[int, type[FoxdenError]] = {cls.status_code: cls for cls in ERRORS.values()}
+
+
+def error_from(response: httpx.Response) -> FoxdenError:
+    """The foxden exception an error reply stands for."""
+    try:
+        body = response.json()
+        err = body["error"]
+        code, message = str(err.get("code", "")), str(err.get("message", ""))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        code, message = "", ""
+    cls = ERRORS.get(code) or _BY_STATUS.get(response.status_code, FoxdenError)
+    if not message:
+        message = f"the farm answered HTTP {response.status_code} to {response.request.method} {response.request.url.path}"
+    exc = cls(message)
+    return exc
+
+
+def local_path(path: str | os.PathLike[str]) -> str:
+    """The path a local file has on the farm's side: its absolute path on this machine.
+
+    Paths that are absolute on some client OS (`v:\\x`, `\\\\srv\\x`, `/x`) are kept as they are;
+    relative ones are made absolute here. The server mirrors them (`v:\\a\\b` -> `/v/a/b`).
+    """
+    text = os.fspath(path)
+    if is_client_absolute(text):
+        return text
+    return os.path.abspath(os.path.expanduser(text))
+
+
+class Client:
+    """A session with one farm, authenticated by an access key."""
+
+    def __init__(
+        self,
+        server: str,
+        access_key: str,
+        *,
+        timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+        workers: int = 8,
+        chunk_size: int = 8 << 20,
+        progress: bool | None = None,
+        cache: HashCache | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not access_key:
+            raise Unauthorized("no access key given: pass the key the farm issued for your account")
+        self.base_url = server_url(server)
+        self.retry = retry or RetryPolicy()
+        self.workers = max(1, workers)
+        self.chunk_size = chunk_size
+        self.progress = progress
+        self._cache = cache
+        self.http = httpx.Client(
+            base_url=self.base_url,
+            headers={
+                "Authorization": f"Bearer {access_key}",
+                "User-Agent": f"foxden-client/{__version__}",
+            },
+            timeout=timeout,
+            limits=httpx.Limits(
+                max_connections=self.workers + 4, max_keepalive_connections=self.workers + 4
+            ),
+            transport=transport,
+        )
+
+    # ---- plumbing ------------------------------------------------------------------------
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connections and flush the hash cache."""
+        self.http.close()
+        if self._cache is not None:
+            self._cache.flush()
+
+    @property
+    def cache(self) -> HashCache:
+        """The quick-check hash cache (opened on first use)."""
+        if self._cache is None:
+            self._cache = HashCache()
+        return self._cache
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool | None = None,
+        ok: Iterable[int] = (),
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """One HTTP call under the retry policy; error replies raise foxden errors."""
+        if idempotent is None:
+            idempotent = method.upper() in ("GET", "HEAD", "PUT", "DELETE")
+        accepted = set(ok)
+
+        def attempt() -> httpx.Response:
+            response = self.http.request(method, path, **kwargs)
+            if response.status_code in RETRY_STATUSES:
+                raise RetryableStatus(response)
+            return response
+
+        try:
+            response = self.retry.call(attempt, idempotent=idempotent)
+        except RetryableStatus as exc:
+            response = exc.response
+        except httpx.TransportError as exc:
+            raise ServerUnavailable(
+                f"cannot reach the farm at {self.base_url} ({type(exc).__name__}: {exc}): "
+                "check the address and that the server is running"
+            ) from None
+        if response.status_code >= 400 and response.status_code not in accepted:
+            raise error_from(response)
+        return response
+
+    def request(
+        self, method: str, path: str, *, idempotent: bool | None = None, **kwargs: Any
+    ) -> Any:
+        """One JSON call; returns the decoded reply (None for an empty one)."""
+        response = self.send(method, path, idempotent=idempotent, **kwargs)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    # ---- accounts ------------------------------------------------------------------------
+
+    def login(self) -> Account:
+        """Check the access key (raises Unauthorized) and record the login."""
+        return Account.from_json(self.request("POST", "/api/login", idempotent=True))
+
+    def me(self) -> Account:
+        """The account this client acts for."""
+        return Account.from_json(self.request("GET", "/api/me"))
+
+    def software(self) -> list[Software]:
+        """Software the farm's workers can run now (choices for plugin configs)."""
+        return [Software.from_json(s) for s in self.request("GET", "/api/software")]
+
+    # ---- projects ------------------------------------------------------------------------
+
+    def projects(self) -> list[Project]:
+        """Your projects."""
+        return [Project.from_json(p) for p in self.request("GET", "/api/projects")]
+
+    def project(self, name: str) -> Project:
+        """One project by name (NotFound if there is none)."""
+        return Project.from_json(self.request("GET", f"/api/projects/{_seg(name)}"))
+
+    def create_project(
+        self,
+        name: str,
+        software: str | None = None,
+        plugins: str = "",
+        *,
+        path: str = "",
+        remark: str = "",
+        render_os: str = "linux",
+    ) -> Project:
+        """Create a project, with a default plugin config when `software` ('blender 3.4') is given."""
+        configs = (
+            [{"cg_soft_name": software, "plugin_name": plugins, "is_default": True}]
+            if software
+            else []
+        )
+        return Project.from_json(
+            self.request(
+                "POST",
+                "/api/projects",
+                json={
+                    "project_name": name,
+                    "project_path": path,
+                    "remark": remark,
+                    "render_os": render_os,
+                    "plugins": configs,
+                },
+            )
+        )
+
+    def delete_project(self, name: str) -> None:
+        """Delete a project and its plugin configs."""
+        self.request("DELETE", f"/api/projects/{_seg(name)}")
+
+    def add_config(
+        self, project: str, cg_soft_name: str, plugin_name: str = "", *, is_default: bool = False
+    ) -> Project:
+        """Add a plugin config to a project."""
+        return Project.from_json(
+            self.request(
+                "POST",
+                f"/api/projects/{_seg(project)}/configs",
+                json={
+                    "cg_soft_name": cg_soft_name,
+                    "plugin_name": plugin_name,
+                    "is_default": is_default,
+                },
+            )
+        )
+
+    def modify_config(
+        self,
+        project: str,
+        config_id: int,
+        *,
+        cg_soft_name: str | None = None,
+        plugin_name: str | None = None,
+        is_default: bool | None = None,
+    ) -> Project:
+        """Change a plugin config's software or plugins, or make it the default."""
+        body = {
+            k: v
+            for k, v in (
+                ("cg_soft_name", cg_soft_name),
+                ("plugin_name", plugin_name),
+                ("is_default", is_default),
+            )
+            if v is not None
+        }
+        return Project.from_json(
+            self.request(
+                "PATCH", f"/api/projects/{_seg(project)}/configs/{int(config_id)}", json=body
+            )
+        )
+
+    def delete_config(self, project: str, config_id: int) -> Project:
+        """Remove a plugin config from a project."""
+        return Project.from_json(
+            self.request("DELETE", f"/api/projects/{_seg(project)}/configs/{int(config_id)}")
+        )
+
+    # ---- tasks ---------------------------------------------------------------------------
+
+    def submit(
+        self,
+        project_name: str,
+        scene: str | os.PathLike[str],
+        frames: str,
+        *,
+        render_layer: str = "",
+        camera: str = "",
+        **extra: Any,
+    ) -> Task:
+        """Submit a task for an uploaded scene (given by its local path); extra keys are options."""
+        body = {
+            "project_name": project_name,
+            "input_scene_path": local_path(scene),
+            "frames": str(frames),
+            "render_layer": render_layer or "",
+            "camera": camera or "",
+            **extra,
+        }
+        return Task.from_json(self.request("POST", "/api/tasks", json=body, idempotent=False))
+
+    def tasks(
+        self, *, page_size: int = 100, page_no: int = 1, with_frames: bool = False, **filters: Any
+    ) -> TaskPage:
+        """One page of your tasks, filtered by the vendor's keys (project_name, task_status, ...)."""
+        params = {k: v for k, v in filters.items() if v not in (None, "")}
+        params.update(page_size=page_size, page_no=page_no, with_frames=str(with_frames).lower())
+        page = self.request("GET", "/api/tasks", params=params)
+        return TaskPage(
+            int(page["total"]),
+            int(page["page_no"]),
+            int(page["page_size"]),
+            [Task.from_json(t) for t in page["items"]],
+        )
+
+    def iter_tasks(self, *, with_frames: bool = False, **filters: Any) -> Iterator[Task]:
+        """Every task matching the filters, page after page."""
+        page_no = 1
+        while True:
+            page = self.tasks(page_size=500, page_no=page_no, with_frames=with_frames, **filters)
+            yield from page.items
+            if page_no * page.page_size >= page.total or not page.items:
+                return
+            page_no += 1
+
+    def task(self, task_id: int, *, frames: bool = False) -> Task:
+        """One task, with its frames when asked."""
+        return Task.from_json(
+            self.request(
+                "GET", f"/api/tasks/{int(task_id)}", params={"frames": str(frames).lower()}
+            )
+        )
+
+    def stop(self, task_id: int) -> Task:
+        """Stop a queued or rendering task."""
+        return Task.from_json(
+            self.request("POST", f"/api/tasks/{int(task_id)}/stop", idempotent=True)
+        )
+
+    def resume(self, task_id: int) -> Task:
+        """Resume a stopped task."""
+        return Task.from_json(
+            self.request("POST", f"/api/tasks/{int(task_id)}/resume", idempotent=True)
+        )
+
+    def restart(
+        self, task_id: int, kind: str = "failed", frames: str | list[int] | None = None
+    ) -> Task:
+        """Restart frames by kind (failed, aborted, done, running, waiting, stopped, all) or by number."""
+        body: dict[str, Any] = {"restart": kind}
+        if frames is not None:
+            body["frames"] = frames
+        return Task.from_json(
+            self.request("POST", f"/api/tasks/{int(task_id)}/restart", json=body, idempotent=True)
+        )
+
+    def abort(self, task_id: int) -> Task:
+        """Abort a task for good."""
+        return Task.from_json(
+            self.request("POST", f"/api/tasks/{int(task_id)}/abort", idempotent=True)
+        )
+
+    def delete(self, task_id: int) -> None:
+        """Delete a task that is not queued or rendering."""
+        self.request("DELETE", f"/api/tasks/{int(task_id)}")
+
+    def frame_log(self, task_id: int, number: int) -> str:
+        """The render log of one frame."""
+        return self.send("GET", f"/api/tasks/{int(task_id)}/frames/{int(number)}/log").text
+
+    def outputs(self, task_id: int) -> list[OutputFile]:
+        """The task's output manifest."""
+        return [
+            OutputFile.from_json(o)
+            for o in self.request("GET", f"/api/tasks/{int(task_id)}/outputs")
+        ]
+
+    def wait(
+        self,
+        task_id: int,
+        *,
+        poll: float = 1.0,
+        timeout: float | None = None,
+        on_update: Callable[[Task], None] | None = None,
+    ) -> Task:
+        """Poll a task until it is finished (done, failed or aborted); returns it."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            task = self.task(task_id)
+            if on_update is not None:
+                on_update(task)
+            if task.finished:
+                return task
+            if task.status == "stopped":
+                raise Conflict(
+                    f"task {task_id} was stopped: resume it (or restart its frames) to finish it"
+                )
+            if deadline is not None and time.monotonic() > deadline:
+                raise TransferError(
+                    f"task {task_id} did not finish within {timeout:g} s (it is {task.status})"
+                )
+            time.sleep(poll)
+
+    # ---- transfers -----------------------------------------------------------------------
+
+    def upload(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        *,
+        force: bool = False,
+        chunk_hook: ChunkHook | None = None,
+    ) -> TransferStats:
+        """Upload files and folders (what the farm has unchanged is skipped); returns the stats.
+
+        `force` re-reads every file and sends its content even when the farm has it.
+        """
+        if isinstance(paths, str | os.PathLike):
+            paths = [paths]
+        return Uploader(self, force=force, chunk_hook=chunk_hook).run([os.fspath(p) for p in paths])
+
+    def download(
+        self, task_id: int, dest: str | os.PathLike[str], *, force: bool = False
+    ) -> TransferStats:
+        """Download a task's outputs under `dest/<output folder>/`; returns the stats.
+
+        `force` fetches every file again, even those present and identical.
+        """
+        return Downloader(self, force=force).run(int(task_id), Path(dest))
+
+
+def _seg(name: str) -> str:
+    """A name as one URL path segment."""
+    from urllib.parse import quote
+
+    return quote(name, safe="")

@@ -1,0 +1,432 @@
+"""Uploads and downloads: hash locally (cached), ask once, move only what differs.
+
+Upload: walk the paths, hash every file (the quick-check cache skips unchanged ones), send ONE
+manifest (`POST /api/files/check`, per 50,000 files) and send only the blobs the farm lacks, in
+parallel, in verified chunks (`PUT /api/uploads/{hash}?offset=&total=`, `X-Chunk-Sha256`).
+A blob larger than one chunk first asks where an earlier, interrupted upload stopped
+(`GET /api/uploads/{hash}`) and continues there; a chunk the farm rejects as corrupted is sent
+again. Finally `POST /api/files/commit` records the new files at their mirrored paths.
+
+Download: read the task's output manifest, skip files present with the same size and SHA-256,
+fetch the rest in parallel into `.<name>.foxden-part` (continuing a partial one with HTTP Range),
+verify, and rename into place. Paths from the server are checked: no '..', nothing absolute.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from foxden.client.hashcache import READ_SIZE
+from foxden.client.retry import RETRY_STATUSES, RetryableStatus
+from foxden.errors import BadRequest, NotFound, TransferError
+
+if TYPE_CHECKING:
+    from foxden.client.api import Client
+
+MANIFEST_BATCH = 50_000
+CHUNK_RETRIES = 3
+BLOB_RESTARTS = 2
+PART_SUFFIX = ".foxden-part"
+
+
+@dataclass
+class TransferStats:
+    """What a transfer did; the counters are what tests and benchmarks assert on."""
+
+    files: int = 0  # files considered
+    files_skipped: int = 0  # already there, identical
+    files_sent: int = 0  # blobs uploaded (or completed)
+    files_fetched: int = 0  # files downloaded
+    bytes_total: int = 0  # size of every file considered
+    bytes_sent: int = 0  # request bodies of upload chunks, resent ones included
+    bytes_fetched: int = 0  # response bodies of downloads
+    bytes_hashed: int = 0  # bytes read to compute hashes (0 when the cache knew them all)
+    chunks_sent: int = 0
+    chunks_resent: int = 0  # chunks sent again after the farm rejected them as corrupted
+    resumed: int = 0  # transfers that continued where an interrupted one stopped
+    seconds: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **counts: int) -> None:
+        """Add to counters (thread-safe)."""
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The counters as plain data."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if not k.startswith("_")}
+
+
+@dataclass
+class Chunk:
+    """An upload chunk about to be sent; a hook may replace `data` (tests) or raise (abort)."""
+
+    digest: str
+    path: Path
+    offset: int
+    total: int
+    data: bytes
+
+
+ChunkHook = Callable[[Chunk], None]
+
+
+class _Progress:
+    """Rich progress bars on a terminal; nothing otherwise."""
+
+    def __init__(self, enabled: bool | None) -> None:
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self._bar: Any = None
+
+    @contextmanager
+    def task(self, label: str, total: int) -> Iterator[Callable[[int], None]]:
+        if not self.enabled or total <= 0:
+            yield lambda _n: None
+            return
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            transient=False,
+        ) as bar:
+            tid = bar.add_task(label, total=total)
+            lock = threading.Lock()
+
+            def advance(n: int) -> None:
+                with lock:
+                    bar.advance(tid, n)
+
+            yield advance
+
+
+# ---- upload -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """A local file about to be uploaded."""
+
+    path: Path
+    client_path: str  # what the farm mirrors
+    size: int
+    mtime: float
+    digest: str
+    mtime_ns: int
+
+
+def walk(paths: list[str]) -> list[Path]:
+    """Every regular file named or found under the folders named (absolute, sorted, unique)."""
+    found: dict[str, Path] = {}
+    for raw in paths:
+        p = Path(os.path.abspath(os.path.expanduser(raw)))
+        if p.is_file():
+            found[str(p)] = p
+        elif p.is_dir():
+            for root, dirs, names in os.walk(p):
+                dirs.sort()
+                for name in names:
+                    f = Path(root) / name
+                    if f.is_file():
+                        found[str(f)] = f
+        else:
+            raise NotFound(f"{raw}: no such file or folder on this machine: check the path")
+    return [found[k] for k in sorted(found)]
+
+
+class Uploader:
+    """One upload run of a `Client`."""
+
+    def __init__(
+        self, client: Client, *, force: bool = False, chunk_hook: ChunkHook | None = None
+    ) -> None:
+        self.client = client
+        self.force = force
+        self.hook = chunk_hook
+        self.stats = TransferStats()
+        self.progress = _Progress(client.progress)
+
+    def run(self, paths: list[str]) -> TransferStats:
+        """Upload `paths` (files and folders); returns the stats."""
+        start = time.monotonic()
+        files = self._hash_all(walk(paths))
+        for i in range(0, len(files), MANIFEST_BATCH):
+            self._batch(files[i : i + MANIFEST_BATCH])
+        self.client.cache.flush()
+        self.stats.seconds = time.monotonic() - start
+        return self.stats
+
+    def _hash_all(self, paths: list[Path]) -> list[LocalFile]:
+        cache = self.client.cache
+        before = cache.bytes_hashed
+
+        def one(p: Path) -> LocalFile:
+            digest, st = cache.hash(p, use_cache=not self.force)
+            return LocalFile(p, str(p), st.st_size, st.st_mtime, digest, st.st_mtime_ns)
+
+        with ThreadPoolExecutor(self.client.workers) as pool:
+            files = list(pool.map(one, paths))
+        self.stats.add(
+            files=len(files),
+            bytes_total=sum(f.size for f in files),
+            bytes_hashed=cache.bytes_hashed - before,
+        )
+        return files
+
+    def _batch(self, files: list[LocalFile]) -> None:
+        entries: list[dict[str, Any]] = [
+            {"path": f.client_path, "size": f.size, "hash": f.digest, "mtime": f.mtime}
+            for f in files
+        ]
+        check = self.client.request(
+            "POST", "/api/files/check", json={"files": entries}, idempotent=True
+        )
+        missing = {f.digest for f in files} if self.force else set(check["missing"])
+        pending = set(check["pending"])
+        by_hash: dict[str, LocalFile] = {}
+        for f in files:
+            if f.digest in missing:
+                by_hash.setdefault(f.digest, f)
+        self.stats.add(files_skipped=sum(1 for f in files if f.digest not in missing))
+        to_send = list(by_hash.values())
+        with self.progress.task("upload", sum(f.size for f in to_send)) as advance:
+            parallel(lambda f: self._send_blob(f, advance), to_send, self.client.workers)
+        todo = [e for e in entries if self.force or _mirror(str(e["path"])) in pending]
+        if todo:
+            self.client.request("POST", "/api/files/commit", json={"files": todo}, idempotent=True)
+
+    def _status(self, digest: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.client.request("GET", f"/api/uploads/{digest}")
+        return result
+
+    def _send_blob(self, f: LocalFile, advance: Callable[[int], None]) -> None:
+        chunk = self.client.chunk_size
+        offset = 0
+        if f.size > chunk and not self.force:
+            status = self._status(f.digest)
+            if status["complete"]:
+                return
+            offset = int(status["offset"])
+            if offset:
+                self.stats.add(resumed=1)
+                advance(offset)
+        rejected = 0
+        with f.path.open("rb") as fh:
+            while True:
+                _check_unchanged(f)
+                fh.seek(offset)
+                data = fh.read(min(chunk, f.size - offset))
+                item = Chunk(f.digest, f.path, offset, f.size, data)
+                checksum = hashlib.sha256(data).hexdigest()
+                if self.hook is not None:
+                    self.hook(item)
+                response = self.client.send(
+                    "PUT",
+                    f"/api/uploads/{f.digest}",
+                    params={"offset": offset, "total": f.size},
+                    content=item.data,
+                    headers={
+                        "X-Chunk-Sha256": checksum,
+                        "Content-Type": "application/octet-stream",
+                    },
+                    ok=(409, 422),
+                )
+                self.stats.add(bytes_sent=len(item.data), chunks_sent=1)
+                if response.status_code == 422 and _error_code(response) != "transfer_error":
+                    raise _raise_from(response)
+                if response.status_code == 422:  # corrupted on the way: send it again
+                    rejected += 1
+                    if rejected > CHUNK_RETRIES:
+                        raise TransferError(
+                            f"{f.path}: data arrived corrupted {rejected} times: "
+                            "check the network (or the file) and upload again"
+                        )
+                    self.stats.add(chunks_resent=1)
+                if response.status_code in (409, 422):  # ask the farm where to continue
+                    status = self._status(f.digest)
+                    if status["complete"]:
+                        break
+                    offset = int(status["offset"])
+                    continue
+                reply = response.json()
+                advance(int(reply["offset"]) - offset)
+                offset = int(reply["offset"])
+                if reply["complete"]:
+                    break
+        self.stats.add(files_sent=1)
+
+
+def parallel(fn: Callable[[Any], None], items: list[Any], workers: int) -> None:
+    """Run `fn` on every item in a thread pool; the first error cancels what has not started."""
+    if not items:
+        return
+    pool = ThreadPoolExecutor(min(workers, len(items)))
+    try:
+        futures = [pool.submit(fn, item) for item in items]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        for fut in done:
+            if fut.exception() is not None:
+                raise fut.exception()  # type: ignore[misc]
+        for fut in futures:
+            fut.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _mirror(path: str) -> str:
+    from foxden.paths import mirror
+
+    return mirror(path)
+
+
+def _error_code(response: Any) -> str:
+    try:
+        return str(response.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return ""
+
+
+def _raise_from(response: Any) -> Exception:
+    from foxden.client.api import error_from
+
+    return error_from(response)
+
+
+def _check_unchanged(f: LocalFile) -> None:
+    st = f.path.stat()
+    if st.st_size != f.size or st.st_mtime_ns != f.mtime_ns:
+        raise TransferError(f"{f.path} changed while it was being uploaded: upload it again")
+
+
+# ---- download ---------------------------------------------------------------------------------
+
+
+def safe_relative(path: str) -> PurePosixPath:
+    """A manifest path as a relative path that stays inside the download folder, or BadRequest."""
+    if not path or path.startswith(("/", "\\")) or (len(path) > 1 and path[1] == ":"):
+        raise BadRequest(f"the farm sent an absolute output path {path!r}: refusing to write it")
+    parts = path.replace("\\", "/").split("/")
+    if any(p in ("", ".", "..") for p in parts) or any("\x00" in p for p in parts):
+        raise BadRequest(f"the farm sent an unsafe output path {path!r}: refusing to write it")
+    return PurePosixPath(*parts)
+
+
+class Downloader:
+    """One download run of a `Client`."""
+
+    def __init__(self, client: Client, *, force: bool = False) -> None:
+        self.client = client
+        self.force = force
+        self.stats = TransferStats()
+        self.progress = _Progress(client.progress)
+
+    def run(self, task_id: int, dest: Path) -> TransferStats:
+        """Download task `task_id`'s outputs under `dest`; returns the stats."""
+        start = time.monotonic()
+        manifest = self.client.outputs(task_id)
+        root = Path(os.path.abspath(dest))
+        plan = [(o, root / safe_relative(o.path)) for o in manifest]
+        for _, target in plan:
+            if root not in target.parents:
+                raise BadRequest(f"output {target} would land outside {root}: refusing to write it")
+        self.stats.add(files=len(plan), bytes_total=sum(o.size for o, _ in plan))
+        with ThreadPoolExecutor(self.client.workers) as pool:
+            wanted = [
+                p for p, keep in zip(plan, pool.map(self._present, plan), strict=True) if not keep
+            ]
+        self.stats.add(files_skipped=len(plan) - len(wanted))
+        with self.progress.task(
+            f"download task {task_id}", sum(o.size for o, _ in wanted)
+        ) as advance:
+            parallel(lambda p: self._fetch(p, advance), wanted, self.client.workers)
+        self.client.cache.flush()
+        self.stats.seconds = time.monotonic() - start
+        return self.stats
+
+    def _present(self, item: tuple[Any, Path]) -> bool:
+        out, target = item
+        if self.force or not target.is_file():
+            return False
+        cache = self.client.cache
+        st = target.stat()
+        if st.st_size != out.size:
+            return False
+        before = cache.bytes_hashed
+        digest, _ = cache.hash(target)
+        self.stats.add(bytes_hashed=cache.bytes_hashed - before)
+        return bool(digest == out.hash)
+
+    def _fetch(self, item: tuple[Any, Path], advance: Callable[[int], None]) -> None:
+        out, target = item
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_name(f".{target.name}{PART_SUFFIX}")
+        for attempt in range(2):
+            digest = self.client.retry.call(lambda: self._stream(out.hash, out.size, part, advance))
+            if digest == out.hash:
+                os.replace(part, target)
+                self.client.cache.remember(target, target.stat(), digest, trusted=True)
+                self.stats.add(files_fetched=1)
+                return
+            part.unlink(missing_ok=True)
+            if attempt:
+                raise TransferError(
+                    f"{target.name} arrived corrupted twice (sha256 {digest}, "
+                    f"expected {out.hash}): download again"
+                )
+
+    def _stream(self, digest: str, size: int, part: Path, advance: Callable[[int], None]) -> str:
+        """Fetch blob `digest` into `part`, continuing what `part` holds; returns its SHA-256."""
+        have = part.stat().st_size if part.exists() else 0
+        if have > size:
+            part.unlink()
+            have = 0
+        h = hashlib.sha256()
+        if have:
+            with part.open("rb") as fh:
+                while block := fh.read(READ_SIZE):
+                    h.update(block)
+            self.stats.add(resumed=1, bytes_hashed=have)
+            advance(have)
+        if have == size:
+            return h.hexdigest()
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        with self.client.http.stream("GET", f"/api/blobs/{digest}", headers=headers) as response:
+            if response.status_code in RETRY_STATUSES:
+                raise RetryableStatus(response)
+            if response.status_code >= 400:
+                response.read()
+                raise _raise_from(response)
+            mode = "ab"
+            if response.status_code == 200 and have:  # the server sent it all: start over
+                mode, h = "wb", hashlib.sha256()
+            try:
+                with part.open(mode) as fh:
+                    for block in response.iter_bytes(READ_SIZE):
+                        fh.write(block)
+                        h.update(block)
+                        self.stats.add(bytes_fetched=len(block))
+                        advance(len(block))
+            except OSError as exc:
+                raise TransferError(f"cannot write {part}: {exc}") from None
+        return h.hexdigest()
