@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -89,10 +89,10 @@ def short_lease_server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
         thread.join(timeout=10)
 
 
-def _wait(predicate: object, timeout: float = 10.0) -> None:
+def _wait(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return
         time.sleep(0.05)
     raise AssertionError("condition not reached in time")
@@ -201,7 +201,7 @@ def test_sign_off_releases_frames_without_spending_attempts(live_server: LiveSer
 
 
 def test_software_and_tags_route_work(live_server: LiveServer) -> None:
-    user, tid = _prepare(live_server, "1", tags=["gpu"])
+    _user, tid = _prepare(live_server, "1", tags=["gpu"])
     maya_only = register_worker(
         live_server.url,
         live_server.farm.join_key,
@@ -226,7 +226,7 @@ def test_priority_orders_the_queue(live_server: LiveServer) -> None:
 
 
 def test_worker_reads_only_inputs_of_its_work(live_server: LiveServer) -> None:
-    user, tid = _prepare(live_server, "1")
+    user, _tid = _prepare(live_server, "1")
     secret = upload(user, "/elsewhere/secret.txt", b"not an input")
     scene_hash = upload(user, "/v/p/scene.txt", b"x")
     worker = register_worker(live_server.url, live_server.farm.join_key, name="w")

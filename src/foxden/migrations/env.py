@@ -9,9 +9,7 @@ from foxden.db.schema import metadata
 
 engine: Engine = context.config.attributes["engine"]
 with engine.connect() as connection:
-    context.configure(
-        connection=connection, target_metadata=metadata, render_as_batch=True
-    )
+    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()
     connection.commit()
