@@ -1,0 +1,23 @@
+"""The web site's entry point: `install(app)` adds the pages, static files and session cookies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from foxden.web import login_pages, project_pages, task_pages, worker_pages
+from foxden.web.auth import SessionMiddleware, WebState
+
+STATIC = Path(__file__).parent / "static"
+
+
+def install(app: FastAPI) -> None:
+    """Serve the web site from `app` (whose `state.farm` is the farm)."""
+    web = WebState(app.state.farm)
+    app.state.web = web
+    app.add_middleware(SessionMiddleware, web=web)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    for module in (login_pages, project_pages, task_pages, worker_pages):
+        app.include_router(module.router)

@@ -1,0 +1,203 @@
+"""Tasks: the filtered list, one task with its frames, frame logs, operations, downloads."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse, StreamingResponse
+
+from foxden import frames as frame_spec
+from foxden.core.states import FrameStatus, TaskOp, TaskStatus, check_task_op
+from foxden.errors import BadRequest, Conflict, FoxdenError, NotFound
+from foxden.farm import projects, tasks
+from foxden.web.auth import PageAccount, web_state
+from foxden.web.outputs import member_name, zip_stream
+from foxden.web.page import CheckedForm, PageRoute, field
+from foxden.web.render import redirect, render
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+PAGE_SIZE = 50
+FILTERS = ("project_name", "task_status", "text")
+OPS = {"stop": TaskOp.STOP, "resume": TaskOp.RESUME, "abort": TaskOp.ABORT}
+
+
+def allowed_statuses(op: TaskOp) -> list[str]:
+    """The task statuses in which `op` is allowed (for enabling buttons, also live)."""
+    allowed = []
+    for status in TaskStatus:
+        try:
+            check_task_op(op, status)
+        except Conflict:
+            continue
+        allowed.append(status.value)
+    return allowed
+
+
+@router.get("/tasks")
+def task_list(request: Request, account: PageAccount) -> Response:
+    """Your tasks, filtered by project, status and text, with live progress."""
+    farm = web_state(request).farm
+    chosen = {k: request.query_params.get(k, "").strip() for k in FILTERS}
+    try:
+        page = max(1, int(request.query_params.get("page_no", "1")))
+    except ValueError:
+        page = 1
+    query = {k: v for k, v in chosen.items() if v}
+    error = None
+    try:
+        found = tasks.list_tasks(
+            farm.db, account.id, {**query, "page_no": page, "page_size": PAGE_SIZE}
+        )
+    except BadRequest as exc:
+        found, error = {"total": 0, "items": []}, exc.message
+    pages = max(1, -(-int(found["total"]) // PAGE_SIZE))
+    return render(
+        request,
+        "tasks.html",
+        account=account,
+        title="Tasks",
+        error=error,
+        tasks=found["items"],
+        total=found["total"],
+        page=page,
+        pages=pages,
+        chosen=chosen,
+        query=urlencode({**query, "page_no": page, "page_size": PAGE_SIZE}),
+        link=lambda n: "/tasks?" + urlencode({**query, "page_no": n}),
+        projects=[p["project_name"] for p in projects.list_projects(farm.db, account.id)],
+        statuses=[s.value for s in TaskStatus],
+    )
+
+
+def _task_url(task_id: int) -> str:
+    return f"/tasks/{task_id}"
+
+
+@router.get("/tasks/{task_id}")
+def task_page(task_id: int, request: Request, account: PageAccount) -> Response:
+    """One task: status, warnings, frames as a grid, actions and outputs."""
+    farm = web_state(request).farm
+    task = tasks.get_task(farm.db, account.id, task_id, with_frames=True)
+    outputs = tasks.task_outputs(farm.db, account.id, task_id)
+    return render(
+        request,
+        "task.html",
+        account=account,
+        title=f"Task {task_id}",
+        task=task,
+        outputs=outputs,
+        frames=task["frames_detail"],
+        ops={op.value: allowed_statuses(op) for op in TaskOp},
+        frame_statuses=[s.value for s in FrameStatus],
+        quote=lambda p: quote(p, safe="/"),
+    )
+
+
+@router.post("/tasks/{task_id}/restart")
+def restart(task_id: int, request: Request, account: PageAccount, form: CheckedForm) -> Response:
+    """Restart the failed frames, or the frames chosen (ticked, or written as a frame spec)."""
+    farm = web_state(request).farm
+    numbers: list[int] = []
+    for value in form.getlist("frame"):
+        if isinstance(value, str) and value.strip().isdigit():
+            numbers.append(int(value))
+    spec = field(form, "frames")
+    try:
+        if spec:
+            numbers.extend(frame_spec.parse(spec))
+        if field(form, "restart") == "chosen" and not numbers:
+            raise BadRequest("Tick the frames to restart, or write them (such as 1-5,8).")
+        if numbers:
+            tasks.operate(
+                farm.db, account.id, task_id, TaskOp.RESTART, numbers=sorted(set(numbers))
+            )
+            note = f"Restarted frame(s) {frame_spec.format(sorted(set(numbers)))}."
+        else:
+            kind = field(form, "restart") or "failed"
+            tasks.operate(farm.db, account.id, task_id, TaskOp.RESTART, restart=kind)
+            note = f"Restarted the {kind} frames."
+    except NotFound:
+        raise
+    except FoxdenError as exc:
+        return redirect(request, _task_url(task_id), error=exc.message)
+    return redirect(request, _task_url(task_id), note)
+
+
+@router.post("/tasks/{task_id}/delete")
+def delete(task_id: int, request: Request, account: PageAccount, _form: CheckedForm) -> Response:
+    """Delete a task that is not queued or rendering."""
+    try:
+        tasks.operate(web_state(request).farm.db, account.id, task_id, TaskOp.DELETE)
+    except Conflict as exc:
+        return redirect(request, _task_url(task_id), error=exc.message)
+    return redirect(request, "/tasks", f"Task {task_id} deleted.")
+
+
+@router.post("/tasks/{task_id}/{op}")
+def operate(
+    task_id: int, op: str, request: Request, account: PageAccount, _form: CheckedForm
+) -> Response:
+    """Stop, resume or abort a task."""
+    if op not in OPS:
+        raise NotFound(f"no action {op!r} for tasks")
+    try:
+        tasks.operate(web_state(request).farm.db, account.id, task_id, OPS[op])
+    except Conflict as exc:
+        return redirect(request, _task_url(task_id), error=exc.message)
+    past = {"stop": "stopped", "resume": "resumed", "abort": "aborted"}[op]
+    return redirect(request, _task_url(task_id), f"Task {task_id} {past}.")
+
+
+@router.get("/tasks/{task_id}/frames/{number}/log")
+def frame_log(task_id: int, number: int, request: Request, account: PageAccount) -> Response:
+    """The log of one frame, every attempt."""
+    text = tasks.frame_log(web_state(request).farm.db, account.id, task_id, number)
+    return render(
+        request,
+        "frame_log.html",
+        account=account,
+        title=f"Task {task_id}, frame {number}",
+        task_id=task_id,
+        number=number,
+        log=text,
+    )
+
+
+def _outputs(
+    request: Request, account_id: int, task_id: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    farm = web_state(request).farm
+    return tasks.get_task(farm.db, account_id, task_id), tasks.task_outputs(
+        farm.db, account_id, task_id
+    )
+
+
+@router.get("/tasks/{task_id}/outputs.zip")
+def outputs_zip(task_id: int, request: Request, account: PageAccount) -> StreamingResponse:
+    """Every output of the task as one zip, streamed."""
+    task, items = _outputs(request, account.id, task_id)
+    name = member_name(task["output_folder"] or f"task_{task_id}").replace("/", "_") + ".zip"
+    ascii_name = name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
+    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+    return StreamingResponse(
+        zip_stream(web_state(request).farm.store, items),
+        media_type="application/zip",
+        headers={"Content-Disposition": disposition, "Cache-Control": "no-store"},
+    )
+
+
+@router.get("/tasks/{task_id}/outputs/{path:path}")
+def output_file(task_id: int, path: str, request: Request, account: PageAccount) -> FileResponse:
+    """One output of the task, under its own name."""
+    _task, items = _outputs(request, account.id, task_id)
+    store = web_state(request).farm.store
+    for item in items:
+        if item["path"] == path and store.exists(item["hash"]):
+            return FileResponse(
+                store.path(item["hash"]),
+                filename=path.rsplit("/", 1)[-1],
+                headers={"Cache-Control": "no-store"},
+            )
+    raise NotFound(f"task {task_id} has no output {path}")
