@@ -1,0 +1,110 @@
+"""Render node commands: `worker` (join a farm and render) and `up` (a whole farm on this machine)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from foxden.errors import BadRequest
+
+
+def register(sub: Any) -> None:
+    """Add the `worker` and `up` commands."""
+    w = sub.add_parser("worker", help="join a farm as a render node and render its work")
+    w.add_argument(
+        "--server",
+        default=os.environ.get("FOXDEN_SERVER"),
+        help="the farm's URL (env FOXDEN_SERVER)",
+    )
+    w.add_argument(
+        "--join-key",
+        help="the farm's join key (env FOXDEN_JOIN_KEY; `foxden join-key` prints it on the server)",
+    )
+    w.add_argument("--slots", type=int, default=1, help="leases rendered at once (default 1)")
+    w.add_argument(
+        "--cache",
+        type=Path,
+        help="cache and workspace folder (default ~/.cache/foxden/worker; one per worker process)",
+    )
+    w.add_argument(
+        "--cache-size",
+        default="20G",
+        help="input cache bound in bytes, or with K/M/G/T (default 20G)",
+    )
+    w.add_argument("--tags", default="", help="comma-separated tags tasks may require")
+    w.add_argument("--name", help="worker name (default: host name)")
+    w.add_argument("--blender", type=Path, help="the Blender executable (default: on PATH)")
+    w.add_argument(
+        "--poll",
+        type=float,
+        default=2.0,
+        help="seconds between claims when there is no work (default 2)",
+    )
+    w.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
+    w.set_defaults(func=_worker)
+
+    u = sub.add_parser("up", help="run a farm on this machine: server and local workers")
+    u.add_argument("--data-dir", type=Path, required=True, help="the farm's data directory")
+    u.add_argument("--port", type=int, help="port (default 8642)")
+    u.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    u.add_argument("--workers", type=int, default=1, help="local workers (default 1)")
+    u.add_argument("--blender", type=Path, help="the Blender executable for the local workers")
+    u.set_defaults(func=_up)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from foxden.worker.agent import Agent, default_cache_dir
+    from foxden.worker.settings import WorkerSettings, parse_size
+
+    join_key = args.join_key or os.environ.get("FOXDEN_JOIN_KEY")
+    if not args.server:
+        raise BadRequest("give the farm's URL with --server (or FOXDEN_SERVER)")
+    if not join_key:
+        raise BadRequest("give the farm's join key with --join-key (or FOXDEN_JOIN_KEY)")
+    values: dict[str, Any] = {
+        "server": args.server,
+        "join_key": join_key,
+        "slots": args.slots,
+        "cache_dir": args.cache or default_cache_dir(),
+        "tags": [t.strip() for t in args.tags.split(",") if t.strip()],
+        "blender": args.blender,
+        "poll_seconds": args.poll,
+        "exit_with_parent": args.exit_with_parent,
+    }
+    if args.name:
+        values["name"] = args.name
+    try:
+        values["cache_size"] = parse_size(args.cache_size)
+        settings = WorkerSettings(**values)
+    except (ValueError, ValidationError) as exc:
+        raise BadRequest(f"bad worker setting: {exc}") from None
+    agent = Agent(settings)
+    _on_stop_signals(agent.request_stop)
+    return agent.run()
+
+
+def _up(args: argparse.Namespace) -> int:
+    from foxden.config import load_settings
+    from foxden.embedded import run_farm
+
+    if args.workers < 0:
+        raise BadRequest("--workers must be 0 or more")
+    settings = load_settings({"data_dir": args.data_dir, "port": args.port, "host": args.host})
+    return run_farm(settings, args.workers, blender=args.blender, install_signals=_on_stop_signals)
+
+
+def _on_stop_signals(stop: Any) -> None:
+    """Call `stop()` on SIGINT and SIGTERM (a second signal does the same, harmlessly)."""
+
+    def handler(signum: int, _frame: object) -> None:
+        print(f"foxden: {signal.Signals(signum).name}: stopping", file=sys.stderr, flush=True)
+        stop()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)

@@ -1,0 +1,237 @@
+"""`foxden up`: a whole farm in the foreground: the server (uvicorn, in this process) on SQLite
+and a local blob folder, and N local worker processes (`foxden worker`).
+
+On first start an admin account is created and `<data_dir>/credentials.json` (mode 0600) holds
+its access key; later starts reuse it. "ready" is printed once every local worker has registered
+(so the software they offer is known). SIGINT/SIGTERM stop the workers (which kill their
+renderers and release their leases), then the server.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from foxden.config import Settings
+from foxden.errors import Conflict, FoxdenError
+from foxden.farm.accounts import create_account
+from foxden.farm.workers import list_workers
+from foxden.server.app import create_app
+from foxden.server.farm import Farm
+from foxden.worker.workspace import processes_using
+
+log = logging.getLogger("foxden.up")
+WORKER_STOP_SECONDS = 15.0
+REGISTER_TIMEOUT = 120.0
+
+
+class _ThreadServer(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # the main thread handles signals
+        pass
+
+
+@dataclass
+class LocalWorker:
+    """One local worker process."""
+
+    name: str
+    cache: Path
+    argv: list[str]
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start (or restart) the worker in its own session, so that a terminal's Ctrl-C
+        reaches `foxden up` alone, which then stops the worker."""
+        self.proc = subprocess.Popen(
+            self.argv, env=self.env, start_new_session=True, stdin=subprocess.DEVNULL
+        )
+
+    def stop(self) -> None:
+        """Send SIGTERM: the worker kills its renderers and signs off."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
+    def wait_or_kill(self, deadline: float) -> None:
+        """Wait for the worker to end; past `deadline`, kill it and whatever runs in its cache."""
+        if self.proc is None:
+            return
+        try:
+            self.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("worker %s did not stop in time: killing it", self.name)
+            self.proc.kill()
+            self.proc.wait()
+        for pid in processes_using(self.cache):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                continue
+            log.warning("killed leftover process %d of worker %s", pid, self.name)
+
+
+def client_url(settings: Settings) -> str:
+    """How local clients reach the server."""
+    if settings.public_url:
+        return settings.public_url
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"http://{host}:{settings.port}"
+
+
+def ensure_credentials(farm: Farm, data_dir: Path, url: str) -> tuple[dict[str, str], bool]:
+    """The admin credentials of this farm, created on first start; True if created now."""
+    path = data_dir / "credentials.json"
+    if path.exists():
+        creds: dict[str, str] = json.loads(path.read_text())
+        if creds.get("render_server") != url:
+            creds["render_server"] = url
+            _write_private(path, creds)
+        return creds, False
+    name = "admin"
+    for n in range(1, 100):
+        try:
+            _record, key = create_account(farm.db, name, admin=True)
+            break
+        except Conflict:
+            name = f"admin{n + 1}"
+    else:
+        raise FoxdenError("cannot create an admin account for credentials.json")
+    creds = {"render_server": url, "account": name, "access_key": key}
+    _write_private(path, creds)
+    return creds, True
+
+
+def _write_private(path: Path, data: dict[str, str]) -> None:
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2)
+        fh.write("\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def _wait_registered(
+    farm: Farm, workers: list[LocalWorker], since: float, stop: threading.Event
+) -> list[str]:
+    """Wait until every local worker has registered; returns the software they offer."""
+    names = {w.name for w in workers}
+    deadline = time.monotonic() + REGISTER_TIMEOUT
+    while not stop.is_set():
+        seen = [
+            w for w in list_workers(farm.db) if w["name"] in names and w["registered_at"] >= since
+        ]
+        if {w["name"] for w in seen} >= names:
+            offered = sorted(
+                {f"{s['name']} {s.get('version', '')}".strip() for w in seen for s in w["software"]}
+            )
+            return offered
+        for w in workers:
+            if w.proc is not None and w.proc.poll() is not None:
+                raise FoxdenError(f"local worker {w.name} exited with status {w.proc.returncode}")
+        if time.monotonic() > deadline:
+            raise FoxdenError("local workers did not register in time")
+        stop.wait(0.2)
+    return []
+
+
+def run_farm(
+    settings: Settings,
+    n_workers: int,
+    *,
+    blender: Path | None = None,
+    install_signals: Callable[[Callable[[], None]], None] | None = None,
+) -> int:
+    """Run the embedded farm until SIGINT/SIGTERM; returns the exit status."""
+    stop = threading.Event()
+    if install_signals is not None:
+        install_signals(stop.set)
+    farm = Farm.open(settings)
+    server = _ThreadServer(
+        uvicorn.Config(
+            create_app(farm), host=settings.host, port=settings.port, log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, name="foxden-server", daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            farm.close()
+            raise FoxdenError(f"the server could not start on {settings.host}:{settings.port}")
+        time.sleep(0.02)
+    url = client_url(settings)
+    workers: list[LocalWorker] = []
+    try:
+        creds, created = ensure_credentials(farm, settings.data_dir, url)
+        cred_path = settings.data_dir / "credentials.json"
+        if created:
+            print(
+                f"created admin account {creds['account']!r}; its access key is in {cred_path}",
+                flush=True,
+            )
+        else:
+            print(f"using account {creds['account']!r} from {cred_path}", flush=True)
+        env = dict(os.environ, FOXDEN_JOIN_KEY=farm.join_key)
+        host = socket.gethostname()
+        since = time.time() - 1.0
+        for i in range(n_workers):
+            name = f"{host}-local-{i + 1}"
+            cache = settings.data_dir / "workers" / str(i + 1)
+            argv = [
+                sys.executable,
+                "-m",
+                "foxden.cli",
+                "worker",
+                "--server",
+                url,
+                "--name",
+                name,
+                "--cache",
+                str(cache),
+                "--poll",
+                "0.5",
+                "--exit-with-parent",
+            ]
+            if blender is not None:
+                argv += ["--blender", str(blender)]
+            worker = LocalWorker(name, cache, argv, env)
+            worker.start()
+            workers.append(worker)
+        offered = _wait_registered(farm, workers, since, stop)
+        if not stop.is_set():
+            print(
+                f"foxden farm ready at {url} with {n_workers} local worker(s)"
+                f"{' offering ' + ', '.join(offered) if offered else ''}",
+                flush=True,
+            )
+        while not stop.wait(1.0):
+            for w in workers:
+                if w.proc is not None and w.proc.poll() is not None:
+                    log.warning(
+                        "local worker %s exited (status %s): restarting it",
+                        w.name,
+                        w.proc.returncode,
+                    )
+                    w.start()
+    finally:
+        for w in workers:
+            w.stop()
+        deadline = time.monotonic() + WORKER_STOP_SECONDS
+        for w in workers:
+            w.wait_or_kill(deadline)
+        server.should_exit = True
+        thread.join(timeout=10)
+    print("foxden farm stopped", flush=True)
+    return 0

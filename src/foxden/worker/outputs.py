@@ -1,0 +1,37 @@
+"""Uploading a frame's outputs (and their thumbnails) as content-addressed blobs."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from foxden.worker.protocol import OutputRef, WorkerClient
+from foxden.worker.thumbnails import make_thumbnail
+
+
+def file_hash(path: Path) -> tuple[str, int]:
+    """SHA-256 and size of a file, read in chunks."""
+    hasher = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            hasher.update(chunk)
+            size += len(chunk)
+    return hasher.hexdigest(), size
+
+
+def upload_output(client: WorkerClient, out_dir: Path, path: Path) -> OutputRef:
+    """Upload one output file and its thumbnail; returns the reference to report."""
+    digest, size = file_hash(path)
+    client.upload(digest, path)
+    thumb_hash: str | None = None
+    thumb = make_thumbnail(path)
+    if thumb is not None:
+        thumb_hash = hashlib.sha256(thumb).hexdigest()
+        client.upload(thumb_hash, thumb)
+    return {
+        "name": path.relative_to(out_dir).as_posix(),
+        "hash": digest,
+        "size": size,
+        "thumbnail": thumb_hash,
+    }

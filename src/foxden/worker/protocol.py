@@ -1,0 +1,394 @@
+"""The worker side of the worker protocol: typed payloads and one HTTP client with one retry policy.
+
+Every call goes through `RetryPolicy.run`: connection errors, timeouts, 408, 429 and 5xx replies
+are retried with exponential backoff and full jitter until they succeed or the worker stops; any
+other error status becomes a typed exception at once (see docs/worker-protocol.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Literal, NotRequired, TypedDict, TypeVar
+
+import httpx
+
+from foxden.errors import FoxdenError
+
+log = logging.getLogger("foxden.worker")
+T = TypeVar("T")
+
+
+# -- payloads ------------------------------------------------------------------------------------
+
+
+class SoftwareInfo(TypedDict):
+    """Software a worker offers."""
+
+    name: str
+    version: str
+
+
+class Registration(TypedDict):
+    """The register request body."""
+
+    name: str
+    software: list[SoftwareInfo]
+    cores: int
+    memory_mb: int
+    tags: list[str]
+    slots: int
+
+
+class Registered(TypedDict):
+    """The register reply."""
+
+    worker_id: int
+    token: str
+    heartbeat_seconds: float
+    lease_seconds: float
+
+
+class InputFile(TypedDict):
+    """A file of the task's account tree the worker must lay out in its workspace."""
+
+    path: str
+    hash: str
+    size: int
+
+
+class TaskInfo(TypedDict):
+    """What the worker is told about the task of a lease."""
+
+    id: int
+    job_type: str
+    cg_soft_name: str
+    plugin_name: str
+    scene_path: str
+    render_layer: str
+    camera: str
+    options: dict[str, Any]
+    output_folder: str
+
+
+class Lease(TypedDict):
+    """The claim reply: frames of one task under a lease."""
+
+    lease_id: int
+    lease_seconds: float
+    heartbeat_seconds: float
+    frames: list[int]
+    task: TaskInfo
+    inputs: list[InputFile]
+
+
+class HeartbeatReply(TypedDict):
+    """The heartbeat reply."""
+
+    action: Literal["continue", "stop"]
+    reason: NotRequired[str]
+
+
+class OutputRef(TypedDict):
+    """An uploaded output of a frame (name relative to the task's output folder)."""
+
+    name: str
+    hash: str
+    size: int
+    thumbnail: str | None
+
+
+class FrameResult(TypedDict):
+    """The outcome of one frame, as reported."""
+
+    frame: int
+    status: Literal["done", "failed"]
+    render_time: float | None
+    error: str
+    log: str
+    outputs: list[OutputRef]
+
+
+class ReportReply(TypedDict):
+    """Which reported frames the server took."""
+
+    accepted: list[int]
+    rejected: list[dict[str, Any]]
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+class WorkerError(FoxdenError):
+    """The worker could not do what it was asked."""
+
+
+class Stopping(WorkerError):
+    """The worker is shutting down: the call was abandoned."""
+
+
+class TokenRejected(WorkerError):
+    """The server does not know this worker (any more): register again."""
+
+
+class LeaseGone(WorkerError):
+    """The lease is gone: drop its work."""
+
+
+class InputMissing(WorkerError):
+    """The server has no such input for this worker's work."""
+
+
+class RequestRejected(WorkerError):
+    """The server refused the request (a 4xx reply that retrying cannot fix)."""
+
+
+# -- retry policy --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter: attempt n waits uniform(0, min(cap, base * 2**n))."""
+
+    base: float = 0.5
+    cap: float = 30.0
+    max_attempts: int | None = None  # None: until success or stop
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number `attempt` (0-based)."""
+        return random.uniform(0.0, min(self.cap, self.base * (2 ** min(attempt, 30))))
+
+    def run(self, what: str, call: Callable[[], T], stop: threading.Event) -> T:
+        """`call()` until it does not raise a transient error; raises Stopping if `stop` is set."""
+        attempt = 0
+        while True:
+            if stop.is_set():
+                raise Stopping(f"{what}: abandoned, the worker is stopping")
+            try:
+                return call()
+            except _Transient as exc:
+                if self.max_attempts is not None and attempt + 1 >= self.max_attempts:
+                    raise WorkerError(f"{what}: {exc}") from exc
+                wait = self.delay(attempt)
+                log.warning(
+                    "%s failed (%s); retrying in %.1fs",
+                    what,
+                    exc,
+                    wait,
+                    extra={"event": "retry", "attempt": attempt + 1},
+                )
+                attempt += 1
+                if stop.wait(wait):
+                    raise Stopping(f"{what}: abandoned, the worker is stopping") from exc
+
+
+class _Transient(Exception):
+    """A failure worth retrying (network trouble or a server hiccup)."""
+
+
+_RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
+
+
+def _message(reply: httpx.Response) -> str:
+    try:
+        body = reply.json()
+        return str(body["error"]["message"])
+    except Exception:
+        return reply.text[:500] or reply.reason_phrase
+
+
+def _check(reply: httpx.Response, lease_call: bool = False) -> httpx.Response:
+    status = reply.status_code
+    if status < 400:
+        return reply
+    message = f"HTTP {status}: {_message(reply)}"
+    if status in _RETRY_STATUS or status >= 500:
+        raise _Transient(message)
+    if status == 401:
+        raise TokenRejected(message)
+    if status == 410 or (lease_call and status == 404):
+        raise LeaseGone(message)
+    raise RequestRejected(message)
+
+
+# -- client --------------------------------------------------------------------------------------
+
+
+class WorkerClient:
+    """The worker endpoints of one farm server, each call retried by one `RetryPolicy`."""
+
+    def __init__(
+        self,
+        server: str,
+        stop: threading.Event,
+        policy: RetryPolicy | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        self.server = server.rstrip("/")
+        self.stop = stop
+        self.policy = policy or RetryPolicy()
+        self.token = ""
+        self._http = httpx.Client(base_url=self.server, timeout=timeout)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def _send(
+        self,
+        what: str,
+        method: str,
+        url: str,
+        *,
+        lease_call: bool = False,
+        policy: RetryPolicy | None = None,
+        auth: str | None = None,
+        **kw: Any,
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {auth if auth is not None else self.token}"}
+
+        def call() -> httpx.Response:
+            try:
+                reply = self._http.request(method, url, headers=headers, **kw)
+            except httpx.TransportError as exc:
+                raise _Transient(f"{type(exc).__name__}: {exc}") from exc
+            return _check(reply, lease_call)
+
+        return (policy or self.policy).run(what, call, self.stop)
+
+    def register(self, join_key: str, info: Registration) -> Registered:
+        """Join the farm; keeps the worker token for later calls."""
+        reply = self._send("register", "POST", "/api/worker/register", auth=join_key, json=info)
+        data: Registered = reply.json()
+        self.token = data["token"]
+        return data
+
+    def claim(self) -> Lease | None:
+        """A lease on some frames, or None when there is no work (204)."""
+        reply = self._send("claim", "POST", "/api/worker/claim", json={})
+        if reply.status_code == 204:
+            return None
+        lease: Lease = reply.json()
+        return lease
+
+    def heartbeat(
+        self, lease_id: int, progress: dict[int, float], logs: dict[int, str]
+    ) -> HeartbeatReply:
+        """Extend the lease, carrying progress and new log text; the reply may say 'stop'."""
+        reply = self._send(
+            f"heartbeat of lease {lease_id}",
+            "POST",
+            f"/api/worker/leases/{lease_id}/heartbeat",
+            lease_call=True,
+            json={"progress": progress, "logs": logs},
+        )
+        data: HeartbeatReply = reply.json()
+        return data
+
+    def report(self, lease_id: int, results: list[FrameResult]) -> ReportReply:
+        """Report frames done (outputs uploaded first) or failed."""
+        reply = self._send(
+            f"report to lease {lease_id}",
+            "POST",
+            f"/api/worker/leases/{lease_id}/frames",
+            lease_call=True,
+            json={"results": results},
+        )
+        data: ReportReply = reply.json()
+        return data
+
+    def release(self, lease_id: int) -> None:
+        """Give the lease's unfinished frames back (used when the worker cannot do them)."""
+        self._send(
+            f"release of lease {lease_id}",
+            "POST",
+            f"/api/worker/leases/{lease_id}/release",
+            lease_call=True,
+        )
+
+    def sign_off(self, policy: RetryPolicy) -> None:
+        """Leave the farm; the server releases every lease of this worker."""
+        unstoppable = threading.Event()  # sign-off runs while the worker is stopping
+        headers = {"Authorization": f"Bearer {self.token}"}
+
+        def call() -> None:
+            try:
+                reply = self._http.post("/api/worker/sign-off", headers=headers, timeout=5.0)
+            except httpx.TransportError as exc:
+                raise _Transient(str(exc)) from exc
+            _check(reply)
+
+        policy.run("sign-off", call, unstoppable)
+
+    def upload(self, digest: str, data: bytes | Path) -> None:
+        """PUT an output (or thumbnail) blob, bytes or a file streamed from disk (reopened on
+        each attempt); the server verifies it against `digest`."""
+        headers = {"Authorization": f"Bearer {self.token}"}
+
+        def call() -> None:
+            try:
+                if isinstance(data, Path):
+                    with data.open("rb") as fh:
+                        reply = self._http.put(
+                            f"/api/worker/blobs/{digest}", headers=headers, content=_chunks(fh)
+                        )
+                else:
+                    reply = self._http.put(
+                        f"/api/worker/blobs/{digest}", headers=headers, content=data
+                    )
+            except httpx.TransportError as exc:
+                raise _Transient(f"{type(exc).__name__}: {exc}") from exc
+            _check(reply)
+
+        self.policy.run(f"upload of {digest[:12]}", call, self.stop)
+
+    @contextmanager
+    def download(self, digest: str) -> Iterator[httpx.Response]:
+        """Stream an input blob (one attempt: the cache retries the whole fetch)."""
+        headers = {"Authorization": f"Bearer {self.token}"}
+        try:
+            with self._http.stream("GET", f"/api/worker/blobs/{digest}", headers=headers) as reply:
+                if reply.status_code == 404:
+                    reply.read()
+                    raise InputMissing(f"input {digest} is not available: {_message(reply)}")
+                if reply.status_code >= 400:
+                    reply.read()
+                _check(reply)
+                yield reply
+        except httpx.TransportError as exc:
+            raise _Transient(f"{type(exc).__name__}: {exc}") from exc
+
+    def fetch_to(
+        self, digest: str, dest: Path, receive: Callable[[httpx.Response, Path], None]
+    ) -> None:
+        """Download blob `digest` into `dest` with `receive`, retried by the policy."""
+
+        def call() -> None:
+            with self.download(digest) as reply:
+                try:
+                    receive(reply, dest)
+                except httpx.TransportError as exc:
+                    raise _Transient(f"{type(exc).__name__}: {exc}") from exc
+                except CorruptDownload as exc:
+                    raise _Transient(str(exc)) from exc
+
+        self.policy.run(f"download of {digest[:12]}", call, self.stop)
+
+
+class CorruptDownload(WorkerError):
+    """A downloaded blob did not match its hash or size."""
+
+
+def _chunks(fh: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
+    while chunk := fh.read(size):
+        yield chunk
+
+
+def sleep_jittered(seconds: float, stop: threading.Event) -> bool:
+    """Wait about `seconds` (plus or minus 20%); True if `stop` was set meanwhile."""
+    return stop.wait(seconds * random.uniform(0.8, 1.2))

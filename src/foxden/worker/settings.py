@@ -1,0 +1,50 @@
+"""A worker's settings: one object, built from the command line and the environment."""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+from pydantic import BaseModel, Field, field_validator
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes from '1000', '512M', '20G', '1.5TiB'."""
+    if isinstance(text, int):
+        return text
+    match = _SIZE.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a size such as 1000000, 512M or 20G")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+class WorkerSettings(BaseModel):
+    """Everything `foxden worker` can be told (CLI > environment: FOXDEN_SERVER,
+    FOXDEN_JOIN_KEY)."""
+
+    server: str
+    join_key: str = Field(min_length=1)
+    slots: int = Field(default=1, ge=1, le=64)
+    cache_dir: Path
+    cache_size: int = Field(default=20 << 30, ge=0)
+    tags: list[str] = []
+    name: str = Field(default_factory=socket.gethostname, min_length=1, max_length=128)
+    blender: Path | None = None
+    poll_seconds: float = Field(default=2.0, gt=0)
+    exit_with_parent: bool = False
+
+    @field_validator("cache_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("server")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"server {value!r} must be an http:// or https:// URL")
+        return value.rstrip("/")
