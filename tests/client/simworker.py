@@ -34,7 +34,9 @@ def render_png(frame: int, camera: str, layer: str, scene: bytes) -> bytes:
 class SimWorker(threading.Thread):
     """Renders every frame it can claim until `stop()`."""
 
-    def __init__(self, url: str, join_key: str, software: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, url: str, join_key: str, software: list[dict[str, Any]] | None = None
+    ) -> None:
         super().__init__(daemon=True)
         self.http: httpx.Client = register_worker(
             url, join_key, name="sim", software=software or [{"name": "command", "version": "1"}]
@@ -73,8 +75,15 @@ class SimWorker(threading.Thread):
             digest = hashlib.sha256(data).hexdigest()
             self.http.put(f"/api/worker/blobs/{digest}", content=data).raise_for_status()
             name = f"{stem}_{frame:04d}.png"
-            results.append({"frame": frame, "status": "done", "render_time": 0.01,
-                            "outputs": [{"name": name, "hash": digest, "size": len(data)}]})
+            results.append(
+                {
+                    "frame": frame,
+                    "status": "done",
+                    "render_time": 0.01,
+                    "outputs": [{"name": name, "hash": digest, "size": len(data)}],
+                }
+            )
             self.rendered.append((task["id"], frame))
-        self.http.post(f"/api/worker/leases/{lease['lease_id']}/frames",
-                       json={"results": results}).raise_for_status()
+        self.http.post(
+            f"/api/worker/leases/{lease['lease_id']}/frames", json={"results": results}
+        ).raise_for_status()

@@ -23,8 +23,14 @@ def _wait_done(fox: Fox, task_id: int, timeout: float = 60) -> dict[str, object]
 
 
 def test_seed_page_calls_in_order(sim_farm: SimFarm, project_tree: Path, tmp_path: Path) -> None:
-    fox = Fox(render_server=sim_farm.url, account="alice", access_key=sim_farm.key,
-              aspera_server="app5.renderbus.com", aspera_password="ignored", progress=False)
+    fox = Fox(
+        render_server=sim_farm.url,
+        account="alice",
+        access_key=sim_farm.key,
+        aspera_server="app5.renderbus.com",
+        aspera_password="ignored",
+        progress=False,
+    )
     fox.create_project("api", cg_soft_name="command 1")
     scene = str(project_tree / "shot" / "lgt.ma")
     images = str(project_tree / "asset" / "sourceimages")
@@ -34,8 +40,13 @@ def test_seed_page_calls_in_order(sim_farm: SimFarm, project_tree: Path, tmp_pat
 
     task_a = fox.submit_task(project_name="api", input_scene_path=scene, frames="1-10[1]")
     assert isinstance(task_a, int)
-    task_info = {"project_name": "api", "input_scene_path": scene, "frames": "1073-1073[1]",
-                 "render_layer": "ball", "camera": "camera1"}
+    task_info = {
+        "project_name": "api",
+        "input_scene_path": scene,
+        "frames": "1073-1073[1]",
+        "render_layer": "ball",
+        "camera": "camera1",
+    }
     task_b = fox.submit_task(**task_info)
     done_a = _wait_done(fox, task_a)
     done_b = _wait_done(fox, task_b)

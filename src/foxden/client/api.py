@@ -60,6 +60,7 @@ ERRORS: dict[str, type[FoxdenError]] = {
     )
 }
 _BY_STATUS: dict[int, type[FoxdenError]] = {cls.status_code: cls for cls in ERRORS.values()}
+_BY_STATUS.update({429: ServerUnavailable, 502: ServerUnavailable, 504: ServerUnavailable})
 
 
 def error_from(response: httpx.Response) -> FoxdenError:

@@ -278,19 +278,31 @@ class Uploader:
 
 
 def parallel(fn: Callable[[Any], None], items: list[Any], workers: int) -> None:
-    """Run `fn` on every item in a thread pool; the first error cancels what has not started."""
+    """Run `fn` on every item in a thread pool; the first error stops what has not started."""
     if not items:
         return
+    failed = threading.Event()
+
+    def guarded(item: Any) -> None:
+        if failed.is_set():
+            return
+        try:
+            fn(item)
+        except BaseException:
+            failed.set()
+            raise
+
     pool = ThreadPoolExecutor(min(workers, len(items)))
     try:
-        futures = [pool.submit(fn, item) for item in items]
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        for fut in done:
-            if fut.exception() is not None:
+        futures = [pool.submit(guarded, item) for item in items]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        for fut in futures:
+            if fut.done() and fut.exception() is not None:
                 raise fut.exception()  # type: ignore[misc]
         for fut in futures:
             fut.result()
     finally:
+        failed.set()
         pool.shutdown(wait=True, cancel_futures=True)
 
 

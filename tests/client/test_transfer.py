@@ -1,0 +1,151 @@
+"""Interrupted and corrupted transfers: resume where they stopped, re-send what was damaged."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from foxden.client.api import Client
+from foxden.client.transfer import Chunk, safe_relative
+from foxden.errors import BadRequest
+from tests.client.conftest import SimFarm, age
+from tests.conftest import LiveServer
+
+MIB = 1 << 20
+
+
+class Abort(Exception):
+    """Stands for the client being killed."""
+
+
+def _big(tmp_path: Path, size: int = 5 * MIB) -> Path:
+    path = tmp_path / "data" / "big.bin"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(os.urandom(size))
+    age(path.parent)
+    return path
+
+
+def _client(server: LiveServer, **kw: object) -> Client:
+    return Client(server.url, server.user_key, chunk_size=MIB, progress=False, **kw)  # type: ignore[arg-type]
+
+
+def _tree(server: LiveServer) -> dict[str, str]:
+    with server.client(server.user_key) as http:
+        return {f["path"]: f["hash"] for f in http.get("/api/files").json()}
+
+
+def test_killed_upload_resumes_without_resending(live_server: LiveServer, tmp_path: Path) -> None:
+    path = _big(tmp_path)
+    seen: list[int] = []
+
+    def kill_after_two(chunk: Chunk) -> None:
+        if chunk.offset >= 2 * MIB:
+            raise Abort
+        seen.append(chunk.offset)
+
+    with _client(live_server) as client, pytest.raises(Abort):
+        client.upload([path], chunk_hook=kill_after_two)
+    assert seen == [0, MIB]
+    assert str(path) not in _tree(live_server)  # nothing recorded before the content arrived
+
+    with _client(live_server) as client:
+        stats = client.upload([path])
+    assert stats.resumed == 1
+    assert stats.bytes_sent == 3 * MIB  # only what had not arrived
+    assert stats.chunks_sent == 3 and stats.files_sent == 1
+    assert _tree(live_server)[str(path)] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_corrupted_chunk_is_rejected_and_sent_again(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    path = _big(tmp_path, 3 * MIB + 123)
+    damaged: list[int] = []
+
+    def flip_once(chunk: Chunk) -> None:
+        if chunk.offset == MIB and not damaged:
+            damaged.append(chunk.offset)
+            chunk.data = bytes([chunk.data[0] ^ 0xFF]) + chunk.data[1:]
+
+    with _client(live_server) as client:
+        stats = client.upload([path], chunk_hook=flip_once)
+    assert damaged == [MIB]
+    assert stats.chunks_resent == 1
+    assert stats.bytes_sent == path.stat().st_size + MIB  # the damaged chunk went twice
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert _tree(live_server)[str(path)] == digest
+    assert live_server.farm.store.path(digest).read_bytes() == path.read_bytes()
+
+
+def test_first_failure_stops_a_parallel_upload(live_server: LiveServer, tmp_path: Path) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(40):
+        (folder / f"f{i:02d}.bin").write_bytes(os.urandom(2000 + i))
+    calls: list[str] = []
+
+    def fail_first(chunk: Chunk) -> None:
+        calls.append(chunk.digest)
+        raise Abort
+
+    with _client(live_server, workers=2) as client, pytest.raises(Abort):
+        client.upload([folder], chunk_hook=fail_first)
+    assert len(calls) <= 4  # the rest were cancelled, not sent
+
+
+def test_partial_download_resumes_with_range(sim_farm: SimFarm, tmp_path: Path) -> None:
+    path = _big(tmp_path, 2 * MIB + 5)
+    with Client(sim_farm.url, sim_farm.key, progress=False) as client:
+        client.create_project("p", "command 1")
+        client.upload([path])
+        task = client.submit("p", path, "1-3")
+        task = client.wait(task.id, poll=0.05, timeout=60)
+        outputs = client.outputs(task.id)
+        out = tmp_path / "out"
+        first = out / outputs[0].path
+        first.parent.mkdir(parents=True)
+        blob = sim_farm.server.farm.store.path(outputs[0].hash).read_bytes()
+        part = first.with_name(f".{first.name}.foxden-part")
+        part.write_bytes(blob[:100])  # an interrupted download
+        second = out / outputs[1].path
+        bad_part = second.with_name(f".{second.name}.foxden-part")
+        bad_part.write_bytes(b"garbage!")  # a damaged partial file: must be fetched again
+        stats = client.download(task.id, out)
+    assert stats.files_fetched == 3 and stats.resumed == 2
+    total = sum(o.size for o in outputs)
+    assert stats.bytes_fetched == total - 100 + outputs[1].size - 8
+    for o in outputs:
+        assert hashlib.sha256((out / o.path).read_bytes()).hexdigest() == o.hash
+    assert not list(out.rglob("*.foxden-part"))
+
+
+def test_changed_download_is_fetched_again(sim_farm: SimFarm, tmp_path: Path) -> None:
+    path = _big(tmp_path, 1000)
+    with Client(sim_farm.url, sim_farm.key, progress=False) as client:
+        client.create_project("p", "command 1")
+        client.upload([path])
+        task = client.wait(client.submit("p", path, "1-2").id, poll=0.05, timeout=60)
+        out = tmp_path / "out"
+        client.download(task.id, out)
+        victim = out / client.outputs(task.id)[0].path
+        victim.write_bytes(b"edited by hand")
+        stats = client.download(task.id, out)
+        assert stats.files_fetched == 1 and stats.files_skipped == 1
+        forced = client.download(task.id, out, force=True)
+        assert forced.files_fetched == 2
+
+
+@pytest.mark.parametrize(
+    "bad", ["/etc/passwd", "../x.png", "a/../../x", "C:/x", "a//b", "\\\\srv\\x", ""]
+)
+def test_unsafe_output_paths_are_refused(bad: str) -> None:
+    with pytest.raises(BadRequest):
+        safe_relative(bad)
+
+
+def test_safe_output_path() -> None:
+    assert str(safe_relative("12_shot/shot_0001.png")) == "12_shot/shot_0001.png"
