@@ -12,6 +12,8 @@ Scenes written to OUTDIR:
 * ``missing_tex.blend``: a plane filling the view, its emission colour from the absolute client
   texture ``v:\\project\\tex\\wood.png`` (which does not exist here).
 * ``script_error.blend``: a registered text block (``boom.py``) that raises when the file loads.
+* ``linked.blend``: links a green board from the absolute client path
+  ``v:\\project\\lib\\props.blend``; the library itself is written to OUTDIR/lib/props.blend.
 
 All scenes use Cycles on the CPU with few samples and denoising off (many Blender builds have no
 OpenImageDenoise). Other scripts can import this file and call ``build_anim`` & co., or run it
@@ -28,6 +30,7 @@ from pathlib import Path
 import bpy
 
 CLIENT_WOOD = "v:\\project\\tex\\wood.png"
+CLIENT_PROPS = "v:\\project\\lib\\props.blend"
 
 
 def reset() -> bpy.types.Scene:
@@ -195,6 +198,26 @@ def build_script_error(outdir: Path, size: tuple[int, int] = (64, 48), samples: 
     return _save(outdir / "script_error.blend")
 
 
+def build_linked(outdir: Path, size: tuple[int, int] = (64, 48), samples: int = 4) -> Path:
+    """``lib/props.blend`` (a green board) and ``linked.blend``, which links the board from the
+    absolute client path ``v:\\project\\lib\\props.blend``."""
+    scene = reset()
+    board = bpy.data.objects.new("Prop", _plane_mesh("Prop", 20.0))
+    board.data.materials.append(emission_material("PropGreen", (0.1, 0.8, 0.1)))
+    scene.collection.objects.link(board)
+    lib_path = _save(outdir / "lib" / "props.blend")
+
+    scene = reset()
+    setup_render(scene, size, samples, 1)
+    with bpy.data.libraries.load(str(lib_path), link=True) as (_src, dst):
+        dst.objects = ["Prop"]
+    for obj in dst.objects:
+        scene.collection.objects.link(obj)
+    scene.camera = add_camera("Camera", (0.0, 0.0, 5.0))
+    bpy.data.libraries[0].filepath = CLIENT_PROPS
+    return _save(outdir / "linked.blend")
+
+
 def _plane_mesh(name: str, size: float) -> bpy.types.Mesh:
     h = size / 2
     mesh = bpy.data.meshes.new(name)
@@ -221,7 +244,7 @@ def _save(path: Path) -> Path:
     return path
 
 
-BUILDERS = ("anim", "missing_tex", "script_error")
+BUILDERS = ("anim", "missing_tex", "script_error", "linked")
 
 
 def main(argv: list[str]) -> None:
@@ -241,6 +264,8 @@ def main(argv: list[str]) -> None:
             build_missing_tex(outdir, (width, height), args.samples)
         elif name == "script_error":
             build_script_error(outdir, (width, height), args.samples)
+        elif name == "linked":
+            build_linked(outdir, (width, height), args.samples)
         else:
             raise SystemExit(f"make_scenes: unknown scene {name!r}: choose from {BUILDERS}")
 

@@ -213,3 +213,22 @@ def test_stopping_a_render_kills_blender(scene_workspace: Path, tmp_path: Path) 
     assert 1 in rendered.done_frames and 5 not in rendered.done_frames
     assert rendered.outputs[5] == []
     assert time.monotonic() - start < 30
+
+
+def test_linked_library_at_a_client_path(
+    render_chunk: Callable[..., Rendered], scene_workspace: Path, tmp_path: Path
+) -> None:
+    scene = scene_workspace / SHOT / "linked.blend"
+    analysis = get_job_type("blender").analyse(scene, "/v/project/shot/linked.blend")
+    assert analysis.dependencies == ["/v/project/lib/props.blend"]
+    # The library uploaded to its mirrored place is loaded instead of the client path.
+    workspace = tmp_path / "ws"
+    (workspace / SHOT).mkdir(parents=True)
+    (workspace / "v/project/lib").mkdir(parents=True)
+    shutil.copy(scene, workspace / SHOT)
+    shutil.copy(scene_workspace / SHOT / "lib/props.blend", workspace / "v/project/lib")
+    rendered = render_chunk("linked", [1], workspace=workspace)
+    assert_ok(rendered)
+    assert "FOXDEN_REMAP v:/project/lib/props.blend -> " in rendered.text
+    r, g, b = pixels(only_output(rendered, 1))[0]
+    assert g > 200 and r < 120 and b < 120  # the library's green board fills the view
