@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, text, update
 
 from foxden.core.states import Event, FrameStatus, allowed, derive_task_status, target
 from foxden.db.schema import frames, leases, tasks
@@ -20,7 +20,16 @@ from foxden.db.schema import frames, leases, tasks
 COUNTER = {s: f"n_{s.value}" for s in FrameStatus}
 
 
-def _lock_frames(conn: Connection, where: Any) -> list[Any]:
+_BUMP_SQL = text(
+    "UPDATE tasks SET "
+    + ", ".join(f"{c} = {c} + :{c}" for c in (f"n_{s.value}" for s in FrameStatus))
+    + " WHERE id = :task_id RETURNING status, start_time, completed_time, "
+    + ", ".join(f"n_{s.value}" for s in FrameStatus)
+)
+
+
+def lock_frames(conn: Connection, where: Any) -> list[Any]:
+    """The frames selected by `where`, locked against concurrent change on PostgreSQL."""
     query = (
         select(
             frames.c.id,
@@ -43,30 +52,28 @@ def transition(
     conn: Connection,
     task_id: int,
     event: Event,
-    where: Any,
+    where: Any = None,
     *,
+    rows: Sequence[Any] | None = None,
     max_attempts: int = 1,
     values: Mapping[int, Mapping[str, Any]] | None = None,
     common: Mapping[str, Any] | None = None,
 ) -> list[int]:
-    """Apply `event` to the frames of `task_id` selected by `where`; returns the moved numbers.
+    """Apply `event` to frames of `task_id` (selected by `where`, or `rows` already locked).
 
-    `values` gives extra column values per frame id, `common` for every moved frame.
+    Returns the moved frame numbers. `values` gives extra column values per frame id (all
+    frames given values must share the same columns), `common` values for every moved frame.
     """
-    rows = [
-        r
-        for r in _lock_frames(conn, (frames.c.task_id == task_id) & where)
-        if allowed(event, r.status)
-    ]
+    if rows is None:
+        rows = lock_frames(conn, (frames.c.task_id == task_id) & where)
+    rows = [r for r in rows if allowed(event, r.status)]
     if not rows:
         return []
     now = time.time()
     groups: dict[FrameStatus, list[Any]] = {}
     deltas: Counter[FrameStatus] = Counter()
     for r in rows:
-        attempts = r.attempts
-        if event is Event.RESTART:
-            attempts = 0
+        attempts = 0 if event is Event.RESTART else r.attempts
         new = target(event, attempts, max_attempts)
         groups.setdefault(new, []).append(r)
         deltas[FrameStatus(r.status)] -= 1
@@ -86,10 +93,15 @@ def transition(
         if event is Event.RELEASE:
             base["attempts"] = frames.c.attempts - 1
         if values:
-            for r in group:
-                conn.execute(
-                    update(frames).where(frames.c.id == r.id).values(**base, **values.get(r.id, {}))
-                )
+            extra = sorted({k for r in group for k in values.get(r.id, {})})
+            stmt = (
+                update(frames)
+                .where(frames.c.id == bindparam("_id"))
+                .values(**base, **{k: bindparam(f"_v_{k}") for k in extra})
+            )
+            conn.execute(
+                stmt, [{"_id": r.id, **{f"_v_{k}": values[r.id][k] for k in extra}} for r in group]
+            )
         else:
             conn.execute(
                 update(frames).where(frames.c.id.in_([r.id for r in group])).values(**base)
@@ -100,18 +112,8 @@ def transition(
 
 def bump_counts(conn: Connection, task_id: int, deltas: Mapping[FrameStatus, int]) -> str:
     """Add `deltas` to a task's per-status counters and store its derived status."""
-    changes = {COUNTER[s]: tasks.c[COUNTER[s]] + d for s, d in deltas.items() if d}
-    row = conn.execute(
-        update(tasks)
-        .where(tasks.c.id == task_id)
-        .values(**changes)
-        .returning(
-            tasks.c.status,
-            tasks.c.start_time,
-            tasks.c.completed_time,
-            *(tasks.c[c] for c in COUNTER.values()),
-        )
-    ).one()
+    params: dict[str, Any] = {COUNTER[s]: int(deltas.get(s, 0)) for s in FrameStatus}
+    row = conn.execute(_BUMP_SQL, {"task_id": task_id, **params}).one()
     counts = {s.value: getattr(row, COUNTER[s]) for s in FrameStatus}
     status = derive_task_status(counts)
     now = time.time()

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, text, update
 
 from foxden.core.states import Event, FrameStatus
-from foxden.db.engine import Database, new_id
+from foxden.db.engine import Database
 from foxden.db.schema import (
     account_blobs,
     blobs,
@@ -19,7 +20,6 @@ from foxden.db.schema import (
     outputs,
     task_inputs,
     tasks,
-    workers,
 )
 from foxden.errors import BadRequest, LeaseLost
 from foxden.farm import lifecycle
@@ -35,6 +35,45 @@ class WorkerInfo:
     tags: frozenset[str]
 
 
+# ---- named statements of the hot path (compiled once, reused) ------------------------------
+
+_CANDIDATE_TASKS = text(
+    "SELECT id, chunk_size, options FROM tasks "
+    "WHERE status IN ('queued', 'rendering') AND n_waiting > 0 AND software_key IN :keys "
+    "ORDER BY priority DESC, id LIMIT 20"
+).bindparams(bindparam("keys", expanding=True))
+_WAITING_FRAMES = (
+    "SELECT id, number FROM frames WHERE task_id = :task_id AND status = 'waiting' "
+    "ORDER BY number LIMIT :size"
+)
+_WAITING_FRAMES_SQLITE = text(_WAITING_FRAMES)
+_WAITING_FRAMES_PG = text(_WAITING_FRAMES + " FOR UPDATE SKIP LOCKED")
+_NEW_LEASE = text(
+    "INSERT INTO leases (worker_id, task_id, state, reason, created_at, expires_at) "
+    "VALUES (:worker_id, :task_id, 'active', '', :now, :expires) RETURNING id"
+)
+_START_FRAMES = text(
+    "UPDATE frames SET status = 'running', attempts = attempts + 1, lease_id = :lease_id, "
+    "worker_id = :worker_id, start_time = :now, end_time = NULL, progress = 0 WHERE id IN :ids"
+).bindparams(bindparam("ids", expanding=True))
+_WORKER_SEEN = text("UPDATE workers SET status = :status, last_seen = :now WHERE id = :worker_id")
+_LEASE_OF_WORKER = text(
+    "SELECT leases.id, leases.task_id, leases.state, leases.reason, tasks.max_attempts, tasks.account_id "
+    "FROM leases JOIN tasks ON tasks.id = leases.task_id WHERE leases.id = :lease_id AND leases.worker_id = :worker_id"
+)
+_EXTEND_LEASE = text("UPDATE leases SET expires_at = :expires WHERE id = :lease_id")
+_END_LEASE = text("UPDATE leases SET state = :state WHERE id = :lease_id")
+_RUNNING_OF_LEASE = (
+    "SELECT id, task_id, number, status, attempts, lease_id, start_time FROM frames "
+    "WHERE lease_id = :lease_id AND status = 'running' ORDER BY id"
+)
+_RUNNING_OF_LEASE_SQLITE = text(_RUNNING_OF_LEASE)
+_RUNNING_OF_LEASE_PG = text(_RUNNING_OF_LEASE + " FOR UPDATE")
+
+_PAYLOAD_CACHE: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+_PAYLOAD_CACHE_MAX = 256
+
+
 def claim(
     db: Database, worker: WorkerInfo, lease_seconds: float, max_frames: int | None = None
 ) -> dict[str, Any] | None:
@@ -48,90 +87,67 @@ def claim(
     if not worker.software_keys:
         return None
     now = time.time()
+    pick = _WAITING_FRAMES_PG if db.dialect == "postgresql" else _WAITING_FRAMES_SQLITE
     with db.write() as conn:
-        candidates = conn.execute(
-            select(tasks.c.id, tasks.c.chunk_size, tasks.c.options)
-            .where(
-                tasks.c.status.in_(("queued", "rendering"))
-                & (tasks.c.n_waiting > 0)
-                & tasks.c.software_key.in_(worker.software_keys)
-            )
-            .order_by(tasks.c.priority.desc(), tasks.c.id)
-            .limit(20)
-        ).all()
+        candidates = conn.execute(_CANDIDATE_TASKS, {"keys": list(worker.software_keys)}).all()
         for cand in candidates:
-            required = set((cand.options or {}).get("tags") or [])
-            if not required <= worker.tags:
+            options = (
+                cand.options if isinstance(cand.options, dict) else json.loads(cand.options or "{}")
+            )
+            if not set(options.get("tags") or []) <= worker.tags:
                 continue
             size = cand.chunk_size if max_frames is None else min(cand.chunk_size, max_frames)
-            query = (
-                select(frames.c.id, frames.c.number)
-                .where((frames.c.task_id == cand.id) & (frames.c.status == "waiting"))
-                .order_by(frames.c.number)
-                .limit(size)
-            )
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            picked = conn.execute(query).all()
+            picked = conn.execute(pick, {"task_id": cand.id, "size": size}).all()
             if not picked:
                 continue
-            lease_id = new_id(
+            lease_id = int(
                 conn.execute(
-                    insert(leases).values(
-                        worker_id=worker.id,
-                        task_id=cand.id,
-                        state="active",
-                        reason="",
-                        created_at=now,
-                        expires_at=now + lease_seconds,
-                    )
-                )
-            )
-            ids = [p.id for p in picked]
-            conn.execute(
-                update(frames)
-                .where(frames.c.id.in_(ids))
-                .values(
-                    status="running",
-                    attempts=frames.c.attempts + 1,
-                    lease_id=lease_id,
-                    worker_id=worker.id,
-                    start_time=now,
-                    end_time=None,
-                    progress=0.0,
-                )
-            )
-            lifecycle.bump_counts(
-                conn, cand.id, {FrameStatus.WAITING: -len(ids), FrameStatus.RUNNING: len(ids)}
+                    _NEW_LEASE,
+                    {
+                        "worker_id": worker.id,
+                        "task_id": cand.id,
+                        "now": now,
+                        "expires": now + lease_seconds,
+                    },
+                ).scalar_one()
             )
             conn.execute(
-                update(workers)
-                .where(workers.c.id == worker.id)
-                .values(status="busy", last_seen=now)
+                _START_FRAMES,
+                {
+                    "lease_id": lease_id,
+                    "worker_id": worker.id,
+                    "now": now,
+                    "ids": [p.id for p in picked],
+                },
             )
-            return _lease_payload(
-                conn, lease_id, cand.id, [p.number for p in picked], lease_seconds
-            )
-        conn.execute(
-            update(workers).where(workers.c.id == worker.id).values(status="idle", last_seen=now)
-        )
+            n = len(picked)
+            lifecycle.bump_counts(conn, cand.id, {FrameStatus.WAITING: -n, FrameStatus.RUNNING: n})
+            conn.execute(_WORKER_SEEN, {"status": "busy", "now": now, "worker_id": worker.id})
+            task, inputs = _task_payload(conn, cand.id)
+            return {
+                "lease_id": lease_id,
+                "lease_seconds": lease_seconds,
+                "frames": [p.number for p in picked],
+                "task": task,
+                "inputs": inputs,
+            }
+        conn.execute(_WORKER_SEEN, {"status": "idle", "now": now, "worker_id": worker.id})
     return None
 
 
-def _lease_payload(
-    conn: Connection, lease_id: int, task_id: int, numbers: list[int], lease_seconds: float
-) -> dict[str, Any]:
+def _task_payload(conn: Connection, task_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """What a worker needs to know of a task (immutable after submission, so cached)."""
+    cached = _PAYLOAD_CACHE.get(task_id)
+    if cached is not None:
+        return cached
     task = conn.execute(select(tasks).where(tasks.c.id == task_id)).mappings().one()
-    inputs = conn.execute(
+    rows = conn.execute(
         select(task_inputs.c.path, task_inputs.c.hash, task_inputs.c.size).where(
             task_inputs.c.task_id == task_id
         )
     ).all()
-    return {
-        "lease_id": lease_id,
-        "lease_seconds": lease_seconds,
-        "frames": numbers,
-        "task": {
+    payload = (
+        {
             "id": task["id"],
             "job_type": task["job_type"],
             "cg_soft_name": task["cg_soft_name"],
@@ -142,23 +158,16 @@ def _lease_payload(
             "options": task["options"],
             "output_folder": task["output_folder"],
         },
-        "inputs": [{"path": i.path, "hash": i.hash, "size": i.size} for i in inputs],
-    }
+        [{"path": i.path, "hash": i.hash, "size": i.size} for i in rows],
+    )
+    if len(_PAYLOAD_CACHE) >= _PAYLOAD_CACHE_MAX:
+        _PAYLOAD_CACHE.pop(next(iter(_PAYLOAD_CACHE)))
+    _PAYLOAD_CACHE[task_id] = payload
+    return payload
 
 
 def _active_lease(conn: Connection, lease_id: int, worker_id: int) -> Any:
-    row = conn.execute(
-        select(
-            leases.c.id,
-            leases.c.task_id,
-            leases.c.state,
-            leases.c.reason,
-            tasks.c.max_attempts,
-            tasks.c.account_id,
-        )
-        .join(tasks, tasks.c.id == leases.c.task_id)
-        .where((leases.c.id == lease_id) & (leases.c.worker_id == worker_id))
-    ).first()
+    row = conn.execute(_LEASE_OF_WORKER, {"lease_id": lease_id, "worker_id": worker_id}).first()
     if row is None:
         raise LeaseLost(f"lease {lease_id} is gone (its task was deleted or it never was yours)")
     return row
@@ -176,14 +185,12 @@ def heartbeat(
     now = time.time()
     with db.write() as conn:
         lease = _active_lease(conn, lease_id, worker_id)
-        conn.execute(update(workers).where(workers.c.id == worker_id).values(last_seen=now))
+        conn.execute(_WORKER_SEEN, {"status": "busy", "now": now, "worker_id": worker_id})
         if lease.state == "revoked":
             return {"action": "stop", "reason": lease.reason or "the task was stopped"}
         if lease.state != "active":
             raise LeaseLost(f"lease {lease_id} is {lease.state}: its frames went back to the queue")
-        conn.execute(
-            update(leases).where(leases.c.id == lease_id).values(expires_at=now + lease_seconds)
-        )
+        conn.execute(_EXTEND_LEASE, {"expires": now + lease_seconds, "lease_id": lease_id})
         _record(conn, lease_id, progress, logs, now)
     return {"action": "continue", "lease_seconds": lease_seconds}
 
@@ -223,16 +230,12 @@ def report(
         lease = _active_lease(conn, lease_id, worker_id)
         if lease.state not in ("active", "revoked"):
             raise LeaseLost(f"lease {lease_id} is {lease.state}: its frames went back to the queue")
-        running = {
-            r.number: r
-            for r in conn.execute(
-                select(frames.c.id, frames.c.number, frames.c.start_time, frames.c.attempts).where(
-                    (frames.c.lease_id == lease_id) & (frames.c.status == "running")
-                )
-            ).all()
-        }
+        pick = _RUNNING_OF_LEASE_PG if db.dialect == "postgresql" else _RUNNING_OF_LEASE_SQLITE
+        locked = conn.execute(pick, {"lease_id": lease_id}).all()
+        running = {r.number: r for r in locked}
         done_vals: dict[int, dict[str, Any]] = {}
         fail_vals: dict[int, dict[str, Any]] = {}
+        logs: list[dict[str, Any]] = []
         for res in results:
             number = int(res["frame"])
             frame = running.get(number)
@@ -242,49 +245,54 @@ def report(
                 )
                 continue
             if res.get("log"):
-                conn.execute(
-                    insert(frame_logs).values(
-                        frame_id=frame.id,
-                        attempt=frame.attempts,
-                        text=str(res["log"]),
-                        created_at=now,
-                    )
+                logs.append(
+                    {
+                        "frame_id": frame.id,
+                        "attempt": frame.attempts,
+                        "text": str(res["log"]),
+                        "created_at": now,
+                    }
                 )
             if res["status"] == "done":
                 render_time = res.get("render_time")
                 if render_time is None:
                     render_time = now - (frame.start_time or now)
-                done_vals[frame.id] = {"render_time": float(render_time), "error": ""}
-                _file_outputs(conn, lease, frame.id, res.get("outputs") or [], now)
+                done_vals[frame.id] = {"render_time": float(render_time)}
+                if res.get("outputs"):
+                    _file_outputs(conn, lease, frame.id, res["outputs"], now)
             elif res["status"] == "failed":
-                fail_vals[frame.id] = {
-                    "error": str(res.get("error") or "the worker reported a failure")[:4000]
-                }
+                error = str(res.get("error") or "the worker reported a failure")[:4000]
+                fail_vals[frame.id] = {"error": error}
             else:
                 raise BadRequest(
                     f"frame {number}: status must be 'done' or 'failed', not {res['status']!r}"
                 )
             accepted.append(number)
+        if logs:
+            conn.execute(insert(frame_logs), logs)
         if done_vals:
+            done_rows = [r for r in locked if r.id in done_vals]
             lifecycle.transition(
                 conn,
                 lease.task_id,
                 Event.FINISH,
-                frames.c.id.in_(list(done_vals)),
+                rows=done_rows,
                 values=done_vals,
+                common={"error": ""},
             )
         if fail_vals:
+            fail_rows = [r for r in locked if r.id in fail_vals]
             lifecycle.transition(
                 conn,
                 lease.task_id,
                 Event.FAIL,
-                frames.c.id.in_(list(fail_vals)),
+                rows=fail_rows,
                 max_attempts=lease.max_attempts,
                 values=fail_vals,
             )
         if len(accepted) == len(running) and lease.state == "active":
-            conn.execute(update(leases).where(leases.c.id == lease_id).values(state="done"))
-        conn.execute(update(workers).where(workers.c.id == worker_id).values(last_seen=now))
+            conn.execute(_END_LEASE, {"state": "done", "lease_id": lease_id})
+        conn.execute(_WORKER_SEEN, {"status": "busy", "now": now, "worker_id": worker_id})
     return {"accepted": accepted, "rejected": rejected}
 
 

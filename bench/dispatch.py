@@ -1,0 +1,195 @@
+"""Dispatch throughput: simulated workers drive the real HTTP worker protocol with a no-op job.
+
+A real `foxden serve` process runs on SQLite or PostgreSQL; W worker threads (each its own HTTP
+connection) loop claim -> report-done until a task of F frames is finished. We report frames
+completed per second, per database, worker count and chunk size. The baseline, in the same run,
+is the same threads making the same number of HTTP round trips to `/healthz` (no database, no
+scheduling): the ceiling the protocol could reach on this machine.
+
+    python bench/dispatch.py                       # full matrix, writes bench/out/dispatch.json
+    python bench/dispatch.py --db sqlite --workers 10 --chunk 10 --frames 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN = os.environ.get("FOXDEN_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Farm:
+    """A `foxden serve` subprocess on a fresh database."""
+
+    def __init__(self, db: str) -> None:
+        self.tmp = tempfile.TemporaryDirectory()
+        self.data = Path(self.tmp.name)
+        self.pg_name = ""
+        if db == "postgresql":
+            self.pg_name = f"foxden_bench_{uuid.uuid4().hex[:10]}"
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{self.pg_name}"')
+            url = PG_ADMIN.rsplit("/", 1)[0] + "/" + self.pg_name
+        else:
+            url = ""
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        base = [sys.executable, "-m", "foxden.cli"]
+        opts = ["--data-dir", str(self.data)] + (["--database-url", url] if url else [])
+        out = subprocess.run([*base, "account", "create", "bench", *opts], capture_output=True, text=True, check=True)
+        self.key = json.loads(out.stdout)["access_key"]
+        self.proc = subprocess.Popen([*base, "serve", *opts, "--port", str(self.port)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while True:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.time() > deadline:
+                raise RuntimeError("server did not start")
+            time.sleep(0.1)
+        self.join_key = (self.data / "join_key").read_text().strip()
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
+        if self.pg_name:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
+        self.tmp.cleanup()
+
+
+def _register(farm: Farm, n: int) -> list[httpx.Client]:
+    clients = []
+    for i in range(n):
+        r = httpx.post(farm.url + "/api/worker/register", headers={"Authorization": f"Bearer {farm.join_key}"},
+                       json={"name": f"sim{i}", "software": [{"name": "command", "version": "1"}]})
+        r.raise_for_status()
+        clients.append(httpx.Client(base_url=farm.url, headers={"Authorization": f"Bearer {r.json()['token']}"}, timeout=60))
+    return clients
+
+
+def _submit(farm: Farm, frames: int, chunk: int) -> int:
+    import hashlib
+
+    user = httpx.Client(base_url=farm.url, headers={"Authorization": f"Bearer {farm.key}"}, timeout=60)
+    if not user.get("/api/projects").json():
+        user.post("/api/projects", json={"project_name": "bench", "plugins": [{"cg_soft_name": "command 1"}]}).raise_for_status()
+        data = b"no-op"
+        digest = hashlib.sha256(data).hexdigest()
+        entry = {"path": "/bench/scene.txt", "size": len(data), "hash": digest}
+        user.post("/api/files/check", json={"files": [entry]}).raise_for_status()
+        user.put(f"/api/uploads/{digest}", params={"offset": 0, "total": len(data)}, content=data).raise_for_status()
+        user.post("/api/files/commit", json={"files": [entry]}).raise_for_status()
+    r = user.post("/api/tasks", json={"project_name": "bench", "input_scene_path": "/bench/scene.txt",
+                                      "frames": f"1-{frames}", "chunk_size": chunk})
+    r.raise_for_status()
+    return int(r.json()["id"])
+
+
+def _run_threads(clients: list[httpx.Client], work: Any) -> tuple[float, int]:
+    done = [0] * len(clients)
+
+    def loop(i: int) -> None:
+        done[i] = work(clients[i])
+
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(len(clients))]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start, sum(done)
+
+
+def measure(db: str, workers: int, chunk: int, frames: int) -> dict[str, Any]:
+    """Frames per second for one configuration, and the /healthz baseline of the same shape."""
+    farm = Farm(db)
+    try:
+        clients = _register(farm, workers)
+        task_id = _submit(farm, frames, chunk)
+
+        def worker(client: httpx.Client) -> int:
+            n = 0
+            while True:
+                r = client.post("/api/worker/claim", json={})
+                if r.status_code == 204:
+                    return n
+                lease = r.json()
+                client.post(f"/api/worker/leases/{lease['lease_id']}/frames",
+                            json={"results": [{"frame": f, "status": "done", "render_time": 0} for f in lease["frames"]]}
+                            ).raise_for_status()
+                n += len(lease["frames"])
+
+        elapsed, completed = _run_threads(clients, worker)
+        user = httpx.Client(base_url=farm.url, headers={"Authorization": f"Bearer {farm.key}"})
+        status = user.get(f"/api/tasks/{task_id}").json()
+        assert status["status"] == "done" and completed == frames, (status, completed)
+        chunks = -(-frames // chunk)
+        per_worker = [chunks // workers + (1 if i < chunks % workers else 0) for i in range(workers)]
+        counter = iter(range(10**9))
+
+        def baseline(client: httpx.Client) -> int:
+            mine = per_worker[next(counter) % workers]
+            for _ in range(mine):
+                client.get("/healthz")
+                client.get("/healthz")
+            return mine * chunk
+
+        base_elapsed, _ = _run_threads(clients, baseline)
+        return {"db": db, "workers": workers, "chunk": chunk, "frames": frames, "seconds": round(elapsed, 3),
+                "frames_per_second": round(frames / elapsed, 1),
+                "baseline_frames_per_second": round(frames / base_elapsed, 1),
+                "ratio_to_baseline": round(base_elapsed / elapsed, 3)}
+    finally:
+        farm.close()
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--db", choices=["sqlite", "postgresql"], action="append")
+    p.add_argument("--workers", type=int, action="append")
+    p.add_argument("--chunk", type=int, action="append")
+    p.add_argument("--frames", type=int, default=0, help="frames per run (default: 1000 x chunk, at most 20000)")
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "dispatch.json")
+    args = p.parse_args()
+    results = []
+    for db in args.db or ["sqlite", "postgresql"]:
+        for chunk in args.chunk or [1, 10, 50]:
+            for workers in args.workers or [1, 10, 50]:
+                frames = args.frames or min(1000 * chunk, 20000)
+                row = measure(db, workers, chunk, frames)
+                results.append(row)
+                print(f"{db:10s} workers={workers:3d} chunk={chunk:3d} frames={frames:6d} "
+                      f"{row['frames_per_second']:9.1f} frames/s  (healthz baseline {row['baseline_frames_per_second']:9.1f},"
+                      f" {row['ratio_to_baseline']:.2f} of it)", flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"machine": f"{os.cpu_count()} cores", "results": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
