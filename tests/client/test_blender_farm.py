@@ -1,0 +1,182 @@
+"""The seed page's calls against a real `foxden up` farm rendering with the real Blender."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from foxden import Fox
+from tests.client.conftest import age
+from tests.conftest import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.blender
+
+
+def _blender() -> str:
+    exe = shutil.which("blender")
+    if exe is None:
+        if os.environ.get("FOXDEN_REQUIRE_BLENDER", "1") == "1":
+            pytest.fail("Blender is not installed: this test needs the real Blender")
+        pytest.skip("Blender is not installed (FOXDEN_REQUIRE_BLENDER=0)")
+    return exe
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """`foxden up` with two local workers in a temp data dir; yields its credentials.json."""
+    _blender()
+    data = tmp_path / "farm"
+    log_path = tmp_path / "up.log"
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "foxden.cli",
+                "up",
+                "--data-dir",
+                str(data),
+                "--port",
+                str(free_port()),
+                "--workers",
+                "2",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        deadline = time.time() + 120
+        while "ready" not in log_path.read_text():
+            assert proc.poll() is None, log_path.read_text()
+            assert time.time() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        yield json.loads((data / "credentials.json").read_text())
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _scene(root: Path) -> Path:
+    shot = root / "project" / "shot"
+    subprocess.run(
+        [
+            _blender(),
+            "-b",
+            "--factory-startup",
+            "-noaudio",
+            "--python-exit-code",
+            "1",
+            "--python",
+            str(REPO / "scripts" / "make_scenes.py"),
+            "--",
+            str(shot),
+            "--only",
+            "anim",
+            "--frames",
+            "4",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    age(root)
+    return shot / "anim.blend"
+
+
+def _wait_done(fox: Fox, task_id: int, timeout: float = 240) -> dict[str, object]:
+    deadline = time.time() + timeout
+    while True:
+        task = fox.get_tasks(task_id=task_id)[0]
+        if task["task_status"] == "System_Done":
+            return task
+        assert task["task_status"] == "Start" and time.time() < deadline, task
+        time.sleep(0.5)
+
+
+def test_seed_calls_on_foxden_up_with_blender(up: dict[str, str], tmp_path: Path) -> None:
+    scene = _scene(tmp_path)
+    fox = Fox(
+        render_server=up["render_server"],
+        account=up["account"],
+        access_key=up["access_key"],
+        aspera_server="app5.renderbus.com",
+        aspera_password="x",
+        progress=False,
+    )
+    blender = next(
+        p["cg_soft_name"]
+        for p in fox.get_plugins_available()
+        if p["cg_soft_name"].startswith("blender")
+    )
+    fox.create_project("api", cg_soft_name=blender)
+
+    first = fox.upload(path_list=[str(scene), str(scene.parent / "tex")])
+    assert first.files == 2 and first.files_sent == 2
+    task_id = fox.submit_task(project_name="api", input_scene_path=str(scene), frames="1-4[1]")
+    task_info = {
+        "project_name": "api",
+        "input_scene_path": str(scene),
+        "frames": "2-2[1]",
+        "render_layer": "LayerB",
+        "camera": "CamB",
+    }
+    other_id = fox.submit_task(**task_info)
+    done = _wait_done(fox, task_id)
+    other = _wait_done(fox, other_id)
+    assert done["done_count"] == 4 and done["warnings"] == []
+    assert other["camera"] == "CamB" and other["render_layer"] == "LayerB"
+
+    assert fox.get_users()[0]["login_name"] == up["account"]
+    assert fox.get_projects()[0]["project_name"] == "api"
+    assert fox.get_projects(project_name="api")[0]["plugins"][0]["cg_soft_name"] == blender
+    assert {t["task_id"] for t in fox.get_tasks()} == {task_id, other_id}
+    assert fox.get_tasks(task_filter={"project_name": "api", "task_status": "Start"}) == []
+    assert (
+        len(fox.get_tasks(task_filter={"project_name": "api", "task_status": "System_Done"})) == 2
+    )
+    assert len(fox.get_tasks(project_name="api")) == 2
+    assert fox.get_tasks(task_id=task_id)[0]["frames"] == "1-4[1]"
+    jobs = fox.get_tasks(task_id=task_id, has_frames=1)[0]["jobs"]
+    assert [j["job_status"] for j in jobs] == ["done"] * 4
+
+    out = tmp_path / "output"
+    got = fox.download(task_id=task_id, local_path=str(out))
+    assert got.files_fetched == 4
+    images = sorted((out / str(done["output_folder"])).iterdir())
+    assert len(images) == 4
+    pixels = []
+    for path in images:
+        with Image.open(path) as img:
+            img.verify()
+        with Image.open(path) as img:
+            assert img.size == (64, 48)
+            pixels.append(img.convert("RGB").tobytes())
+    assert len(set(pixels)) == 4  # the cube moves: every frame differs
+
+    fox.download(task_id=other_id, local_path=str(out))
+    cam_b = next((out / str(other["output_folder"])).iterdir())
+    frame_2 = next(p for p in images if "0002" in p.name)
+    with Image.open(cam_b) as b, Image.open(frame_2) as a:
+        assert b.convert("RGB").tobytes() != a.convert("RGB").tobytes()  # another camera
+
+    again = fox.upload(path_list=[str(scene), str(scene.parent / "tex")])
+    assert again.bytes_sent == 0 and again.files_sent == 0 and again.bytes_hashed == 0
+    down_again = fox.download(task_id=task_id, local_path=str(out))
+    assert down_again.files_fetched == 0 and down_again.bytes_fetched == 0
+    fox.close()
