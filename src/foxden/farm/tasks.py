@@ -61,11 +61,12 @@ def _analyse(
     job_type: str, store: BlobStore, digest: str, scene_path: str
 ) -> tuple[list[str], list[str]]:
     try:
-        from foxden.jobtypes.base import get_job_type
+        from foxden.jobtypes.base import job_types
 
-        analysis = get_job_type(job_type).analyse(store.path(digest), scene_path)
-    except KeyError:
-        return [], []
+        known = {jt.name: jt for jt in job_types()}
+        if job_type not in known:
+            return [], []  # no analysis for this software: nothing to report
+        analysis = known[job_type].analyse(store.path(digest), scene_path)
     except Exception as exc:  # analysis must never lose a submission
         log.warning("scene analysis failed", extra={"event": "analysis_failed", "error": str(exc)})
         return [], [f"scene analysis failed: {exc}"]
