@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ DEFAULT_PROJECT = "default"
 
 def register(sub: Any) -> None:
     """Add the client commands."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise here
     farm = argparse.ArgumentParser(add_help=False)
     farm.add_argument(
         "--farm-dir", type=Path, help="use DIR/credentials.json written by 'foxden up'"
