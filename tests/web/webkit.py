@@ -127,4 +127,5 @@ class SimWorker(threading.Thread):
     def stop(self) -> None:
         """End the loop and wait for it."""
         self.halt.set()
-        self.join(timeout=10)
+        if self.is_alive():
+            self.join(timeout=10)
