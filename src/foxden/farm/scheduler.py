@@ -70,7 +70,7 @@ _RUNNING_OF_LEASE = (
 _RUNNING_OF_LEASE_SQLITE = text(_RUNNING_OF_LEASE)
 _RUNNING_OF_LEASE_PG = text(_RUNNING_OF_LEASE + " FOR UPDATE")
 
-_PAYLOAD_CACHE: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+_PAYLOAD_CACHE: dict[tuple[str, int], tuple[dict[str, Any], list[dict[str, Any]]]] = {}
 _PAYLOAD_CACHE_MAX = 256
 
 
@@ -137,7 +137,8 @@ def claim(
 
 def _task_payload(conn: Connection, task_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """What a worker needs to know of a task (immutable after submission, so cached)."""
-    cached = _PAYLOAD_CACHE.get(task_id)
+    key = (str(conn.engine.url), task_id)  # one process may serve several farms (tests)
+    cached = _PAYLOAD_CACHE.get(key)
     if cached is not None:
         return cached
     task = conn.execute(select(tasks).where(tasks.c.id == task_id)).mappings().one()
@@ -162,7 +163,7 @@ def _task_payload(conn: Connection, task_id: int) -> tuple[dict[str, Any], list[
     )
     if len(_PAYLOAD_CACHE) >= _PAYLOAD_CACHE_MAX:
         _PAYLOAD_CACHE.pop(next(iter(_PAYLOAD_CACHE)))
-    _PAYLOAD_CACHE[task_id] = payload
+    _PAYLOAD_CACHE[key] = payload
     return payload
 
 
