@@ -95,20 +95,21 @@ def upload_folder(user: httpx.Client, local: Path, tree_dir: str = SHOT) -> None
         upload(user, f"{tree_dir}/{path.relative_to(local).as_posix()}", path.read_bytes())
 
 
-def process_ids(needle: str, name: str = "") -> list[int]:
-    """Live (not zombie) processes whose command line contains `needle` (and `name`)."""
+def process_ids(needle: str, program: str = "") -> list[int]:
+    """Live (not zombie) processes whose command line contains `needle` and whose program's
+    name contains `program`."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            cmdline = (
-                (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-            )
+            argv = (entry / "cmdline").read_bytes().decode("utf-8", "replace").split("\0")
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if state != "Z" and needle in cmdline and name in cmdline:
+        if state == "Z" or not argv or program not in Path(argv[0]).name:
+            continue
+        if needle in " ".join(argv):
             found.append(int(entry.name))
     return found
 

@@ -57,6 +57,8 @@ def register(sub: Any) -> None:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    import logging
+
     from pydantic import ValidationError
 
     from foxden.worker.agent import Agent, default_cache_dir
@@ -84,14 +86,20 @@ def _worker(args: argparse.Namespace) -> int:
         settings = WorkerSettings(**values)
     except (ValueError, ValidationError) as exc:
         raise BadRequest(f"bad worker setting: {exc}") from None
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     agent = Agent(settings)
     _on_stop_signals(agent.request_stop)
     return agent.run()
 
 
 def _up(args: argparse.Namespace) -> int:
+    import logging
+
     from foxden.config import load_settings
     from foxden.embedded import run_farm
+
+    for noisy in ("httpx", "blender_asset_tracer"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
     if args.workers < 0:
         raise BadRequest("--workers must be 0 or more")
