@@ -52,8 +52,14 @@ class Database:
             yield conn
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A connection in a write transaction (immediate on SQLite)."""
+    def write(self, *, durable: bool = True) -> Iterator[Connection]:
+        """A connection in a write transaction (immediate on SQLite).
+
+        `durable=False` lets PostgreSQL acknowledge the commit before its WAL reaches disk
+        (`synchronous_commit = off`): a crash of the database server may lose the last few
+        hundred milliseconds of such transactions, never corrupt anything. The worker protocol
+        uses it; a lost claim or report only means a frame is rendered again.
+        """
         if self.is_sqlite:
             with self._write_lock, self.engine.connect() as conn:
                 conn = conn.execution_options(foxden_immediate=True)
@@ -61,6 +67,8 @@ class Database:
                     yield conn
         else:
             with self.engine.connect() as conn, conn.begin():
+                if not durable:
+                    conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
                 yield conn
 
     def dispose(self) -> None:

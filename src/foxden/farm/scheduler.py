@@ -88,7 +88,7 @@ def claim(
         return None
     now = time.time()
     pick = _WAITING_FRAMES_PG if db.dialect == "postgresql" else _WAITING_FRAMES_SQLITE
-    with db.write() as conn:
+    with db.write(durable=False) as conn:
         candidates = conn.execute(_CANDIDATE_TASKS, {"keys": list(worker.software_keys)}).all()
         for cand in candidates:
             options = (
@@ -184,7 +184,7 @@ def heartbeat(
 ) -> dict[str, Any]:
     """Extend a lease and record progress and log lines; tells the worker to stop when it must."""
     now = time.time()
-    with db.write() as conn:
+    with db.write(durable=False) as conn:
         lease = _active_lease(conn, lease_id, worker_id)
         conn.execute(_WORKER_SEEN, {"status": "busy", "now": now, "worker_id": worker_id})
         if lease.state == "revoked":
@@ -227,7 +227,7 @@ def report(
     now = time.time()
     accepted: list[int] = []
     rejected: list[dict[str, Any]] = []
-    with db.write() as conn:
+    with db.write(durable=False) as conn:
         lease = _active_lease(conn, lease_id, worker_id)
         if lease.state not in ("active", "revoked"):
             raise LeaseLost(f"lease {lease_id} is {lease.state}: its frames went back to the queue")

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import func, select, update
 
 from foxden.db.engine import Database, new_id
 from foxden.db.schema import frames, leases, tasks, workers
@@ -68,24 +68,40 @@ def register(
     return {"worker_id": worker_id, "token": token}
 
 
-def authenticate(conn: Connection, token: str | None) -> WorkerInfo:
-    """The worker holding `token` (a worker token is good for worker endpoints only)."""
+_TOKEN_CACHE: dict[str, tuple[float, WorkerInfo]] = {}
+_TOKEN_TTL = 30.0
+
+
+def authenticate(db: Database, token: str | None) -> WorkerInfo:
+    """The worker holding `token` (a worker token is good for worker endpoints only).
+
+    Answers are cached for a few seconds: workers call several times a second.
+    """
     if not token:
         raise Unauthorized("missing worker token: register with the join key first")
-    row = conn.execute(
-        select(
-            workers.c.id,
-            workers.c.token_hash,
-            workers.c.software_keys,
-            workers.c.tags,
-            workers.c.status,
-        ).where(workers.c.token_hash == hash_secret(token))
-    ).first()
+    digest = hash_secret(token)
+    cached = _TOKEN_CACHE.get(digest)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    with db.read() as conn:
+        row = conn.execute(
+            select(
+                workers.c.id,
+                workers.c.token_hash,
+                workers.c.software_keys,
+                workers.c.tags,
+                workers.c.status,
+            ).where(workers.c.token_hash == digest)
+        ).first()
     if row is None or not matches(token, row.token_hash) or row.status == "gone":
         raise Unauthorized("unknown worker token: register again with the join key")
-    return WorkerInfo(
+    info = WorkerInfo(
         id=row.id, software_keys=tuple(row.software_keys or ()), tags=frozenset(row.tags or ())
     )
+    if len(_TOKEN_CACHE) > 10_000:
+        _TOKEN_CACHE.clear()
+    _TOKEN_CACHE[digest] = (time.monotonic() + _TOKEN_TTL, info)
+    return info
 
 
 def sign_off(db: Database, worker_id: int) -> None:

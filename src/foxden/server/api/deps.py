@@ -46,8 +46,7 @@ def current_admin(account: Annotated[Account, Depends(current_account)]) -> Acco
 
 def current_worker(request: Request, farm: Annotated[Farm, Depends(get_farm)]) -> WorkerInfo:
     """The worker whose token is the bearer token."""
-    with farm.db.read() as conn:
-        return workers.authenticate(conn, bearer(request))
+    return workers.authenticate(farm.db, bearer(request))
 
 
 FarmDep = Annotated[Farm, Depends(get_farm)]
