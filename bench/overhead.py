@@ -1,0 +1,250 @@
+"""Farm overhead: the same Blender scene rendered by plain Blender and through `foxden up`.
+
+In one run, on this machine: an N-frame scene (scripts/make_scenes.py, Cycles on the CPU) is
+rendered by `blender -b scene.blend -o out/anim_#### -s 1 -e N -a` (the scene's own output
+settings, as the farm uses them), then by a `foxden up` farm with one local worker: the scene is
+uploaded, a task with chunk size N (one Blender process, like the plain run) is submitted, and
+the clock runs from the submit request until the task is done (every frame's output uploaded,
+thumbnailed, reported). Runs alternate (plain, farm, plain, farm, ...) and medians are compared.
+
+    python bench/overhead.py                       # 10 frames, 2 rounds; writes bench/out/overhead.json
+    python bench/overhead.py --frames 20 --size 320x240 --samples 32 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+MAKE_SCENES = ROOT / "scripts" / "make_scenes.py"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def build_scene(blender: str, outdir: Path, frames: int, size: str, samples: int) -> Path:
+    subprocess.run(
+        [
+            blender,
+            "-b",
+            "--factory-startup",
+            "-noaudio",
+            "--python-exit-code",
+            "1",
+            "--python",
+            str(MAKE_SCENES),
+            "--",
+            str(outdir),
+            "--only",
+            "anim",
+            "--frames",
+            str(frames),
+            "--size",
+            size,
+            "--samples",
+            str(samples),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return outdir
+
+
+def plain_render(blender: str, scene_dir: Path, out: Path, frames: int) -> float:
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    subprocess.run(
+        [
+            blender,
+            "-b",
+            "--factory-startup",
+            "-noaudio",
+            str(scene_dir / "anim.blend"),
+            "-o",
+            str(out / "anim_####"),
+            "-s",
+            "1",
+            "-e",
+            str(frames),
+            "-a",
+        ],
+        check=True,
+        capture_output=True,
+        cwd=scene_dir,
+    )
+    elapsed = time.perf_counter() - start
+    written = sorted(out.glob("anim_*.png"))
+    assert len(written) == frames, written
+    return elapsed
+
+
+class Farm:
+    """A `foxden up` farm with one local worker, in a temporary data directory."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port = _free_port()
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.log = data_dir.parent / "up.log"
+        with self.log.open("wb") as fh:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "foxden.cli",
+                    "up",
+                    "--data-dir",
+                    str(data_dir),
+                    "--port",
+                    str(self.port),
+                    "--workers",
+                    "1",
+                ],
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        deadline = time.monotonic() + 120
+        while "ready" not in self.log.read_text():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("foxden up did not start:\n" + self.log.read_text())
+            time.sleep(0.1)
+        creds = json.loads((data_dir / "credentials.json").read_text())
+        self.http = httpx.Client(
+            base_url=creds["render_server"],
+            timeout=60,
+            headers={"Authorization": f"Bearer {creds['access_key']}"},
+        )
+
+    def upload(self, local: Path, tree_dir: str) -> None:
+        entries = []
+        contents = {}
+        for path in sorted(p for p in local.rglob("*") if p.is_file()):
+            data = path.read_bytes()
+            digest = hashlib.sha256(data).hexdigest()
+            contents[digest] = data
+            entries.append(
+                {
+                    "path": f"{tree_dir}/{path.relative_to(local).as_posix()}",
+                    "size": len(data),
+                    "hash": digest,
+                }
+            )
+        missing = self.http.post("/api/files/check", json={"files": entries}).json()["missing"]
+        for digest in missing:
+            data = contents[digest]
+            self.http.put(
+                f"/api/uploads/{digest}",
+                params={"offset": 0, "total": len(data)},
+                content=data,
+                headers={"X-Chunk-Sha256": digest},
+            ).raise_for_status()
+        self.http.post("/api/files/commit", json={"files": entries}).raise_for_status()
+
+    def render(self, frames: int, chunk: int) -> float:
+        start = time.perf_counter()
+        reply = self.http.post(
+            "/api/tasks",
+            json={
+                "project_name": "bench",
+                "input_scene_path": "/bench/shot/anim.blend",
+                "frames": f"1-{frames}",
+                "chunk_size": chunk,
+                "max_attempts": 1,
+            },
+        )
+        reply.raise_for_status()
+        task_id = reply.json()["id"]
+        while True:
+            status = self.http.get(f"/api/tasks/{task_id}").json()["status"]
+            if status in ("done", "failed", "stopped", "aborted"):
+                break
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - start
+        if status != "done":
+            raise RuntimeError(f"task {task_id} ended {status}")
+        outputs = self.http.get(f"/api/tasks/{task_id}/outputs").json()
+        assert len(outputs) == frames, outputs
+        return elapsed
+
+    def close(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(timeout=60)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--frames", type=int, default=10)
+    parser.add_argument("--size", default="240x180")
+    parser.add_argument("--samples", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--chunk", type=int, help="task chunk size (default: all frames)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "overhead.json")
+    args = parser.parse_args()
+    blender = shutil.which("blender")
+    if blender is None:
+        print("overhead: Blender is not installed", file=sys.stderr)
+        return 2
+    chunk = args.chunk or args.frames
+    with tempfile.TemporaryDirectory(prefix="foxden-overhead-") as tmp_name:
+        tmp = Path(tmp_name)
+        scene_dir = build_scene(blender, tmp / "scene", args.frames, args.size, args.samples)
+        farm = Farm(tmp / "farm" / "data")
+        try:
+            farm.http.post(
+                "/api/projects",
+                json={
+                    "project_name": "bench",
+                    "plugins": [{"cg_soft_name": "blender 3.4"}],
+                },
+            ).raise_for_status()
+            farm.upload(scene_dir, "/bench/shot")
+            plain: list[float] = []
+            through: list[float] = []
+            for n in range(args.rounds):
+                plain.append(plain_render(blender, scene_dir, tmp / "plain", args.frames))
+                through.append(farm.render(args.frames, chunk))
+                print(f"round {n + 1}: plain {plain[-1]:.2f}s, farm {through[-1]:.2f}s", flush=True)
+        finally:
+            farm.close()
+    result: dict[str, Any] = {
+        "frames": args.frames,
+        "size": args.size,
+        "samples": args.samples,
+        "chunk": chunk,
+        "rounds": args.rounds,
+        "plain_s": plain,
+        "farm_s": through,
+        "plain_median_s": statistics.median(plain),
+        "farm_median_s": statistics.median(through),
+    }
+    result["ratio"] = result["farm_median_s"] / result["plain_median_s"]
+    result["overhead_pct"] = 100.0 * (result["ratio"] - 1.0)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        f"plain Blender {result['plain_median_s']:.2f}s, through foxden up "
+        f"{result['farm_median_s']:.2f}s: ratio {result['ratio']:.3f} "
+        f"({result['overhead_pct']:+.1f}%); written to {args.out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
