@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import time
 import zipfile
 from contextlib import closing
@@ -257,3 +258,117 @@ def test_another_account_sees_none_of_it(live_server: LiveServer) -> None:
             "/projects/shots/delete",
         ):
             assert bob.post(path, data={"csrf_token": token}).status_code == 404, path
+
+
+def test_project_management(live_server: LiveServer) -> None:
+    worker = SimWorker(live_server.url, live_server.farm.join_key, fail_once=set())
+    client, token = login(live_server.url, "alice", live_server.user_key)
+    try:
+        page = client.get("/projects")
+        assert (
+            '<option value="blender 3.4">' in page.text
+            and '<option value="command 1">' in page.text
+        )
+        bad = client.post(
+            "/projects",
+            data={
+                "csrf_token": token,
+                "project_name": "a",
+                "cg_soft_name": "maya 2024",
+                "remark": "kept",
+            },
+        )
+        assert bad.status_code == 400 and "no worker of this farm offers" in bad.text
+        assert 'value="kept"' in bad.text, "the form keeps what was typed"
+        made = client.post(
+            "/projects",
+            data={
+                "csrf_token": token,
+                "project_name": "a",
+                "cg_soft_name": "command 1",
+                "render_os": "linux",
+            },
+        )
+        assert made.url.path == "/projects/a"
+        assert (
+            client.post("/projects", data={"csrf_token": token, "project_name": "a"}).status_code
+            == 409
+        )
+        client.post(
+            "/projects/a/configs", data={"csrf_token": token, "cg_soft_name": "blender 3.4"}
+        )
+        configs = client.get("/api/projects/a").json()["plugins"]
+        assert [(c["cg_soft_name"], c["is_default"]) for c in configs] == [
+            ("command 1", True),
+            ("blender 3.4", False),
+        ]
+        client.post(
+            f"/projects/a/configs/{configs[1]['config_id']}/default", data={"csrf_token": token}
+        )
+        assert [c["is_default"] for c in client.get("/api/projects/a").json()["plugins"]] == [
+            False,
+            True,
+        ]
+        client.post(
+            f"/projects/a/configs/{configs[1]['config_id']}/delete", data={"csrf_token": token}
+        )
+        assert [c["cg_soft_name"] for c in client.get("/api/projects/a").json()["plugins"]] == [
+            "command 1"
+        ]
+        edited = client.post(
+            "/projects/a",
+            data={
+                "csrf_token": token,
+                "project_name": "b",
+                "remark": "renamed",
+                "render_os": "windows",
+            },
+        )
+        assert edited.url.path == "/projects/b" and "Project saved." in edited.text
+        record = client.get("/api/projects/b").json()
+        assert (record["remark"], record["render_os"]) == ("renamed", "windows")
+        gone = client.post("/projects/b/delete", data={"csrf_token": token})
+        assert "Project b deleted." in gone.text and client.get("/api/projects").json() == []
+        assert client.get("/projects/b").status_code == 404
+    finally:
+        worker.stop()
+        client.close()
+
+
+def test_task_list_filters_and_stop_resume(live_server: LiveServer) -> None:
+    register = SimWorker(
+        live_server.url, live_server.farm.join_key, fail_once=set()
+    )  # offers software
+    user = live_server.client(live_server.user_key)
+    make_project(user, "one")
+    make_project(user, "two")
+    upload(user, "/v/one/forest.txt", b"1")
+    upload(user, "/v/two/castle.txt", b"2")
+    first = submit(user, project_name="one", input_scene_path="/v/one/forest.txt", frames="1-2")
+    second = submit(user, project_name="two", input_scene_path="/v/two/castle.txt", frames="1")
+    client, token = login(live_server.url, "alice", live_server.user_key)
+    try:
+
+        def shown(**query: str) -> list[int]:
+            text = client.get("/tasks", params=query).text
+            return [int(n) for n in re.findall(r'<tr data-task-id="(\d+)"', text)]
+
+        assert shown() == [second["id"], first["id"]]
+        assert shown(project_name="one") == [first["id"]]
+        assert shown(text="castle") == [second["id"]]
+        assert shown(task_status="queued") == [second["id"], first["id"]]
+        assert shown(task_status="done") == []
+        stopped = client.post(f"/tasks/{first['id']}/stop", data={"csrf_token": token})
+        assert f"Task {first['id']} stopped." in stopped.text
+        assert shown(task_status="stopped") == [first["id"]]
+        resumed = client.post(f"/tasks/{first['id']}/resume", data={"csrf_token": token})
+        assert f"Task {first['id']} resumed." in resumed.text
+        refused = client.post(f"/tasks/{first['id']}/delete", data={"csrf_token": token})
+        assert "stop it first" in refused.text
+        client.post(f"/tasks/{first['id']}/abort", data={"csrf_token": token})
+        deleted = client.post(f"/tasks/{first['id']}/delete", data={"csrf_token": token})
+        assert f"Task {first['id']} deleted." in deleted.text and shown() == [second["id"]]
+        assert "unknown task status" in client.get("/tasks", params={"task_status": "nope"}).text
+    finally:
+        register.stop()
+        client.close()
