@@ -145,6 +145,10 @@ class LeaseRun:
             )
         except Stopping:
             return None
+        except TokenRejected:
+            self.agent.token_rejected()
+            self.stop.set()
+            return None
         except InputMissing as exc:
             # A stopped task's inputs are no longer ours: ask before blaming the inputs.
             self._heartbeat_now()
@@ -368,7 +372,9 @@ class LeaseRun:
                     assert self.ws is not None
                     outputs.append(upload_output(self.client, self.ws.out, path))
             except OSError as exc:
-                done, error = False, f"cannot read output: {exc}"
+                done, error, outputs = False, f"cannot read output: {exc}", []
+            except RequestRejected as exc:
+                done, error, outputs = False, f"the server refused an output: {exc.message}", []
         with self._lock:
             start = self._started.get(item.frame)
         result: FrameResult = {

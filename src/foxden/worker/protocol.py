@@ -302,15 +302,6 @@ class WorkerClient:
         data: ReportReply = reply.json()
         return data
 
-    def release(self, lease_id: int) -> None:
-        """Give the lease's unfinished frames back (used when the worker cannot do them)."""
-        self._send(
-            f"release of lease {lease_id}",
-            "POST",
-            f"/api/worker/leases/{lease_id}/release",
-            lease_call=True,
-        )
-
     def sign_off(self, policy: RetryPolicy) -> None:
         """Leave the farm; the server releases every lease of this worker."""
         unstoppable = threading.Event()  # sign-off runs while the worker is stopping
