@@ -22,12 +22,18 @@
   }
   window.foxden = { api };
 
+  const IDLE_POLL_MS = 10000;
+  const FINISHED = ["done", "failed", "aborted", "stopped"];
+
+  // Runs fn every POLL_MS while the page is visible; fn returning true means "nothing is
+  // moving", and the page then checks less often (a restart elsewhere still shows up).
   function poll(fn) {
     async function tick() {
+      let idle = false;
       if (!document.hidden) {
-        try { await fn(); } catch (err) { console.warn("foxden: update failed", err); }
+        try { idle = await fn(); } catch (err) { console.warn("foxden: update failed", err); }
       }
-      window.setTimeout(tick, POLL_MS);
+      window.setTimeout(tick, idle ? IDLE_POLL_MS : POLL_MS);
     }
     window.setTimeout(tick, POLL_MS);
   }
@@ -113,6 +119,7 @@
       }
       const total = document.querySelector("[data-total]");
       if (total) total.textContent = page.total + (page.total === 1 ? " task" : " tasks");
+      return false;
     });
   }
 
@@ -151,6 +158,7 @@
           item.querySelector("[data-thumb]").replaceChildren(img);
         }
       }
+      return FINISHED.includes(task.status);
     });
   }
 
