@@ -6,7 +6,7 @@ import io
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from foxden.errors import NotFound
@@ -29,13 +29,13 @@ def register(body: WorkerRegister, request: Request, farm: FarmDep) -> dict[str,
 
 
 @router.post("/claim", response_model=None)
-def claim(body: ClaimIn, farm: FarmDep, worker: WorkerDep) -> dict[str, Any] | Response:
+def claim(body: ClaimIn, farm: FarmDep, worker: WorkerDep) -> Response:
     """Ask for work: 200 with a lease, or 204 when there is none for this worker."""
     lease = scheduler.claim(farm.db, worker, farm.settings.lease_seconds, body.max_frames)
     if lease is None:
         return Response(status_code=204)
     lease["heartbeat_seconds"] = farm.settings.heartbeat_seconds
-    return lease
+    return JSONResponse(lease)  # plain JSON: this is the hot path, nothing to convert
 
 
 @router.post("/leases/{lease_id}/heartbeat")
@@ -46,10 +46,11 @@ def heartbeat(lease_id: int, body: HeartbeatIn, farm: FarmDep, worker: WorkerDep
     )
 
 
-@router.post("/leases/{lease_id}/frames")
-def report(lease_id: int, body: ReportIn, farm: FarmDep, worker: WorkerDep) -> dict[str, Any]:
+@router.post("/leases/{lease_id}/frames", response_model=None)
+def report(lease_id: int, body: ReportIn, farm: FarmDep, worker: WorkerDep) -> Response:
     """Report frames done (outputs uploaded first) or failed."""
-    return scheduler.report(farm.db, worker.id, lease_id, [r.model_dump() for r in body.results])
+    results = [r.model_dump() for r in body.results]
+    return JSONResponse(scheduler.report(farm.db, worker.id, lease_id, results))
 
 
 @router.post("/leases/{lease_id}/release")
