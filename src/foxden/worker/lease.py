@@ -340,7 +340,7 @@ class LeaseRun:
                 progress = {f: p for f, p in self._progress.items() if f not in self.finished}
             logs = self._take_logs()
             try:
-                reply = self.client.heartbeat(self.id, progress, logs)
+                reply = self.client.heartbeat(self.id, progress, logs, self._ended.is_set)
             except (Stopping, LeaseGone, TokenRejected):
                 raise
             except WorkerError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -163,11 +164,22 @@ class RetryPolicy:
         """Seconds to wait before retry number `attempt` (0-based)."""
         return random.uniform(0.0, min(self.cap, self.base * (2 ** min(attempt, 30))))
 
-    def run(self, what: str, call: Callable[[], T], stop: threading.Event) -> T:
-        """`call()` until it does not raise a transient error; raises Stopping if `stop` is set."""
+    def run(
+        self,
+        what: str,
+        call: Callable[[], T],
+        stop: threading.Event,
+        give_up: Callable[[], bool] | None = None,
+    ) -> T:
+        """`call()` until it does not raise a transient error; raises Stopping if `stop` is set
+        (or `give_up()` is true: the call is no longer needed)."""
+
+        def abandoned() -> bool:
+            return stop.is_set() or (give_up is not None and give_up())
+
         attempt = 0
         while True:
-            if stop.is_set():
+            if abandoned():
                 raise Stopping(f"{what}: abandoned, the worker is stopping")
             try:
                 return call()
@@ -183,8 +195,11 @@ class RetryPolicy:
                     extra={"event": "retry", "attempt": attempt + 1},
                 )
                 attempt += 1
-                if stop.wait(wait):
-                    raise Stopping(f"{what}: abandoned, the worker is stopping") from exc
+                deadline = time.monotonic() + wait
+                while (left := deadline - time.monotonic()) > 0 and not abandoned():
+                    stop.wait(min(left, 0.2))
+                if abandoned():
+                    raise Stopping(f"{what}: abandoned") from exc
 
 
 class _Transient(Exception):
@@ -248,6 +263,7 @@ class WorkerClient:
         lease_call: bool = False,
         policy: RetryPolicy | None = None,
         auth: str | None = None,
+        give_up: Callable[[], bool] | None = None,
         **kw: Any,
     ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {auth if auth is not None else self.token}"}
@@ -259,7 +275,7 @@ class WorkerClient:
                 raise _Transient(f"{type(exc).__name__}: {exc}") from exc
             return _check(reply, lease_call)
 
-        return (policy or self.policy).run(what, call, self.stop)
+        return (policy or self.policy).run(what, call, self.stop, give_up)
 
     def register(self, join_key: str, info: Registration) -> Registered:
         """Join the farm; keeps the worker token for later calls."""
@@ -277,14 +293,20 @@ class WorkerClient:
         return lease
 
     def heartbeat(
-        self, lease_id: int, progress: dict[int, float], logs: dict[int, str]
+        self,
+        lease_id: int,
+        progress: dict[int, float],
+        logs: dict[int, str],
+        give_up: Callable[[], bool] | None = None,
     ) -> HeartbeatReply:
-        """Extend the lease, carrying progress and new log text; the reply may say 'stop'."""
+        """Extend the lease, carrying progress and new log text; the reply may say 'stop'.
+        Retries end when `give_up()` is true (the lease's work is over)."""
         reply = self._send(
             f"heartbeat of lease {lease_id}",
             "POST",
             f"/api/worker/leases/{lease_id}/heartbeat",
             lease_call=True,
+            give_up=give_up,
             json={"progress": progress, "logs": logs},
         )
         data: HeartbeatReply = reply.json()
