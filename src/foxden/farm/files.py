@@ -56,14 +56,29 @@ def _normalise(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _record(conn: Connection, account_id: int, entries: list[dict[str, Any]], now: float) -> None:
-    for e in entries:
-        res = conn.execute(
-            update(files)
-            .where((files.c.account_id == account_id) & (files.c.path == e["path"]))
-            .values(hash=e["hash"], size=e["size"], mtime=e["mtime"], updated_at=now)
-        )
-        if res.rowcount == 0:
-            conn.execute(insert(files).values(account_id=account_id, updated_at=now, **e))
+    """Insert new files, update changed ones; files recorded as they are now are left alone."""
+    latest = {e["path"]: e for e in entries}  # two client paths may mirror to one tree path
+    current: dict[str, tuple[str, int, float]] = {}
+    paths = list(latest)
+    for i in range(0, len(paths), 900):
+        rows = conn.execute(
+            select(files.c.path, files.c.hash, files.c.size, files.c.mtime).where(
+                (files.c.account_id == account_id) & files.c.path.in_(paths[i : i + 900])
+            )
+        ).all()
+        current.update({r.path: (r.hash, r.size, r.mtime) for r in rows})
+    fresh = []
+    for e in latest.values():
+        known = current.get(e["path"])
+        if known is None:
+            fresh.append({"account_id": account_id, "updated_at": now, **e})
+        elif known != (e["hash"], e["size"], e["mtime"]):
+            conn.execute(
+                update(files).where((files.c.account_id == account_id) & (files.c.path == e["path"]))
+                .values(hash=e["hash"], size=e["size"], mtime=e["mtime"], updated_at=now)
+            )
+    if fresh:
+        conn.execute(insert(files), fresh)
 
 
 def check_manifest(db: Database, account_id: int, entries: list[dict[str, Any]]) -> dict[str, Any]:
