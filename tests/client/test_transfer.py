@@ -149,3 +149,14 @@ def test_unsafe_output_paths_are_refused(bad: str) -> None:
 
 def test_safe_output_path() -> None:
     assert str(safe_relative("12_shot/shot_0001.png")) == "12_shot/shot_0001.png"
+
+
+def test_manifest_paths_mirroring_to_one_tree_path(live_server: LiveServer) -> None:
+    digest = hashlib.sha256(b"x").hexdigest()
+    entries = [{"path": p, "size": 1, "hash": digest} for p in ("V:\\a\\b.txt", "v:/a/b.txt")]
+    with live_server.client(live_server.user_key) as http:
+        assert http.post("/api/files/check", json={"files": entries}).json()["missing"] == [digest]
+        http.put(f"/api/uploads/{digest}", params={"offset": 0, "total": 1}, content=b"x")
+        assert http.post("/api/files/commit", json={"files": entries}).status_code == 200
+        assert http.post("/api/files/check", json={"files": entries}).json()["missing"] == []
+    assert _tree(live_server) == {"/v/a/b.txt": digest}
