@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import signal
 import socket
@@ -235,6 +236,7 @@ def main() -> int:
         "plain_median_s": statistics.median(plain),
         "farm_median_s": statistics.median(through),
     }
+    result["load_average"] = list(os.getloadavg())
     result["ratio"] = result["farm_median_s"] / result["plain_median_s"]
     result["overhead_pct"] = 100.0 * (result["ratio"] - 1.0)
     args.out.parent.mkdir(parents=True, exist_ok=True)

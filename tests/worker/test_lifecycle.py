@@ -14,8 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from foxden.config import Settings
 from foxden.farm.workers import list_workers
-from tests.conftest import LiveServer, free_port
+from tests.conftest import LiveServer, free_port, start_server
 from tests.farmkit import make_project, submit
 from tests.worker.conftest import (
     SHOT,
@@ -210,3 +211,50 @@ def test_ctrl_c_of_foxden_up_leaves_no_orphan(tmp_path: Path, slow_scenes: Path)
         if again.poll() is None:
             again.kill()
     assert not [p for p in process_ids(str(data)) if p != os.getpid()]
+
+
+@sqlite_only
+def test_worker_waits_out_a_server_that_is_away(server_settings: Settings, tmp_path: Path) -> None:
+    """No server yet: the worker retries with backoff, never crashes, and joins once it is up."""
+    server_settings.data_dir.mkdir(parents=True)
+    (server_settings.data_dir / "join_key").write_text("fdj_known_in_advance\n")
+    log_path = tmp_path / "w.log"
+    with log_path.open("wb") as fh:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "foxden.cli",
+                "worker",
+                "--server",
+                server_settings.url,
+                "--join-key",
+                "fdj_known_in_advance",
+                "--cache",
+                str(tmp_path / "cache"),
+                "--name",
+                "patient",
+            ],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        wait_for("a retry", lambda: "retrying in" in log_path.read_text(), timeout=30)
+        time.sleep(1.0)
+        assert proc.poll() is None, log_path.read_text()
+        server, thread, farm = start_server(server_settings)
+        try:
+            wait_for(
+                "the worker to register",
+                lambda: any(w["name"] == "patient" for w in list_workers(farm.db)),
+                timeout=40,
+            )
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=20) == 0, log_path.read_text()
+            server.should_exit = True
+            thread.join(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
