@@ -78,19 +78,29 @@ def free_port() -> int:
 
 
 def foxden(*args: str, env: dict[str, str]) -> str:
-    out = subprocess.run([sys.executable, "-m", "foxden.cli", *args], check=True, env=env,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "foxden.cli", *args],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     return out.stdout
 
 
 def start_server(data: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str, str, str]:
     """A farm server in its own process; returns it, its URL, a user key and the join key."""
-    key = json.loads(foxden("account", "create", "bench", "--data-dir", str(data), env=env))["access_key"]
+    key = json.loads(foxden("account", "create", "bench", "--data-dir", str(data), env=env))[
+        "access_key"
+    ]
     join_key = foxden("join-key", "--data-dir", str(data), env=env).strip()
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "foxden.cli", "serve", "--data-dir", str(data),
-                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "foxden.cli", "serve", "--data-dir", str(data), "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
@@ -104,24 +114,40 @@ def start_server(data: Path, env: dict[str, str]) -> tuple[subprocess.Popen[byte
 
 def make_output_task(url: str, key: str, join_key: str, src: Path, files: list[Path]) -> int:
     """A done task whose outputs are the tree (a scripted worker uploads and reports them)."""
-    worker_reply = httpx.post(f"{url}/api/worker/register", timeout=30,
-                              headers={"Authorization": f"Bearer {join_key}"},
-                              json={"name": "bench", "software": [{"name": "command", "version": "1"}]})
+    worker_reply = httpx.post(
+        f"{url}/api/worker/register",
+        timeout=30,
+        headers={"Authorization": f"Bearer {join_key}"},
+        json={"name": "bench", "software": [{"name": "command", "version": "1"}]},
+    )
     worker_reply.raise_for_status()
-    worker = httpx.Client(base_url=url, timeout=120,
-                          headers={"Authorization": f"Bearer {worker_reply.json()['token']}"})
+    worker = httpx.Client(
+        base_url=url,
+        timeout=120,
+        headers={"Authorization": f"Bearer {worker_reply.json()['token']}"},
+    )
     user = httpx.Client(base_url=url, timeout=120, headers={"Authorization": f"Bearer {key}"})
-    user.post("/api/projects", json={"project_name": "bench", "plugins": [{"cg_soft_name": "command 1"}]}
-              ).raise_for_status()
+    user.post(
+        "/api/projects", json={"project_name": "bench", "plugins": [{"cg_soft_name": "command 1"}]}
+    ).raise_for_status()
     scene = src / "scene.txt"
     digest = hashlib.sha256(b"scene").hexdigest()
     entry = {"path": str(scene), "size": 5, "hash": digest}
     user.post("/api/files/check", json={"files": [entry]}).raise_for_status()
-    user.put(f"/api/uploads/{digest}", params={"offset": 0, "total": 5}, content=b"scene").raise_for_status()
+    user.put(
+        f"/api/uploads/{digest}", params={"offset": 0, "total": 5}, content=b"scene"
+    ).raise_for_status()
     user.post("/api/files/commit", json={"files": [entry]}).raise_for_status()
-    task = user.post("/api/tasks", json={"project_name": "bench", "input_scene_path": str(scene),
-                                         "frames": f"1-{len(files)}", "chunk_size": len(files),
-                                         "command": ["true"]})
+    task = user.post(
+        "/api/tasks",
+        json={
+            "project_name": "bench",
+            "input_scene_path": str(scene),
+            "frames": f"1-{len(files)}",
+            "chunk_size": len(files),
+            "command": ["true"],
+        },
+    )
     task.raise_for_status()
     lease = worker.post("/api/worker/claim", json={}).json()
     results = []
@@ -129,9 +155,16 @@ def make_output_task(url: str, key: str, join_key: str, src: Path, files: list[P
         data = path.read_bytes()
         h = hashlib.sha256(data).hexdigest()
         worker.put(f"/api/worker/blobs/{h}", content=data).raise_for_status()
-        results.append({"frame": frame, "status": "done",
-                        "outputs": [{"name": str(path.relative_to(src)), "hash": h, "size": len(data)}]})
-    worker.post(f"/api/worker/leases/{lease['lease_id']}/frames", json={"results": results}).raise_for_status()
+        results.append(
+            {
+                "frame": frame,
+                "status": "done",
+                "outputs": [{"name": str(path.relative_to(src)), "hash": h, "size": len(data)}],
+            }
+        )
+    worker.post(
+        f"/api/worker/leases/{lease['lease_id']}/frames", json={"results": results}
+    ).raise_for_status()
     task_id = int(task.json()["id"])
     assert user.get(f"/api/tasks/{task_id}").json()["status"] == "done"
     return task_id
@@ -163,7 +196,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             rows.append(("download, fresh folder", t, rsync(src, base / "copy2"), stats.as_dict()))
             t, stats = timed(lambda: client.download(task_id, base / "down"))
             assert stats.files_fetched == 0, stats
-            rows.append(("download, up-to-date folder", t, rsync(src, base / "copy2"), stats.as_dict()))
+            rows.append(
+                ("download, up-to-date folder", t, rsync(src, base / "copy2"), stats.as_dict())
+            )
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -187,12 +222,18 @@ def report(result: dict[str, Any]) -> str:
     ]
     for name, ours, theirs, stats in result["rows"]:
         moved = stats["bytes_sent"] or stats["bytes_fetched"]
-        lines.append(f"| {name} | {ours:.2f} s | {theirs:.2f} s | {ours / theirs:.2f} | "
-                     f"{moved / 2**20:.0f} MiB | {stats['bytes_hashed'] / 2**20:.0f} MiB |")
-    lines += ["", "foxden's upload hashes (SHA-256) and verifies every chunk on arrival, and the farm "
-              "re-hashes each blob before it is stored; rsync's local copy does neither. The unchanged "
-              "runs compare a quick-check (size + mtime) on both sides, plus, for foxden, one manifest "
-              "round trip to the farm.", ""]
+        lines.append(
+            f"| {name} | {ours:.2f} s | {theirs:.2f} s | {ours / theirs:.2f} | "
+            f"{moved / 2**20:.0f} MiB | {stats['bytes_hashed'] / 2**20:.0f} MiB |"
+        )
+    lines += [
+        "",
+        "foxden's upload hashes (SHA-256) and verifies every chunk on arrival, and the farm "
+        "re-hashes each blob before it is stored; rsync's local copy does neither. The unchanged "
+        "runs compare a quick-check (size + mtime) on both sides, plus, for foxden, one manifest "
+        "round trip to the farm.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -209,8 +250,12 @@ def write_section(text: str, path: Path = REPO / "BENCHMARKS.md") -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size-mb", type=int, default=1024, help="total size of the tree (default 1024)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--size-mb", type=int, default=1024, help="total size of the tree (default 1024)"
+    )
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=8, help="parallel transfers (default 8)")
     parser.add_argument("--tmp", help="where to put the tree, the farm and the copies")
