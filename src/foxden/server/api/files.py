@@ -73,14 +73,29 @@ async def upload_chunk(
     data = await request.body()
     if len(data) > MAX_CHUNK:
         raise BadRequest(f"a chunk holds at most {MAX_CHUNK} bytes")
-    owner = f"a{account.id}"
-    received = await run_in_threadpool(
-        farm.store.append, owner, digest, offset, data, chunk_sha256, total
+    return await run_in_threadpool(
+        _store_chunk, farm, account.id, digest, offset, total, data, chunk_sha256
     )
-    if received < total:
-        return {"hash": digest, "offset": received, "complete": False}
-    size = await run_in_threadpool(farm.store.complete, owner, digest)
-    await run_in_threadpool(files.adopt_blob, farm.db, account.id, digest, size)
+
+
+def _store_chunk(
+    farm: Any,
+    account_id: int,
+    digest: str,
+    offset: int,
+    total: int,
+    data: bytes,
+    chunk_hash: str | None,
+) -> dict[str, Any]:
+    owner = f"a{account_id}"
+    if offset == 0 and len(data) == total and farm.store.received(owner, digest) == 0:
+        size = farm.store.put_whole(data, digest)  # one chunk: its hash is the blob's hash
+    else:
+        received = farm.store.append(owner, digest, offset, data, chunk_hash, total)
+        if received < total:
+            return {"hash": digest, "offset": received, "complete": False}
+        size = farm.store.complete(owner, digest)
+    files.adopt_blob(farm.db, account_id, digest, size)
     return {"hash": digest, "offset": size, "complete": True}
 
 
