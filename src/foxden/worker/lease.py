@@ -212,6 +212,7 @@ class LeaseRun:
                 if event.done:
                     self._decide(job_type, chunk, event.frame, True, "")
 
+        clock = time.monotonic()
         try:
             result = run_process(
                 command.argv,
@@ -226,9 +227,17 @@ class LeaseRun:
             for f in frames:
                 self._decide(job_type, chunk, f, False, f"cannot start {command.argv[0]}: {exc}")
             return False
+        program = Path(command.argv[0]).name
+        log.info(
+            "lease %d: %s ended with status %d after %.2fs",
+            self.id,
+            program,
+            result.returncode,
+            time.monotonic() - clock,
+            extra={"event": "command_end"},
+        )
         if result.killed or self._should_stop():
             return False
-        program = Path(command.argv[0]).name
         reason = "; ".join(parser.errors[:5]) or "\n".join(tail[-15:])
         for f in frames:
             if f in self.finished:

@@ -23,5 +23,5 @@ def make_thumbnail(path: Path, size: int = THUMB_SIZE) -> bytes | None:
     except Exception:
         return None
     buffer = io.BytesIO()
-    picture.save(buffer, format="PNG", optimize=True)
+    picture.save(buffer, format="PNG")
     return buffer.getvalue()
