@@ -8,7 +8,7 @@ the clock runs from the submit request until the task is done (every frame's out
 thumbnailed, reported). Runs alternate (plain, farm, plain, farm, ...) and medians are compared.
 
     python bench/overhead.py                       # 10 frames, 3 rounds; writes bench/out/overhead.json
-    python bench/overhead.py --frames 20 --size 320x240 --samples 32 --rounds 3
+    python bench/overhead.py --frames 12 --size 240x180 --samples 32 --rounds 5   # tiny frames
 """
 
 from __future__ import annotations
@@ -199,8 +199,8 @@ class Farm:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--frames", type=int, default=10)
-    parser.add_argument("--size", default="240x180")
-    parser.add_argument("--samples", type=int, default=32)
+    parser.add_argument("--size", default="320x240")
+    parser.add_argument("--samples", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--chunk", type=int, help="task chunk size (default: all frames)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "overhead.json")

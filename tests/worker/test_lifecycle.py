@@ -116,8 +116,8 @@ def test_killed_worker_frames_are_finished_by_another(
     wait_for("the first worker to render", first.blender_pids, timeout=60)
     first.proc.send_signal(signal.SIGKILL)
     first.proc.wait()
-    # A worker killed outright cannot kill its Blender; the machine going away would.
-    kill_leftovers(str(first.cache))
+    # Its Blender dies with it (the kernel kills it: PR_SET_PDEATHSIG).
+    wait_for("the killed worker's Blender to die", lambda: not first.blender_pids(), timeout=5)
     second = spawn_worker("second")
     final = wait_task(user, task["id"], ("done", "failed"), timeout=120)
     assert final["status"] == "done", final

@@ -11,6 +11,7 @@ group within `poll_interval`; the work is then dropped without a report.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -24,6 +25,7 @@ from foxden.errors import FoxdenError
 from foxden.jobtypes import ChunkSpec, Command, JobType, Software, get_job_type
 from foxden.jobtypes.base import ProgressParser
 from foxden.worker import workspace as workspaces
+from foxden.worker.launcher import dies_with_worker
 from foxden.worker.outputs import upload_output
 from foxden.worker.process import run_process
 from foxden.worker.protocol import (
@@ -215,7 +217,7 @@ class LeaseRun:
         clock = time.monotonic()
         try:
             result = run_process(
-                command.argv,
+                dies_with_worker(command.argv, os.getpid()),
                 command.cwd,
                 command.env,
                 on_line,
