@@ -112,7 +112,8 @@ def clean_leftovers(work_dir: Path) -> int:
 
 
 def processes_using(folder: Path) -> list[int]:
-    """Ids of processes (not this one) whose command line or working folder is in `folder`."""
+    """Ids of processes (not this one) whose command line names something in `folder` (a
+    renderer started by the worker names its scene there). Linux only: [] elsewhere."""
     target = str(folder.resolve())
     found: list[int] = []
     proc = Path("/proc")
@@ -123,9 +124,8 @@ def processes_using(folder: Path) -> list[int]:
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes().decode("utf-8", "replace")
-            cwd = os.readlink(entry / "cwd")
         except OSError:
             continue
-        if target in cmdline or cwd == target or cwd.startswith(target + os.sep):
+        if target + os.sep in cmdline or cmdline.endswith(target):
             found.append(int(entry.name))
     return found
