@@ -26,7 +26,7 @@ import uvicorn
 
 from foxden.config import Settings
 from foxden.errors import Conflict, FoxdenError
-from foxden.farm.accounts import create_account
+from foxden.farm.accounts import authenticate, create_account
 from foxden.farm.workers import list_workers
 from foxden.server.app import create_app
 from foxden.server.farm import Farm
@@ -95,10 +95,12 @@ def ensure_credentials(farm: Farm, data_dir: Path, url: str) -> tuple[dict[str, 
     path = data_dir / "credentials.json"
     if path.exists():
         creds: dict[str, str] = json.loads(path.read_text())
-        if creds.get("render_server") != url:
-            creds["render_server"] = url
-            _write_private(path, creds)
-        return creds, False
+        if _key_works(farm, creds.get("access_key", "")):
+            if creds.get("render_server") != url:
+                creds["render_server"] = url
+                _write_private(path, creds)
+            return creds, False
+        log.warning("the key in %s is not valid for this farm: making a new one", path)
     name = "admin"
     for n in range(1, 100):
         try:
@@ -111,6 +113,15 @@ def ensure_credentials(farm: Farm, data_dir: Path, url: str) -> tuple[dict[str, 
     creds = {"render_server": url, "account": name, "access_key": key}
     _write_private(path, creds)
     return creds, True
+
+
+def _key_works(farm: Farm, key: str) -> bool:
+    try:
+        with farm.db.read() as conn:
+            authenticate(conn, key)
+    except FoxdenError:
+        return False
+    return True
 
 
 def _write_private(path: Path, data: dict[str, str]) -> None:

@@ -204,3 +204,23 @@ def test_sizes_parse() -> None:
     assert parse_size("1.5GiB") == int(1.5 * (1 << 30))
     with pytest.raises(ValueError):
         parse_size("lots")
+
+
+def test_foxden_up_credentials_are_made_once_and_checked(tmp_path: Path) -> None:
+    from foxden.config import Settings
+    from foxden.embedded import ensure_credentials
+    from foxden.server.farm import Farm
+
+    farm = Farm.open(Settings(data_dir=tmp_path / "farm"))
+    try:
+        url = "http://127.0.0.1:8642"
+        creds, created = ensure_credentials(farm, farm.settings.data_dir, url)
+        path = farm.settings.data_dir / "credentials.json"
+        assert created and path.stat().st_mode & 0o777 == 0o600
+        assert creds["render_server"] == url and creds["access_key"]
+        assert ensure_credentials(farm, farm.settings.data_dir, url) == (creds, False)
+        path.write_text('{"render_server": "x", "account": "admin", "access_key": "fdk_bad"}')
+        fresh, created = ensure_credentials(farm, farm.settings.data_dir, url)
+        assert created and fresh["access_key"] != "fdk_bad" and fresh["account"] != "admin"
+    finally:
+        farm.close()
