@@ -72,8 +72,9 @@ def format(frames: Iterable[int]) -> str:
             j = i + 1
             while j + 1 < n and ordered[j + 1] - ordered[j] == step:
                 j += 1
-            if j - i >= 2:
-                items.append(f"{ordered[i]}-{ordered[j]}[{step}]")
+            ranged = f"{ordered[i]}-{ordered[j]}[{step}]"
+            if j - i >= 2 and len(ranged) <= len(",".join(map(str, ordered[i : j + 1]))):
+                items.append(ranged)
                 i = j + 1
                 continue
         items.append(str(ordered[i]))

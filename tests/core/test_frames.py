@@ -87,5 +87,6 @@ def test_exactly_the_limit_is_accepted() -> None:
 
 def test_format_examples() -> None:
     assert frames.format([1, 2, 3, 4]) == "1-4[1]"
+    assert frames.format([0, 1, 2]) == "0,1,2"  # shorter than 0-2[1]
     assert frames.format([1, 3]) == "1,3"
     assert frames.format([1, 20, 22, 24, 26, 28, 30, 494]) == "1,20-30[2],494"

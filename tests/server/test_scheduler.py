@@ -235,3 +235,18 @@ def test_worker_reads_only_inputs_of_its_work(live_server: LiveServer) -> None:
     assert {i["path"] for i in lease["inputs"]} == {"/v/p/scene.txt"}
     assert worker.get(f"/api/worker/blobs/{scene_hash}").content == b"x"
     assert worker.get(f"/api/worker/blobs/{secret}").status_code == 404
+
+
+def test_a_deleted_tasks_inputs_never_reach_the_next_task(live_server: LiveServer) -> None:
+    user, tid = _prepare(live_server, "1")
+    worker = register_worker(live_server.url, live_server.farm.join_key, name="w")
+    first = worker.post("/api/worker/claim", json={}).json()
+    assert first["inputs"][0]["path"] == "/v/p/scene.txt"
+    user.post(f"/api/tasks/{tid}/stop").raise_for_status()
+    user.delete(f"/api/tasks/{tid}").raise_for_status()
+    upload(user, "/v/q/other.txt", b"other scene")
+    second = submit(user, project_name="proj", input_scene_path="/v/q/other.txt", frames="1")
+    lease = worker.post("/api/worker/claim", json={}).json()
+    assert lease["task"]["id"] == second["id"]
+    assert [i["path"] for i in lease["inputs"]] == ["/v/q/other.txt"]
+    assert lease["task"]["scene_path"] == "/v/q/other.txt"

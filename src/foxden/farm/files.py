@@ -74,7 +74,8 @@ def _record(conn: Connection, account_id: int, entries: list[dict[str, Any]], no
             fresh.append({"account_id": account_id, "updated_at": now, **e})
         elif known != (e["hash"], e["size"], e["mtime"]):
             conn.execute(
-                update(files).where((files.c.account_id == account_id) & (files.c.path == e["path"]))
+                update(files)
+                .where((files.c.account_id == account_id) & (files.c.path == e["path"]))
                 .values(hash=e["hash"], size=e["size"], mtime=e["mtime"], updated_at=now)
             )
     if fresh:

@@ -135,6 +135,11 @@ def claim(
     return None
 
 
+def forget_task(db: Database, task_id: int) -> None:
+    """Drop a deleted task from the payload cache (SQLite may give its id to the next task)."""
+    _PAYLOAD_CACHE.pop((str(db.engine.url), task_id), None)
+
+
 def _task_payload(conn: Connection, task_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """What a worker needs to know of a task (immutable after submission, so cached)."""
     key = (str(conn.engine.url), task_id)  # one process may serve several farms (tests)

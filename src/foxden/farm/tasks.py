@@ -25,6 +25,7 @@ from foxden.errors import BadRequest, NotFound
 from foxden.farm import lifecycle
 from foxden.farm.files import lookup
 from foxden.farm.projects import config_for_submit
+from foxden.farm.scheduler import forget_task
 from foxden.farm.software import software_key, split_soft_name
 from foxden.paths import mirror
 from foxden.store.blobs import BlobStore
@@ -319,6 +320,7 @@ def operate(
         check_task_op(op, row.status)
         if op is TaskOp.DELETE:
             conn.execute(delete(tasks).where(tasks.c.id == task_id))
+            forget_task(db, task_id)
             return {"id": task_id, "deleted": True}
         if op is TaskOp.STOP:
             lifecycle.transition(
