@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,24 +16,16 @@ from PIL import Image
 from foxden import Fox
 from tests.client.conftest import age
 from tests.conftest import free_port
+from tests.scenes import blender_exe
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.blender
 
 
-def _blender() -> str:
-    exe = shutil.which("blender")
-    if exe is None:
-        if os.environ.get("FOXDEN_REQUIRE_BLENDER", "1") == "1":
-            pytest.fail("Blender is not installed: this test needs the real Blender")
-        pytest.skip("Blender is not installed (FOXDEN_REQUIRE_BLENDER=0)")
-    return exe
-
-
 @pytest.fixture
 def up(tmp_path: Path) -> Iterator[dict[str, str]]:
     """`foxden up` with two local workers in a temp data dir; yields its credentials.json."""
-    _blender()
+    blender_exe()
     data = tmp_path / "farm"
     log_path = tmp_path / "up.log"
     with log_path.open("ab") as log:
@@ -76,7 +66,7 @@ def _scene(root: Path) -> Path:
     shot = root / "project" / "shot"
     subprocess.run(
         [
-            _blender(),
+            blender_exe(),
             "-b",
             "--factory-startup",
             "-noaudio",

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,45 +12,16 @@ import pytest
 from foxden.jobtypes import ChunkSpec, ProgressEvent, get_job_type
 from foxden.jobtypes.base import ProgressParser
 from foxden.worker.process import ProcessResult, run_process
+from tests.scenes import make_scenes
 
-REPO = Path(__file__).resolve().parents[2]
-MAKE_SCENES = REPO / "scripts" / "make_scenes.py"
 SHOT = "v/project/shot"  # the scenes' folder inside a workspace (tree path /v/project/shot)
-
-
-def blender_or_fail() -> str:
-    exe = shutil.which("blender")
-    if exe is None:
-        if os.environ.get("FOXDEN_REQUIRE_BLENDER", "1") == "1":
-            pytest.fail("Blender is not installed: the job type tests need the real Blender")
-        pytest.skip("Blender is not installed (FOXDEN_REQUIRE_BLENDER=0)")
-    return exe
 
 
 @pytest.fixture(scope="session")
 def scene_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workspace holding the test scenes at /v/project/shot/{anim,missing_tex,...}.blend."""
-    exe = blender_or_fail()
     workspace = tmp_path_factory.mktemp("workspace")
-    proc = subprocess.run(
-        [
-            exe,
-            "-b",
-            "--factory-startup",
-            "-noaudio",
-            "--python-exit-code",
-            "1",
-            "--python",
-            str(MAKE_SCENES),
-            "--",
-            str(workspace / SHOT),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    make_scenes(workspace / SHOT)
     return workspace
 
 

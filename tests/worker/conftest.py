@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,43 +20,9 @@ from foxden.config import Settings
 from foxden.farm.workers import list_workers
 from tests.conftest import LiveServer, free_port
 from tests.farmkit import upload
+from tests.scenes import make_scenes
 
-REPO = Path(__file__).resolve().parents[2]
-MAKE_SCENES = REPO / "scripts" / "make_scenes.py"
 SHOT = "/v/project/shot"  # where the test scenes go in the account tree
-
-
-def blender_exe() -> str:
-    exe = shutil.which("blender")
-    if exe is None:
-        if os.environ.get("FOXDEN_REQUIRE_BLENDER", "1") == "1":
-            pytest.fail("Blender is not installed: the worker tests need the real Blender")
-        pytest.skip("Blender is not installed (FOXDEN_REQUIRE_BLENDER=0)")
-    return exe
-
-
-def make_scenes(outdir: Path, *extra: str) -> Path:
-    proc = subprocess.run(
-        [
-            blender_exe(),
-            "-b",
-            "--factory-startup",
-            "-noaudio",
-            "--python-exit-code",
-            "1",
-            "--python",
-            str(MAKE_SCENES),
-            "--",
-            str(outdir),
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return outdir
 
 
 @pytest.fixture(scope="session")

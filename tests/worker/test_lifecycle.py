@@ -18,11 +18,11 @@ from foxden.config import Settings
 from foxden.farm.workers import list_workers
 from tests.conftest import LiveServer, free_port, start_server
 from tests.farmkit import make_project, submit
+from tests.scenes import make_scenes
 from tests.worker.conftest import (
     SHOT,
     WorkerProc,
     kill_leftovers,
-    make_scenes,
     process_ids,
     upload_folder,
     wait_for,

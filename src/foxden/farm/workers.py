@@ -13,7 +13,7 @@ from foxden.db.schema import frames, leases, tasks, workers
 from foxden.errors import BadRequest, Unauthorized
 from foxden.farm.scheduler import WorkerInfo
 from foxden.farm.secrets import hash_secret, matches, new_secret
-from foxden.farm.software import display_name, offered_keys
+from foxden.farm.software import display_name, offered_keys, software_key
 
 OFFLINE_AFTER = 300.0  # seconds without contact before a worker's software is no longer offered
 
@@ -148,21 +148,20 @@ def list_workers(db: Database) -> list[dict[str, Any]]:
     return out
 
 
-def software_on_offer(db: Database) -> list[dict[str, Any]]:
-    """Software (and plugins) that workers seen recently can run, as plugin-config choices."""
+def _recent(db: Database, column: Any) -> list[Any]:
+    """`column` of every worker seen in the last OFFLINE_AFTER seconds and not signed off."""
     cutoff = time.time() - OFFLINE_AFTER
     with db.read() as conn:
-        rows = (
-            conn.execute(
-                select(workers.c.software).where(
-                    (workers.c.last_seen >= cutoff) & (workers.c.status != "offline")
-                )
-            )
-            .scalars()
-            .all()
+        query = select(column).where(
+            (workers.c.last_seen >= cutoff) & (workers.c.status != "offline")
         )
+        return list(conn.execute(query).scalars())
+
+
+def software_on_offer(db: Database) -> list[dict[str, Any]]:
+    """Software (and plugins) that workers seen recently can run, as plugin-config choices."""
     offer: dict[str, set[str]] = {}
-    for software in rows:
+    for software in _recent(db, workers.c.software):
         for soft in software or []:
             name = display_name(str(soft["name"]), str(soft.get("version", "")))
             offer.setdefault(name, set()).update(str(p) for p in soft.get("plugins") or [])
@@ -174,21 +173,8 @@ def software_on_offer(db: Database) -> list[dict[str, Any]]:
 
 def software_available(db: Database, cg_soft_name: str) -> bool:
     """Whether some recently seen worker can run `cg_soft_name`."""
-    from foxden.farm.software import software_key
-
     wanted = software_key(cg_soft_name)
-    cutoff = time.time() - OFFLINE_AFTER
-    with db.read() as conn:
-        rows = (
-            conn.execute(
-                select(workers.c.software_keys).where(
-                    (workers.c.last_seen >= cutoff) & (workers.c.status != "offline")
-                )
-            )
-            .scalars()
-            .all()
-        )
-    return any(wanted in (keys or []) for keys in rows)
+    return any(wanted in (keys or []) for keys in _recent(db, workers.c.software_keys))
 
 
 def queue_depth(db: Database) -> dict[str, int]:
