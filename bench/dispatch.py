@@ -57,10 +57,15 @@ class Farm:
         self.url = f"http://127.0.0.1:{self.port}"
         base = [sys.executable, "-m", "foxden.cli"]
         opts = ["--data-dir", str(self.data)] + (["--database-url", url] if url else [])
-        out = subprocess.run([*base, "account", "create", "bench", *opts], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [*base, "account", "create", "bench", *opts], capture_output=True, text=True, check=True
+        )
         self.key = json.loads(out.stdout)["access_key"]
-        self.proc = subprocess.Popen([*base, "serve", *opts, "--port", str(self.port)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [*base, "serve", *opts, "--port", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.time() + 30
         while True:
             try:
@@ -85,27 +90,50 @@ class Farm:
 def _register(farm: Farm, n: int) -> list[httpx.Client]:
     clients = []
     for i in range(n):
-        r = httpx.post(farm.url + "/api/worker/register", headers={"Authorization": f"Bearer {farm.join_key}"},
-                       json={"name": f"sim{i}", "software": [{"name": "command", "version": "1"}]})
+        r = httpx.post(
+            farm.url + "/api/worker/register",
+            headers={"Authorization": f"Bearer {farm.join_key}"},
+            json={"name": f"sim{i}", "software": [{"name": "command", "version": "1"}]},
+        )
         r.raise_for_status()
-        clients.append(httpx.Client(base_url=farm.url, headers={"Authorization": f"Bearer {r.json()['token']}"}, timeout=60))
+        clients.append(
+            httpx.Client(
+                base_url=farm.url,
+                headers={"Authorization": f"Bearer {r.json()['token']}"},
+                timeout=60,
+            )
+        )
     return clients
 
 
 def _submit(farm: Farm, frames: int, chunk: int) -> int:
     import hashlib
 
-    user = httpx.Client(base_url=farm.url, headers={"Authorization": f"Bearer {farm.key}"}, timeout=60)
+    user = httpx.Client(
+        base_url=farm.url, headers={"Authorization": f"Bearer {farm.key}"}, timeout=60
+    )
     if not user.get("/api/projects").json():
-        user.post("/api/projects", json={"project_name": "bench", "plugins": [{"cg_soft_name": "command 1"}]}).raise_for_status()
+        user.post(
+            "/api/projects",
+            json={"project_name": "bench", "plugins": [{"cg_soft_name": "command 1"}]},
+        ).raise_for_status()
         data = b"no-op"
         digest = hashlib.sha256(data).hexdigest()
         entry = {"path": "/bench/scene.txt", "size": len(data), "hash": digest}
         user.post("/api/files/check", json={"files": [entry]}).raise_for_status()
-        user.put(f"/api/uploads/{digest}", params={"offset": 0, "total": len(data)}, content=data).raise_for_status()
+        user.put(
+            f"/api/uploads/{digest}", params={"offset": 0, "total": len(data)}, content=data
+        ).raise_for_status()
         user.post("/api/files/commit", json={"files": [entry]}).raise_for_status()
-    r = user.post("/api/tasks", json={"project_name": "bench", "input_scene_path": "/bench/scene.txt",
-                                      "frames": f"1-{frames}", "chunk_size": chunk})
+    r = user.post(
+        "/api/tasks",
+        json={
+            "project_name": "bench",
+            "input_scene_path": "/bench/scene.txt",
+            "frames": f"1-{frames}",
+            "chunk_size": chunk,
+        },
+    )
     r.raise_for_status()
     return int(r.json()["id"])
 
@@ -139,9 +167,15 @@ def measure(db: str, workers: int, chunk: int, frames: int) -> dict[str, Any]:
                 if r.status_code == 204:
                     return n
                 lease = r.json()
-                client.post(f"/api/worker/leases/{lease['lease_id']}/frames",
-                            json={"results": [{"frame": f, "status": "done", "render_time": 0} for f in lease["frames"]]}
-                            ).raise_for_status()
+                client.post(
+                    f"/api/worker/leases/{lease['lease_id']}/frames",
+                    json={
+                        "results": [
+                            {"frame": f, "status": "done", "render_time": 0}
+                            for f in lease["frames"]
+                        ]
+                    },
+                ).raise_for_status()
                 n += len(lease["frames"])
 
         elapsed, completed = _run_threads(clients, worker)
@@ -149,7 +183,9 @@ def measure(db: str, workers: int, chunk: int, frames: int) -> dict[str, Any]:
         status = user.get(f"/api/tasks/{task_id}").json()
         assert status["status"] == "done" and completed == frames, (status, completed)
         chunks = -(-frames // chunk)
-        per_worker = [chunks // workers + (1 if i < chunks % workers else 0) for i in range(workers)]
+        per_worker = [
+            chunks // workers + (1 if i < chunks % workers else 0) for i in range(workers)
+        ]
         counter = iter(range(10**9))
 
         def baseline(client: httpx.Client) -> int:
@@ -160,20 +196,33 @@ def measure(db: str, workers: int, chunk: int, frames: int) -> dict[str, Any]:
             return mine * chunk
 
         base_elapsed, _ = _run_threads(clients, baseline)
-        return {"db": db, "workers": workers, "chunk": chunk, "frames": frames, "seconds": round(elapsed, 3),
-                "frames_per_second": round(frames / elapsed, 1),
-                "baseline_frames_per_second": round(frames / base_elapsed, 1),
-                "ratio_to_baseline": round(base_elapsed / elapsed, 3)}
+        return {
+            "db": db,
+            "workers": workers,
+            "chunk": chunk,
+            "frames": frames,
+            "seconds": round(elapsed, 3),
+            "frames_per_second": round(frames / elapsed, 1),
+            "baseline_frames_per_second": round(frames / base_elapsed, 1),
+            "ratio_to_baseline": round(base_elapsed / elapsed, 3),
+        }
     finally:
         farm.close()
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--db", choices=["sqlite", "postgresql"], action="append")
     p.add_argument("--workers", type=int, action="append")
     p.add_argument("--chunk", type=int, action="append")
-    p.add_argument("--frames", type=int, default=0, help="frames per run (default: 1000 x chunk, at most 20000)")
+    p.add_argument(
+        "--frames",
+        type=int,
+        default=0,
+        help="frames per run (default: 1000 x chunk, at most 20000)",
+    )
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "dispatch.json")
     args = p.parse_args()
     results = []
@@ -183,11 +232,16 @@ def main() -> int:
                 frames = args.frames or min(1000 * chunk, 20000)
                 row = measure(db, workers, chunk, frames)
                 results.append(row)
-                print(f"{db:10s} workers={workers:3d} chunk={chunk:3d} frames={frames:6d} "
-                      f"{row['frames_per_second']:9.1f} frames/s  (healthz baseline {row['baseline_frames_per_second']:9.1f},"
-                      f" {row['ratio_to_baseline']:.2f} of it)", flush=True)
+                print(
+                    f"{db:10s} workers={workers:3d} chunk={chunk:3d} frames={frames:6d} "
+                    f"{row['frames_per_second']:9.1f} frames/s  (healthz baseline {row['baseline_frames_per_second']:9.1f},"
+                    f" {row['ratio_to_baseline']:.2f} of it)",
+                    flush=True,
+                )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": f"{os.cpu_count()} cores", "results": results}, indent=2))
+    args.out.write_text(
+        json.dumps({"machine": f"{os.cpu_count()} cores", "results": results}, indent=2)
+    )
     return 0
 
 
