@@ -78,6 +78,11 @@ def _serve(args: argparse.Namespace) -> int:
     settings = settings_from(args, host=args.host, port=args.port, lease_seconds=args.lease_seconds)
     farm = Farm.open(settings)
     print(f"foxden server on {settings.url} (data in {settings.data_dir})", flush=True)
+    print(
+        f"render nodes join with: foxden worker --server {settings.url} "
+        f'--join-key "$(cat {settings.data_dir / "join_key"})"',
+        flush=True,
+    )
     uvicorn.run(create_app(farm), host=settings.host, port=settings.port, log_level="warning")
     return 0
 
