@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from tests.conftest import LiveServer
@@ -21,6 +22,7 @@ NOT_ACCOUNT_DATA = {
     ("POST", "/api/files/commit"),  # checked below by content
     ("GET", "/api/uploads/{digest}"),
     ("PUT", "/api/uploads/{digest}"),  # checked below
+    ("POST", "/api/uploads/batch"),  # stores into one's own account only; checked below
     ("POST", "/api/projects"),
     ("POST", "/api/tasks"),  # create in one's own account
     ("GET", "/healthz"),
@@ -105,6 +107,10 @@ def test_second_account_sees_nothing_of_the_first(live_server: LiveServer) -> No
         ),
         ("GET", "/api/tasks/{task_id}/outputs"): (f"/api/tasks/{t}/outputs", {}),
         ("GET", "/api/blobs/{digest}"): (f"/api/blobs/{world['output']}", {}),
+        ("POST", "/api/blobs/batch"): (
+            "/api/blobs/batch",
+            {"json": {"hashes": [world["output"], world["scene"]]}},
+        ),
         ("DELETE", "/api/files"): ("/api/files", {"params": {"path": "/v/secret/scene.txt"}}),
     }
     for (method, _template), (path, kw) in calls.items():
@@ -131,6 +137,26 @@ def test_second_account_sees_nothing_of_the_first(live_server: LiveServer) -> No
         json={"files": [{"path": "/b/x.txt", "size": 13, "hash": world["scene"]}]},
     )
     assert r.status_code == 400
+    # a batch download of alice's blobs is refused just as one of blobs that exist nowhere
+    nowhere = hashlib.sha256(b"stored by nobody").hexdigest()
+    for hashes in ([world["output"]], [world["scene"], world["output"]], [nowhere]):
+        r = bob.post("/api/blobs/batch", json={"hashes": hashes})
+        assert r.status_code == 404
+        assert r.json()["error"]["message"].replace(hashes[0], "H") == (
+            "no such file in your account: H" + (" (and 1 more)" if len(hashes) > 1 else "")
+        )
+    # a batch upload claiming alice's scene without its bytes gives bob nothing
+    lie = b"not alice's scene"
+    body = (
+        json.dumps({"blobs": [{"hash": world["scene"], "size": len(lie)}]}).encode() + b"\n" + lie
+    )
+    reply = bob.post("/api/uploads/batch", content=body).json()
+    assert reply["stored"] == [] and [x["hash"] for x in reply["refused"]] == [world["scene"]]
+    assert bob.post(
+        "/api/files/check",
+        json={"files": [{"path": "/b/x.txt", "size": 13, "hash": world["scene"]}]},
+    ).json()["missing"] == [world["scene"]]
+    assert bob.post("/api/blobs/batch", json={"hashes": [world["scene"]]}).status_code == 404
     # bob cannot submit alice's scene or into alice's project
     r = bob.post(
         "/api/tasks",

@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Insert, Table, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from foxden.db.engine import Database
 from foxden.db.schema import account_blobs, blobs, files
@@ -108,12 +109,37 @@ def register_blob(db: Database, digest: str, size: int) -> None:
         _ensure_blob(conn, digest, size)
 
 
+def _insert_ignoring_duplicates(conn: Connection, table: Table) -> Insert:
+    """An INSERT that skips rows whose primary key is already there (concurrent uploads race)."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def adopt_blobs(db: Database, account_id: int, verified: list[tuple[str, int]]) -> None:
+    """Note that the account now has each blob (hash, size) of `verified`, in ONE transaction.
+
+    Only for blobs whose bytes this account sent and the store verified: owning a blob lets the
+    account read it and skips it in manifest checks, so it must never be granted on a hash alone.
+    """
+    sizes = {check_hash(digest): int(size) for digest, size in verified}
+    if not sizes:
+        return
+    now = time.time()
+    with db.write() as conn:
+        conn.execute(
+            _insert_ignoring_duplicates(conn, blobs),
+            [{"hash": h, "size": s, "created_at": now} for h, s in sizes.items()],
+        )
+        conn.execute(
+            _insert_ignoring_duplicates(conn, account_blobs),
+            [{"account_id": account_id, "hash": h} for h in sizes],
+        )
+
+
 def adopt_blob(db: Database, account_id: int, digest: str, size: int) -> None:
     """Note that the account now has blob `digest` (after a verified upload)."""
-    with db.write() as conn:
-        _ensure_blob(conn, digest, size)
-        if not owned(conn, account_id, [digest]):
-            conn.execute(insert(account_blobs).values(account_id=account_id, hash=digest))
+    adopt_blobs(db, account_id, [(digest, size)])
 
 
 def commit(db: Database, account_id: int, entries: list[dict[str, Any]]) -> dict[str, Any]:

@@ -100,7 +100,7 @@ class BlobStore:
             os.replace(part, dest)
         return size
 
-    def put_whole(self, data: bytes, digest: str) -> int:
+    def put_whole(self, data: bytes | bytearray | memoryview, digest: str) -> int:
         """Store a blob sent in one piece, verifying its hash; returns its size."""
         actual = hashlib.sha256(data).hexdigest()
         if actual != check_hash(digest):

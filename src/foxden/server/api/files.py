@@ -1,21 +1,38 @@
-"""Uploads (manifest check, resumable verified chunks, commit), the file tree and blob reads."""
+"""Uploads (manifest check, resumable verified chunks, batches, commit), the file tree, blob reads.
+
+Batches move many small blobs in one request each way (see `upload_batch` and `read_blobs`):
+
+    POST /api/uploads/batch   body: one line of JSON, "\\n", then the blobs' bytes back to back
+        {"blobs": [{"hash": "<sha256>", "size": 123}, ...]}\\n<123 bytes><...>
+        -> {"stored": ["<sha256>", ...], "refused": [{"hash": "<sha256>", "reason": "..."}]}
+    POST /api/blobs/batch     {"hashes": ["<sha256>", ...]}
+        -> the blobs' bytes back to back, in the order asked (sizes: from the output manifest)
+
+A batch holds at most MAX_BATCH_BLOBS blobs and MAX_BATCH_BYTES bytes of content.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from foxden.errors import BadRequest, NotFound
+from foxden.errors import BadRequest, NotFound, TransferError
 from foxden.farm import files
 from foxden.server.api.deps import AccountDep, FarmDep
-from foxden.server.api.models import Manifest
-from foxden.store.blobs import check_hash
+from foxden.server.api.models import BlobBatch, Manifest
+from foxden.store.blobs import COPY_CHUNK, check_hash
 
 router = APIRouter(prefix="/api", tags=["files"])
 MAX_CHUNK = 64 << 20
+MAX_BATCH_BYTES = 32 << 20  # content of one batch, either way
+MAX_BATCH_BLOBS = 1000
+MAX_BATCH_INDEX = 256 << 10  # the JSON line in front of an upload batch
 
 
 @router.post("/files/check")
@@ -97,6 +114,150 @@ def _store_chunk(
         size = farm.store.complete(owner, digest)
     files.adopt_blob(farm.db, account_id, digest, size)
     return {"hash": digest, "offset": size, "complete": True}
+
+
+_BATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": (
+            'One line of JSON, {"blobs": [{"hash": "<sha256 hex>", "size": <bytes>}, ...]}, ended '
+            "by a newline, then every blob's bytes back to back in that order. At most "
+            f"{MAX_BATCH_BLOBS} blobs and {MAX_BATCH_BYTES} bytes of content; no hash twice."
+        ),
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@router.post("/uploads/batch", openapi_extra=_BATCH_BODY)
+async def upload_batch(request: Request, farm: FarmDep, account: AccountDep) -> dict[str, Any]:
+    """Upload many small blobs in one request; each is verified and stored on its own.
+
+    A blob whose bytes do not match its hash is refused and named in `refused` (send it again);
+    the others are stored, and all of them become the account's in one transaction. A batch
+    whose framing is wrong (bad index, sizes that do not add up to the body) is refused whole.
+    """
+    declared = request.headers.get("content-length")
+    limit = MAX_BATCH_INDEX + 1 + MAX_BATCH_BYTES
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BadRequest(
+            f"a batch holds at most {MAX_BATCH_BYTES} bytes of content: split it "
+            "(or send big files with PUT /api/uploads/{hash})"
+        )
+    body = bytearray()
+    async for piece in request.stream():
+        body += piece
+        if len(body) > limit:
+            raise BadRequest(f"a batch holds at most {MAX_BATCH_BYTES} bytes of content: split it")
+    entries, start = _batch_index(body)
+    content = memoryview(body)[start:]
+    declared_total = sum(size for _, size in entries)
+    if len(content) != declared_total:
+        raise BadRequest(
+            f"the batch carries {len(content)} bytes after its index line, "
+            f"but its index declares {declared_total}: nothing was stored"
+        )
+    return await run_in_threadpool(_store_batch, farm, account.id, entries, content)
+
+
+def _batch_index(body: bytearray) -> tuple[list[tuple[str, int]], int]:
+    """The (hash, size) list of an upload batch, and where its content starts."""
+    end = body.find(b"\n", 0, MAX_BATCH_INDEX + 1)
+    if end < 0:
+        raise BadRequest(
+            'a batch starts with one line of JSON, {"blobs": [{"hash": ..., "size": ...}, ...]}, '
+            f"ended by a newline and at most {MAX_BATCH_INDEX} bytes long"
+        )
+    try:
+        index = json.loads(bytes(body[:end]))
+        listed = index["blobs"]
+        entries = [(str(b["hash"]), b["size"]) for b in listed]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadRequest(
+            'the first line of a batch must be {"blobs": [{"hash": ..., "size": ...}, ...]} '
+            f"({type(exc).__name__}: {exc})"
+        ) from None
+    if len(entries) > MAX_BATCH_BLOBS:
+        raise BadRequest(
+            f"a batch holds at most {MAX_BATCH_BLOBS} blobs, not {len(entries)}: split it"
+        )
+    seen: set[str] = set()
+    for digest, size in entries:
+        check_hash(digest)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise BadRequest(f"blob {digest}: size must be a whole number of bytes, not {size!r}")
+        if digest in seen:
+            raise BadRequest(f"blob {digest} is listed twice in the batch: send it once")
+        seen.add(digest)
+    if sum(size for _, size in entries) > MAX_BATCH_BYTES:
+        raise BadRequest(f"a batch holds at most {MAX_BATCH_BYTES} bytes of content: split it")
+    return entries, end + 1
+
+
+def _store_batch(
+    farm: Any, account_id: int, entries: list[tuple[str, int]], content: memoryview
+) -> dict[str, Any]:
+    stored: list[tuple[str, int]] = []
+    refused: list[dict[str, str]] = []
+    offset = 0
+    for digest, size in entries:
+        data = content[offset : offset + size]
+        offset += size
+        try:
+            stored.append((digest, farm.store.put_whole(data, digest)))
+        except TransferError as exc:
+            refused.append({"hash": digest, "reason": exc.message})
+    files.adopt_blobs(farm.db, account_id, stored)  # only what arrived and verified
+    return {"stored": [digest for digest, _ in stored], "refused": refused}
+
+
+@router.post(
+    "/blobs/batch",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The blobs' bytes back to back, in the order asked.",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
+)
+def read_blobs(body: BlobBatch, farm: FarmDep, account: AccountDep) -> StreamingResponse:
+    """Content of many blobs you have, concatenated in the order asked (sizes: from the manifest).
+
+    Any hash the account does not have makes the whole request 404, naming it.
+    """
+    hashes = [check_hash(h) for h in body.hashes]
+    if len(hashes) > MAX_BATCH_BLOBS:
+        raise BadRequest(
+            f"a batch holds at most {MAX_BATCH_BLOBS} blobs, not {len(hashes)}: split it"
+        )
+    with farm.db.read() as conn:
+        have = files.owned(conn, account.id, sorted(set(hashes)))
+    paths = [farm.store.path(h) for h in hashes]
+    lacking = [h for h, p in zip(hashes, paths, strict=True) if h not in have or not p.exists()]
+    if lacking:
+        more = f" (and {len(lacking) - 1} more)" if len(lacking) > 1 else ""
+        raise NotFound(f"no such file in your account: {lacking[0]}{more}")
+    total = sum(p.stat().st_size for p in paths)
+    if total > MAX_BATCH_BYTES:
+        raise BadRequest(
+            f"a batch holds at most {MAX_BATCH_BYTES} bytes of content, these blobs have {total}: "
+            "split it (or fetch big files with GET /api/blobs/{hash})"
+        )
+    return StreamingResponse(
+        _concatenated(paths),
+        media_type="application/octet-stream",
+        headers={"Content-Length": str(total)},
+    )
+
+
+def _concatenated(paths: list[Path]) -> Iterator[bytes]:
+    for path in paths:
+        with path.open("rb") as fh:
+            while block := fh.read(COPY_CHUNK):
+                yield block
 
 
 @router.get("/blobs/{digest}", response_class=FileResponse)

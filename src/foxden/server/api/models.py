@@ -71,6 +71,12 @@ class Manifest(BaseModel):
     files: list[FileEntry]
 
 
+class BlobBatch(BaseModel):
+    """Blobs to read in one request, in the order their bytes are to come back."""
+
+    hashes: list[str]
+
+
 class TaskIn(BaseModel):
     """A task submission; unknown keys are kept as task options (the vendor passed them on)."""
 
