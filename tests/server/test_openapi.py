@@ -29,3 +29,9 @@ def test_server_serves_openapi(live_server: LiveServer) -> None:
     committed = json.loads((ROOT / "docs" / "openapi.json").read_text())
     assert served["paths"].keys() == committed["paths"].keys()
     assert "/api/worker/claim" in served["paths"] and "/api/tasks" in served["paths"]
+
+
+def test_no_page_loads_scripts_from_the_internet(live_server: LiveServer) -> None:
+    client = live_server.client()
+    assert client.get("/docs").status_code == 404
+    assert client.get("/redoc").status_code == 404

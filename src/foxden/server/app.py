@@ -35,6 +35,8 @@ def create_app(farm: Farm, *, start_background: bool = True) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         description="A self-hostable render farm with a Renderbus-compatible API.",
+        docs_url=None,  # the interactive docs pages load scripts from the internet: a farm may have none
+        redoc_url=None,
     )
     app.state.farm = farm
 
