@@ -132,6 +132,18 @@ def bump_counts(conn: Connection, task_id: int, deltas: Mapping[FrameStatus, int
     return status.value
 
 
+def lock_leases(conn: Connection, task_id: int) -> None:
+    """Lock the task's live leases first (PostgreSQL), keeping the one lock order of the farm:
+    lease rows, then frame rows, then the task row."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            select(leases.c.id)
+            .where((leases.c.task_id == task_id) & leases.c.state.in_(("active", "revoked")))
+            .order_by(leases.c.id)
+            .with_for_update()
+        ).all()
+
+
 def revoke_idle_leases(conn: Connection, task_id: int, reason: str) -> None:
     """Revoke the task's active leases that no longer hold a running frame."""
     active = (

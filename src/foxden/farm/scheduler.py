@@ -57,10 +57,13 @@ _START_FRAMES = text(
     "worker_id = :worker_id, start_time = :now, end_time = NULL, progress = 0 WHERE id IN :ids"
 ).bindparams(bindparam("ids", expanding=True))
 _WORKER_SEEN = text("UPDATE workers SET status = :status, last_seen = :now WHERE id = :worker_id")
-_LEASE_OF_WORKER = text(
+# Lock order on PostgreSQL, everywhere: lease rows, then frame rows, then the task row.
+_LEASE_OF_WORKER_SQL = (
     "SELECT leases.id, leases.task_id, leases.state, leases.reason, tasks.max_attempts, tasks.account_id "
     "FROM leases JOIN tasks ON tasks.id = leases.task_id WHERE leases.id = :lease_id AND leases.worker_id = :worker_id"
 )
+_LEASE_OF_WORKER_SQLITE = text(_LEASE_OF_WORKER_SQL)
+_LEASE_OF_WORKER_PG = text(_LEASE_OF_WORKER_SQL + " FOR UPDATE OF leases")
 _EXTEND_LEASE = text("UPDATE leases SET expires_at = :expires WHERE id = :lease_id")
 _END_LEASE = text("UPDATE leases SET state = :state WHERE id = :lease_id")
 _RUNNING_OF_LEASE = (
@@ -120,10 +123,11 @@ def claim(
                     "ids": [p.id for p in picked],
                 },
             )
-            n = len(picked)
-            lifecycle.bump_counts(conn, cand.id, {FrameStatus.WAITING: -n, FrameStatus.RUNNING: n})
             conn.execute(_WORKER_SEEN, {"status": "busy", "now": now, "worker_id": worker.id})
             task, inputs = _task_payload(conn, cand.id)
+            # Last: the task row is what concurrent claims of this task wait for on PostgreSQL.
+            n = len(picked)
+            lifecycle.bump_counts(conn, cand.id, {FrameStatus.WAITING: -n, FrameStatus.RUNNING: n})
             return {
                 "lease_id": lease_id,
                 "lease_seconds": lease_seconds,
@@ -173,7 +177,8 @@ def _task_payload(conn: Connection, task_id: int) -> tuple[dict[str, Any], list[
 
 
 def _active_lease(conn: Connection, lease_id: int, worker_id: int) -> Any:
-    row = conn.execute(_LEASE_OF_WORKER, {"lease_id": lease_id, "worker_id": worker_id}).first()
+    query = _LEASE_OF_WORKER_PG if conn.dialect.name == "postgresql" else _LEASE_OF_WORKER_SQLITE
+    row = conn.execute(query, {"lease_id": lease_id, "worker_id": worker_id}).first()
     if row is None:
         raise LeaseLost(f"lease {lease_id} is gone (its task was deleted or it never was yours)")
     return row
@@ -276,6 +281,10 @@ def report(
             accepted.append(number)
         if logs:
             conn.execute(insert(frame_logs), logs)
+        if len(accepted) == len(running) and lease.state == "active":
+            conn.execute(_END_LEASE, {"state": "done", "lease_id": lease_id})
+        conn.execute(_WORKER_SEEN, {"status": "busy", "now": now, "worker_id": worker_id})
+        # Last: the task row (its counters) is what concurrent reports of this task wait for.
         if done_vals:
             done_rows = [r for r in locked if r.id in done_vals]
             lifecycle.transition(
@@ -296,9 +305,6 @@ def report(
                 max_attempts=lease.max_attempts,
                 values=fail_vals,
             )
-        if len(accepted) == len(running) and lease.state == "active":
-            conn.execute(_END_LEASE, {"state": "done", "lease_id": lease_id})
-        conn.execute(_WORKER_SEEN, {"status": "busy", "now": now, "worker_id": worker_id})
     return {"accepted": accepted, "rejected": rejected}
 
 
@@ -345,6 +351,8 @@ def release(db: Database, worker_id: int, lease_id: int | None = None) -> int:
         )
         if lease_id is not None:
             query = query.where(leases.c.id == lease_id)
+        if conn.dialect.name == "postgresql":
+            query = query.order_by(leases.c.id).with_for_update()
         count = 0
         for lease in conn.execute(query).all():
             count += len(

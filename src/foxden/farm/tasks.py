@@ -318,6 +318,7 @@ def operate(
     with db.write() as conn:
         row = _task_row(conn, account_id, task_id)
         check_task_op(op, row.status)
+        lifecycle.lock_leases(conn, task_id)
         if op is TaskOp.DELETE:
             conn.execute(delete(tasks).where(tasks.c.id == task_id))
             forget_task(db, task_id)
