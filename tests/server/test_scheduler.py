@@ -250,3 +250,59 @@ def test_a_deleted_tasks_inputs_never_reach_the_next_task(live_server: LiveServe
     assert lease["task"]["id"] == second["id"]
     assert [i["path"] for i in lease["inputs"]] == ["/v/q/other.txt"]
     assert lease["task"]["scene_path"] == "/v/q/other.txt"
+
+
+def test_counters_stay_true_under_concurrent_claims_reports_and_user_operations(
+    short_lease_server: LiveServer,
+) -> None:
+    """Workers claim and report while the user stops, resumes and restarts and leases expire:
+    no request fails with a server error (no deadlock) and the task's counters match its frames."""
+    live = short_lease_server
+    user, tid = _prepare(live, "1-300", chunk_size=5, max_attempts=100)
+    workers = [register_worker(live.url, live.farm.join_key, name=f"c{i}") for i in range(6)]
+    server_errors: list[str] = []
+    stop = threading.Event()
+
+    def work(i: int) -> None:
+        client = workers[i]
+        for n in range(400):  # bounded
+            if stop.is_set():
+                return
+            r = client.post("/api/worker/claim", json={})
+            if r.status_code >= 500:
+                server_errors.append(r.text)
+            if r.status_code != 200:
+                time.sleep(0.02)
+                continue
+            lease = r.json()
+            if (n + i) % 7 == 0:
+                continue  # this one is "lost": its lease expires
+            results = [
+                {"frame": f, "status": "failed" if f % 11 == 0 else "done"} for f in lease["frames"]
+            ]
+            rep = client.post(
+                f"/api/worker/leases/{lease['lease_id']}/frames", json={"results": results}
+            )
+            if rep.status_code >= 500:
+                server_errors.append(rep.text)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(workers))]
+    for t in threads:
+        t.start()
+    for _ in range(6):
+        for op, body in (("stop", None), ("resume", None), ("restart", {"restart": "failed"})):
+            r = user.post(f"/api/tasks/{tid}/{op}", json=body)
+            if r.status_code >= 500:
+                server_errors.append(r.text)
+            time.sleep(0.1)
+    stop.set()
+    for t in threads:
+        t.join(timeout=60)
+    assert not server_errors
+    _wait(lambda: user.get(f"/api/tasks/{tid}").json()["counts"]["running"] == 0)  # leases expire
+    detail = user.get(f"/api/tasks/{tid}", params={"frames": True}).json()
+    actual: dict[str, int] = {}
+    for f in detail["frames_detail"]:
+        actual[f["status"]] = actual.get(f["status"], 0) + 1
+    assert {k: v for k, v in detail["counts"].items() if v} == actual
+    assert sum(detail["counts"].values()) == 300

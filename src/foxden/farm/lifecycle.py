@@ -132,16 +132,18 @@ def bump_counts(conn: Connection, task_id: int, deltas: Mapping[FrameStatus, int
     return status.value
 
 
-def lock_leases(conn: Connection, task_id: int) -> None:
-    """Lock the task's live leases first (PostgreSQL), keeping the one lock order of the farm:
-    lease rows, then frame rows, then the task row."""
+_LOCK_TASK = text("SELECT id FROM tasks WHERE id = :task_id FOR UPDATE")
+
+
+def lock_task(conn: Connection, task_id: int) -> None:
+    """Serialise changes to one task's frames and leases (PostgreSQL; SQLite has one writer).
+
+    The farm's one lock order: the task row, then lease rows, then frame rows. Every write
+    transaction that touches a task's frames or leases takes its task first, which rules out
+    deadlocks between claims, reports, heartbeats, user operations and the reaper.
+    """
     if conn.dialect.name == "postgresql":
-        conn.execute(
-            select(leases.c.id)
-            .where((leases.c.task_id == task_id) & leases.c.state.in_(("active", "revoked")))
-            .order_by(leases.c.id)
-            .with_for_update()
-        ).all()
+        conn.execute(_LOCK_TASK, {"task_id": task_id})
 
 
 def revoke_idle_leases(conn: Connection, task_id: int, reason: str) -> None:

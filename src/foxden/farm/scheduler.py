@@ -57,7 +57,7 @@ _START_FRAMES = text(
     "worker_id = :worker_id, start_time = :now, end_time = NULL, progress = 0 WHERE id IN :ids"
 ).bindparams(bindparam("ids", expanding=True))
 _WORKER_SEEN = text("UPDATE workers SET status = :status, last_seen = :now WHERE id = :worker_id")
-# Lock order on PostgreSQL, everywhere: lease rows, then frame rows, then the task row.
+# Lock order on PostgreSQL, everywhere: the task row, then lease rows, then frame rows.
 _LEASE_OF_WORKER_SQL = (
     "SELECT leases.id, leases.task_id, leases.state, leases.reason, tasks.max_attempts, tasks.account_id "
     "FROM leases JOIN tasks ON tasks.id = leases.task_id WHERE leases.id = :lease_id AND leases.worker_id = :worker_id"
@@ -100,6 +100,7 @@ def claim(
             if not set(options.get("tags") or []) <= worker.tags:
                 continue
             size = cand.chunk_size if max_frames is None else min(cand.chunk_size, max_frames)
+            lifecycle.lock_task(conn, cand.id)
             picked = conn.execute(pick, {"task_id": cand.id, "size": size}).all()
             if not picked:
                 continue
@@ -125,7 +126,6 @@ def claim(
             )
             conn.execute(_WORKER_SEEN, {"status": "busy", "now": now, "worker_id": worker.id})
             task, inputs = _task_payload(conn, cand.id)
-            # Last: the task row is what concurrent claims of this task wait for on PostgreSQL.
             n = len(picked)
             lifecycle.bump_counts(conn, cand.id, {FrameStatus.WAITING: -n, FrameStatus.RUNNING: n})
             return {
@@ -176,7 +176,14 @@ def _task_payload(conn: Connection, task_id: int) -> tuple[dict[str, Any], list[
     return payload
 
 
+_TASK_OF_LEASE = text("SELECT task_id FROM leases WHERE id = :lease_id")
+
+
 def _active_lease(conn: Connection, lease_id: int, worker_id: int) -> Any:
+    """The worker's lease, locked after its task (the farm's lock order: task, lease, frames)."""
+    task_id = conn.execute(_TASK_OF_LEASE, {"lease_id": lease_id}).scalar()
+    if task_id is not None:
+        lifecycle.lock_task(conn, task_id)
     query = _LEASE_OF_WORKER_PG if conn.dialect.name == "postgresql" else _LEASE_OF_WORKER_SQLITE
     row = conn.execute(query, {"lease_id": lease_id, "worker_id": worker_id}).first()
     if row is None:
@@ -284,7 +291,6 @@ def report(
         if len(accepted) == len(running) and lease.state == "active":
             conn.execute(_END_LEASE, {"state": "done", "lease_id": lease_id})
         conn.execute(_WORKER_SEEN, {"status": "busy", "now": now, "worker_id": worker_id})
-        # Last: the task row (its counters) is what concurrent reports of this task wait for.
         if done_vals:
             done_rows = [r for r in locked if r.id in done_vals]
             lifecycle.transition(
@@ -351,15 +357,15 @@ def release(db: Database, worker_id: int, lease_id: int | None = None) -> int:
         )
         if lease_id is not None:
             query = query.where(leases.c.id == lease_id)
-        if conn.dialect.name == "postgresql":
-            query = query.order_by(leases.c.id).with_for_update()
         count = 0
-        for lease in conn.execute(query).all():
-            count += len(
-                lifecycle.transition(
-                    conn, lease.task_id, Event.RELEASE, frames.c.lease_id == lease.id
-                )
+        for lease in conn.execute(query.order_by(leases.c.task_id, leases.c.id)).all():
+            lifecycle.lock_task(conn, lease.task_id)
+            if _lease_state(conn, lease.id) not in ("active", "revoked"):
+                continue
+            moved = lifecycle.transition(
+                conn, lease.task_id, Event.RELEASE, frames.c.lease_id == lease.id
             )
+            count += len(moved)
             conn.execute(update(leases).where(leases.c.id == lease.id).values(state="released"))
     return count
 
@@ -369,14 +375,21 @@ def reap_expired(db: Database, now: float | None = None) -> int:
     now = time.time() if now is None else now
     moved = 0
     with db.write() as conn:
-        query = (
+        expired = conn.execute(
             select(leases.c.id, leases.c.task_id, tasks.c.max_attempts)
             .join(tasks, tasks.c.id == leases.c.task_id)
             .where((leases.c.state == "active") & (leases.c.expires_at < now))
-        )
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update(of=leases, skip_locked=True)
-        for lease in conn.execute(query).all():
+            .order_by(leases.c.task_id, leases.c.id)
+        ).all()
+        for lease in expired:
+            lifecycle.lock_task(conn, lease.task_id)
+            row = conn.execute(
+                _lock_lease(
+                    conn, select(leases.c.state, leases.c.expires_at).where(leases.c.id == lease.id)
+                )
+            ).first()
+            if row is None or row.state != "active" or row.expires_at >= now:
+                continue  # reported, extended or stopped meanwhile
             moved += len(
                 lifecycle.transition(
                     conn,
@@ -389,3 +402,14 @@ def reap_expired(db: Database, now: float | None = None) -> int:
             )
             conn.execute(update(leases).where(leases.c.id == lease.id).values(state="expired"))
     return moved
+
+
+def _lock_lease(conn: Connection, query: Any) -> Any:
+    return query.with_for_update() if conn.dialect.name == "postgresql" else query
+
+
+def _lease_state(conn: Connection, lease_id: int) -> str | None:
+    state: str | None = conn.execute(
+        _lock_lease(conn, select(leases.c.state).where(leases.c.id == lease_id))
+    ).scalar()
+    return state

@@ -316,9 +316,9 @@ def operate(
 ) -> dict[str, Any]:
     """Stop, resume, restart (failed / all / chosen frames / by status), abort or delete a task."""
     with db.write() as conn:
+        lifecycle.lock_task(conn, task_id)
         row = _task_row(conn, account_id, task_id)
         check_task_op(op, row.status)
-        lifecycle.lock_leases(conn, task_id)
         if op is TaskOp.DELETE:
             conn.execute(delete(tasks).where(tasks.c.id == task_id))
             forget_task(db, task_id)
