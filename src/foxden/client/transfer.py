@@ -2,29 +2,37 @@
 
 Upload: walk the paths, hash every file (the quick-check cache skips unchanged ones), send ONE
 manifest (`POST /api/files/check`, per 50,000 files) and send only the blobs the farm lacks, in
-parallel, in verified chunks (`PUT /api/uploads/{hash}?offset=&total=`, `X-Chunk-Sha256`).
-A blob larger than one chunk first asks where an earlier, interrupted upload stopped
-(`GET /api/uploads/{hash}`) and continues there; a chunk the farm rejects as corrupted is sent
-again. Finally `POST /api/files/commit` records the new files at their mirrored paths.
+parallel. Small blobs (under BATCH_FILE_LIMIT) go many to a request (`POST /api/uploads/batch`:
+a JSON line naming hashes and sizes, then the bytes back to back); one the farm refuses as
+corrupted is sent again on its own. Bigger blobs go in verified chunks
+(`PUT /api/uploads/{hash}?offset=&total=`, `X-Chunk-Sha256`), first asking where an earlier,
+interrupted upload stopped (`GET /api/uploads/{hash}`) and continuing there; a chunk the farm
+rejects as corrupted is sent again. Finally `POST /api/files/commit` records the new files at
+their mirrored paths.
 
 Download: read the task's output manifest, skip files present with the same size and SHA-256,
-fetch the rest in parallel into `.<name>.foxden-part` (continuing a partial one with HTTP Range),
-verify, and rename into place. Paths from the server are checked: no '..', nothing absolute.
+fetch the rest in parallel: small ones many to a request (`POST /api/blobs/batch`, the reply cut
+by the manifest's sizes), the others (and any with a partial download to continue) one by one
+with HTTP Range. Each lands in `.<name>.foxden-part`, is verified, and is renamed into place; what
+a batch did not deliver intact is fetched on its own. Paths from the server are checked: no
+'..', nothing absolute.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import os
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from foxden.client.hashcache import READ_SIZE
 from foxden.client.retry import RETRY_STATUSES, RetryableStatus
@@ -37,6 +45,11 @@ MANIFEST_BATCH = 50_000
 CHUNK_RETRIES = 3
 BLOB_RESTARTS = 2
 PART_SUFFIX = ".foxden-part"
+BATCH_FILE_LIMIT = 1 << 20  # files smaller than this travel in batches
+BATCH_BYTES = 16 << 20  # content of one batch at most (the farm takes up to 32 MiB)
+BATCH_FILES = 500  # files in one batch at most (the farm takes up to 1,000)
+MIN_BATCH_BYTES = 256 << 10  # below this, a batch is not split further to keep workers busy
+T = TypeVar("T")
 
 
 @dataclass
@@ -48,12 +61,15 @@ class TransferStats:
     files_sent: int = 0  # blobs uploaded (or completed)
     files_fetched: int = 0  # files downloaded
     bytes_total: int = 0  # size of every file considered
-    bytes_sent: int = 0  # request bodies of upload chunks, resent ones included
+    bytes_sent: int = 0  # content of upload chunks and batches, resent ones included
     bytes_fetched: int = 0  # response bodies of downloads
     bytes_hashed: int = 0  # bytes read to compute hashes (0 when the cache knew them all)
     chunks_sent: int = 0
     chunks_resent: int = 0  # chunks sent again after the farm rejected them as corrupted
     resumed: int = 0  # transfers that continued where an interrupted one stopped
+    batches_sent: int = 0  # upload batches the farm answered
+    batches_fetched: int = 0  # download batches the farm answered
+    batch_fallbacks: int = 0  # files a batch did not move intact, sent or fetched on their own
     seconds: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -119,6 +135,39 @@ class _Progress:
                     bar.advance(tid, n)
 
             yield advance
+
+
+def plan_batches(
+    items: list[T], size: Callable[[T], int], workers: int, *, max_bytes: int = BATCH_BYTES
+) -> list[list[T]]:
+    """Group `items` (in order) into batches of at most `max_bytes` and BATCH_FILES items.
+
+    A batch that already holds MIN_BATCH_BYTES also ends at its share (1/`workers`) of the
+    items or of their bytes, so that a few MiB of small files still keep every transfer busy.
+    """
+    if not items:
+        return []
+    share_bytes = math.ceil(sum(size(i) for i in items) / workers)
+    share_files = math.ceil(len(items) / workers)
+    batches: list[list[T]] = [[]]
+    held = 0
+    for item in items:
+        n, count = size(item), len(batches[-1])
+        full = held + n > max_bytes or count >= BATCH_FILES
+        shared = held >= MIN_BATCH_BYTES and (held + n > share_bytes or count >= share_files)
+        if count and (full or shared):
+            batches.append([])
+            held = 0
+        batches[-1].append(item)
+        held += n
+    return batches
+
+
+def encode_batch(blobs: list[tuple[str, bytes]]) -> bytes:
+    """The body of `POST /api/uploads/batch`: a JSON line of (hash, size), then the bytes."""
+    index = {"blobs": [{"hash": digest, "size": len(data)} for digest, data in blobs]}
+    head = json.dumps(index, separators=(",", ":")).encode()
+    return b"".join([head, b"\n", *(data for _, data in blobs)])
 
 
 # ---- upload -----------------------------------------------------------------------------------
@@ -210,11 +259,52 @@ class Uploader:
                 by_hash.setdefault(f.digest, f)
         self.stats.add(files_skipped=sum(1 for f in files if f.digest not in missing))
         to_send = list(by_hash.values())
+        large: list[Any] = [f for f in to_send if f.size >= BATCH_FILE_LIMIT]
+        small = [f for f in to_send if f.size < BATCH_FILE_LIMIT]
+        jobs = large + plan_batches(small, lambda f: f.size, self.client.workers)
+
+        def send(job: LocalFile | list[LocalFile], advance: Callable[[int], None]) -> None:
+            if isinstance(job, list):
+                self._send_batch(job, advance)
+            else:
+                self._send_blob(job, advance)
+
         with self.progress.task("upload", sum(f.size for f in to_send)) as advance:
-            parallel(lambda f: self._send_blob(f, advance), to_send, self.client.workers)
+            parallel(lambda job: send(job, advance), jobs, self.client.workers)
         todo = [e for e in entries if self.force or _mirror(str(e["path"])) in pending]
         if todo:
             self.client.request("POST", "/api/files/commit", json={"files": todo}, idempotent=True)
+
+    def _send_batch(self, files: list[LocalFile], advance: Callable[[int], None]) -> None:
+        """Send small blobs in one request; any the farm did not store are sent on their own."""
+        blobs: list[tuple[str, bytes]] = []
+        for f in files:
+            _check_unchanged(f)
+            item = Chunk(f.digest, f.path, 0, f.size, f.path.read_bytes())
+            if self.hook is not None:
+                self.hook(item)
+            blobs.append((f.digest, item.data))
+        response = self.client.send(
+            "POST",
+            "/api/uploads/batch",
+            content=encode_batch(blobs),
+            headers={"Content-Type": "application/octet-stream"},
+            idempotent=True,  # storing verified content by its hash twice is harmless
+            ok=(404, 405),
+        )
+        if response.status_code in (404, 405):  # a farm without batches
+            rest = files
+        else:
+            stored = set(response.json()["stored"])
+            self.stats.add(batches_sent=1, bytes_sent=sum(len(data) for _, data in blobs))
+            for f in files:
+                if f.digest in stored:
+                    self.stats.add(files_sent=1)
+                    advance(f.size)
+            rest = [f for f in files if f.digest not in stored]
+        self.stats.add(batch_fallbacks=len(rest))
+        for f in rest:  # refused as corrupted (or changed since hashing: that is caught there)
+            self._send_blob(f, advance)
 
     def _status(self, digest: str) -> dict[str, Any]:
         result: dict[str, Any] = self.client.request("GET", f"/api/uploads/{digest}")
@@ -368,10 +458,23 @@ class Downloader:
                 p for p, keep in zip(plan, pool.map(self._present, plan), strict=True) if not keep
             ]
         self.stats.add(files_skipped=len(plan) - len(wanted))
+        large: list[Any] = []
+        small: list[tuple[Any, Path]] = []
+        for out, target in wanted:  # a partial download is continued on its own
+            batchable = out.size < BATCH_FILE_LIMIT and not _part(target).exists()
+            (small if batchable else large).append((out, target))
+        jobs = large + plan_batches(small, lambda p: int(p[0].size), self.client.workers)
+
+        def fetch(job: Any, advance: Callable[[int], None]) -> None:
+            if isinstance(job, list):
+                self._fetch_batch(job, advance)
+            else:
+                self._fetch(job, advance)
+
         with self.progress.task(
             f"download task {task_id}", sum(o.size for o, _ in wanted)
         ) as advance:
-            parallel(lambda p: self._fetch(p, advance), wanted, self.client.workers)
+            parallel(lambda job: fetch(job, advance), jobs, self.client.workers)
         self.client.cache.flush()
         self.stats.seconds = time.monotonic() - start
         return self.stats
@@ -392,7 +495,7 @@ class Downloader:
     def _fetch(self, item: tuple[Any, Path], advance: Callable[[int], None]) -> None:
         out, target = item
         target.parent.mkdir(parents=True, exist_ok=True)
-        part = target.with_name(f".{target.name}{PART_SUFFIX}")
+        part = _part(target)
         for attempt in range(2):
             digest = self.client.retry.call(lambda: self._stream(out.hash, out.size, part, advance))
             if digest == out.hash:
@@ -406,6 +509,65 @@ class Downloader:
                     f"{target.name} arrived corrupted twice (sha256 {digest}, "
                     f"expected {out.hash}): download again"
                 )
+
+    def _fetch_batch(self, batch: list[tuple[Any, Path]], advance: Callable[[int], None]) -> None:
+        """Fetch small files in one request (retried for what is left); the rest one by one."""
+        done: set[int] = set()
+        with suppress(Exception):  # whatever went wrong, fetching alone says it better
+            self.client.retry.call(lambda: self._stream_batch(batch, done, advance))
+        rest = [item for i, item in enumerate(batch) if i not in done]
+        self.stats.add(batch_fallbacks=len(rest))
+        for item in rest:
+            self._fetch(item, advance)
+
+    def _stream_batch(
+        self, batch: list[tuple[Any, Path]], done: set[int], advance: Callable[[int], None]
+    ) -> None:
+        """Fetch the files of `batch` not in `done`; adds each verified, renamed one to `done`."""
+        todo = [i for i in range(len(batch)) if i not in done]
+        if not todo:
+            return
+        hashes = [batch[i][0].hash for i in todo]
+        with self.client.http.stream("POST", "/api/blobs/batch", json={"hashes": hashes}) as reply:
+            if reply.status_code in RETRY_STATUSES:
+                raise RetryableStatus(reply)
+            if reply.status_code >= 400:
+                reply.read()
+                raise _raise_from(reply)
+            self.stats.add(batches_fetched=1)
+            blocks = reply.iter_bytes(READ_SIZE)
+            pending = memoryview(b"")
+            for i in todo:
+                out, target = batch[i]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                part = _part(target)
+                h = hashlib.sha256()
+                left = int(out.size)
+                try:
+                    with part.open("wb") as fh:
+                        while left:
+                            if not pending:
+                                block = next(blocks, None)
+                                if block is None:
+                                    raise TransferError("the batch ended early")
+                                self.stats.add(bytes_fetched=len(block))
+                                pending = memoryview(block)
+                            piece = pending[:left]
+                            fh.write(piece)
+                            h.update(piece)
+                            left -= len(piece)
+                            pending = pending[len(piece) :]
+                except BaseException:
+                    part.unlink(missing_ok=True)
+                    raise
+                if h.hexdigest() != out.hash:  # damaged on the way: fetched again on its own
+                    part.unlink(missing_ok=True)
+                    continue
+                os.replace(part, target)
+                self.client.cache.remember(target, target.stat(), out.hash, trusted=True)
+                self.stats.add(files_fetched=1)
+                advance(int(out.size))
+                done.add(i)
 
     def _stream(self, digest: str, size: int, part: Path, advance: Callable[[int], None]) -> str:
         """Fetch blob `digest` into `part`, continuing what `part` holds; returns its SHA-256."""
@@ -442,3 +604,8 @@ class Downloader:
             except OSError as exc:
                 raise TransferError(f"cannot write {part}: {exc}") from None
         return h.hexdigest()
+
+
+def _part(target: Path) -> Path:
+    """Where a download of `target` is written until it is verified."""
+    return target.with_name(f".{target.name}{PART_SUFFIX}")
