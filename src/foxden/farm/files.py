@@ -98,15 +98,14 @@ def check_manifest(db: Database, account_id: int, entries: list[dict[str, Any]])
     }
 
 
-def _ensure_blob(conn: Connection, digest: str, size: int) -> None:
-    if conn.execute(select(blobs.c.hash).where(blobs.c.hash == digest)).first() is None:
-        conn.execute(insert(blobs).values(hash=digest, size=size, created_at=time.time()))
-
-
 def register_blob(db: Database, digest: str, size: int) -> None:
     """Record a verified blob in the store's index (worker outputs)."""
     with db.write() as conn:
-        _ensure_blob(conn, digest, size)
+        conn.execute(
+            _insert_ignoring_duplicates(conn, blobs).values(
+                hash=digest, size=size, created_at=time.time()
+            )
+        )
 
 
 def _insert_ignoring_duplicates(conn: Connection, table: Table) -> Insert:
