@@ -199,7 +199,9 @@ def test_missing_client_texture_is_found_in_the_workspace(
 
 
 def test_stopping_a_render_kills_blender(scene_workspace: Path, tmp_path: Path) -> None:
-    chunk = make_chunk(scene_workspace, "anim", [1, 2, 3, 4, 5], tmp_path / "out")
+    # Many frames, so that Blender is surely still rendering when frame 1's image appears.
+    frames = list(range(1, 301))
+    chunk = make_chunk(scene_workspace, "anim", frames, tmp_path / "out")
     seen: list[str] = []
     start = time.monotonic()
 
@@ -210,8 +212,8 @@ def test_stopping_a_render_kills_blender(scene_workspace: Path, tmp_path: Path) 
     rendered = render(chunk, should_stop)
     assert rendered.results[0].killed
     assert rendered.results[0].returncode != 0
-    assert 1 in rendered.done_frames and 5 not in rendered.done_frames
-    assert rendered.outputs[5] == []
+    assert 1 in rendered.done_frames and 300 not in rendered.done_frames
+    assert rendered.outputs[300] == []
     assert time.monotonic() - start < 30
 
 
