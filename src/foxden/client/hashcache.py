@@ -9,14 +9,14 @@ itself and verified (downloads) are trusted at once.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 import threading
 import time
 from pathlib import Path
 
-READ_SIZE = 1 << 20
+from foxden.digests import file_digest
+
 RACY_SECONDS = 2.0  # FAT file systems keep mtimes to 2 seconds
 
 
@@ -26,15 +26,6 @@ def cache_dir() -> Path:
         return Path(os.environ["FOXDEN_CACHE_DIR"]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "foxden"
-
-
-def sha256_file(path: Path) -> str:
-    """SHA-256 of a file's content."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(READ_SIZE):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class HashCache:
@@ -80,7 +71,7 @@ class HashCache:
                     self.hits += 1
                 return cached, st
         hashed_ns = time.time_ns()
-        digest = sha256_file(path)
+        digest, _size = file_digest(path)
         after = path.stat()
         if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
             return self.hash(path, use_cache=False)  # it changed while we read it

@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from foxden.client.hashcache import READ_SIZE
 from foxden.client.retry import RETRY_STATUSES, RetryableStatus
+from foxden.digests import READ_SIZE
 from foxden.errors import BadRequest, NotFound, TransferError
 
 if TYPE_CHECKING:

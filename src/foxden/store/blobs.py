@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from typing import BinaryIO
 
+from foxden.digests import file_digest
 from foxden.errors import BadRequest, Conflict, TransferError
 
 _HASH = re.compile(r"^[0-9a-f]{64}$")
@@ -20,15 +21,6 @@ def check_hash(digest: str) -> str:
     if not _HASH.match(digest or ""):
         raise BadRequest(f"{digest!r} is not a SHA-256 hex digest (64 lower-case hex digits)")
     return digest
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's content."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(COPY_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class BlobStore:
@@ -85,7 +77,7 @@ class BlobStore:
         part = self._partial(owner, digest)
         if not part.exists():
             raise Conflict(f"no upload of {digest} in progress")
-        actual = file_sha256(part)
+        actual, _size = file_digest(part)
         if actual != digest:
             part.unlink(missing_ok=True)
             raise TransferError(

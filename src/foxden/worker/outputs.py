@@ -5,24 +5,14 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from foxden.digests import file_digest
 from foxden.worker.protocol import OutputRef, WorkerClient
 from foxden.worker.thumbnails import make_thumbnail
 
 
-def file_hash(path: Path) -> tuple[str, int]:
-    """SHA-256 and size of a file, read in chunks."""
-    hasher = hashlib.sha256()
-    size = 0
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            hasher.update(chunk)
-            size += len(chunk)
-    return hasher.hexdigest(), size
-
-
 def upload_output(client: WorkerClient, out_dir: Path, path: Path) -> OutputRef:
     """Upload one output file and its thumbnail; returns the reference to report."""
-    digest, size = file_hash(path)
+    digest, size = file_digest(path)
     client.upload(digest, path)
     thumb_hash: str | None = None
     thumb = make_thumbnail(path)
