@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from foxden.db.schema import accounts
@@ -104,3 +105,52 @@ def test_worker_join_key_and_tokens(live_server: LiveServer) -> None:
         == 401
     )
     assert (live_server.data_dir / "join_key").read_text().strip() == live_server.farm.join_key
+
+
+def test_rotating_a_key_ends_the_old_one(live_server: LiveServer, tmp_path: Path) -> None:
+    user = live_server.client(live_server.user_key)
+    new = user.post("/api/me/key").json()
+    assert new["account"] == "alice" and new["access_key"] != live_server.user_key
+    assert live_server.client(live_server.user_key).get("/api/me").status_code == 401
+    fresh = live_server.client(new["access_key"])
+    assert fresh.get("/api/me").json()["name"] == "alice"
+    # an admin can rotate anyone's key; a user cannot rotate another's
+    assert fresh.post("/api/accounts/admin/key").status_code == 403
+    admin = live_server.client(live_server.admin_key)
+    again = admin.post("/api/accounts/alice/key").json()["access_key"]
+    assert fresh.get("/api/me").status_code == 401
+    assert live_server.client(again).get("/api/me").status_code == 200
+    assert admin.post("/api/accounts/nobody/key").status_code == 404
+
+
+def test_cli_rotates_a_key(tmp_path: Path) -> None:
+    base = [sys.executable, "-m", "foxden.cli", "account"]
+    first = json.loads(
+        subprocess.run(
+            [*base, "create", "zed", "--data-dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    second = json.loads(
+        subprocess.run(
+            [*base, "rotate-key", "zed", "--data-dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert second["account"] == "zed" and second["access_key"] != first["access_key"]
+    from foxden.db.engine import Database
+    from foxden.errors import Unauthorized
+    from foxden.farm.accounts import authenticate
+
+    db = Database(f"sqlite:///{tmp_path / 'foxden.db'}")
+    try:
+        with db.read() as conn:
+            assert authenticate(conn, second["access_key"]).name == "zed"
+            with pytest.raises(Unauthorized):
+                authenticate(conn, first["access_key"])
+    finally:
+        db.dispose()

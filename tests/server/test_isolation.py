@@ -18,6 +18,8 @@ NOT_ACCOUNT_DATA = {
     ("POST", "/api/accounts"),
     ("PATCH", "/api/accounts/{name}"),  # admin only
     ("GET", "/api/workers"),  # admin only
+    ("POST", "/api/accounts/{name}/key"),  # admin only
+    ("POST", "/api/me/key"),  # one's own key
     ("POST", "/api/files/check"),
     ("POST", "/api/files/commit"),  # checked below by content
     ("GET", "/api/uploads/{digest}"),

@@ -54,6 +54,11 @@ def register(sub: Any) -> None:
         add_server_options(d)
         d.set_defaults(func=_account_disable, disabled=flag)
 
+    rk = acc_sub.add_parser("rotate-key", help="give an account a new access key (printed as JSON)")
+    rk.add_argument("name")
+    add_server_options(rk)
+    rk.set_defaults(func=_account_rotate)
+
     j = sub.add_parser("join-key", help="print the key workers join the farm with")
     add_server_options(j)
     j.set_defaults(func=_join_key)
@@ -118,6 +123,18 @@ def _account_disable(args: argparse.Namespace) -> int:
         print(json.dumps(set_disabled(farm.db, args.name, args.disabled)))
     finally:
         farm.close()
+    return 0
+
+
+def _account_rotate(args: argparse.Namespace) -> int:
+    from foxden.farm.accounts import rotate_key
+
+    farm = _open(args)
+    try:
+        key = rotate_key(farm.db, args.name)
+    finally:
+        farm.close()
+    print(json.dumps({"account": args.name, "access_key": key}))
     return 0
 
 

@@ -123,3 +123,15 @@ def set_disabled(db: Database, name: str, disabled: bool) -> dict[str, Any]:
             raise NotFound(f"no account named {name!r}")
         row = conn.execute(select(accounts).where(accounts.c.name == name)).mappings().one()
     return account_record(dict(row))
+
+
+def rotate_key(db: Database, name: str) -> str:
+    """Give account `name` a new access key (shown once); the old key stops working at once."""
+    key = new_secret("fdk")
+    with db.write() as conn:
+        res = conn.execute(
+            update(accounts).where(accounts.c.name == name).values(key_hash=hash_secret(key))
+        )
+    if res.rowcount == 0:
+        raise NotFound(f"no account named {name!r}")
+    return key

@@ -26,6 +26,12 @@ def login(farm: FarmDep, account: AccountDep) -> dict[str, Any]:
     return accounts.get_account(farm.db, account.id)
 
 
+@router.post("/me/key")
+def rotate_my_key(farm: FarmDep, account: AccountDep) -> dict[str, Any]:
+    """A new access key for the calling account; the old one stops working at once."""
+    return {"account": account.name, "access_key": accounts.rotate_key(farm.db, account.name)}
+
+
 @router.get("/accounts")
 def list_accounts(farm: FarmDep, _admin: AdminDep) -> list[dict[str, Any]]:
     """Every account (admins only)."""
@@ -45,6 +51,12 @@ def change_account(
 ) -> dict[str, Any]:
     """Disable or enable an account (admins only)."""
     return accounts.set_disabled(farm.db, name, body.disabled)
+
+
+@router.post("/accounts/{name}/key")
+def rotate_key(name: str, farm: FarmDep, _admin: AdminDep) -> dict[str, Any]:
+    """A new access key for an account (admins only); the old one stops working at once."""
+    return {"account": name, "access_key": accounts.rotate_key(farm.db, name)}
 
 
 @router.get("/workers")
