@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,18 @@ def register(sub: Any) -> None:
     j = sub.add_parser("join-key", help="print the key workers join the farm with")
     add_server_options(j)
     j.set_defaults(func=_join_key)
+
+    g = sub.add_parser("gc", help="remove stored blobs that nothing uses any more")
+    add_server_options(g)
+    g.add_argument(
+        "--older-than",
+        type=float,
+        default=24.0,
+        metavar="HOURS",
+        help="only blobs stored longer ago than this (default 24: uploads in flight)",
+    )
+    g.add_argument("--dry-run", action="store_true", help="say what would go, remove nothing")
+    g.set_defaults(func=_gc)
 
     m = sub.add_parser("migrate", help="create or upgrade the database schema")
     add_server_options(m)
@@ -142,6 +155,32 @@ def _join_key(args: argparse.Namespace) -> int:
     farm = _open(args)
     print(farm.join_key)
     farm.close()
+    return 0
+
+
+def _gc(args: argparse.Namespace) -> int:
+    from foxden.farm.gc import collect
+
+    farm = _open(args)
+    try:
+        done = collect(farm.db, farm.store, grace=args.older_than * 3600, dry_run=args.dry_run)
+    finally:
+        farm.close()
+    verb = "would remove" if args.dry_run else "removed"
+    print(
+        json.dumps(
+            {
+                "dry_run": args.dry_run,
+                "blobs": done.blobs,
+                "bytes": done.bytes,
+                "partial_uploads": done.partial_uploads,
+            }
+        )
+    )
+    print(
+        f"{verb} {done.blobs} blob(s), {done.bytes} bytes, {done.partial_uploads} partial upload(s)",
+        file=sys.stderr,
+    )
     return 0
 
 
