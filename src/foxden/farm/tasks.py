@@ -20,7 +20,16 @@ from foxden.core.states import (
     statuses_for_filter,
 )
 from foxden.db.engine import Database, new_id
-from foxden.db.schema import accounts, frame_logs, frames, outputs, task_inputs, tasks
+from foxden.db.schema import (
+    accounts,
+    files,
+    frame_logs,
+    frames,
+    leases,
+    outputs,
+    task_inputs,
+    tasks,
+)
 from foxden.errors import BadRequest, NotFound
 from foxden.farm import lifecycle
 from foxden.farm.files import lookup
@@ -172,8 +181,6 @@ def _inputs(
     warnings: list[str],
 ) -> list[dict[str, Any]]:
     """The files a task's workers may fetch: scene, its dependencies, its folder, extra inputs."""
-    from foxden.db.schema import files
-
     chosen: dict[str, Any] = {}
     folders = [str(PurePosixPath(scene_path).parent)]
     for extra in options.get("inputs") or []:
@@ -536,8 +543,6 @@ def frame_thumbnail(db: Database, account_id: int, task_id: int, number: int) ->
 
 def worker_may_read(conn: Connection, worker_id: int, digest: str) -> bool:
     """Whether `digest` is an input of a task on which the worker holds a live lease."""
-    from foxden.db.schema import leases
-
     row = conn.execute(
         select(task_inputs.c.hash)
         .join(leases, leases.c.task_id == task_inputs.c.task_id)

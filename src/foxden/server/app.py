@@ -16,6 +16,7 @@ from foxden.errors import FoxdenError
 from foxden.farm.workers import queue_depth
 from foxden.server.api import accounts, compat, files, projects, tasks, worker
 from foxden.server.farm import Farm
+from foxden.web.routes import install as install_web
 
 log = logging.getLogger("foxden.server")
 
@@ -77,10 +78,5 @@ def create_app(farm: Farm, *, start_background: bool = True) -> FastAPI:
         compat.router,
     ):
         app.include_router(router)
-    try:
-        from foxden.web.routes import install as install_web  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # the web pages are optional while they are being built
-        pass
-    else:
-        install_web(app)
+    install_web(app)
     return app

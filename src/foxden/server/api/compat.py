@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from foxden import compat
 from foxden.core.states import TaskOp
@@ -35,8 +36,6 @@ async def vendor_call(request: Request) -> JSONResponse:
         body = payload.get("body") or {}
         with farm.db.read() as conn:
             account = accounts.authenticate(conn, head.get("access_key"), head.get("account"))
-        from starlette.concurrency import run_in_threadpool
-
         result = await run_in_threadpool(
             _dispatch, farm, account, str(head.get("action", "")), body
         )
