@@ -134,3 +134,12 @@ def test_restart_finished_frames(sim_farm: SimFarm, project_tree: Path) -> None:
     fox.restart_tasks(task_id, restart_type=2)  # 2: finished frames
     fox.client.wait(task_id, poll=0.05, timeout=30)
     assert len(sim_farm.worker.rendered) == before + 2
+
+
+def test_rotating_the_key_switches_the_client_and_ends_the_old_key(live_server: LiveServer) -> None:
+    with Client(live_server.url, live_server.user_key) as client:
+        new_key = client.rotate_key()
+        assert client.me().name == "alice"  # the client now uses the new key
+    with Client(live_server.url, live_server.user_key) as old, pytest.raises(Unauthorized):
+        old.me()
+    assert Fox(live_server.url, "alice", new_key).get_users()[0]["login_name"] == "alice"

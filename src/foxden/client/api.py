@@ -202,6 +202,15 @@ class Client:
         """The account this client acts for."""
         return Account.from_json(self.request("GET", "/api/me"))
 
+    def rotate_key(self) -> str:
+        """A new access key for this account (shown once); the old one stops working at once.
+
+        This client switches to the new key; store it where you keep the old one.
+        """
+        key = str(self.request("POST", "/api/me/key", idempotent=False)["access_key"])
+        self.http.headers["Authorization"] = f"Bearer {key}"
+        return key
+
     def software(self) -> list[Software]:
         """Software the farm's workers can run now (choices for plugin configs)."""
         return [Software.from_json(s) for s in self.request("GET", "/api/software")]
