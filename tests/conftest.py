@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,36 +127,45 @@ def start_server(settings: Settings) -> tuple[_Server, threading.Thread, Farm]:
     return server, thread, farm
 
 
+def farm_settings(db_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings of a test farm on `db_url` in `tmp_path` (leases of 30 s unless overridden)."""
+    values: dict[str, Any] = {
+        "data_dir": tmp_path / "data",
+        "database_url": db_url,
+        "host": "127.0.0.1",
+        "port": free_port(),
+        "lease_seconds": 30,
+        "heartbeat_seconds": 1,
+        "reap_seconds": 0.2,
+        "max_attempts": 3,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@contextmanager
+def running_server(settings: Settings) -> Iterator[LiveServer]:
+    """A real server for `settings` with an admin and a user account, stopped on exit."""
+    server, thread, farm = start_server(settings)
+    _, admin_key = create_account(farm.db, "admin", admin=True)
+    _, user_key = create_account(farm.db, "alice")
+    try:
+        yield LiveServer(
+            settings.url, farm, admin_key, user_key, settings.data_dir, app=server.config.app
+        )
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
 @pytest.fixture
 def server_settings(db_url: str, tmp_path: Path) -> Settings:
-    """Settings of a test farm (short leases so expiry tests are quick)."""
-    return Settings(
-        data_dir=tmp_path / "data",
-        database_url=db_url,
-        host="127.0.0.1",
-        port=free_port(),
-        lease_seconds=30,
-        heartbeat_seconds=1,
-        reap_seconds=0.2,
-        max_attempts=3,
-    )
+    """Settings of a test farm."""
+    return farm_settings(db_url, tmp_path)
 
 
 @pytest.fixture
 def live_server(server_settings: Settings) -> Iterator[LiveServer]:
     """A real server over HTTP on a fresh database (run once on SQLite, once on PostgreSQL)."""
-    server, thread, farm = start_server(server_settings)
-    _, admin_key = create_account(farm.db, "admin", admin=True)
-    _, user_key = create_account(farm.db, "alice")
-    try:
-        yield LiveServer(
-            server_settings.url,
-            farm,
-            admin_key,
-            user_key,
-            server_settings.data_dir,
-            app=server.config.app,
-        )
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with running_server(server_settings) as live:
+        yield live

@@ -10,8 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from foxden.config import Settings
-from tests.conftest import LiveServer, free_port, start_server
+from tests.conftest import LiveServer, farm_settings, running_server
 from tests.farmkit import make_project, register_worker, submit, upload
 
 
@@ -68,25 +67,11 @@ def test_twenty_workers_never_share_a_frame(live_server: LiveServer) -> None:
 @pytest.fixture
 def short_lease_server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     """A server whose leases last one second."""
-    from foxden.farm.accounts import create_account
-
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        database_url=db_url,
-        port=free_port(),
-        lease_seconds=1.0,
-        heartbeat_seconds=0.3,
-        reap_seconds=0.1,
-        max_attempts=2,
+    settings = farm_settings(
+        db_url, tmp_path, lease_seconds=1.0, heartbeat_seconds=0.3, reap_seconds=0.1, max_attempts=2
     )
-    server, thread, farm = start_server(settings)
-    _, admin = create_account(farm.db, "admin", admin=True)
-    _, user = create_account(farm.db, "alice")
-    try:
-        yield LiveServer(settings.url, farm, admin, user, settings.data_dir)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with running_server(settings) as live:
+        yield live
 
 
 def _wait(predicate: Callable[[], bool], timeout: float = 10.0) -> None:

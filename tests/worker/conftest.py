@@ -18,7 +18,7 @@ import pytest
 
 from foxden.config import Settings
 from foxden.farm.workers import list_workers
-from tests.conftest import LiveServer, free_port
+from tests.conftest import LiveServer, farm_settings
 from tests.farmkit import upload
 from tests.scenes import make_scenes
 
@@ -42,16 +42,7 @@ def slow_scenes(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def server_settings(db_url: str, tmp_path: Path) -> Settings:
     """Short leases and heartbeats, so that stops and lost workers show quickly."""
-    return Settings(
-        data_dir=tmp_path / "data",
-        database_url=db_url,
-        host="127.0.0.1",
-        port=free_port(),
-        lease_seconds=4,
-        heartbeat_seconds=1,
-        reap_seconds=0.2,
-        max_attempts=3,
-    )
+    return farm_settings(db_url, tmp_path, lease_seconds=4)
 
 
 def upload_folder(user: httpx.Client, local: Path, tree_dir: str = SHOT) -> None:

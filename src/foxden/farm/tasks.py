@@ -121,7 +121,7 @@ def submit(
     deps, warnings = _analyse(job_type, store, scene.hash, scene_path)
     now = time.time()
     with db.write() as conn:
-        inputs = _inputs(conn, account_id, scene_path, deps, options, warnings)
+        inputs = _inputs(conn, account_id, scene, deps, options, warnings)
         task_id = new_id(
             conn.execute(
                 insert(tasks).values(
@@ -175,14 +175,14 @@ def submit(
 def _inputs(
     conn: Connection,
     account_id: int,
-    scene_path: str,
+    scene: Any,
     deps: list[str],
     options: dict[str, Any],
     warnings: list[str],
 ) -> list[dict[str, Any]]:
     """The files a task's workers may fetch: scene, its dependencies, its folder, extra inputs."""
-    chosen: dict[str, Any] = {}
-    folders = [str(PurePosixPath(scene_path).parent)]
+    chosen: dict[str, Any] = {scene.path: scene}
+    folders = [str(PurePosixPath(scene.path).parent)]
     for extra in options.get("inputs") or []:
         folders.append(mirror(str(extra)))
     for folder in folders:
@@ -205,9 +205,6 @@ def _inputs(
             )
         else:
             chosen[row.path] = row
-    scene = lookup(conn, account_id, scene_path)
-    if scene is not None:
-        chosen[scene.path] = scene
     return [{"path": r.path, "hash": r.hash, "size": r.size} for r in chosen.values()]
 
 

@@ -26,6 +26,7 @@ from foxden.errors import BadRequest, NotFound, TransferError
 from foxden.farm import files
 from foxden.server.api.deps import AccountDep, FarmDep
 from foxden.server.api.models import BlobBatch, Manifest
+from foxden.server.farm import Farm
 from foxden.store.blobs import COPY_CHUNK, check_hash
 
 router = APIRouter(prefix="/api", tags=["files"])
@@ -96,7 +97,7 @@ async def upload_chunk(
 
 
 def _store_chunk(
-    farm: Any,
+    farm: Farm,
     account_id: int,
     digest: str,
     offset: int,
