@@ -12,6 +12,7 @@ need=()
 command -v blender >/dev/null || need+=(blender)
 command -v chromium >/dev/null || need+=(chromium)
 command -v rsync >/dev/null || need+=(rsync)
+command -v bwrap >/dev/null || need+=(bubblewrap)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing Debian packages: ${need[*]}"

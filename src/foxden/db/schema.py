@@ -16,7 +16,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
+    true,
 )
 
 metadata = MetaData(
@@ -39,6 +41,8 @@ accounts = Table(
     Column("email", String(255), nullable=False, default=""),
     Column("created_at", Float, nullable=False),
     Column("login_at", Float),
+    # may use privileged job types (`command`): an admin's decision, `foxden account trust`
+    Column("trusted", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 projects = Table(
@@ -51,6 +55,9 @@ projects = Table(
     Column("remark", Text, nullable=False, default=""),
     Column("render_os", String(32), nullable=False, default="linux"),
     Column("created_at", Float, nullable=False),
+    # set by admins only: the sandbox may reach the network / the scene's scripts may run
+    Column("allow_network", Boolean, nullable=False, default=False, server_default=false()),
+    Column("allow_scripts", Boolean, nullable=False, default=False, server_default=false()),
     UniqueConstraint("account_id", "name"),
 )
 
@@ -153,6 +160,10 @@ workers = Table(
     Column("status", String(16), nullable=False, default="idle"),
     Column("registered_at", Float, nullable=False),
     Column("last_seen", Float, nullable=False),
+    # the worker renders inside its sandbox (false: started with --no-sandbox)
+    Column("sandboxed", Boolean, nullable=False, default=True, server_default=true()),
+    # false while an admin has not approved it (server started with --approve-workers)
+    Column("approved", Boolean, nullable=False, default=True, server_default=true()),
 )
 
 leases = Table(
@@ -167,6 +178,14 @@ leases = Table(
     Column("expires_at", Float, nullable=False),
     Index("ix_leases_state_expires", "state", "expires_at"),
 )
+
+lease_blobs = Table(
+    "lease_blobs",
+    metadata,
+    Column("lease_id", ForeignKey("leases.id", ondelete="CASCADE"), primary_key=True),
+    Column("hash", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+)  # blobs a worker uploaded for a lease: the only ones its frame reports may name
 
 frames = Table(
     "frames",
@@ -216,4 +235,14 @@ outputs = Table(
     Column("thumb_hash", String(64)),
     Column("created_at", Float, nullable=False),
     UniqueConstraint("task_id", "path"),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 of the session id in the cookie
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False, server_default=false()),
 )
