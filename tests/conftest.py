@@ -20,6 +20,7 @@ import uvicorn
 
 from foxden.config import Settings
 from foxden.farm.accounts import create_account
+from foxden.farm.rights import set_trusted
 from foxden.server.app import create_app
 from foxden.server.farm import Farm
 
@@ -95,14 +96,26 @@ class LiveServer:
     app: Any = None
 
     def farm_app_routes(self) -> list[Any]:
-        """The app's API routes."""
+        """The app's API routes (FastAPI 0.165 keeps an included router's routes inside it)."""
         from fastapi.routing import APIRoute
 
-        return [r for r in self.app.routes if isinstance(r, APIRoute)]
+        found: list[Any] = []
+        pending = list(self.app.routes)
+        while pending:
+            route = pending.pop(0)
+            inner = getattr(route, "original_router", None)
+            if inner is not None:
+                pending.extend(inner.routes)
+            elif isinstance(route, APIRoute):
+                found.append(route)
+        return found
 
-    def new_account(self, name: str, admin: bool = False) -> str:
-        """Create an account; returns its key."""
-        return create_account(self.farm.db, name, admin=admin)[1]
+    def new_account(self, name: str, admin: bool = False, trusted: bool = False) -> str:
+        """Create an account (untrusted unless `trusted`); returns its key."""
+        key = create_account(self.farm.db, name, admin=admin)[1]
+        if trusted:
+            set_trusted(self.farm.db, name, True)
+        return key
 
 
 class _Server(uvicorn.Server):
@@ -145,10 +158,15 @@ def farm_settings(db_url: str, tmp_path: Path, **overrides: Any) -> Settings:
 
 @contextmanager
 def running_server(settings: Settings) -> Iterator[LiveServer]:
-    """A real server for `settings` with an admin and a user account, stopped on exit."""
+    """A real server for `settings` with an admin and a user account, stopped on exit.
+
+    The user, alice, is trusted with the command job type (most tests render with it);
+    `LiveServer.new_account` makes untrusted ones (tests/security/test_trusted_accounts.py).
+    """
     server, thread, farm = start_server(settings)
     _, admin_key = create_account(farm.db, "admin", admin=True)
     _, user_key = create_account(farm.db, "alice")
+    set_trusted(farm.db, "alice", True)
     try:
         yield LiveServer(
             settings.url, farm, admin_key, user_key, settings.data_dir, app=server.config.app

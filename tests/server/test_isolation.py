@@ -19,6 +19,8 @@ NOT_ACCOUNT_DATA = {
     ("PATCH", "/api/accounts/{name}"),  # admin only
     ("GET", "/api/workers"),  # admin only
     ("POST", "/api/accounts/{name}/key"),  # admin only
+    ("POST", "/api/accounts/{name}/trust"),  # admin only (tests/security/test_trusted_accounts.py)
+    ("PATCH", "/api/accounts/{name}/projects/{project}/sandbox"),  # admin only (same)
     ("POST", "/api/me/key"),  # one's own key
     ("POST", "/api/files/check"),
     ("POST", "/api/files/commit"),  # checked below by content

@@ -1,4 +1,4 @@
-"""Server-side commands: `serve`, `account create|list|disable`, `join-key`, `migrate`."""
+"""Server-side commands: `serve`, `account create|list|disable|trust`, `project allow`, `join-key`, `migrate`."""
 
 from __future__ import annotations
 
@@ -59,6 +59,39 @@ def register(sub: Any) -> None:
     rk.add_argument("name")
     add_server_options(rk)
     rk.set_defaults(func=_account_rotate)
+
+    for name, flag in (("trust", True), ("untrust", False)):
+        t = acc_sub.add_parser(
+            name,
+            help=(
+                "let an account use the command job type (it runs any program on the render nodes)"
+                if flag
+                else "take the command job type back (its queued command tasks stop)"
+            ),
+        )
+        t.add_argument("name")
+        add_server_options(t)
+        t.set_defaults(func=_account_trust, trusted=flag)
+
+    proj = sub.add_parser("project", help="administer accounts' projects")
+    proj_sub = proj.add_subparsers(dest="project_command", metavar="ACTION", required=True)
+    pa = proj_sub.add_parser(
+        "allow", help="set a project's sandbox rights (network, the scene's scripts)"
+    )
+    pa.add_argument("--account", required=True, help="the account owning the project")
+    pa.add_argument("--project", required=True, help="the project's name")
+    pa.add_argument(
+        "--network",
+        action=argparse.BooleanOptionalAction,
+        help="renders of the project may reach the network (default: unchanged)",
+    )
+    pa.add_argument(
+        "--scripts",
+        action=argparse.BooleanOptionalAction,
+        help="Blender may run the scene's own scripts (default: unchanged)",
+    )
+    add_server_options(pa)
+    pa.set_defaults(func=_project_allow)
 
     j = sub.add_parser("join-key", help="print the key workers join the farm with")
     add_server_options(j)
@@ -148,6 +181,35 @@ def _account_rotate(args: argparse.Namespace) -> int:
     finally:
         farm.close()
     print(json.dumps({"account": args.name, "access_key": key}))
+    return 0
+
+
+def _account_trust(args: argparse.Namespace) -> int:
+    from foxden.farm.rights import set_trusted
+
+    farm = _open(args)
+    try:
+        print(json.dumps(set_trusted(farm.db, args.name, args.trusted)))
+    finally:
+        farm.close()
+    return 0
+
+
+def _project_allow(args: argparse.Namespace) -> int:
+    from foxden.farm.rights import set_project_rights
+
+    farm = _open(args)
+    try:
+        rights = set_project_rights(
+            farm.db,
+            args.account,
+            args.project,
+            allow_network=args.network,
+            allow_scripts=args.scripts,
+        )
+    finally:
+        farm.close()
+    print(json.dumps(rights))
     return 0
 
 

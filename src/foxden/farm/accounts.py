@@ -91,6 +91,7 @@ def account_record(row: dict[str, Any]) -> dict[str, Any]:
         "name": row["name"],
         "is_admin": bool(row["is_admin"]),
         "disabled": bool(row["disabled"]),
+        "trusted": bool(row["trusted"]),  # may use privileged job types (farm/rights.py)
         "email": row["email"],
         "created_at": row["created_at"],
         "login_at": row["login_at"],

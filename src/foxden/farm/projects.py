@@ -11,6 +11,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from foxden.db.engine import Database, new_id
 from foxden.db.schema import plugin_configs, projects
 from foxden.errors import BadRequest, Conflict, NotFound
+from foxden.farm.rights import project_rights, require_allowed
 from foxden.farm.software import software_key
 from foxden.farm.workers import software_available, software_on_offer
 
@@ -40,6 +41,7 @@ def _project_record(conn: Connection, row: Any) -> dict[str, Any]:
         "remark": row.remark,
         "create_time": row.created_at,
         "plugins": [_config_record(c) for c in configs],
+        **project_rights(row),  # read-only here: administrators set them (farm/rights.py)
     }
 
 
@@ -76,6 +78,9 @@ def create_project(
     """Create a project, with optional plugin configs (the first becomes the default)."""
     if not _NAME.match(name or "") or name != name.strip():
         raise BadRequest(f"project name {name!r} is not allowed: 1-128 characters, no slashes")
+    with db.read() as conn:
+        for cfg in configs or []:
+            require_allowed(conn, account_id, str(cfg.get("cg_soft_name", "")))
     for cfg in configs or []:
         _check_software(db, str(cfg.get("cg_soft_name", "")))
     with db.write() as conn:
@@ -172,6 +177,7 @@ def add_config(db: Database, account_id: int, name: str, cfg: dict[str, Any]) ->
     _check_software(db, str(cfg.get("cg_soft_name", "")))
     with db.write() as conn:
         row = _get_row(conn, account_id, name)
+        require_allowed(conn, account_id, str(cfg.get("cg_soft_name", "")))
         has_any = conn.execute(
             select(plugin_configs.c.id).where(plugin_configs.c.project_id == row.id)
         ).first()
@@ -198,7 +204,8 @@ def modify_config(
         _check_software(db, str(changes["cg_soft_name"]))
     with db.write() as conn:
         row = _get_row(conn, account_id, name)
-        _get_config(conn, row.id, config_id)
+        cfg = _get_config(conn, row.id, config_id)
+        require_allowed(conn, account_id, str(changes.get("cg_soft_name") or cfg.cg_soft_name))
         values: dict[str, Any] = {
             k: changes[k] for k in ("cg_soft_name", "plugin_name") if k in changes
         }

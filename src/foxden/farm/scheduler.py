@@ -57,6 +57,11 @@ _START_FRAMES = text(
     "worker_id = :worker_id, start_time = :now, end_time = NULL, progress = 0 WHERE id IN :ids"
 ).bindparams(bindparam("ids", expanding=True))
 _WORKER_SEEN = text("UPDATE workers SET status = :status, last_seen = :now WHERE id = :worker_id")
+# a project's sandbox rights change (admins set them), so they are read per claim, not cached
+_PROJECT_RIGHTS = text(
+    "SELECT projects.allow_network, projects.allow_scripts FROM tasks "
+    "JOIN projects ON projects.id = tasks.project_id WHERE tasks.id = :task_id"
+)
 # Lock order on PostgreSQL, everywhere: the task row, then lease rows, then frame rows.
 _LEASE_OF_WORKER_SQL = (
     "SELECT leases.id, leases.task_id, leases.state, leases.reason, tasks.max_attempts, tasks.account_id "
@@ -126,6 +131,12 @@ def claim(
             )
             conn.execute(_WORKER_SEEN, {"status": "busy", "now": now, "worker_id": worker.id})
             task, inputs = _task_payload(conn, cand.id)
+            rights = conn.execute(_PROJECT_RIGHTS, {"task_id": cand.id}).first()
+            task = {  # the project gone: no rights
+                **task,
+                "allow_network": bool(rights is not None and rights.allow_network),
+                "allow_scripts": bool(rights is not None and rights.allow_scripts),
+            }
             n = len(picked)
             lifecycle.bump_counts(conn, cand.id, {FrameStatus.WAITING: -n, FrameStatus.RUNNING: n})
             return {

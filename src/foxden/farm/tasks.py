@@ -34,6 +34,7 @@ from foxden.errors import BadRequest, NotFound
 from foxden.farm import lifecycle
 from foxden.farm.files import lookup
 from foxden.farm.projects import config_for_submit
+from foxden.farm.rights import PRIVILEGED_JOB_TYPES, require_allowed
 from foxden.farm.scheduler import forget_task
 from foxden.farm.software import software_key, split_soft_name
 from foxden.paths import mirror
@@ -111,6 +112,7 @@ def submit(
             str(request["project_name"]),
             None if config_id is None else int(config_id),
         )
+        require_allowed(conn, account_id, cfg.cg_soft_name)
         scene = lookup(conn, account_id, scene_path)
     if scene is None:
         raise BadRequest(
@@ -121,6 +123,7 @@ def submit(
     deps, warnings = _analyse(job_type, store, scene.hash, scene_path)
     now = time.time()
     with db.write() as conn:
+        require_allowed(conn, account_id, cfg.cg_soft_name, lock=True)  # an untrust meanwhile
         inputs = _inputs(conn, account_id, scene, deps, options, warnings)
         task_id = new_id(
             conn.execute(
@@ -323,6 +326,8 @@ def operate(
         lifecycle.lock_task(conn, task_id)
         row = _task_row(conn, account_id, task_id)
         check_task_op(op, row.status)
+        if op in (TaskOp.RESUME, TaskOp.RESTART) and row.job_type in PRIVILEGED_JOB_TYPES:
+            require_allowed(conn, account_id, row.cg_soft_name)  # it would run again
         if op is TaskOp.DELETE:
             conn.execute(delete(tasks).where(tasks.c.id == task_id))
             forget_task(db, task_id)

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from foxden.web import login_pages, project_pages, task_pages, worker_pages
+from foxden.web import account_pages, login_pages, project_pages, task_pages, worker_pages
 from foxden.web.auth import SessionMiddleware, WebState
 
 STATIC = Path(__file__).parent / "static"
@@ -19,5 +19,5 @@ def install(app: FastAPI) -> None:
     app.state.web = web
     app.add_middleware(SessionMiddleware, web=web)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (login_pages, project_pages, task_pages, worker_pages):
+    for module in (login_pages, project_pages, task_pages, worker_pages, account_pages):
         app.include_router(module.router)

@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from foxden.farm import accounts, workers
+from foxden.farm import accounts, rights, workers
 from foxden.server.api.deps import AccountDep, AdminDep, FarmDep
-from foxden.server.api.models import AccountChange, AccountCreate
+from foxden.server.api.models import AccountChange, AccountCreate, AccountTrust, ProjectRights
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 
@@ -57,6 +57,29 @@ def change_account(
 def rotate_key(name: str, farm: FarmDep, _admin: AdminDep) -> dict[str, Any]:
     """A new access key for an account (admins only); the old one stops working at once."""
     return {"account": name, "access_key": accounts.rotate_key(farm.db, name)}
+
+
+@router.post("/accounts/{name}/trust")
+def trust(name: str, body: AccountTrust, farm: FarmDep, _admin: AdminDep) -> dict[str, Any]:
+    """Trust an account with the `command` job type, or take that back (admins only).
+
+    Taking it back stops the account's queued and rendering command tasks (`stopped_tasks`).
+    """
+    return rights.set_trusted(farm.db, name, body.trusted)
+
+
+@router.patch("/accounts/{name}/projects/{project}/sandbox")
+def project_sandbox(
+    name: str, project: str, body: ProjectRights, farm: FarmDep, _admin: AdminDep
+) -> dict[str, Any]:
+    """Let an account's project reach the network or run its scene's scripts (admins only)."""
+    return rights.set_project_rights(
+        farm.db,
+        name,
+        project,
+        allow_network=body.allow_network,
+        allow_scripts=body.allow_scripts,
+    )
 
 
 @router.get("/workers")

@@ -21,6 +21,19 @@ class AccountChange(BaseModel):
     disabled: bool
 
 
+class AccountTrust(BaseModel):
+    """Trust an account with privileged job types (`command`), or take that back."""
+
+    trusted: bool
+
+
+class ProjectRights(BaseModel):
+    """A project's sandbox rights (administrators only); a right left out stays as it is."""
+
+    allow_network: bool | None = None
+    allow_scripts: bool | None = None
+
+
 class PluginConfigIn(BaseModel):
     """Software and plugins a project renders with."""
 
