@@ -2,6 +2,24 @@
 
 from __future__ import annotations
 
+QUOTE_LIMIT = 100  # characters of a rejected value an error message repeats
+MESSAGE_LIMIT = 1000  # characters of any error message (a last guard against echoing input)
+
+
+def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """`repr(value)` for an error message, cut to about `limit` characters."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def cut(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """`text`, cut to about `limit` characters."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... (message cut, {len(text) - limit} more characters)"
+
 
 class FoxdenError(Exception):
     """Something went wrong in foxden."""
@@ -10,7 +28,7 @@ class FoxdenError(Exception):
     code = "error"
 
     def __init__(self, message: str | None = None) -> None:
-        self.message = message or (self.__doc__ or self.code).strip()
+        self.message = cut(message or (self.__doc__ or self.code).strip())
         super().__init__(self.message)
 
 
@@ -68,3 +86,35 @@ class ServerUnavailable(FoxdenError):
 
     status_code = 503
     code = "unavailable"
+
+
+class PayloadTooLarge(FoxdenError):
+    """The request body is too large."""
+
+    status_code = 413
+    code = "too_large"
+
+
+class TooManyRequests(FoxdenError):
+    """Too many failed logins: wait a while before trying again."""
+
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str | None = None, retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+
+
+class BlobDamaged(FoxdenError):
+    """The farm's stored copy of this file is damaged: it was put aside; upload the file again."""
+
+    status_code = 410
+    code = "damaged"
+
+
+class StorageFull(FoxdenError):
+    """The farm's storage is full: ask the farm's administrator to free space, then try again."""
+
+    status_code = 507
+    code = "storage_full"

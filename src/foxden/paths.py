@@ -3,18 +3,47 @@
 The vendor stored `v:\\project\\shot\\lgt.ma` as `/v/project/shot/lgt.ma`: the drive letter
 becomes the first folder and backslashes become slashes; a UNC path `\\\\srv\\share\\x` becomes
 `/srv/share/x`; a POSIX path keeps its shape. Every path that reaches the server is normalised by
-`tree_path`, which also refuses anything that could escape the tree.
+`tree_path` (to Unicode NFC, so a name typed on macOS and on Windows is one file), which also
+refuses anything that could escape the tree and names that could hide what they are
+(bidirectional-control characters, which make `photo\u202egpj.exe` read as `photoexe.jpg`).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import PurePosixPath
 
 from foxden.errors import BadRequest
 
 _DRIVE = re.compile(r"^([A-Za-z]):(?:[\\/]|$)")
 _MAX_PATH = 1024
+_QUOTE = 100  # characters of a refused path quoted back
+BIDI_CONTROLS = frozenset(
+    "\u202a\u202b\u202c\u202d\u202e"  # embeddings and overrides
+    "\u2066\u2067\u2068\u2069"  # isolates
+    "\u200e\u200f\u061c"  # marks
+)
+
+
+def quoted(path: str) -> str:
+    """A path as an error message quotes it: escaped (repr), at most ~100 characters."""
+    return repr(path) if len(path) <= _QUOTE else repr(path[:_QUOTE]) + "..."
+
+
+def bidi_controls(path: str) -> list[str]:
+    """The bidirectional-control characters in `path`, as 'U+202E' (empty when none)."""
+    return sorted({f"U+{ord(c):04X}" for c in path if c in BIDI_CONTROLS})
+
+
+def check_name(path: str) -> None:
+    """Refuse a path holding bidirectional-control characters (BadRequest naming the path)."""
+    found = bidi_controls(path)
+    if found:
+        raise BadRequest(
+            f"path {quoted(path)} contains bidirectional-control character(s) {', '.join(found)}, "
+            "which make a name read differently from what it is: rename the file"
+        )
 
 
 def mirror(client_path: str) -> str:
@@ -33,8 +62,10 @@ def mirror(client_path: str) -> str:
 
 def tree_path(path: str) -> str:
     """Normalise a path inside an account tree; reject relative escapes and odd characters."""
+    path = unicodedata.normalize("NFC", path)
     if len(path) > _MAX_PATH:
         raise BadRequest(f"path is longer than {_MAX_PATH} characters")
+    check_name(path)
     if "\x00" in path or any(ord(c) < 32 for c in path):
         raise BadRequest(f"path {path!r} contains control characters")
     parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]

@@ -43,6 +43,11 @@ def register(sub: Any) -> None:
     p = sub.add_parser("upload", parents=[farm, as_json], help="upload files and folders")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--force", action="store_true", help="send everything, even what the farm has")
+    p.add_argument(
+        "--follow-links",
+        action="store_true",
+        help="upload what symbolic links pointing outside a folder point to (default: skip them)",
+    )
     p.set_defaults(func=_upload)
 
     p = sub.add_parser(
@@ -183,7 +188,9 @@ def _size(n: int) -> str:
 
 def _upload(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        stats = client.upload(args.paths, force=args.force)
+        stats = client.upload(args.paths, force=args.force, follow_links=args.follow_links)
+    for warning in stats.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         _print_json(stats.as_dict())
     else:
@@ -343,6 +350,8 @@ def _render(args: argparse.Namespace) -> int:
     with _client(args) as client:
         project = default_project(client, args.project)
         up = client.upload([scene.parent])
+        for warning in up.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         print(_stats_line("uploaded", up), file=sys.stderr)
         task = client.submit(
             project, scene, args.frames, render_layer=args.layer, camera=args.camera, **_extra(args)

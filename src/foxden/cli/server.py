@@ -109,6 +109,13 @@ def register(sub: Any) -> None:
     g.add_argument("--dry-run", action="store_true", help="say what would go, remove nothing")
     g.set_defaults(func=_gc)
 
+    fs = sub.add_parser(
+        "fsck", help="re-hash every stored blob; put damaged ones in quarantine (exit 1 if any)"
+    )
+    add_server_options(fs)
+    fs.add_argument("--report-only", action="store_true", help="name damaged blobs, move nothing")
+    fs.set_defaults(func=_fsck)
+
     m = sub.add_parser("migrate", help="create or upgrade the database schema")
     add_server_options(m)
     m.set_defaults(func=_migrate)
@@ -244,6 +251,38 @@ def _gc(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _fsck(args: argparse.Namespace) -> int:
+    import logging
+
+    from foxden.store.blobs import BlobStore
+    from foxden.store.fsck import fsck
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    store = BlobStore(settings_from(args).blob_dir)
+
+    def progress(done: int, total: int, done_bytes: int, total_bytes: int) -> None:
+        print(
+            f"checked {done}/{total} blobs ({done_bytes / 1e9:.2f} of {total_bytes / 1e9:.2f} GB)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    report = fsck(store, quarantine=not args.report_only, progress=progress)
+    print(
+        json.dumps(
+            {
+                "checked": report.checked,
+                "bytes": report.bytes,
+                "damaged": report.damaged,
+                "quarantine": str(store.quarantine_dir) if report.damaged else None,
+                "stray": report.stray,
+            },
+            indent=2,
+        )
+    )
+    return 0 if report.clean else 1
 
 
 def _migrate(args: argparse.Namespace) -> int:

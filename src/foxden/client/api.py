@@ -439,14 +439,19 @@ class Client:
         *,
         force: bool = False,
         chunk_hook: ChunkHook | None = None,
+        follow_links: bool = False,
     ) -> TransferStats:
         """Upload files and folders (what the farm has unchanged is skipped); returns the stats.
 
-        `force` re-reads every file and sends its content even when the farm has it.
+        `force` re-reads every file and sends its content even when the farm has it. A folder's
+        symbolic links that point outside it are left out, each named in `stats.warnings`,
+        unless `follow_links`. A name with bidirectional-control characters stops the upload
+        (BadRequest) before anything is sent.
         """
         if isinstance(paths, str | os.PathLike):
             paths = [paths]
-        return Uploader(self, force=force, chunk_hook=chunk_hook).run([os.fspath(p) for p in paths])
+        uploader = Uploader(self, force=force, chunk_hook=chunk_hook, follow_links=follow_links)
+        return uploader.run([os.fspath(p) for p in paths])
 
     def download(
         self, task_id: int, dest: str | os.PathLike[str], *, force: bool = False

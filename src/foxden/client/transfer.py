@@ -1,6 +1,9 @@
 """Uploads and downloads: hash locally (cached), ask once, move only what differs.
 
-Upload: walk the paths, hash every file (the quick-check cache skips unchanged ones), send ONE
+Upload: walk the paths (a folder's symbolic links that point outside it are skipped, each named
+in a warning, unless `follow_links`; names are Unicode NFC; a name with bidirectional-control
+characters stops the upload before anything is sent), hash every file (the quick-check cache
+skips unchanged ones), send ONE
 manifest (`POST /api/files/check`, per 50,000 files) and send only the blobs the farm lacks, in
 parallel. Small blobs (under BATCH_FILE_LIMIT) go many to a request (`POST /api/uploads/batch`:
 a JSON line naming hashes and sizes, then the bytes back to back); one the farm refuses as
@@ -27,6 +30,7 @@ import os
 import sys
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager, suppress
@@ -37,6 +41,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from foxden.client.retry import RETRY_STATUSES, RetryableStatus
 from foxden.digests import READ_SIZE
 from foxden.errors import BadRequest, NotFound, TransferError
+from foxden.paths import bidi_controls
 
 if TYPE_CHECKING:
     from foxden.client.api import Client
@@ -71,6 +76,7 @@ class TransferStats:
     batches_fetched: int = 0  # download batches the farm answered
     batch_fallbacks: int = 0  # files a batch did not move intact, sent or fetched on their own
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)  # e.g. symbolic links left out
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **counts: int) -> None:
@@ -185,33 +191,102 @@ class LocalFile:
     mtime_ns: int
 
 
-def walk(paths: list[str]) -> list[Path]:
-    """Every regular file named or found under the folders named (absolute, sorted, unique)."""
+@dataclass
+class Walk:
+    """What an upload found: the files, and the symbolic links it left out (with their targets)."""
+
+    files: list[Path]
+    skipped_links: list[tuple[Path, str]]
+
+
+def walk(paths: list[str], *, follow_links: bool = False) -> Walk:
+    """Every regular file named or found under the folders named (absolute, sorted, unique).
+
+    A file named is taken even through a symbolic link. In a folder, a symbolic link whose
+    target lies outside that folder is left out (named in `skipped_links`) unless
+    `follow_links`; links inside it are followed. Each folder is entered once, so link loops end.
+    """
     found: dict[str, Path] = {}
+    skipped: list[tuple[Path, str]] = []
     for raw in paths:
         p = Path(os.path.abspath(os.path.expanduser(raw)))
         if p.is_file():
             found[str(p)] = p
         elif p.is_dir():
-            for root, dirs, names in os.walk(p):
-                dirs.sort()
-                for name in names:
-                    f = Path(root) / name
-                    if f.is_file():
-                        found[str(f)] = f
+            _walk_folder(p, follow_links, found, skipped)
         else:
             raise NotFound(f"{raw}: no such file or folder on this machine: check the path")
-    return [found[k] for k in sorted(found)]
+    for f in found.values():
+        _check_name(f)
+    return Walk([found[k] for k in sorted(found)], skipped)
+
+
+def _walk_folder(
+    top: Path, follow_links: bool, found: dict[str, Path], skipped: list[tuple[Path, str]]
+) -> None:
+    root = os.path.realpath(top)
+    seen = {root}  # real paths of the folders entered
+    pending = [top]
+    while pending:
+        folder = pending.pop()
+        with os.scandir(folder) as entries:
+            ordered = sorted(entries, key=lambda e: e.name)
+        for entry in ordered:
+            path = Path(entry.path)
+            if entry.is_symlink():
+                target = os.path.realpath(entry.path)
+                if not follow_links and not _inside(root, target):
+                    skipped.append((path, os.readlink(entry.path)))
+                    continue
+                if os.path.isdir(target):
+                    if target not in seen:
+                        seen.add(target)
+                        pending.append(path)
+                elif os.path.isfile(target):
+                    found[str(path)] = path
+            elif entry.is_dir(follow_symlinks=False):
+                seen.add(os.path.realpath(entry.path))
+                pending.append(path)
+            elif entry.is_file(follow_symlinks=False):
+                found[str(path)] = path
+
+
+def _inside(root: str, target: str) -> bool:
+    try:
+        return os.path.commonpath([root, target]) == root
+    except ValueError:  # another drive
+        return False
+
+
+def _check_name(path: Path) -> None:
+    found = bidi_controls(str(path))
+    if found:
+        raise BadRequest(
+            f"{str(path)!r}: the name holds bidirectional-control character(s) "
+            f"{', '.join(found)}, which make it read differently from what it is: rename it "
+            "(nothing was uploaded)"
+        )
+
+
+def client_path(path: Path) -> str:
+    """The path the farm is told for a local file: Unicode NFC, as the farm keeps names."""
+    return unicodedata.normalize("NFC", str(path))
 
 
 class Uploader:
     """One upload run of a `Client`."""
 
     def __init__(
-        self, client: Client, *, force: bool = False, chunk_hook: ChunkHook | None = None
+        self,
+        client: Client,
+        *,
+        force: bool = False,
+        chunk_hook: ChunkHook | None = None,
+        follow_links: bool = False,
     ) -> None:
         self.client = client
         self.force = force
+        self.follow_links = follow_links
         self.hook = chunk_hook
         self.stats = TransferStats()
         self.progress = _Progress(client.progress)
@@ -219,7 +294,13 @@ class Uploader:
     def run(self, paths: list[str]) -> TransferStats:
         """Upload `paths` (files and folders); returns the stats."""
         start = time.monotonic()
-        files = self._hash_all(walk(paths))
+        found = walk(paths, follow_links=self.follow_links)
+        for link, target in found.skipped_links:
+            self.stats.warnings.append(
+                f"skipped {link}: a symbolic link to {target}, outside the folder uploaded "
+                "(--follow-links or follow_links=True uploads what it points to)"
+            )
+        files = self._hash_all(found.files)
         for i in range(0, len(files), MANIFEST_BATCH):
             self._batch(files[i : i + MANIFEST_BATCH])
         self.client.cache.flush()
@@ -232,7 +313,7 @@ class Uploader:
 
         def one(p: Path) -> LocalFile:
             digest, st = cache.hash(p, use_cache=not self.force)
-            return LocalFile(p, str(p), st.st_size, st.st_mtime, digest, st.st_mtime_ns)
+            return LocalFile(p, client_path(p), st.st_size, st.st_mtime, digest, st.st_mtime_ns)
 
         with ThreadPoolExecutor(self.client.workers) as pool:
             files = list(pool.map(one, paths))

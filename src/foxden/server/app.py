@@ -10,11 +10,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 
 from foxden import __version__
-from foxden.errors import FoxdenError
+from foxden.errors import QUOTE_LIMIT, FoxdenError, StorageFull, TooManyRequests, cut
 from foxden.farm.workers import queue_depth
 from foxden.server.api import accounts, compat, files, projects, tasks, worker
+from foxden.server.bodies import BodyLimit, caps
 from foxden.server.farm import Farm
 from foxden.web.routes import install as install_web
 
@@ -43,21 +45,27 @@ def create_app(farm: Farm, *, start_background: bool = True) -> FastAPI:
 
     @app.exception_handler(FoxdenError)
     async def _foxden_error(_request: Request, exc: FoxdenError) -> JSONResponse:
-        return JSONResponse(
-            {"error": {"code": exc.code, "message": exc.message}},
-            status_code=exc.status_code,
-            headers={"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None,
-        )
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
+            f"{'.'.join(str(p)[:QUOTE_LIMIT] for p in e['loc'] if p != 'body')}: "
+            f"{str(e['msg'])[:QUOTE_LIMIT]}"
+            for e in exc.errors()[:10]
         )
         return JSONResponse(
-            {"error": {"code": "bad_request", "message": problems or "invalid request"}},
+            {"error": {"code": "bad_request", "message": cut(problems) or "invalid request"}},
             status_code=422,
         )
+
+    @app.exception_handler(OperationalError)
+    async def _database_error(_request: Request, exc: OperationalError) -> JSONResponse:
+        if _disk_full(exc):
+            log.error("the database's storage is full: %s", cut(str(exc.orig), 200))
+            return error_response(StorageFull())
+        log.error("database error", exc_info=exc)
+        return error_response(FoxdenError("the farm's database failed: try again later"))
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, Any]:
@@ -79,4 +87,22 @@ def create_app(farm: Farm, *, start_background: bool = True) -> FastAPI:
     ):
         app.include_router(router)
     install_web(app)
+    app.add_middleware(BodyLimit, cap_for=caps(farm.settings))
     return app
+
+
+def error_response(exc: FoxdenError) -> JSONResponse:
+    """The JSON reply of a foxden error (with WWW-Authenticate or Retry-After where due)."""
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+    if isinstance(exc, TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after)
+    return JSONResponse(
+        {"error": {"code": exc.code, "message": exc.message}},
+        status_code=exc.status_code,
+        headers=headers or None,
+    )
+
+
+def _disk_full(exc: OperationalError) -> bool:
+    """Whether the database refused a write for want of disk space (SQLite or PostgreSQL)."""
+    return "disk is full" in str(exc.orig) or getattr(exc.orig, "sqlstate", None) == "53100"

@@ -5,15 +5,30 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from foxden.config import Settings
 from foxden.db.engine import Database
 from foxden.db.migrate import upgrade
 from foxden.farm.scheduler import reap_expired
 from foxden.farm.workers import ensure_join_key
+from foxden.server.logins import LoginLimiter
 from foxden.store.blobs import BlobStore
 
 log = logging.getLogger("foxden.server")
+
+
+def private_dir(path: Path) -> None:
+    """Make `path` (and missing parents) a folder only its owner may enter (0700).
+
+    The data dir holds the join key, the web secret, the database and every account's files: an
+    existing one that others could read is closed too, and the log says so.
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        path.chmod(0o700)
+        log.warning("closed the data dir %s to other users (mode %o -> 700)", path, mode)
 
 
 @dataclass
@@ -26,11 +41,15 @@ class Farm:
     join_key: str
     _stop: threading.Event = field(default_factory=threading.Event)
     _reaper: threading.Thread | None = None
+    logins: LoginLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.logins = LoginLimiter(self.settings.login_failures, self.settings.login_window_seconds)
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Farm:
         """Open (and by default migrate) the farm described by `settings`."""
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
         db = Database(settings.db_url)
         if migrate:
             upgrade(db)

@@ -1,26 +1,107 @@
-"""A content-addressed blob store on a local directory, with resumable verified uploads."""
+"""A content-addressed blob store on a local directory, with resumable verified uploads.
+
+Every upload is streamed to a temporary file while it is hashed (never held in memory), capped,
+and renamed into the store only once its hash matches. A blob that is already stored is received,
+hashed and renamed over in just the same way, so an upload takes as long whether or not anyone has
+the blob. A full disk is `StorageFull` (507) and leaves no partial file behind.
+
+Reads are verified: a blob is re-hashed before it is served unless this process verified it (same
+size, mtime and inode) within `VERIFY_TTL` seconds; one that fails is moved to
+`<root>/quarantine/<hash>`, named in the log, and refused (`BlobDamaged`). `foxden fsck`
+re-hashes the whole store.
+
+Directories are made 0700 and files 0600: only the server's own user reads the store.
+"""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
+import logging
 import os
 import re
 import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
+from anyio import to_thread
+
 from foxden.digests import file_digest
-from foxden.errors import BadRequest, Conflict, TransferError
+from foxden.errors import (
+    BadRequest,
+    BlobDamaged,
+    Conflict,
+    PayloadTooLarge,
+    StorageFull,
+    TransferError,
+    quote,
+)
+
+log = logging.getLogger("foxden.store")
 
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 COPY_CHUNK = 1 << 20
+WRITE_BLOCK = 1 << 20  # bytes gathered from a request body before one write to disk
+VERIFY_TTL = 3600.0  # seconds a verified blob is served without hashing it again
+_VERIFIED_MAX = 100_000  # blobs remembered as verified (the oldest are forgotten first)
+_FULL = {errno.ENOSPC, errno.EDQUOT}
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def is_hash(text: str) -> bool:
+    """Whether `text` is a SHA-256 hex digest (lower case)."""
+    return bool(_HASH.match(text))
 
 
 def check_hash(digest: str) -> str:
     """Validate a SHA-256 hex digest (lower case)."""
     if not _HASH.match(digest or ""):
-        raise BadRequest(f"{digest!r} is not a SHA-256 hex digest (64 lower-case hex digits)")
+        raise BadRequest(f"{quote(digest)} is not a SHA-256 hex digest (64 lower-case hex digits)")
     return digest
+
+
+def _full(exc: OSError, what: str) -> StorageFull | None:
+    if exc.errno in _FULL:
+        return StorageFull(
+            f"the farm's storage is full: {what} was not stored; "
+            "ask the farm's administrator to free space, then try again"
+        )
+    return None
+
+
+def _unlink(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+def _write_all(fd: int, data: bytes | bytearray | memoryview, hasher: hashlib._Hash) -> None:
+    hasher.update(data)
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+async def _blocks(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """The body's bytes regrouped into pieces of about WRITE_BLOCK (fewer, larger writes)."""
+    pending: list[bytes] = []
+    held = 0
+    async for piece in chunks:
+        if not piece:
+            continue
+        pending.append(piece)
+        held += len(piece)
+        if held >= WRITE_BLOCK:
+            yield b"".join(pending)
+            pending.clear()
+            held = 0
+    if pending:
+        yield b"".join(pending)
 
 
 class BlobStore:
@@ -28,7 +109,17 @@ class BlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        (root / "partial").mkdir(parents=True, exist_ok=True)
+        self._mkdir(root)
+        self._mkdir(root / "partial")
+        self._verified: OrderedDict[str, tuple[int, int, int, float]] = OrderedDict()
+        self._verified_lock = threading.Lock()
+        self._hash_locks = [threading.Lock() for _ in range(64)]
+
+    @staticmethod
+    def _mkdir(path: Path) -> None:
+        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        if path.stat().st_mode & 0o077:
+            path.chmod(DIR_MODE)
 
     def path(self, digest: str) -> Path:
         """Where the blob `digest` lives (whether or not it exists)."""
@@ -39,89 +130,360 @@ class BlobStore:
         """Whether the blob is stored."""
         return self.path(digest).exists()
 
-    def _partial(self, owner: str, digest: str) -> Path:
+    @property
+    def quarantine_dir(self) -> Path:
+        """Where damaged blobs are put aside."""
+        return self.root / "quarantine"
+
+    def is_quarantined(self, digest: str) -> bool:
+        """Whether a damaged copy of `digest` was put aside."""
         check_hash(digest)
-        if not re.match(r"^[a-z0-9]+$", owner):
-            raise BadRequest("bad upload owner")
-        return self.root / "partial" / f"{owner}-{digest}"
+        return (self.quarantine_dir / digest).exists()
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def _temp(self, kind: str, digest: str) -> Path:
+        return self.root / "partial" / f"{kind}-{digest}-{uuid.uuid4().hex}"
+
+    def _place(self, tmp: Path, digest: str) -> None:
+        """Rename a verified file into the store (over an existing copy: the same work either
+        way, and a damaged copy is healed)."""
+        dest = self.path(digest)
+        parent = dest.parent
+        if not parent.is_dir():
+            self._mkdir(parent.parent)
+            self._mkdir(parent)
+        os.replace(tmp, dest)
+        self._mark_verified(digest, dest)
+
+    async def receive_stream(
+        self,
+        chunks: AsyncIterable[bytes],
+        digest: str,
+        *,
+        limit: int,
+        size: int | None = None,
+    ) -> int:
+        """Store a streamed body as blob `digest`, verifying its hash; returns its size.
+
+        The body goes to a temporary file while it is hashed; more than `limit` bytes is
+        `PayloadTooLarge`, a length other than `size` (when given) or another hash is
+        `TransferError`, a full disk `StorageFull`. Nothing is left behind on any failure.
+        """
+        check_hash(digest)
+        tmp = self._temp("stream", digest)
+        hasher = hashlib.sha256()
+        got = 0
+        fd = -1
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            async for block in _blocks(chunks):
+                got += len(block)
+                if got > limit:
+                    raise PayloadTooLarge(
+                        f"upload of {digest} is larger than {limit} bytes, the most it may hold"
+                    )
+                await to_thread.run_sync(_write_all, fd, block, hasher)
+            os.close(fd)
+            fd = -1
+            if size is not None and got != size:
+                raise TransferError(
+                    f"upload of {digest} arrived with {got} bytes, not the {size} it declared: "
+                    "send it again"
+                )
+            if hasher.hexdigest() != digest:
+                raise TransferError(
+                    f"upload of {digest} arrived as {hasher.hexdigest()}: it was corrupted; "
+                    "send it again"
+                )
+            self._place(tmp, digest)
+            return got
+        except OSError as exc:
+            full = _full(exc, f"upload of {digest}")
+            if full is not None:
+                raise full from exc
+            raise
+        finally:
+            if fd >= 0:
+                os.close(fd)
+            _unlink(tmp)
 
     def received(self, owner: str, digest: str) -> int:
         """Bytes of `digest` already received from `owner` (for resuming)."""
         part = self._partial(owner, digest)
         return part.stat().st_size if part.exists() else 0
 
+    def _partial(self, owner: str, digest: str) -> Path:
+        check_hash(digest)
+        if not re.match(r"^[a-z0-9]+$", owner):
+            raise BadRequest("bad upload owner")
+        return self.root / "partial" / f"{owner}-{digest}"
+
+    def _open_partial(self, part: Path) -> int:
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise Conflict(
+                "another upload of this file is in progress: wait for it, then ask where to "
+                "continue (GET /api/uploads/{hash})"
+            ) from None
+        return fd
+
+    async def receive_chunk(
+        self,
+        owner: str,
+        digest: str,
+        offset: int,
+        total: int,
+        chunks: AsyncIterable[bytes],
+        chunk_hash: str | None,
+    ) -> int:
+        """Append one streamed chunk at `offset` of `owner`'s upload of `digest`; returns the
+        bytes received so far.
+
+        A chunk whose SHA-256 differs from `chunk_hash` is rejected (send it again); an offset
+        that is not where the partial upload ends gets a Conflict naming the right offset; a
+        chunk running past `total` is `PayloadTooLarge`. A failed chunk leaves the upload as it
+        was before it; a full disk drops the whole partial upload.
+        """
+        part = self._partial(owner, digest)
+        try:
+            fd = self._open_partial(part)
+        except OSError as exc:
+            full = _full(exc, f"upload of {digest}")
+            if full is not None:
+                raise full from exc
+            raise
+        have = os.fstat(fd).st_size
+        try:
+            if offset != have:
+                raise Conflict(f"upload of {digest} continues at offset {have}, not {offset}")
+            os.lseek(fd, have, os.SEEK_SET)
+            hasher = hashlib.sha256()
+            got = 0
+            async for block in _blocks(chunks):
+                got += len(block)
+                if have + got > total:
+                    raise PayloadTooLarge(
+                        f"upload of {digest} is longer than its declared size {total}"
+                    )
+                await to_thread.run_sync(_write_all, fd, block, hasher)
+            if chunk_hash is not None and hasher.hexdigest() != chunk_hash:
+                raise TransferError(
+                    f"chunk at offset {offset} of {digest} arrived corrupted: send it again"
+                )
+            return have + got
+        except OSError as exc:
+            full = _full(exc, f"upload of {digest}")
+            if full is not None:
+                _unlink(part)
+                raise full from exc
+            self._undo(fd, part, have)
+            raise
+        except BaseException:
+            self._undo(fd, part, have)
+            raise
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _undo(fd: int, part: Path, have: int) -> None:
+        if have == 0:
+            _unlink(part)
+        else:
+            os.ftruncate(fd, have)
+
     def append(
         self, owner: str, digest: str, offset: int, data: bytes, chunk_hash: str | None, total: int
     ) -> int:
-        """Append one verified chunk at `offset`; returns bytes received so far.
-
-        A chunk whose SHA-256 differs from `chunk_hash` is rejected (send it again); an offset
-        that is not where the partial file ends gets a Conflict naming the right offset.
-        """
+        """Append one verified chunk held in memory (see `receive_chunk`)."""
         if chunk_hash is not None and hashlib.sha256(data).hexdigest() != chunk_hash:
             raise TransferError(
                 f"chunk at offset {offset} of {digest} arrived corrupted: send it again"
             )
         part = self._partial(owner, digest)
-        have = part.stat().st_size if part.exists() else 0
-        if offset != have:
-            raise Conflict(f"upload of {digest} continues at offset {have}, not {offset}")
-        if have + len(data) > total:
-            raise BadRequest(f"upload of {digest} is longer than its declared size {total}")
-        with part.open("ab") as fh:
-            fh.write(data)
-        return have + len(data)
+        fd = self._open_partial(part)
+        have = os.fstat(fd).st_size
+        try:
+            if offset != have:
+                raise Conflict(f"upload of {digest} continues at offset {have}, not {offset}")
+            if have + len(data) > total:
+                raise PayloadTooLarge(
+                    f"upload of {digest} is longer than its declared size {total}"
+                )
+            os.lseek(fd, have, os.SEEK_SET)
+            _write_all(fd, data, hashlib.sha256())
+            return have + len(data)
+        except OSError as exc:
+            full = _full(exc, f"upload of {digest}")
+            if full is not None:
+                _unlink(part)
+                raise full from exc
+            self._undo(fd, part, have)
+            raise
+        except BaseException:
+            self._undo(fd, part, have)
+            raise
+        finally:
+            os.close(fd)
 
     def complete(self, owner: str, digest: str) -> int:
         """Verify a fully received upload and move it into the store; returns its size."""
         part = self._partial(owner, digest)
         if not part.exists():
             raise Conflict(f"no upload of {digest} in progress")
-        actual, _size = file_digest(part)
+        actual, size = file_digest(part)
         if actual != digest:
-            part.unlink(missing_ok=True)
+            _unlink(part)
             raise TransferError(
                 f"upload of {digest} arrived as {actual}: it was corrupted; upload it again"
             )
-        size = part.stat().st_size
-        dest = self.path(digest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if dest.exists():
-            part.unlink()
-        else:
-            os.replace(part, dest)
+        try:
+            self._place(part, digest)
+        except OSError as exc:
+            _unlink(part)
+            full = _full(exc, f"upload of {digest}")
+            if full is not None:
+                raise full from exc
+            raise
         return size
 
     def put_whole(self, data: bytes | bytearray | memoryview, digest: str) -> int:
-        """Store a blob sent in one piece, verifying its hash; returns its size."""
+        """Store a blob held in memory (a batch member), verifying its hash; returns its size.
+
+        The bytes are written and renamed into place whether or not the blob is stored already.
+        """
         actual = hashlib.sha256(data).hexdigest()
         if actual != check_hash(digest):
             raise TransferError(
                 f"upload of {digest} arrived as {actual}: it was corrupted; send it again"
             )
-        dest = self.path(digest)
-        if not dest.exists():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.root / "partial" / f"whole-{digest}-{os.getpid()}-{threading.get_ident()}"
-            tmp.write_bytes(data)
-            os.replace(tmp, dest)
+        tmp = self._temp("whole", digest)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            try:
+                _write_all(fd, data, hashlib.sha256())
+            finally:
+                os.close(fd)
+            self._place(tmp, digest)
+        except OSError as exc:
+            full = _full(exc, f"upload of {digest}")
+            if full is not None:
+                raise full from exc
+            raise
+        finally:
+            _unlink(tmp)
         return len(data)
 
     def put_stream(self, stream: BinaryIO, digest: str) -> int:
         """Store a whole stream, verifying its hash (used for worker outputs)."""
         check_hash(digest)
-        dest = self.path(digest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.root / "partial" / f"stream-{digest}-{os.getpid()}-{id(stream)}"
+        tmp = self._temp("stream", digest)
         h = hashlib.sha256()
         size = 0
-        with tmp.open("wb") as fh:
-            while chunk := stream.read(COPY_CHUNK):
-                h.update(chunk)
-                fh.write(chunk)
-                size += len(chunk)
-        if h.hexdigest() != digest:
-            tmp.unlink(missing_ok=True)
-            raise TransferError(f"blob arrived as {h.hexdigest()}, not {digest}: upload it again")
-        os.replace(tmp, dest)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            try:
+                while chunk := stream.read(COPY_CHUNK):
+                    _write_all(fd, chunk, h)
+                    size += len(chunk)
+            finally:
+                os.close(fd)
+            if h.hexdigest() != digest:
+                raise TransferError(
+                    f"blob arrived as {h.hexdigest()}, not {digest}: upload it again"
+                )
+            self._place(tmp, digest)
+        except OSError as exc:
+            full = _full(exc, f"blob {digest}")
+            if full is not None:
+                raise full from exc
+            raise
+        finally:
+            _unlink(tmp)
         return size
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def _mark_verified(self, digest: str, path: Path) -> None:
+        st = path.stat()
+        with self._verified_lock:
+            self._verified[digest] = (st.st_size, st.st_mtime_ns, st.st_ino, time.monotonic())
+            self._verified.move_to_end(digest)
+            while len(self._verified) > _VERIFIED_MAX:
+                self._verified.popitem(last=False)
+
+    def _recently_verified(self, digest: str, st: os.stat_result) -> bool:
+        with self._verified_lock:
+            seen = self._verified.get(digest)
+        if seen is None:
+            return False
+        size, mtime_ns, ino, when = seen
+        return (size, mtime_ns, ino) == (
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ino,
+        ) and time.monotonic() - when < VERIFY_TTL
+
+    def intact_path(self, digest: str) -> Path | None:
+        """The path of blob `digest` once its content is known to match its hash.
+
+        None when the blob is not stored; `BlobDamaged` when it fails its hash (it is then
+        quarantined) or was quarantined before.
+        """
+        path = self.path(digest)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            if self.is_quarantined(digest):
+                raise BlobDamaged() from None
+            return None
+        if self._recently_verified(digest, st):
+            return path
+        with self._hash_locks[int(digest[:2], 16) % len(self._hash_locks)]:
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                if self.is_quarantined(digest):
+                    raise BlobDamaged() from None
+                return None
+            if self._recently_verified(digest, st):
+                return path
+            if not self.verify(digest):
+                raise BlobDamaged()
+        return path
+
+    def hashes_right(self, digest: str) -> bool:
+        """Whether blob `digest`'s content hashes to `digest` (nothing is moved)."""
+        return file_digest(self.path(digest))[0] == digest
+
+    def verify(self, digest: str) -> bool:
+        """Re-hash blob `digest`: True when intact; False after quarantining a damaged one."""
+        path = self.path(digest)
+        actual, _size = file_digest(path)
+        if actual == digest:
+            self._mark_verified(digest, path)
+            return True
+        self.quarantine(digest, f"its content hashes to {actual}")
+        return False
+
+    def quarantine(self, digest: str, reason: str) -> Path | None:
+        """Move a damaged blob to `quarantine/<hash>` and say so in the log; returns where."""
+        with self._verified_lock:
+            self._verified.pop(digest, None)
+        self._mkdir(self.quarantine_dir)
+        dest = self.quarantine_dir / digest
+        try:
+            os.replace(self.path(digest), dest)
+        except FileNotFoundError:
+            return None
+        log.error(
+            "blob %s is damaged (%s): moved to %s",
+            digest,
+            reason,
+            dest,
+            extra={"event": "blob_quarantined", "hash": digest},
+        )
+        return dest

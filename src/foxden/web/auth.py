@@ -7,13 +7,12 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from foxden.db.engine import Database
-from foxden.db.schema import accounts
+from foxden.farm import sessions
 from foxden.farm.accounts import Account
 from foxden.server.api.deps import bearer
 from foxden.server.farm import Farm
@@ -65,20 +64,15 @@ def web_state(request: Request) -> WebState:
 
 
 def load_account(db: Database, session: Session) -> Account | None:
-    """The account of a session, unless it is gone, disabled or its key changed since login."""
-    with db.read() as conn:
-        row = conn.execute(
-            select(
-                accounts.c.id,
-                accounts.c.name,
-                accounts.c.is_admin,
-                accounts.c.disabled,
-                accounts.c.key_hash,
-            ).where(accounts.c.id == session.account_id)
-        ).first()
-    if row is None or row.disabled or key_fingerprint(row.key_hash) != session.key_fingerprint:
+    """The account of a session, unless the session was logged out or ran out, the account is
+    gone or disabled, or its key changed since login."""
+    found = sessions.live_account(db, session.digest, session.account_id)
+    if found is None:
         return None
-    return Account(id=row.id, name=row.name, is_admin=bool(row.is_admin))
+    account, key_hash = found
+    if key_fingerprint(key_hash) != session.key_fingerprint:
+        return None
+    return account
 
 
 def session_of(request: Request) -> Session | None:

@@ -6,10 +6,11 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from foxden.errors import Forbidden, Unauthorized
-from foxden.farm import accounts
+from foxden.errors import Forbidden, TooManyRequests, Unauthorized
+from foxden.farm import accounts, sessions
 from foxden.farm.accounts import Account
 from foxden.farm.secrets import hash_secret
+from foxden.server.logins import client_address
 from foxden.web import csrf
 from foxden.web.auth import LoginRequired, PageAccount, page_account, session_of, web_state
 from foxden.web.page import PageRoute, checked_form, field, safe_next
@@ -87,15 +88,30 @@ async def login(request: Request) -> Response:
             error="Enter both your account name and your access key.",
         )
     farm = web_state(request).farm
+    address = client_address(request)
 
     def check() -> Account:
-        with farm.db.read() as conn:
-            account = accounts.authenticate(conn, key, name)
+        farm.logins.check(address, name)
+        try:
+            with farm.db.read() as conn:
+                account = accounts.authenticate(conn, key, name)
+        except Unauthorized:
+            farm.logins.failed(address, name)
+            raise
         accounts.touch_login(farm.db, account)
         return account
 
     try:
         account = await run_in_threadpool(check)
+    except TooManyRequests as exc:
+        response = _login_form(
+            request,
+            status=429,
+            name=name,
+            error=f"Too many failed logins: try again in {exc.retry_after} seconds.",
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except Unauthorized:
         return _login_form(
             request,
@@ -105,7 +121,10 @@ async def login(request: Request) -> Response:
         )
     except Forbidden as exc:
         return _login_form(request, status=403, name=name, error=exc.message)
-    token, _ = web_state(request).signer.issue(account.id, key_fingerprint(hash_secret(key)))
+    token, session = web_state(request).signer.issue(account.id, key_fingerprint(hash_secret(key)))
+    await run_in_threadpool(
+        sessions.open_session, farm.db, account.id, session.digest, session.expires
+    )
     response = redirect(request, safe_next(field(form, "next")), f"Welcome, {account.name}.")
     set_session_cookie(response, request, token)
     response.delete_cookie(csrf.LOGIN_COOKIE, path="/")
@@ -114,9 +133,12 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    """End the session in this browser (a session that already ended needs no token)."""
-    if session_of(request) is not None:
+    """End the session, on the server too: its cookie opens nothing any more (a session that
+    already ended needs no token)."""
+    session = session_of(request)
+    if session is not None:
         await checked_form(request)
+        await run_in_threadpool(sessions.revoke, web_state(request).farm.db, session.digest)
     response = redirect(request, "/login", "You are logged out.")
     response.delete_cookie(COOKIE, path="/")
     return response

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import PurePosixPath
 from typing import Any
 
+from foxden.errors import BlobDamaged
 from foxden.store.blobs import BlobStore
 
 CHUNK = 1 << 20
@@ -56,11 +57,15 @@ def zip_stream(store: BlobStore, items: Iterable[dict[str, Any]]) -> Iterator[by
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
         for item in items:
             digest = str(item["hash"])
-            if not store.exists(digest):
+            try:
+                path = store.intact_path(digest)
+            except BlobDamaged:
+                continue  # quarantined and logged: a damaged output is not served
+            if path is None:
                 continue
             info = zipfile.ZipInfo(member_name(str(item["path"])), date_time=stamp)
             with (
-                store.path(digest).open("rb") as source,
+                path.open("rb") as source,
                 archive.open(info, "w", force_zip64=True) as target,
             ):
                 while chunk := source.read(CHUNK):

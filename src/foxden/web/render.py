@@ -12,6 +12,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from foxden import __version__
+from foxden.farm import sessions
 from foxden.farm.accounts import Account
 from foxden.web.auth import session_of, web_state
 from foxden.web.session import COOKIE, LIFETIME
@@ -161,6 +162,7 @@ def render(
     if FLASH_COOKIE in request.cookies:
         response.delete_cookie(FLASH_COOKIE, path="/")
     if session is not None and account is not None and session.due_for_renewal():
-        token, _ = web_state(request).signer.renew(session)
+        token, fresh = web_state(request).signer.renew(session)
+        sessions.extend(web_state(request).farm.db, fresh.digest, fresh.expires)
         set_session_cookie(response, request, token)
     return response

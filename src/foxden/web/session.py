@@ -2,8 +2,10 @@
 
 A token is `v1.<payload>.<signature>`: the payload is base64url JSON, the signature an
 HMAC-SHA256 of it under the farm's web secret (`<data_dir>/web_secret`, made on first use).
-Nothing is stored server-side; a token names the account and a fingerprint of its access key,
-so changing or revoking the key ends every session of the account.
+A token names the account, a fingerprint of its access key (changing or revoking the key ends
+every session of the account) and a random session id. The server keeps the SHA-256 of that id in
+`web_sessions` (see `foxden.farm.sessions`): logging out marks the row revoked, so a copied cookie
+stops working at once; a token whose row is revoked, expired or unknown is logged out.
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ class Session:
     csrf: str
     issued: float
     expires: float
+    sid: str  # the random session id; the server stores its SHA-256
+
+    @property
+    def digest(self) -> str:
+        """The SHA-256 (hex) of the session id: the key of its `web_sessions` row."""
+        return session_digest(self.sid)
 
     def due_for_renewal(self, now: float | None = None) -> bool:
         """Whether the token is old enough to be re-issued."""
@@ -46,6 +54,11 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def session_digest(sid: str) -> str:
+    """The SHA-256 (hex) of a session id, as stored in `web_sessions`."""
+    return hashlib.sha256(sid.encode()).hexdigest()
 
 
 def key_fingerprint(key_hash: str) -> str:
@@ -89,15 +102,25 @@ class SessionSigner:
         """A new token (with a fresh CSRF token) for the account."""
         issued = time.time() if now is None else now
         session = Session(
-            account_id, fingerprint, secrets.token_urlsafe(32), issued, issued + LIFETIME
+            account_id,
+            fingerprint,
+            secrets.token_urlsafe(32),
+            issued,
+            issued + LIFETIME,
+            secrets.token_urlsafe(32),
         )
         return self.encode(session), session
 
     def renew(self, session: Session, now: float | None = None) -> tuple[str, Session]:
-        """A later token for the same session (same CSRF token, new expiry)."""
+        """A later token for the same session (same id and CSRF token, new expiry)."""
         issued = time.time() if now is None else now
         fresh = Session(
-            session.account_id, session.key_fingerprint, session.csrf, issued, issued + LIFETIME
+            session.account_id,
+            session.key_fingerprint,
+            session.csrf,
+            issued,
+            issued + LIFETIME,
+            session.sid,
         )
         return self.encode(fresh), fresh
 
@@ -109,6 +132,7 @@ class SessionSigner:
             "c": session.csrf,
             "i": round(session.issued, 3),
             "e": round(session.expires, 3),
+            "s": session.sid,
         }
         payload = _b64(json.dumps(body, separators=(",", ":")).encode())
         return f"{_VERSION}.{payload}.{self._sign(payload)}"
@@ -126,7 +150,12 @@ class SessionSigner:
         try:
             body = json.loads(_unb64(payload))
             session = Session(
-                int(body["a"]), str(body["f"]), str(body["c"]), float(body["i"]), float(body["e"])
+                int(body["a"]),
+                str(body["f"]),
+                str(body["c"]),
+                float(body["i"]),
+                float(body["e"]),
+                str(body["s"]),
             )
         except (ValueError, KeyError, TypeError):
             return None

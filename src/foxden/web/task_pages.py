@@ -194,9 +194,10 @@ def output_file(task_id: int, path: str, request: Request, account: PageAccount)
     _task, items = _outputs(request, account.id, task_id)
     store = web_state(request).farm.store
     for item in items:
-        if item["path"] == path and store.exists(item["hash"]):
+        found = store.intact_path(item["hash"]) if item["path"] == path else None
+        if found is not None:
             return FileResponse(
-                store.path(item["hash"]),
+                found,
                 filename=path.rsplit("/", 1)[-1],
                 headers={"Cache-Control": "no-store"},
             )

@@ -22,10 +22,15 @@ from pathlib import Path
 
 import httpx
 
-from foxden.worker.protocol import CorruptDownload, WorkerClient
+from foxden.worker.protocol import CorruptDownload, InputMissing, WorkerClient
 
 log = logging.getLogger("foxden.worker")
 _CHUNK = 1 << 20
+MAX_DAMAGED = 3  # damaged arrivals of one blob before the worker gives up on it
+
+
+class InputDamaged(InputMissing):
+    """An input kept arriving damaged: the farm's copy (or the way to it) is broken."""
 
 
 class BlobCache:
@@ -38,6 +43,9 @@ class BlobCache:
         self._fetching: dict[str, threading.Lock] = {}
         self._pins: Counter[str] = Counter()
         self._entries: OrderedDict[str, int] = OrderedDict()  # hash -> size, oldest use first
+        self._damaged: Counter[str] = (
+            Counter()
+        )  # damaged arrivals per blob, since its last good one
         self._tmp = root / "tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
         for stale in self._tmp.iterdir():
@@ -118,10 +126,22 @@ class BlobCache:
                     got += len(chunk)
                     fh.write(chunk)
             if got != size or hasher.hexdigest() != digest:
-                raise CorruptDownload(
-                    f"blob {digest[:12]} arrived damaged ({got} bytes, hash "
+                what = (
+                    f"input {digest[:12]} arrived damaged ({got} bytes, hash "
                     f"{hasher.hexdigest()[:12]}; expected {size} bytes)"
                 )
+                with self._lock:
+                    self._damaged[digest] += 1
+                    tries = self._damaged[digest]
+                    if tries >= MAX_DAMAGED:
+                        del self._damaged[digest]
+                if tries >= MAX_DAMAGED:  # not retried any more: the frames fail with this
+                    raise InputDamaged(
+                        f"{what} {tries} times in a row: it is damaged on the farm or on the way"
+                    )
+                raise CorruptDownload(what)  # retried
+            with self._lock:
+                self._damaged.pop(digest, None)
             tmp.chmod(0o444)
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, dest)

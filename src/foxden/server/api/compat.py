@@ -10,10 +10,11 @@ from starlette.concurrency import run_in_threadpool
 
 from foxden import compat
 from foxden.core.states import TaskOp
-from foxden.errors import BadRequest, FoxdenError
+from foxden.errors import BadRequest, FoxdenError, TooManyRequests, Unauthorized, quote
 from foxden.farm import accounts, projects, tasks, workers
 from foxden.farm.accounts import Account
 from foxden.server.farm import Farm
+from foxden.server.logins import client_address
 
 router = APIRouter(tags=["compat"])
 
@@ -34,8 +35,7 @@ async def vendor_call(request: Request) -> JSONResponse:
         payload = await request.json()
         head = payload.get("head") or {}
         body = payload.get("body") or {}
-        with farm.db.read() as conn:
-            account = accounts.authenticate(conn, head.get("access_key"), head.get("account"))
+        account = _login(farm, request, head)
         result = await run_in_threadpool(
             _dispatch, farm, account, str(head.get("action", "")), body
         )
@@ -51,6 +51,9 @@ async def vendor_call(request: Request) -> JSONResponse:
                 "body": {"data": [], "total_size": 0},
             },
             status_code=exc.status_code,
+            headers={"Retry-After": str(exc.retry_after)}
+            if isinstance(exc, TooManyRequests)
+            else None,
         )
     except ValueError:
         return JSONResponse(
@@ -64,6 +67,20 @@ async def vendor_call(request: Request) -> JSONResponse:
             },
             status_code=400,
         )
+
+
+def _login(farm: Farm, request: Request, head: dict[str, Any]) -> Account:
+    """The account of the call's `access_key` (and `account`); failures are rate-limited."""
+    name = head.get("account")
+    name = str(name) if name is not None else None
+    address = client_address(request)
+    farm.logins.check(address, name)
+    try:
+        with farm.db.read() as conn:
+            return accounts.authenticate(conn, head.get("access_key"), name)
+    except Unauthorized:
+        farm.logins.failed(address, name)
+        raise
 
 
 def _dispatch(farm: Farm, account: Account, action: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -114,7 +131,7 @@ def _dispatch(farm: Farm, account: Account, action: str, body: dict[str, Any]) -
         return _reply({"task_id": record["id"]})
     if action == "operate_task":
         return _reply(_operate_task(farm, account, body))
-    raise BadRequest(f"unknown action {action!r}")
+    raise BadRequest(f"unknown action {quote(action)}")
 
 
 def _operate_project(farm: Farm, account: Account, body: dict[str, Any]) -> dict[str, Any]:

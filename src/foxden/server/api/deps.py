@@ -6,11 +6,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from foxden.errors import Forbidden
+from foxden.errors import Forbidden, Unauthorized
 from foxden.farm import accounts, workers
 from foxden.farm.accounts import Account
 from foxden.farm.scheduler import WorkerInfo
 from foxden.server.farm import Farm
+from foxden.server.logins import client_address
 
 
 def get_farm(request: Request) -> Farm:
@@ -33,8 +34,16 @@ def current_account(request: Request, farm: Annotated[Farm, Depends(get_farm)]) 
     session_account = getattr(request.state, "account", None)
     if isinstance(session_account, Account):
         return session_account
-    with farm.db.read() as conn:
-        return accounts.authenticate(conn, bearer(request))
+    key = bearer(request)
+    address = client_address(request)
+    farm.logins.check(address)
+    try:
+        with farm.db.read() as conn:
+            return accounts.authenticate(conn, key)
+    except Unauthorized:
+        if key is not None:
+            farm.logins.failed(address)  # a wrong key: counted against the address
+        raise
 
 
 def current_admin(account: Annotated[Account, Depends(current_account)]) -> Account:

@@ -22,15 +22,13 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from foxden.errors import BadRequest, NotFound, TransferError
+from foxden.errors import BadRequest, NotFound, PayloadTooLarge, TransferError, quote
 from foxden.farm import files
 from foxden.server.api.deps import AccountDep, FarmDep
 from foxden.server.api.models import BlobBatch, Manifest
-from foxden.server.farm import Farm
 from foxden.store.blobs import COPY_CHUNK, check_hash
 
 router = APIRouter(prefix="/api", tags=["files"])
-MAX_CHUNK = 64 << 20
 MAX_BATCH_BYTES = 32 << 20  # content of one batch, either way
 MAX_BATCH_BLOBS = 1000
 MAX_BATCH_INDEX = 256 << 10  # the JSON line in front of an upload batch
@@ -84,37 +82,47 @@ async def upload_chunk(
     total: Annotated[int, Query(ge=0, description="the blob's full size")] = -1,
     chunk_sha256: Annotated[str | None, Header(alias="x-chunk-sha256")] = None,
 ) -> dict[str, Any]:
-    """Append a chunk at `offset` (verified by X-Chunk-Sha256); the last chunk completes the blob."""
+    """Append a chunk at `offset` (verified by X-Chunk-Sha256); the last chunk completes the blob.
+
+    The body is streamed to disk while it is hashed. A blob larger than the farm's
+    `max_blob_bytes`, or a chunk running past `total`, is refused with 413.
+    """
     check_hash(digest)
     if total < 0:
         raise BadRequest("give the blob's full size as ?total=")
-    data = await request.body()
-    if len(data) > MAX_CHUNK:
-        raise BadRequest(f"a chunk holds at most {MAX_CHUNK} bytes")
-    return await run_in_threadpool(
-        _store_chunk, farm, account.id, digest, offset, total, data, chunk_sha256
-    )
-
-
-def _store_chunk(
-    farm: Farm,
-    account_id: int,
-    digest: str,
-    offset: int,
-    total: int,
-    data: bytes,
-    chunk_hash: str | None,
-) -> dict[str, Any]:
-    owner = f"a{account_id}"
-    if offset == 0 and len(data) == total and farm.store.received(owner, digest) == 0:
-        size = farm.store.put_whole(data, digest)  # one chunk: its hash is the blob's hash
+    limit = farm.settings.max_blob_bytes
+    if total > limit:
+        raise PayloadTooLarge(
+            f"this farm stores files of at most {limit} bytes (its max_blob_bytes setting); "
+            f"this one declares {total}"
+        )
+    declared = content_length(request)
+    if declared is not None and offset + declared > total:
+        raise PayloadTooLarge(
+            f"a chunk of {declared} bytes at offset {offset} runs past the blob's size {total}"
+        )
+    owner = f"a{account.id}"
+    store = farm.store
+    if offset == 0 and declared == total and store.received(owner, digest) == 0:
+        # one piece: its hash is the blob's hash
+        size = await store.receive_stream(request.stream(), digest, limit=total, size=total)
     else:
-        received = farm.store.append(owner, digest, offset, data, chunk_hash, total)
+        received = await store.receive_chunk(
+            owner, digest, offset, total, request.stream(), chunk_sha256
+        )
         if received < total:
             return {"hash": digest, "offset": received, "complete": False}
-        size = farm.store.complete(owner, digest)
-    files.adopt_blob(farm.db, account_id, digest, size)
+        size = await run_in_threadpool(store.complete, owner, digest)
+    await run_in_threadpool(files.adopt_blob, farm.db, account.id, digest, size)
     return {"hash": digest, "offset": size, "complete": True}
+
+
+def content_length(request: Request) -> int | None:
+    """The request's declared Content-Length, if it has a valid one."""
+    declared = request.headers.get("content-length")
+    if declared is None or not declared.isdigit() or len(declared) > 20:
+        return None
+    return int(declared)
 
 
 _BATCH_BODY = {
@@ -138,10 +146,10 @@ async def upload_batch(request: Request, farm: FarmDep, account: AccountDep) -> 
     the others are stored, and all of them become the account's in one transaction. A batch
     whose framing is wrong (bad index, sizes that do not add up to the body) is refused whole.
     """
-    declared = request.headers.get("content-length")
+    declared = content_length(request)
     limit = MAX_BATCH_INDEX + 1 + MAX_BATCH_BYTES
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BadRequest(
+    if declared is not None and declared > limit:
+        raise PayloadTooLarge(
             f"a batch holds at most {MAX_BATCH_BYTES} bytes of content: split it "
             "(or send big files with PUT /api/uploads/{hash})"
         )
@@ -149,7 +157,9 @@ async def upload_batch(request: Request, farm: FarmDep, account: AccountDep) -> 
     async for piece in request.stream():
         body += piece
         if len(body) > limit:
-            raise BadRequest(f"a batch holds at most {MAX_BATCH_BYTES} bytes of content: split it")
+            raise PayloadTooLarge(
+                f"a batch holds at most {MAX_BATCH_BYTES} bytes of content: split it"
+            )
     entries, start = _batch_index(body)
     content = memoryview(body)[start:]
     declared_total = sum(size for _, size in entries)
@@ -186,7 +196,9 @@ def _batch_index(body: bytearray) -> tuple[list[tuple[str, int]], int]:
     for digest, size in entries:
         check_hash(digest)
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise BadRequest(f"blob {digest}: size must be a whole number of bytes, not {size!r}")
+            raise BadRequest(
+                f"blob {digest}: size must be a whole number of bytes, not {quote(size)}"
+            )
         if digest in seen:
             raise BadRequest(f"blob {digest} is listed twice in the batch: send it once")
         seen.add(digest)
@@ -236,19 +248,21 @@ def read_blobs(body: BlobBatch, farm: FarmDep, account: AccountDep) -> Streaming
         )
     with farm.db.read() as conn:
         have = files.owned(conn, account.id, sorted(set(hashes)))
-    paths = [farm.store.path(h) for h in hashes]
-    lacking = [h for h, p in zip(hashes, paths, strict=True) if h not in have or not p.exists()]
+    found = {h: farm.store.intact_path(h) for h in sorted(have)}
+    paths = [found.get(h) for h in hashes]
+    lacking = [h for h, p in zip(hashes, paths, strict=True) if p is None]
     if lacking:
         more = f" (and {len(lacking) - 1} more)" if len(lacking) > 1 else ""
         raise NotFound(f"no such file in your account: {lacking[0]}{more}")
-    total = sum(p.stat().st_size for p in paths)
+    intact = [p for p in paths if p is not None]
+    total = sum(p.stat().st_size for p in intact)
     if total > MAX_BATCH_BYTES:
         raise BadRequest(
             f"a batch holds at most {MAX_BATCH_BYTES} bytes of content, these blobs have {total}: "
             "split it (or fetch big files with GET /api/blobs/{hash})"
         )
     return StreamingResponse(
-        _concatenated(paths),
+        _concatenated(intact),
         media_type="application/octet-stream",
         headers={"Content-Length": str(total)},
     )
@@ -265,6 +279,11 @@ def _concatenated(paths: list[Path]) -> Iterator[bytes]:
 def read_blob(digest: str, farm: FarmDep, account: AccountDep) -> FileResponse:
     """Content of a blob you have (uploads, outputs, thumbnails); supports HTTP Range."""
     check_hash(digest)
-    if not files.account_has_blob(farm.db, account.id, digest) or not farm.store.exists(digest):
+    path = (
+        farm.store.intact_path(digest)
+        if files.account_has_blob(farm.db, account.id, digest)
+        else None
+    )
+    if path is None:
         raise NotFound("no such file in your account")
-    return FileResponse(farm.store.path(digest), media_type="application/octet-stream")
+    return FileResponse(path, media_type="application/octet-stream")

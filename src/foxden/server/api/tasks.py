@@ -113,9 +113,10 @@ def frame_log(task_id: int, number: int, farm: FarmDep, account: AccountDep) -> 
 def thumbnail(task_id: int, number: int, farm: FarmDep, account: AccountDep) -> FileResponse:
     """A small PNG of the frame's output."""
     digest = tasks.frame_thumbnail(farm.db, account.id, task_id, number)
-    if digest is None or not farm.store.exists(digest):
+    path = None if digest is None else farm.store.intact_path(digest)
+    if path is None:
         raise NotFound(f"frame {number} of task {task_id} has no thumbnail yet")
-    return FileResponse(farm.store.path(digest), media_type="image/png")
+    return FileResponse(path, media_type="image/png")
 
 
 @router.get("/{task_id}/outputs")

@@ -7,9 +7,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from foxden.errors import NotFound
+from foxden.db.schema import leases, task_inputs
+from foxden.errors import BlobDamaged, NotFound
 from foxden.farm import scheduler, tasks, workers
 from foxden.farm.files import register_blob
 from foxden.server.api.deps import FarmDep, WorkerDep, bearer
@@ -73,9 +75,27 @@ def read_input(digest: str, farm: FarmDep, worker: WorkerDep) -> FileResponse:
     check_hash(digest)
     with farm.db.read() as conn:
         allowed = tasks.worker_may_read(conn, worker.id, digest)
-    if not allowed or not farm.store.exists(digest):
+    try:
+        path = farm.store.intact_path(digest) if allowed else None
+    except BlobDamaged:  # quarantined and logged; 404 makes the worker fail the frames at once
+        with farm.db.read() as conn:
+            name = conn.execute(  # its name in the work this worker holds
+                select(task_inputs.c.path)
+                .join(leases, leases.c.task_id == task_inputs.c.task_id)
+                .where(
+                    (task_inputs.c.hash == digest)
+                    & (leases.c.worker_id == worker.id)
+                    & (leases.c.state == "active")
+                )
+                .limit(1)
+            ).scalar()
+        raise NotFound(
+            f"input {name or digest} is damaged on the farm (its stored copy failed its hash "
+            "check and was put aside): upload it again, then restart the task"
+        ) from None
+    if path is None:
         raise NotFound("not an input of any work you hold")
-    return FileResponse(farm.store.path(digest), media_type="application/octet-stream")
+    return FileResponse(path, media_type="application/octet-stream")
 
 
 @router.put("/blobs/{digest}")

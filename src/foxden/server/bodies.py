@@ -1,0 +1,107 @@
+"""A cap on request bodies: 413 by Content-Length up front, or as soon as a streamed body passes it.
+
+Uploads of blobs stream to disk under their own cap (`max_blob_bytes`) and are left alone here;
+batch manifests (`/api/files/check`, `/api/files/commit`) and worker reports get the larger
+`max_manifest_bytes`; every other body (JSON, forms) gets `max_json_bytes`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from foxden.config import Settings
+from foxden.errors import PayloadTooLarge
+
+CapFor = Callable[[str, str], int | None]
+
+_STREAMED = re.compile(r"^/api/(uploads|worker/blobs)/[^/]+$")
+_MANIFESTS = re.compile(r"^/api/(files/(check|commit)|uploads/batch|worker/leases/.*)$")
+
+
+def caps(settings: Settings) -> CapFor:
+    """The body cap of a request by method and path (None: the endpoint streams and caps it)."""
+
+    def cap_for(method: str, path: str) -> int | None:
+        if method == "PUT" and _STREAMED.match(path):
+            return None
+        if _MANIFESTS.match(path):
+            return settings.max_manifest_bytes
+        return settings.max_json_bytes
+
+    return cap_for
+
+
+def _too_large(cap: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the request body is larger than {cap} bytes, the most this endpoint takes"
+    )
+
+
+async def _reply(send: Send, exc: PayloadTooLarge) -> None:
+    body = json.dumps({"error": {"code": exc.code, "message": exc.message}}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": exc.status_code,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimit:
+    """ASGI middleware refusing bodies over their cap with 413 (never reading them whole)."""
+
+    def __init__(self, app: ASGIApp, cap_for: CapFor) -> None:
+        self.app = app
+        self.cap_for = cap_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cap = self.cap_for(scope["method"], scope["path"])
+        if cap is None:
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and (len(declared) > 18 or int(declared) > cap):
+            await _reply(send, _too_large(cap))
+            return
+        seen = 0
+        exceeded = False
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > cap:
+                    exceeded = True
+                    raise _too_large(cap)
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if exceeded and not started:
+                return  # the app's own reply to the cut body: ours goes instead
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not exceeded:
+                raise
+        if exceeded and not started:
+            await _reply(send, _too_large(cap))
