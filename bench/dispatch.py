@@ -61,6 +61,8 @@ class Farm:
             [*base, "account", "create", "bench", *opts], capture_output=True, text=True, check=True
         )
         self.key = json.loads(out.stdout)["access_key"]
+        # the bench renders with the command job type, a privilege
+        subprocess.run([*base, "account", "trust", "bench", *opts], capture_output=True, check=True)
         self.proc = subprocess.Popen(
             [*base, "serve", *opts, "--port", str(self.port)],
             stdout=subprocess.DEVNULL,

@@ -93,6 +93,7 @@ def start_server(data: Path, env: dict[str, str]) -> tuple[subprocess.Popen[byte
     key = json.loads(foxden("account", "create", "bench", "--data-dir", str(data), env=env))[
         "access_key"
     ]
+    foxden("account", "trust", "bench", "--data-dir", str(data), env=env)  # command tasks
     join_key = foxden("join-key", "--data-dir", str(data), env=env).strip()
     port = free_port()
     proc = subprocess.Popen(
