@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from foxden.cli import main
+from foxden.client.api import Client
 from tests.conftest import LiveServer
 from tests.farmkit import register_worker, submit, upload
 from tests.web.webkit import form_token, login
@@ -226,6 +227,10 @@ def test_project_rights_are_the_admins_and_travel_with_the_lease(
         "allow_scripts": False,
     }
     assert alice.get("/api/projects/p").json()["allow_network"] is True
+    with Client(live_server.url, live_server.user_key, progress=False) as client:
+        typed = client.project("p")
+        assert (typed.allow_network, typed.allow_scripts) == (True, False)
+        assert client.me().trusted is True
     assert claim() == {"allow_network": True, "allow_scripts": False}
     # the CLI: scripts on, network off
     out = _cli(

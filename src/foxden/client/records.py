@@ -17,6 +17,7 @@ class Account:
     email: str
     created_at: float | None
     login_at: float | None
+    trusted: bool = False  # may use the command job type (an administrator's decision)
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Account:
@@ -28,6 +29,7 @@ class Account:
             str(d.get("email") or ""),
             d.get("created_at"),
             d.get("login_at"),
+            bool(d.get("trusted")),
         )
 
 
@@ -61,6 +63,8 @@ class Project:
     remark: str
     create_time: float | None
     plugins: list[PluginConfig]
+    allow_network: bool = False  # sandbox rights, set by administrators only
+    allow_scripts: bool = False
 
     @property
     def default_config(self) -> PluginConfig | None:
@@ -79,6 +83,8 @@ class Project:
             str(d.get("remark") or ""),
             d.get("create_time"),
             [PluginConfig.from_json(p) for p in d.get("plugins") or []],
+            bool(d.get("allow_network")),
+            bool(d.get("allow_scripts")),
         )
 
 
