@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from starlette.datastructures import Headers
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from foxden.config import Settings
 from foxden.errors import PayloadTooLarge
 
 CapFor = Callable[[str, str], int | None]
+
+# After refusing a body, up to this much more of it is read and dropped, so that a client still
+# sending reads the refusal instead of a broken connection (which it would retry).
+DRAIN_LIMIT = 64 << 20
 
 _STREAMED = re.compile(r"^/api/(uploads|worker/blobs)/[^/]+$")
 _MANIFESTS = re.compile(r"^/api/(files/(check|commit)|uploads/batch|worker/leases/.*)$")
@@ -40,6 +45,29 @@ def _too_large(cap: int) -> PayloadTooLarge:
     return PayloadTooLarge(
         f"the request body is larger than {cap} bytes, the most this endpoint takes"
     )
+
+
+async def drain(chunks: AsyncIterator[bytes], limit: int = DRAIN_LIMIT) -> None:
+    """Read and drop the rest of a refused body, up to `limit` bytes (a client gone is fine)."""
+    dropped = 0
+    try:
+        async for chunk in chunks:
+            dropped += len(chunk)
+            if dropped > limit:
+                return
+    except (ClientDisconnect, RuntimeError):
+        return
+
+
+async def _drain_receive(receive: Receive, limit: int = DRAIN_LIMIT) -> None:
+    dropped = 0
+    while dropped <= limit:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        dropped += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 async def _reply(send: Send, exc: PayloadTooLarge) -> None:
@@ -75,6 +103,7 @@ class BodyLimit:
             return
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdigit() and (len(declared) > 18 or int(declared) > cap):
+            await _drain_receive(receive)
             await _reply(send, _too_large(cap))
             return
         seen = 0
@@ -104,4 +133,5 @@ class BodyLimit:
             if not exceeded:
                 raise
         if exceeded and not started:
+            await _drain_receive(receive)
             await _reply(send, _too_large(cap))

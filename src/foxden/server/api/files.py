@@ -14,7 +14,7 @@ A batch holds at most MAX_BATCH_BLOBS blobs and MAX_BATCH_BYTES bytes of content
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,10 +22,19 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from foxden.errors import BadRequest, NotFound, PayloadTooLarge, TransferError, quote
+from foxden.errors import (
+    BadRequest,
+    FoxdenError,
+    NotFound,
+    PayloadTooLarge,
+    TransferError,
+    quote,
+)
 from foxden.farm import files
 from foxden.server.api.deps import AccountDep, FarmDep
 from foxden.server.api.models import BlobBatch, Manifest
+from foxden.server.bodies import drain
+from foxden.server.farm import Farm
 from foxden.store.blobs import COPY_CHUNK, check_hash
 
 router = APIRouter(prefix="/api", tags=["files"])
@@ -87,6 +96,35 @@ async def upload_chunk(
     The body is streamed to disk while it is hashed. A blob larger than the farm's
     `max_blob_bytes`, or a chunk running past `total`, is refused with 413.
     """
+    chunks = request.stream()
+    try:
+        size = await _receive_upload(
+            farm, account.id, digest, offset, total, chunk_sha256, request, chunks
+        )
+    except FoxdenError:
+        await drain(chunks)  # so that a client still sending reads the refusal
+        raise
+    if size is None:
+        return {
+            "hash": digest,
+            "offset": farm.store.received(f"a{account.id}", digest),
+            "complete": False,
+        }
+    await run_in_threadpool(files.adopt_blob, farm.db, account.id, digest, size)
+    return {"hash": digest, "offset": size, "complete": True}
+
+
+async def _receive_upload(
+    farm: Farm,
+    account_id: int,
+    digest: str,
+    offset: int,
+    total: int,
+    chunk_hash: str | None,
+    request: Request,
+    chunks: AsyncIterator[bytes],
+) -> int | None:
+    """Receive one chunk (or the whole blob); the blob's size once complete, else None."""
     check_hash(digest)
     if total < 0:
         raise BadRequest("give the blob's full size as ?total=")
@@ -101,20 +139,15 @@ async def upload_chunk(
         raise PayloadTooLarge(
             f"a chunk of {declared} bytes at offset {offset} runs past the blob's size {total}"
         )
-    owner = f"a{account.id}"
+    owner = f"a{account_id}"
     store = farm.store
     if offset == 0 and declared == total and store.received(owner, digest) == 0:
         # one piece: its hash is the blob's hash
-        size = await store.receive_stream(request.stream(), digest, limit=total, size=total)
-    else:
-        received = await store.receive_chunk(
-            owner, digest, offset, total, request.stream(), chunk_sha256
-        )
-        if received < total:
-            return {"hash": digest, "offset": received, "complete": False}
-        size = await run_in_threadpool(store.complete, owner, digest)
-    await run_in_threadpool(files.adopt_blob, farm.db, account.id, digest, size)
-    return {"hash": digest, "offset": size, "complete": True}
+        return await store.receive_stream(chunks, digest, limit=total, size=total)
+    received = await store.receive_chunk(owner, digest, offset, total, chunks, chunk_hash)
+    if received < total:
+        return None
+    return await run_in_threadpool(store.complete, owner, digest)
 
 
 def content_length(request: Request) -> int | None:
