@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from foxden.errors import BadRequest
+from foxden.errors import BadRequest, quote
 
 MAX_FRAMES = 100_000
 _ITEM = re.compile(r"^(-?\d+)(?:-(-?\d+)(?:\[(-?\d+)\])?)?$")
@@ -28,33 +28,33 @@ def parse(spec: str, max_frames: int = MAX_FRAMES) -> list[int]:
     for raw in spec.split(","):
         item = raw.strip().replace(" ", "")
         if not item:
-            raise FrameSpecError(f"frame spec {spec!r} has an empty item between commas")
+            raise FrameSpecError(f"frame spec {quote(spec)} has an empty item between commas")
         match = _ITEM.match(item)
         if not match:
             raise FrameSpecError(
-                f"frame spec item {item!r} is not a frame 'N', a range 'A-B' or 'A-B[S]'"
+                f"frame spec item {quote(item)} is not a frame 'N', a range 'A-B' or 'A-B[S]'"
             )
         start = int(match.group(1))
         end = int(match.group(2)) if match.group(2) is not None else start
         step = int(match.group(3)) if match.group(3) is not None else 1
         if start < 0 or end < 0:
-            raise FrameSpecError(f"frame spec item {item!r} has a negative frame")
+            raise FrameSpecError(f"frame spec item {quote(item)} has a negative frame")
         if end < start:
             raise FrameSpecError(
-                f"frame spec item {item!r} is a descending range: write {end}-{start}"
+                f"frame spec item {quote(item)} is a descending range: write {end}-{start}"
             )
         if step <= 0:
             raise FrameSpecError(
-                f"frame spec item {item!r} has step {step}: the step must be 1 or more"
+                f"frame spec item {quote(item)} has step {step}: the step must be 1 or more"
             )
         count = (end - start) // step + 1
         if len(frames) + count > max_frames:
             raise FrameSpecError(
-                f"frame spec item {item!r} makes more than {max_frames:,} frames: split the task"
+                f"frame spec item {quote(item)} makes more than {max_frames:,} frames: split the task"
             )
         frames.update(range(start, end + 1, step))
         if len(frames) > max_frames:
-            raise FrameSpecError(f"frame spec {spec!r} has more than {max_frames:,} frames")
+            raise FrameSpecError(f"frame spec {quote(spec)} has more than {max_frames:,} frames")
     return sorted(frames)
 
 

@@ -67,12 +67,12 @@ def tree_path(path: str) -> str:
         raise BadRequest(f"path is longer than {_MAX_PATH} characters")
     check_name(path)
     if "\x00" in path or any(ord(c) < 32 for c in path):
-        raise BadRequest(f"path {path!r} contains control characters")
+        raise BadRequest(f"path {quoted(path)} contains control characters")
     parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
     if not parts:
-        raise BadRequest(f"path {path!r} names no file")
+        raise BadRequest(f"path {quoted(path)} names no file")
     if any(p == ".." for p in parts):
-        raise BadRequest(f"path {path!r} contains '..': give an absolute path without '..'")
+        raise BadRequest(f"path {quoted(path)} contains '..': give an absolute path without '..'")
     return "/" + "/".join(parts)
 
 

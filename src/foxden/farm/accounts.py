@@ -11,7 +11,7 @@ from sqlalchemy import Connection, select, update
 
 from foxden.db.engine import Database, new_id
 from foxden.db.schema import accounts
-from foxden.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from foxden.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, quote
 from foxden.farm.secrets import hash_secret, matches, new_secret
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
@@ -32,7 +32,7 @@ def create_account(
     """Create an account; returns its record and its access key (shown once, stored hashed)."""
     if not _NAME.match(name):
         raise BadRequest(
-            f"account name {name!r} is not allowed: use 1-64 letters, digits, '_', '.', '@' or '-'"
+            f"account name {quote(name)} is not allowed: use 1-64 letters, digits, '_', '.', '@' or '-'"
         )
     key = new_secret("fdk")
     with db.write() as conn:
@@ -70,7 +70,7 @@ def authenticate(conn: Connection, key: str | None, account_name: str | None = N
     if row is None or not matches(key, row.key_hash):
         raise Unauthorized("wrong access key: check the key printed by 'foxden account create'")
     if account_name is not None and account_name != row.name:
-        raise Unauthorized(f"the access key does not belong to account {account_name!r}")
+        raise Unauthorized(f"the access key does not belong to account {quote(account_name)}")
     if row.disabled:
         raise Forbidden(f"account {row.name!r} is disabled: ask the farm's administrator")
     return Account(id=row.id, name=row.name, is_admin=bool(row.is_admin))
