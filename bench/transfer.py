@@ -155,7 +155,9 @@ def make_output_task(url: str, key: str, join_key: str, src: Path, files: list[P
     for frame, path in zip(lease["frames"], files, strict=True):
         data = path.read_bytes()
         h = hashlib.sha256(data).hexdigest()
-        worker.put(f"/api/worker/blobs/{h}", content=data).raise_for_status()
+        worker.put(
+            f"/api/worker/blobs/{h}", params={"lease": lease["lease_id"]}, content=data
+        ).raise_for_status()
         results.append(
             {
                 "frame": frame,

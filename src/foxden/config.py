@@ -28,6 +28,7 @@ class Settings(BaseModel):
     public_url: str = ""  # how clients reach the server, if not http://host:port
     log_level: str = "info"
     max_blob_bytes: int = Field(default=4 << 30, ge=1)  # the largest file an upload may carry
+    approve_workers: bool = False  # a new worker gets no work until an admin approves it
     max_json_bytes: int = Field(default=4 << 20, ge=1024)  # a JSON (or form) request body
     max_manifest_bytes: int = Field(default=64 << 20, ge=1024)  # /api/files/check and commit
     login_failures: int = Field(default=10, ge=1)  # failed logins per address or account ...

@@ -67,6 +67,13 @@ class Conflict(FoxdenError):
     code = "conflict"
 
 
+class Unprocessable(FoxdenError):
+    """The request names something it may not use."""
+
+    status_code = 422
+    code = "unprocessable"
+
+
 class LeaseLost(FoxdenError):
     """The lease is gone (expired, stopped or taken back): drop the work and ask for more."""
 

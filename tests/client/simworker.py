@@ -73,7 +73,9 @@ class SimWorker(threading.Thread):
         for frame in lease["frames"]:
             data = render_png(frame, task["camera"], task["render_layer"], scene.content)
             digest = hashlib.sha256(data).hexdigest()
-            self.http.put(f"/api/worker/blobs/{digest}", content=data).raise_for_status()
+            self.http.put(
+                f"/api/worker/blobs/{digest}", params={"lease": lease["lease_id"]}, content=data
+            ).raise_for_status()
             name = f"{stem}_{frame:04d}.png"
             results.append(
                 {

@@ -18,6 +18,8 @@ NOT_ACCOUNT_DATA = {
     ("POST", "/api/accounts"),
     ("PATCH", "/api/accounts/{name}"),  # admin only
     ("GET", "/api/workers"),  # admin only
+    ("POST", "/api/workers/{worker_id}/revoke"),  # admin only (tests/security/test_worker_trust.py)
+    ("POST", "/api/workers/{worker_id}/approve"),  # admin only
     ("POST", "/api/accounts/{name}/key"),  # admin only
     ("POST", "/api/accounts/{name}/trust"),  # admin only (tests/security/test_trusted_accounts.py)
     ("PATCH", "/api/accounts/{name}/projects/{project}/sandbox"),  # admin only (same)
@@ -50,7 +52,9 @@ def _alice_world(live: LiveServer) -> dict[str, Any]:
     lease = worker.post("/api/worker/claim", json={}).json()
     image = b"\x89PNG fake output of alice"
     digest = hashlib.sha256(image).hexdigest()
-    worker.put(f"/api/worker/blobs/{digest}", content=image).raise_for_status()
+    worker.put(
+        f"/api/worker/blobs/{digest}", params={"lease": lease["lease_id"]}, content=image
+    ).raise_for_status()
     worker.post(
         f"/api/worker/leases/{lease['lease_id']}/frames",
         json={

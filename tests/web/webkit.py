@@ -105,7 +105,9 @@ class SimWorker(threading.Thread):
             else:
                 data = png(n)
                 digest = hashlib.sha256(data).hexdigest()
-                self.client.put(f"/api/worker/blobs/{digest}", content=data).raise_for_status()
+                self.client.put(
+                    f"/api/worker/blobs/{digest}", params={"lease": lease_id}, content=data
+                ).raise_for_status()
                 result = {
                     "frame": n,
                     "status": "done",

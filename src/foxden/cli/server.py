@@ -36,6 +36,13 @@ def register(sub: Any) -> None:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--lease-seconds", type=float)
+    p.add_argument(
+        "--approve-workers",
+        action="store_true",
+        default=None,
+        help="a newly registered worker gets no work until an admin approves it "
+        "(env FOXDEN_APPROVE_WORKERS)",
+    )
     p.set_defaults(func=_serve)
 
     acc = sub.add_parser("account", help="manage accounts")
@@ -95,7 +102,27 @@ def register(sub: Any) -> None:
 
     j = sub.add_parser("join-key", help="print the key workers join the farm with")
     add_server_options(j)
+    j.add_argument(
+        "--rotate",
+        action="store_true",
+        help="replace it with a new key (printed once); running servers take it at once, "
+        "registered workers keep their tokens",
+    )
     j.set_defaults(func=_join_key)
+
+    wk = sub.add_parser("workers", help="list, revoke and approve the farm's render nodes")
+    wk_sub = wk.add_subparsers(dest="workers_command", metavar="ACTION", required=True)
+    wl = wk_sub.add_parser("list", help="list workers as JSON")
+    add_server_options(wl)
+    wl.set_defaults(func=_workers_list)
+    for name, helptext in (
+        ("revoke", "take a worker's token away (401 at once) and requeue its frames"),
+        ("approve", "let a worker waiting for approval take work"),
+    ):
+        wa = wk_sub.add_parser(name, help=helptext)
+        wa.add_argument("worker_id", type=int, metavar="ID")
+        add_server_options(wa)
+        wa.set_defaults(func=_workers_action, action_name=name)
 
     g = sub.add_parser("gc", help="remove stored blobs that nothing uses any more")
     add_server_options(g)
@@ -133,7 +160,13 @@ def _serve(args: argparse.Namespace) -> int:
     from foxden.server.app import create_app
     from foxden.server.farm import Farm
 
-    settings = settings_from(args, host=args.host, port=args.port, lease_seconds=args.lease_seconds)
+    settings = settings_from(
+        args,
+        host=args.host,
+        port=args.port,
+        lease_seconds=args.lease_seconds,
+        approve_workers=args.approve_workers,
+    )
     farm = Farm.open(settings)
     print(f"foxden server on {settings.url} (data in {settings.data_dir})", flush=True)
     print(
@@ -221,9 +254,44 @@ def _project_allow(args: argparse.Namespace) -> int:
 
 
 def _join_key(args: argparse.Namespace) -> int:
+    if args.rotate:
+        from foxden.farm.workers import rotate_join_key
+
+        settings = settings_from(args)
+        key = rotate_join_key(settings.data_dir)
+        print(key)
+        print(
+            f"the new join key is in {settings.data_dir / 'join_key'}: new workers need it; "
+            "revoke workers you no longer trust (foxden workers list / revoke ID)",
+            file=sys.stderr,
+        )
+        return 0
     farm = _open(args)
     print(farm.join_key)
     farm.close()
+    return 0
+
+
+def _workers_list(args: argparse.Namespace) -> int:
+    from foxden.farm.workers import list_workers
+
+    farm = _open(args)
+    try:
+        print(json.dumps(list_workers(farm.db), indent=2))
+    finally:
+        farm.close()
+    return 0
+
+
+def _workers_action(args: argparse.Namespace) -> int:
+    from foxden.farm import workers
+
+    action = workers.revoke if args.action_name == "revoke" else workers.approve
+    farm = _open(args)
+    try:
+        print(json.dumps(action(farm.db, args.worker_id)))
+    finally:
+        farm.close()
     return 0
 
 

@@ -13,16 +13,15 @@ from foxden.core.states import Event, FrameStatus
 from foxden.db.engine import Database
 from foxden.db.schema import (
     account_blobs,
-    blobs,
-    frame_logs,
     frames,
     leases,
     outputs,
     task_inputs,
     tasks,
 )
-from foxden.errors import BadRequest, LeaseLost
-from foxden.farm import lifecycle
+from foxden.errors import BadRequest, Forbidden, LeaseLost, Unauthorized
+from foxden.farm import lifecycle, proofs
+from foxden.farm import logs as frame_log
 from foxden.paths import tree_path
 
 
@@ -56,7 +55,12 @@ _START_FRAMES = text(
     "UPDATE frames SET status = 'running', attempts = attempts + 1, lease_id = :lease_id, "
     "worker_id = :worker_id, start_time = :now, end_time = NULL, progress = 0 WHERE id IN :ids"
 ).bindparams(bindparam("ids", expanding=True))
-_WORKER_SEEN = text("UPDATE workers SET status = :status, last_seen = :now WHERE id = :worker_id")
+# a revoked worker stays revoked; the claim's update also admits the worker (see _admit)
+_WORKER_SEEN = text(
+    "UPDATE workers SET status = :status, last_seen = :now "
+    "WHERE id = :worker_id AND approved AND status <> 'revoked'"
+)
+_WORKER_STANDING = text("SELECT status, approved FROM workers WHERE id = :worker_id")
 # a project's sandbox rights change (admins set them), so they are read per claim, not cached
 _PROJECT_RIGHTS = text(
     "SELECT projects.allow_network, projects.allow_scripts FROM tasks "
@@ -129,7 +133,7 @@ def claim(
                     "ids": [p.id for p in picked],
                 },
             )
-            conn.execute(_WORKER_SEEN, {"status": "busy", "now": now, "worker_id": worker.id})
+            _admit(conn, worker.id, "busy", now)
             task, inputs = _task_payload(conn, cand.id)
             rights = conn.execute(_PROJECT_RIGHTS, {"task_id": cand.id}).first()
             task = {  # the project gone: no rights
@@ -146,8 +150,26 @@ def claim(
                 "task": task,
                 "inputs": inputs,
             }
-        conn.execute(_WORKER_SEEN, {"status": "idle", "now": now, "worker_id": worker.id})
+        _admit(conn, worker.id, "idle", now)
     return None
+
+
+def _admit(conn: Connection, worker_id: int, status: str, now: float) -> None:
+    """Note the worker's contact, refusing one revoked (401) or awaiting approval (403).
+
+    Part of the claim's transaction, after the task row (the lock order): a revocation that
+    commits first makes the claim roll back; one that comes later finds the new lease.
+    """
+    seen = conn.execute(_WORKER_SEEN, {"status": status, "now": now, "worker_id": worker_id})
+    if seen.rowcount:
+        return
+    row = conn.execute(_WORKER_STANDING, {"worker_id": worker_id}).first()
+    if row is None or row.status == "revoked":
+        raise Unauthorized("this worker was revoked: it may join again only with the join key")
+    raise Forbidden(
+        "this worker waits for an administrator's approval (workers page, or "
+        "`foxden workers approve ID`): it gets no work until then"
+    )
 
 
 def forget_task(db: Database, task_id: int) -> None:
@@ -241,17 +263,18 @@ def _record(
             conn.execute(update(frames).where(frames.c.id == r.id).values(progress=value))
         text = logs.get(r.number)
         if text:
-            conn.execute(
-                insert(frame_logs).values(
-                    frame_id=r.id, attempt=r.attempts, text=text, created_at=now
-                )
-            )
+            frame_log.append(conn, r.id, r.attempts, text, now)
 
 
 def report(
     db: Database, worker_id: int, lease_id: int, results: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """Record frames done (with outputs) or failed (with the error) under a lease."""
+    """Record frames done (with outputs) or failed (with the error) under a lease.
+
+    All or nothing: an output or thumbnail that is not a blob this worker uploaded for this
+    lease (at the size reported) refuses the whole report with 422 naming the frame, and
+    nothing of it is applied. Frames not running under the lease are listed in `rejected`.
+    """
     now = time.time()
     accepted: list[int] = []
     rejected: list[dict[str, Any]] = []
@@ -264,7 +287,7 @@ def report(
         running = {r.number: r for r in locked}
         done_vals: dict[int, dict[str, Any]] = {}
         fail_vals: dict[int, dict[str, Any]] = {}
-        logs: list[dict[str, Any]] = []
+        logs: list[tuple[int, int, str]] = []
         for res in results:
             number = int(res["frame"])
             frame = running.get(number)
@@ -274,31 +297,26 @@ def report(
                 )
                 continue
             if res.get("log"):
-                logs.append(
-                    {
-                        "frame_id": frame.id,
-                        "attempt": frame.attempts,
-                        "text": str(res["log"]),
-                        "created_at": now,
-                    }
-                )
+                logs.append((frame.id, frame.attempts, str(res["log"])))
             if res["status"] == "done":
                 render_time = res.get("render_time")
                 if render_time is None:
                     render_time = now - (frame.start_time or now)
                 done_vals[frame.id] = {"render_time": float(render_time)}
                 if res.get("outputs"):
+                    proofs.check_outputs(conn, lease_id, number, res["outputs"])
                     _file_outputs(conn, lease, frame.id, res["outputs"], now)
             elif res["status"] == "failed":
-                error = str(res.get("error") or "the worker reported a failure")[:4000]
+                error = str(res.get("error") or "the worker reported a failure")
+                error = frame_log.bound(error, frame_log.ERROR_BYTES)
                 fail_vals[frame.id] = {"error": error}
             else:
                 raise BadRequest(
                     f"frame {number}: status must be 'done' or 'failed', not {res['status']!r}"
                 )
             accepted.append(number)
-        if logs:
-            conn.execute(insert(frame_logs), logs)
+        for frame_id, attempt, text in logs:
+            frame_log.append(conn, frame_id, attempt, text, now)
         if len(accepted) == len(running) and lease.state == "active":
             conn.execute(_END_LEASE, {"state": "done", "lease_id": lease_id})
         conn.execute(_WORKER_SEEN, {"status": "busy", "now": now, "worker_id": worker_id})
@@ -330,9 +348,7 @@ def _file_outputs(
 ) -> None:
     task = conn.execute(select(tasks.c.output_folder).where(tasks.c.id == lease.task_id)).one()
     for item in items:
-        digest = str(item["hash"])
-        if conn.execute(select(blobs.c.hash).where(blobs.c.hash == digest)).first() is None:
-            raise BadRequest(f"output {item.get('name')!r}: blob {digest} was not uploaded first")
+        digest = str(item["hash"])  # uploaded for this lease: proofs.check_outputs
         name = tree_path(str(item["name"])).lstrip("/")
         path = f"{task.output_folder}/{name}"
         thumb = item.get("thumbnail")

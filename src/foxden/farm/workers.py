@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,8 @@ from sqlalchemy import func, select, update
 
 from foxden.db.engine import Database, new_id
 from foxden.db.schema import frames, leases, tasks, workers
-from foxden.errors import BadRequest, Unauthorized
+from foxden.errors import BadRequest, Conflict, NotFound, Unauthorized
+from foxden.farm import scheduler
 from foxden.farm.scheduler import WorkerInfo
 from foxden.farm.secrets import hash_secret, matches, new_secret
 from foxden.farm.software import display_name, offered_keys, software_key
@@ -23,17 +26,65 @@ def ensure_join_key(data_dir: Path) -> str:
     path = data_dir / "join_key"
     if path.exists():
         return path.read_text().strip()
+    return rotate_join_key(data_dir)
+
+
+def rotate_join_key(data_dir: Path) -> str:
+    """Write a new join key to `<data_dir>/join_key` (mode 0600, replaced in one step).
+
+    Running servers on this data dir take it at their next registration (`JoinKey`); workers
+    already registered keep their own tokens.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     key = new_secret("fdj")
-    path.touch(mode=0o600)
-    path.write_text(key + "\n")
+    tmp = data_dir / f".join_key.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    os.replace(tmp, data_dir / "join_key")
     return key
 
 
+class JoinKey:
+    """The join key of a data dir, read again whenever its file changes (rotation)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / "join_key"
+        self._lock = threading.Lock()
+        self._key = ensure_join_key(data_dir)
+        self._stamp = self._stat()
+
+    def _stat(self) -> tuple[int, int, int]:
+        st = self.path.stat()
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def current(self) -> str:
+        """The key now in the file (the last one read, if the file is missing or empty)."""
+        try:
+            stamp = self._stat()
+        except OSError:
+            return self._key
+        with self._lock:
+            if stamp != self._stamp:
+                key = self.path.read_text().strip()
+                if key:
+                    self._key, self._stamp = key, stamp
+            return self._key
+
+
 def register(
-    db: Database, join_key: str, presented: str | None, info: dict[str, Any]
+    db: Database,
+    join_key: str,
+    presented: str | None,
+    info: dict[str, Any],
+    *,
+    approved: bool = True,
 ) -> dict[str, Any]:
-    """Admit a worker that shows the join key; returns its id and its own token."""
+    """Admit a worker that shows the join key; returns its id and its own token.
+
+    `approved=False` (the server's approval mode) registers it waiting: it gets no work until
+    an administrator approves it.
+    """
     if not presented or not matches(presented, hash_secret(join_key)):
         raise Unauthorized(
             "wrong join key: give the key from the server's data directory (join_key)"
@@ -62,10 +113,12 @@ def register(
                     status="idle",
                     registered_at=now,
                     last_seen=now,
+                    sandboxed=bool(info.get("sandboxed", True)),
+                    approved=approved,
                 )
             )
         )
-    return {"worker_id": worker_id, "token": token}
+    return {"worker_id": worker_id, "token": token, "approved": approved}
 
 
 _TOKEN_CACHE: dict[str, tuple[float, WorkerInfo]] = {}
@@ -93,7 +146,7 @@ def authenticate(db: Database, token: str | None) -> WorkerInfo:
                 workers.c.status,
             ).where(workers.c.token_hash == digest)
         ).first()
-    if row is None or not matches(token, row.token_hash) or row.status == "gone":
+    if row is None or not matches(token, row.token_hash) or row.status in ("gone", "revoked"):
         raise Unauthorized("unknown worker token: register again with the join key")
     info = WorkerInfo(
         id=row.id, software_keys=tuple(row.software_keys or ()), tags=frozenset(row.tags or ())
@@ -102,6 +155,47 @@ def authenticate(db: Database, token: str | None) -> WorkerInfo:
         _TOKEN_CACHE.clear()
     _TOKEN_CACHE[digest] = (time.monotonic() + _TOKEN_TTL, info)
     return info
+
+
+def _forget_tokens(worker_id: int) -> None:
+    """Drop the worker's cached token in this process (other server processes keep theirs up to
+    _TOKEN_TTL seconds; they refuse its work anyway: see scheduler._admit)."""
+    for digest, (_expires, info) in list(_TOKEN_CACHE.items()):
+        if info.id == worker_id:
+            _TOKEN_CACHE.pop(digest, None)
+
+
+def revoke(db: Database, worker_id: int) -> dict[str, Any]:
+    """Take a worker's token away for good and put its running frames back in the queue.
+
+    Its token gets 401 at once; it may join again only with the join key (rotate the key first
+    to shut the machine out). Its leases are released (no attempt spent), so another worker
+    can render their frames at once.
+    """
+    with db.write() as conn:
+        found = conn.execute(
+            update(workers)
+            .where(workers.c.id == worker_id)
+            .values(status="revoked", token_hash=hash_secret(new_secret("revoked")))
+        )
+    if not found.rowcount:
+        raise NotFound(f"no worker {worker_id}")
+    _forget_tokens(worker_id)
+    released = scheduler.release(db, worker_id)
+    return {"worker_id": worker_id, "status": "revoked", "released": released}
+
+
+def approve(db: Database, worker_id: int) -> dict[str, Any]:
+    """Let a worker that waits for approval take work."""
+    with db.write() as conn:
+        row = conn.execute(select(workers.c.status).where(workers.c.id == worker_id)).first()
+        if row is None:
+            raise NotFound(f"no worker {worker_id}")
+        if row.status == "revoked":
+            raise Conflict(f"worker {worker_id} was revoked: it must join again")
+        conn.execute(update(workers).where(workers.c.id == worker_id).values(approved=True))
+    _forget_tokens(worker_id)
+    return {"worker_id": worker_id, "approved": True}
 
 
 def sign_off(db: Database, worker_id: int) -> None:
@@ -127,7 +221,7 @@ def list_workers(db: Database) -> list[dict[str, Any]]:
     out = []
     for r in rows:
         status = r["status"]
-        if status != "offline" and now - r["last_seen"] > OFFLINE_AFTER:
+        if status not in ("offline", "revoked") and now - r["last_seen"] > OFFLINE_AFTER:
             status = "offline"
         out.append(
             {
@@ -143,6 +237,8 @@ def list_workers(db: Database) -> list[dict[str, Any]]:
                 "registered_at": r["registered_at"],
                 "last_seen": r["last_seen"],
                 "current_work": current.get(r["id"], []),
+                "sandboxed": bool(r["sandboxed"]),
+                "approved": bool(r["approved"]),
             }
         )
     return out
@@ -153,7 +249,9 @@ def _recent(db: Database, column: Any) -> list[Any]:
     cutoff = time.time() - OFFLINE_AFTER
     with db.read() as conn:
         query = select(column).where(
-            (workers.c.last_seen >= cutoff) & (workers.c.status != "offline")
+            (workers.c.last_seen >= cutoff)
+            & workers.c.status.not_in(("offline", "revoked"))
+            & workers.c.approved
         )
         return list(conn.execute(query).scalars())
 

@@ -15,7 +15,8 @@ from sqlalchemy.exc import OperationalError
 from foxden import __version__
 from foxden.errors import QUOTE_LIMIT, FoxdenError, StorageFull, TooManyRequests, cut
 from foxden.farm.workers import queue_depth
-from foxden.server.api import accounts, compat, files, projects, tasks, worker
+from foxden.server import guards
+from foxden.server.api import accounts, compat, files, projects, tasks, worker, worker_admin
 from foxden.server.bodies import BodyLimit, caps
 from foxden.server.farm import Farm
 from foxden.web.routes import install as install_web
@@ -83,10 +84,12 @@ def create_app(farm: Farm, *, start_background: bool = True) -> FastAPI:
         files.router,
         tasks.router,
         worker.router,
+        worker_admin.router,
         compat.router,
     ):
         app.include_router(router)
     install_web(app)
+    guards.install(app)
     app.add_middleware(BodyLimit, cap_for=caps(farm.settings))
     return app
 

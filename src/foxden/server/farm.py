@@ -11,7 +11,7 @@ from foxden.config import Settings
 from foxden.db.engine import Database
 from foxden.db.migrate import upgrade
 from foxden.farm.scheduler import reap_expired
-from foxden.farm.workers import ensure_join_key
+from foxden.farm.workers import JoinKey
 from foxden.server.logins import LoginLimiter
 from foxden.store.blobs import BlobStore
 
@@ -38,7 +38,7 @@ class Farm:
     settings: Settings
     db: Database
     store: BlobStore
-    join_key: str
+    join_keys: JoinKey
     _stop: threading.Event = field(default_factory=threading.Event)
     _reaper: threading.Thread | None = None
     logins: LoginLimiter = field(init=False)
@@ -57,8 +57,13 @@ class Farm:
             settings=settings,
             db=db,
             store=BlobStore(settings.blob_dir),
-            join_key=ensure_join_key(settings.data_dir),
+            join_keys=JoinKey(settings.data_dir),
         )
+
+    @property
+    def join_key(self) -> str:
+        """The join key now in the data dir (`foxden join-key --rotate` takes effect at once)."""
+        return self.join_keys.current()
 
     def start_reaper(self) -> None:
         """Start the thread that requeues frames of expired leases."""

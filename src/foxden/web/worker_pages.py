@@ -1,27 +1,56 @@
-"""The farm's render nodes (administrators only)."""
+"""The farm's render nodes (administrators only): their state, and revoking or approving them."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from foxden.errors import Forbidden
+from foxden.errors import Conflict, Forbidden
 from foxden.farm import workers
+from foxden.farm.accounts import Account
 from foxden.web.auth import PageAccount, web_state
-from foxden.web.page import PageRoute
-from foxden.web.render import render
+from foxden.web.page import CheckedForm, PageRoute
+from foxden.web.render import redirect, render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 
-@router.get("/workers")
-def worker_list(request: Request, account: PageAccount) -> Response:
-    """Each worker's state, software, current work and last heartbeat."""
+def _admin_only(account: Account) -> None:
     if not account.is_admin:
         raise Forbidden("Only an administrator can see the farm's workers.")
+
+
+@router.get("/workers")
+def worker_list(request: Request, account: PageAccount) -> Response:
+    """Each worker's state, software, current work and last heartbeat; revoke and approve."""
+    _admin_only(account)
     return render(
         request,
         "workers.html",
         account=account,
         title="Workers",
         workers=workers.list_workers(web_state(request).farm.db),
+        approval_mode=web_state(request).farm.settings.approve_workers,
     )
+
+
+@router.post("/workers/{worker_id}/revoke")
+def revoke(worker_id: int, request: Request, account: PageAccount, _form: CheckedForm) -> Response:
+    """Take the worker's token away and requeue its running frames."""
+    _admin_only(account)
+    done = workers.revoke(web_state(request).farm.db, worker_id)
+    return redirect(
+        request,
+        "/workers",
+        f"Worker {worker_id} revoked; {done['released']} running frame(s) went back to the queue.",
+    )
+
+
+@router.post("/workers/{worker_id}/approve")
+def approve(worker_id: int, request: Request, account: PageAccount, _form: CheckedForm) -> Response:
+    """Let a worker waiting for approval take work."""
+    _admin_only(account)
+    try:
+        workers.approve(web_state(request).farm.db, worker_id)
+    except Conflict as exc:
+        return redirect(request, "/workers", error=exc.message)
+    return redirect(request, "/workers", f"Worker {worker_id} approved: it takes work now.")

@@ -381,7 +381,7 @@ class LeaseRun:
             try:
                 for path in item.outputs:
                     assert self.ws is not None
-                    outputs.append(upload_output(self.client, self.ws.out, path))
+                    outputs.append(upload_output(self.client, self.id, self.ws.out, path))
             except OSError as exc:
                 done, error, outputs = False, f"cannot read output: {exc}", []
             except RequestRejected as exc:

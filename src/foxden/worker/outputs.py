@@ -10,15 +10,16 @@ from foxden.worker.protocol import OutputRef, WorkerClient
 from foxden.worker.thumbnails import make_thumbnail
 
 
-def upload_output(client: WorkerClient, out_dir: Path, path: Path) -> OutputRef:
-    """Upload one output file and its thumbnail; returns the reference to report."""
+def upload_output(client: WorkerClient, lease_id: int, out_dir: Path, path: Path) -> OutputRef:
+    """Upload one output file of lease `lease_id` and its thumbnail; returns the reference to
+    report (the server accepts in a report only blobs uploaded for its lease)."""
     digest, size = file_digest(path)
-    client.upload(digest, path)
+    client.upload(lease_id, digest, path)
     thumb_hash: str | None = None
     thumb = make_thumbnail(path)
     if thumb is not None:
         thumb_hash = hashlib.sha256(thumb).hexdigest()
-        client.upload(thumb_hash, thumb)
+        client.upload(lease_id, thumb_hash, thumb)
     return {
         "name": path.relative_to(out_dir).as_posix(),
         "hash": digest,

@@ -338,22 +338,20 @@ class WorkerClient:
 
         policy.run("sign-off", call, unstoppable)
 
-    def upload(self, digest: str, data: bytes | Path) -> None:
-        """PUT an output (or thumbnail) blob, bytes or a file streamed from disk (reopened on
-        each attempt); the server verifies it against `digest`."""
+    def upload(self, lease_id: int, digest: str, data: bytes | Path) -> None:
+        """PUT an output (or thumbnail) blob of lease `lease_id`, bytes or a file streamed from
+        disk (reopened on each attempt); the server verifies it against `digest` and lets the
+        lease's reports name it."""
         headers = {"Authorization": f"Bearer {self.token}"}
+        url = f"/api/worker/blobs/{digest}?lease={lease_id}"
 
         def call() -> None:
             try:
                 if isinstance(data, Path):
                     with data.open("rb") as fh:
-                        reply = self._http.put(
-                            f"/api/worker/blobs/{digest}", headers=headers, content=_chunks(fh)
-                        )
+                        reply = self._http.put(url, headers=headers, content=_chunks(fh))
                 else:
-                    reply = self._http.put(
-                        f"/api/worker/blobs/{digest}", headers=headers, content=data
-                    )
+                    reply = self._http.put(url, headers=headers, content=data)
             except httpx.TransportError as exc:
                 raise _Transient(f"{type(exc).__name__}: {exc}") from exc
             _check(reply)

@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import math
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# Numbers as the database stores them: out of range is a 422, never an overflow (a 500).
+MAX_INT32 = 2**31 - 1
+MAX_INT64 = 2**63 - 1
+Int32 = Annotated[int, Field(ge=-(2**31), le=MAX_INT32)]
+Count = Annotated[int, Field(ge=0, le=MAX_INT32)]
+Size = Annotated[int, Field(ge=0, le=MAX_INT64)]
+RowId = Annotated[int, Field(ge=-(2**31), le=MAX_INT32)]  # ids are 32-bit on PostgreSQL
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Digest = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", examples=["e3b0c442" + "0" * 56])]
+
+
+def refuse_non_finite(value: Any, where: str = "") -> None:
+    """Raise ValueError if `value` holds NaN or an infinity anywhere (JSON lets Python read
+    them; the databases cannot store them in JSON columns)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where or 'a number'} must be a finite number, not {value}")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            refuse_non_finite(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            refuse_non_finite(v, f"{where}[{i}]")
 
 
 class AccountCreate(BaseModel):
@@ -73,9 +97,9 @@ class FileEntry(BaseModel):
     """One file of an upload manifest: its client path, size, SHA-256 and mtime."""
 
     path: str
-    size: int
+    size: Size
     hash: str
-    mtime: float = 0.0
+    mtime: Finite = 0.0
 
 
 class Manifest(BaseModel):
@@ -101,18 +125,24 @@ class TaskIn(BaseModel):
     render_layer: str = ""
     camera: str = ""
     artist: str = ""
-    priority: int = 0
-    chunk_size: int | None = None
-    max_attempts: int | None = None
-    config_id: int | None = None
+    priority: Int32 = 0
+    chunk_size: Int32 | None = None
+    max_attempts: Int32 | None = None
+    config_id: RowId | None = None
     options: dict[str, Any] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _finite(cls, data: Any) -> Any:
+        refuse_non_finite(data)
+        return data
 
 
 class RestartIn(BaseModel):
     """Which frames to restart: by kind, or the frames named (a frame spec or a list)."""
 
     restart: Literal["failed", "aborted", "done", "running", "waiting", "stopped", "all"] = "failed"
-    frames: str | list[int] | None = None
+    frames: str | list[Int32] | None = None
 
 
 class SoftwareEntry(BaseModel):
@@ -128,41 +158,42 @@ class WorkerRegister(BaseModel):
 
     name: str
     software: list[SoftwareEntry] = []
-    cores: int = 1
-    memory_mb: int = 0
+    cores: Count = 1
+    memory_mb: Count = 0
     gpus: list[str] = []
     tags: list[str] = []
-    slots: int = 1
+    slots: Count = 1
+    sandboxed: bool = True  # false: started with --no-sandbox (trusted single-user farms only)
 
 
 class ClaimIn(BaseModel):
     """A request for work."""
 
-    max_frames: int | None = Field(default=None, ge=1)
+    max_frames: int | None = Field(default=None, ge=1, le=MAX_INT32)
 
 
 class HeartbeatIn(BaseModel):
     """Progress (0..1 per frame number) and new log text per frame number."""
 
-    progress: dict[int, float] = {}
-    logs: dict[int, str] = {}
+    progress: dict[Int32, Finite] = {}  # the server keeps it within 0..1
+    logs: dict[Int32, str] = {}
 
 
 class OutputFile(BaseModel):
     """One output of a frame, already uploaded as a blob."""
 
-    name: str
-    hash: str
-    size: int
-    thumbnail: str | None = None
+    name: str = Field(min_length=1, max_length=1024)
+    hash: Digest
+    size: Size
+    thumbnail: Digest | None = None
 
 
 class FrameResult(BaseModel):
     """The outcome of one frame."""
 
-    frame: int
+    frame: Int32
     status: Literal["done", "failed"]
-    render_time: float | None = None
+    render_time: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     error: str = ""
     log: str = ""
     outputs: list[OutputFile] = []

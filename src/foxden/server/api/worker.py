@@ -2,29 +2,57 @@
 
 from __future__ import annotations
 
-import io
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from foxden.db.schema import leases, task_inputs
-from foxden.errors import BlobDamaged, NotFound
-from foxden.farm import scheduler, tasks, workers
-from foxden.farm.files import register_blob
+from foxden.errors import BlobDamaged, NotFound, PayloadTooLarge
+from foxden.farm import proofs, scheduler, tasks, workers
 from foxden.server.api.deps import FarmDep, WorkerDep, bearer
-from foxden.server.api.models import ClaimIn, HeartbeatIn, ReportIn, WorkerRegister
+from foxden.server.api.models import (
+    MAX_INT32,
+    ClaimIn,
+    HeartbeatIn,
+    ReportIn,
+    WorkerRegister,
+)
 from foxden.store.blobs import check_hash
 
 router = APIRouter(prefix="/api/worker", tags=["worker"])
+LeaseId = Annotated[int, Path(ge=1, le=MAX_INT32, description="a lease of this worker")]
+# After an upload passes the cap, this much more of its body is read and thrown away so that the
+# worker, still sending, reads the 413 instead of a broken connection (which it would retry).
+DRAIN_LIMIT = 64 << 20
+
+
+async def _drain(chunks: AsyncIterator[bytes]) -> None:
+    """Read and drop what is left of a refused body, up to DRAIN_LIMIT bytes."""
+    dropped = 0
+    try:
+        async for chunk in chunks:
+            dropped += len(chunk)
+            if dropped > DRAIN_LIMIT:
+                return
+    except (RuntimeError, ClientDisconnect):  # read to its end already, or the client left
+        return
 
 
 @router.post("/register", status_code=201)
 def register(body: WorkerRegister, request: Request, farm: FarmDep) -> dict[str, Any]:
     """Join the farm with the join key (as bearer token); returns this worker's own token."""
-    reply = workers.register(farm.db, farm.join_key, bearer(request), body.model_dump())
+    reply = workers.register(
+        farm.db,
+        farm.join_key,
+        bearer(request),
+        body.model_dump(),
+        approved=not farm.settings.approve_workers,
+    )
     reply["heartbeat_seconds"] = farm.settings.heartbeat_seconds
     reply["lease_seconds"] = farm.settings.lease_seconds
     return reply
@@ -32,7 +60,8 @@ def register(body: WorkerRegister, request: Request, farm: FarmDep) -> dict[str,
 
 @router.post("/claim", response_model=None)
 def claim(body: ClaimIn, farm: FarmDep, worker: WorkerDep) -> Response:
-    """Ask for work: 200 with a lease, or 204 when there is none for this worker."""
+    """Ask for work: 200 with a lease, 204 when there is none for this worker, 403 while the
+    worker waits for an administrator's approval, 401 once it is revoked."""
     lease = scheduler.claim(farm.db, worker, farm.settings.lease_seconds, body.max_frames)
     if lease is None:
         return Response(status_code=204)
@@ -41,7 +70,9 @@ def claim(body: ClaimIn, farm: FarmDep, worker: WorkerDep) -> Response:
 
 
 @router.post("/leases/{lease_id}/heartbeat")
-def heartbeat(lease_id: int, body: HeartbeatIn, farm: FarmDep, worker: WorkerDep) -> dict[str, Any]:
+def heartbeat(
+    lease_id: LeaseId, body: HeartbeatIn, farm: FarmDep, worker: WorkerDep
+) -> dict[str, Any]:
     """Extend the lease, send progress and logs; the reply says 'continue' or 'stop'."""
     return scheduler.heartbeat(
         farm.db, worker.id, lease_id, farm.settings.lease_seconds, body.progress, body.logs
@@ -49,14 +80,18 @@ def heartbeat(lease_id: int, body: HeartbeatIn, farm: FarmDep, worker: WorkerDep
 
 
 @router.post("/leases/{lease_id}/frames", response_model=None)
-def report(lease_id: int, body: ReportIn, farm: FarmDep, worker: WorkerDep) -> Response:
-    """Report frames done (outputs uploaded first) or failed."""
+def report(lease_id: LeaseId, body: ReportIn, farm: FarmDep, worker: WorkerDep) -> Response:
+    """Report frames done (outputs uploaded first, for this lease) or failed.
+
+    422 naming the frame, nothing of the report applied, if an output or thumbnail is not a
+    blob this worker uploaded for this lease or its size is not the uploaded size.
+    """
     results = [r.model_dump() for r in body.results]
     return JSONResponse(scheduler.report(farm.db, worker.id, lease_id, results))
 
 
 @router.post("/leases/{lease_id}/release")
-def release(lease_id: int, farm: FarmDep, worker: WorkerDep) -> dict[str, Any]:
+def release(lease_id: LeaseId, farm: FarmDep, worker: WorkerDep) -> dict[str, Any]:
     """Give the lease's unfinished frames back to the queue, no attempt spent."""
     return {"released": scheduler.release(farm.db, worker.id, lease_id)}
 
@@ -100,11 +135,29 @@ def read_input(digest: str, farm: FarmDep, worker: WorkerDep) -> FileResponse:
 
 @router.put("/blobs/{digest}")
 async def upload_output(
-    digest: str, request: Request, farm: FarmDep, worker: WorkerDep
+    digest: str,
+    request: Request,
+    farm: FarmDep,
+    worker: WorkerDep,
+    lease: Annotated[int, Query(ge=1, le=MAX_INT32, description="the lease it is an output of")],
 ) -> dict[str, Any]:
-    """Upload an output (or thumbnail) blob, verified against its hash."""
+    """Upload an output (or thumbnail) of a live lease of this worker, verified against its hash.
+
+    The body is streamed to disk while hashed, at most `max_blob_bytes` (413 beyond). Only a
+    blob uploaded for a lease may be named in that lease's frame reports.
+    """
     check_hash(digest)
-    data = await request.body()
-    size = await run_in_threadpool(farm.store.put_stream, io.BytesIO(data), digest)
-    await run_in_threadpool(register_blob, farm.db, digest, size)
-    return {"hash": digest, "size": size}
+    await run_in_threadpool(proofs.check_lease, farm.db, worker.id, lease)
+    limit = farm.settings.max_blob_bytes
+    declared = request.headers.get("content-length", "")
+    try:
+        if declared.isdigit() and int(declared) > limit:  # refused unread: drained, not stored
+            raise PayloadTooLarge(
+                f"upload of {digest} is larger than {limit} bytes, the most it may hold"
+            )
+        size = await farm.store.receive_stream(request.stream(), digest, limit=limit)
+    except PayloadTooLarge:
+        await _drain(request.stream())
+        raise
+    await run_in_threadpool(proofs.record_upload, farm.db, worker.id, lease, digest, size)
+    return {"hash": digest, "size": size, "lease": lease}
