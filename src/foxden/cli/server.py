@@ -321,6 +321,13 @@ def _gc(args: argparse.Namespace) -> int:
     return 0
 
 
+def _migrate(args: argparse.Namespace) -> int:
+    farm = _open(args)
+    farm.close()
+    print("database is up to date")
+    return 0
+
+
 def _fsck(args: argparse.Namespace) -> int:
     import logging
 
@@ -351,10 +358,3 @@ def _fsck(args: argparse.Namespace) -> int:
         )
     )
     return 0 if report.clean else 1
-
-
-def _migrate(args: argparse.Namespace) -> int:
-    farm = _open(args)
-    farm.close()
-    print("database is up to date")
-    return 0
