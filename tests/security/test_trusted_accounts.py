@@ -13,9 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from foxden.cli import main
 from foxden.client.api import Client
+from foxden.db.schema import accounts
 from tests.conftest import LiveServer
 from tests.farmkit import register_worker, submit, upload
 from tests.web.webkit import form_token, login
@@ -315,3 +317,25 @@ def test_accounts_page_trusts_with_a_form(live_server: LiveServer) -> None:
             data={"csrf_token": token, "trusted": "0", "next": "https://evil.example/"},
         )
         assert away.url.path == "/accounts" and "no longer trusted" in away.text
+
+
+def test_command_tasks_of_an_untrusted_account_never_reach_a_worker(
+    live_server: LiveServer,
+) -> None:
+    """A command task queued while the farm had no trusted accounts (an upgraded farm), or
+    whose account lost its trust behind the farm's back, waits: the claim itself checks."""
+    _key, mallory, admin = _setup(live_server)
+    admin.post("/api/accounts/mallory/trust", json={"trusted": True}).raise_for_status()
+    mallory.post(
+        "/api/projects", json={"project_name": "cmd", "plugins": [{"cg_soft_name": "command 1"}]}
+    ).raise_for_status()
+    task = submit(mallory, **TASK)
+    with live_server.farm.db.write() as conn:  # no untrust sweep: the task stays queued
+        conn.execute(update(accounts).where(accounts.c.name == "mallory").values(trusted=False))
+    worker = register_worker(live_server.url, live_server.farm.join_key, name="w2")
+    assert worker.post("/api/worker/claim", json={}).status_code == 204
+    assert mallory.get(f"/api/tasks/{task['id']}").json()["status"] == "queued"
+    # trusted again: the same task is handed out
+    admin.post("/api/accounts/mallory/trust", json={"trusted": True}).raise_for_status()
+    lease = worker.post("/api/worker/claim", json={})
+    assert lease.status_code == 200 and lease.json()["task"]["id"] == task["id"]

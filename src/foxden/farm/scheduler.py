@@ -22,6 +22,7 @@ from foxden.db.schema import (
 from foxden.errors import BadRequest, Forbidden, LeaseLost, Unauthorized
 from foxden.farm import lifecycle, proofs
 from foxden.farm import logs as frame_log
+from foxden.farm.rights import PRIVILEGED_JOB_TYPES
 from foxden.paths import tree_path
 
 
@@ -36,11 +37,19 @@ class WorkerInfo:
 
 # ---- named statements of the hot path (compiled once, reused) ------------------------------
 
+# A privileged job type renders only for an account that is trusted (or an admin) now: a task
+# queued before its account was untrusted, or before the farm had trusted accounts, waits.
 _CANDIDATE_TASKS = text(
-    "SELECT id, chunk_size, options FROM tasks "
-    "WHERE status IN ('queued', 'rendering') AND n_waiting > 0 AND software_key IN :keys "
-    "ORDER BY priority DESC, id LIMIT 20"
-).bindparams(bindparam("keys", expanding=True))
+    "SELECT tasks.id, tasks.chunk_size, tasks.options FROM tasks "
+    "JOIN accounts ON accounts.id = tasks.account_id "
+    "WHERE tasks.status IN ('queued', 'rendering') AND tasks.n_waiting > 0 "
+    "AND tasks.software_key IN :keys "
+    "AND (tasks.job_type NOT IN :privileged OR accounts.trusted OR accounts.is_admin) "
+    "ORDER BY tasks.priority DESC, tasks.id LIMIT 20"
+).bindparams(
+    bindparam("keys", expanding=True),
+    bindparam("privileged", value=sorted(PRIVILEGED_JOB_TYPES), expanding=True),
+)
 _WAITING_FRAMES = (
     "SELECT id, number FROM frames WHERE task_id = :task_id AND status = 'waiting' "
     "ORDER BY number LIMIT :size"
