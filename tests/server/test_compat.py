@@ -94,3 +94,13 @@ def test_vendor_errors_come_back_in_head(live_server: LiveServer) -> None:
     )
     r = _call(live_server, "fly", {})
     assert "unknown action 'fly'" in r.json()["head"]["error_message"]
+
+
+def test_vendor_bodies_of_the_wrong_shape_get_400(live_server: LiveServer) -> None:
+    http = live_server.client()
+    for payload in ([1, 2], "text", 7, {"head": [1], "body": {}}, {"head": {}, "body": "x"}):
+        r = http.post("/api/v1/task", json=payload)
+        assert r.status_code == 400, (payload, r.text)
+        assert (
+            r.json()["head"]["result"] == "1" and "JSON object" in r.json()["head"]["error_message"]
+        )

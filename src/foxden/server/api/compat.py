@@ -33,8 +33,12 @@ async def vendor_call(request: Request) -> JSONResponse:
     farm: Farm = request.app.state.farm
     try:
         payload = await request.json()
+        if not isinstance(payload, dict):
+            raise BadRequest('the body must be a JSON object: {"head": {...}, "body": {...}}')
         head = payload.get("head") or {}
         body = payload.get("body") or {}
+        if not isinstance(head, dict) or not isinstance(body, dict):
+            raise BadRequest('"head" and "body" must be JSON objects')
         account = _login(farm, request, head)
         result = await run_in_threadpool(
             _dispatch, farm, account, str(head.get("action", "")), body
