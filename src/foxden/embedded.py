@@ -1,5 +1,6 @@
 """`foxden up`: a whole farm in the foreground: the server (uvicorn, in this process) on SQLite
-and a local blob folder, and N local worker processes (`foxden worker`).
+and a local blob folder, and N local worker processes (`foxden worker`, sandboxed unless
+`foxden up --no-sandbox`).
 
 On first start an admin account is created and `<data_dir>/credentials.json` (mode 0600) holds
 its access key; later starts reuse it. "ready" is printed once every local worker has registered
@@ -163,6 +164,7 @@ def run_farm(
     n_workers: int,
     *,
     blender: Path | None = None,
+    sandbox: bool = True,
     install_signals: Callable[[Callable[[], None]], None] | None = None,
 ) -> int:
     """Run the embedded farm until SIGINT/SIGTERM; returns the exit status."""
@@ -217,6 +219,8 @@ def run_farm(
             ]
             if blender is not None:
                 argv += ["--blender", str(blender)]
+            if not sandbox:
+                argv.append("--no-sandbox")
             worker = LocalWorker(name, cache, argv, env)
             worker.start()
             workers.append(worker)

@@ -50,6 +50,7 @@ def make_chunk(
     output_dir: Path,
     render_layer: str | None = None,
     camera: str | None = None,
+    allow_scripts: bool = False,
     **options: Any,
 ) -> ChunkSpec:
     scene_path = workspace / SHOT / f"{scene}.blend"
@@ -63,6 +64,7 @@ def make_chunk(
         options=options,
         output_dir=output_dir,
         workspace=workspace,
+        allow_scripts=allow_scripts,
     )
 
 
@@ -90,6 +92,7 @@ def render_chunk(scene_workspace: Path, tmp_path: Path) -> Iterator[Callable[...
 
     def run(scene: str, frames: list[int], **kw: Any) -> Rendered:
         out = tmp_path / f"out{next(counter)}"
-        return render(make_chunk(kw.pop("workspace", scene_workspace), scene, frames, out, **kw))
+        workspace = kw.pop("workspace", scene_workspace)
+        return render(make_chunk(workspace, scene, frames, out, **kw))
 
     yield run

@@ -150,15 +150,40 @@ def test_garbage_file_is_not_a_blend(scene_workspace: Path, tmp_path: Path) -> N
 
 
 def test_scene_script_error_fails_the_frame(render_chunk: Callable[..., Rendered]) -> None:
-    rendered = render_chunk("script_error", [1])
+    rendered = render_chunk("script_error", [1], allow_scripts=True)
     assert rendered.results[0].returncode != 0
     assert rendered.outputs[1] == [] and rendered.done_frames == []
     assert "boom: the scene script failed" in rendered.parser.errors[0]
     # With the scene's scripts off it renders (and says the scripts did not run).
-    rendered = render_chunk("script_error", [1], autoexec=False)
+    rendered = render_chunk("script_error", [1], allow_scripts=True, autoexec=False)
     assert_ok(rendered)
     assert rendered.done_frames == [1]
     assert any("FOXDEN_WARNING" in line and "autoexec" in line for line in rendered.lines)
+
+
+def test_scene_scripts_run_only_where_the_project_allows_them(
+    render_chunk: Callable[..., Rendered],
+) -> None:
+    # The chunk option alone cannot turn the scene's scripts on.
+    rendered = render_chunk("script_error", [1], autoexec=True)
+    assert_ok(rendered)
+    assert rendered.done_frames == [1]
+    assert any("FOXDEN_WARNING" in line and "autoexec" in line for line in rendered.lines)
+    for allowed, autoexec, flag in (
+        (False, True, "--disable-autoexec"),
+        (True, True, "--enable-autoexec"),
+        (True, False, "--disable-autoexec"),
+    ):
+        chunk = make_chunk(
+            rendered.chunk.workspace,
+            "script_error",
+            [1],
+            rendered.chunk.output_dir,
+            allow_scripts=allowed,
+            autoexec=autoexec,
+        )
+        (command,) = get_job_type("blender").commands(chunk)
+        assert flag in command.argv
 
 
 def test_analyse_lists_dependencies_as_tree_paths(scene_workspace: Path) -> None:

@@ -45,6 +45,40 @@ def register(sub: Any) -> None:
         help="seconds between claims when there is no work (default 2)",
     )
     w.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
+    box = w.add_argument_group(
+        "sandbox", "every renderer runs in a bubblewrap sandbox with these limits per process"
+    )
+    box.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run renderers without the sandbox: trusted, single-user farms only",
+    )
+    box.add_argument("--bwrap", default="bwrap", help="the bubblewrap program (default: on PATH)")
+    box.add_argument(
+        "--sandbox-uid",
+        type=int,
+        default=65534,
+        help="host user id renderers run as when the worker runs as root (default 65534)",
+    )
+    box.add_argument(
+        "--max-memory",
+        help="memory one renderer process may allocate, e.g. 32G (default: the machine's; 0: none)",
+    )
+    box.add_argument(
+        "--max-cpu-seconds",
+        type=int,
+        help="CPU seconds of one renderer process, all threads (default: a day per core; 0: none)",
+    )
+    box.add_argument(
+        "--max-file-size", default="64G", help="largest file a renderer may write (default 64G)"
+    )
+    box.add_argument(
+        "--max-processes",
+        type=int,
+        default=4096,
+        help="processes and threads in one sandbox (default 4096; 0: none)",
+    )
+    box.add_argument("--max-tmp", default="4G", help="size of the sandbox's /tmp (default 4G)")
     w.set_defaults(func=_worker)
 
     u = sub.add_parser("up", help="run a farm on this machine: server and local workers")
@@ -53,6 +87,11 @@ def register(sub: Any) -> None:
     u.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     u.add_argument("--workers", type=int, default=1, help="local workers (default 1)")
     u.add_argument("--blender", type=Path, help="the Blender executable for the local workers")
+    u.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="local workers run renderers without the sandbox: trusted, single-user farms only",
+    )
     u.set_defaults(func=_up)
 
 
@@ -78,11 +117,21 @@ def _worker(args: argparse.Namespace) -> int:
         "blender": args.blender,
         "poll_seconds": args.poll,
         "exit_with_parent": args.exit_with_parent,
+        "sandbox": not args.no_sandbox,
+        "bwrap": args.bwrap,
+        "sandbox_uid": args.sandbox_uid,
+        "max_processes": args.max_processes,
     }
     if args.name:
         values["name"] = args.name
+    if args.max_cpu_seconds is not None:
+        values["max_cpu_seconds"] = args.max_cpu_seconds
     try:
         values["cache_size"] = parse_size(args.cache_size)
+        values["max_file_size"] = parse_size(args.max_file_size)
+        values["max_tmp"] = parse_size(args.max_tmp)
+        if args.max_memory is not None:
+            values["max_memory"] = parse_size(args.max_memory)
         settings = WorkerSettings(**values)
     except (ValueError, ValidationError) as exc:
         raise BadRequest(f"bad worker setting: {exc}") from None
@@ -104,7 +153,13 @@ def _up(args: argparse.Namespace) -> int:
     if args.workers < 0:
         raise BadRequest("--workers must be 0 or more")
     settings = load_settings({"data_dir": args.data_dir, "port": args.port, "host": args.host})
-    return run_farm(settings, args.workers, blender=args.blender, install_signals=_on_stop_signals)
+    return run_farm(
+        settings,
+        args.workers,
+        blender=args.blender,
+        sandbox=not args.no_sandbox,
+        install_signals=_on_stop_signals,
+    )
 
 
 def _on_stop_signals(stop: Any) -> None:

@@ -53,6 +53,10 @@ class ChunkSpec:
     output_dir: Path  # local folder where the outputs must go
     workspace: Path  # root of the task's local mirror of the account tree
     software: Software | None = None  # the detected program to run (None: find one)
+    # What the task's project allows (an admin's decision, from the lease): the scene's own
+    # scripts (Blender's auto-run Python) and network access from inside the sandbox.
+    allow_scripts: bool = False
+    allow_network: bool = False
 
 
 @dataclass
@@ -65,12 +69,17 @@ class Analysis:
 
 @dataclass
 class Command:
-    """One process to run for a chunk; `env` is added to (overrides) the worker's environment."""
+    """One process to run for a chunk.
+
+    The worker runs it in a sandbox that sees the chunk's workspace (read-only), its output
+    folder and `read_only` (files and folders of the software the job type needs), with `env`
+    and a few basics (PATH, HOME, TMPDIR, LANG) as its whole environment."""
 
     argv: list[str]
     cwd: Path
     env: dict[str, str]
     frames: list[int]  # the frames this process renders
+    read_only: list[Path] = field(default_factory=list)  # absolute host paths
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,10 @@ Chunk options (all optional):
 
 * ``threads`` (int): Blender's ``-t``; 0 or absent uses every core.
 * ``autoexec`` (bool, default true): run the scene's Python (registered text blocks, drivers,
-  handlers). A Python exception printed while loading or rendering fails the chunk.
+  handlers) when the task's project allows scripts (`ChunkSpec.allow_scripts`, set by an
+  admin); otherwise Blender runs with ``--disable-autoexec`` whatever this says, so the option
+  can only turn scripts off. A Python exception printed while loading or rendering fails the
+  chunk.
 * ``factory_startup`` (bool, default true): ignore the worker's Blender user preferences.
 * ``denoise`` (bool or null): null turns Cycles denoising off only where this Blender has no
   OpenImageDenoise; false always turns it off; true leaves the scene's setting.
@@ -213,7 +216,7 @@ class BlenderJobType(JobType):
         exe = chunk.software.executable if chunk.software else (shutil.which("blender") or "")
         if not exe:
             raise FoxdenError("Blender is not installed on this worker (no 'blender' on PATH)")
-        autoexec = bool(opts.get("autoexec", True))
+        autoexec = chunk.allow_scripts and bool(opts.get("autoexec", True))
         args: dict[str, Any] = {
             "scene": str(chunk.scene_path),
             "frames": [int(f) for f in chunk.frames],
@@ -229,13 +232,15 @@ class BlenderJobType(JobType):
         argv = [exe, "-b"]
         if opts.get("factory_startup", True):
             argv.append("--factory-startup")
-        argv += ["-noaudio", "-y" if autoexec else "-Y"]
+        argv += ["-noaudio", "--enable-autoexec" if autoexec else "--disable-autoexec"]
         threads = int(opts.get("threads") or 0)
         if threads > 0:
             argv += ["-t", str(threads)]
         argv += ["--python-exit-code", "1", "--python", str(SCRIPT), "--", json.dumps(args)]
         chunk.output_dir.mkdir(parents=True, exist_ok=True)
-        return [Command(argv, chunk.scene_path.parent, {}, list(chunk.frames))]
+        # The sandbox shows /usr; a Blender installed elsewhere brings its own folder.
+        install = Path(os.path.realpath(exe)).parent
+        return [Command(argv, chunk.scene_path.parent, {}, list(chunk.frames), [SCRIPT, install])]
 
     def progress_parser(self, chunk: ChunkSpec) -> BlenderProgressParser:
         return BlenderProgressParser()

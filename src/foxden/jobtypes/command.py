@@ -14,6 +14,10 @@ Chunk options:
 * ``env`` (dict of str): extra environment variables. The process also gets FOXDEN_OUTPUT_DIR,
   FOXDEN_WORKSPACE, FOXDEN_FRAMES (comma separated) and FOXDEN_TASK_ID.
 
+The command runs in the worker's sandbox like every renderer: it sees the system (``/usr``),
+the workspace read-only and the output folder, and nothing of the worker; its program must be
+a system program (found on PATH, e.g. ``sh`` or ``python3``) or a file of the workspace.
+
 The process may print foxden's markers (see `MarkerParser`) for finer progress.
 """
 

@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import Any, cast
 
 from foxden.jobtypes import Software, detect_software
 from foxden.worker import workspace as workspaces
@@ -28,6 +29,7 @@ from foxden.worker.protocol import (
     WorkerError,
     sleep_jittered,
 )
+from foxden.worker.sandbox import Sandbox, SandboxUnavailable
 from foxden.worker.settings import WorkerSettings
 
 log = logging.getLogger("foxden.worker")
@@ -43,6 +45,7 @@ class Agent:
         self.cache = BlobCache(settings.cache_dir / "blobs", settings.cache_size)
         self.work_dir = settings.cache_dir / "work"
         self.software: list[Software] = []
+        self.sandbox: Sandbox | None = None  # set by `run`; None only with --no-sandbox
         self.heartbeat_seconds = 10.0
         self.worker_id = 0
         self._register_lock = threading.Lock()
@@ -55,14 +58,43 @@ class Agent:
 
     def registration(self) -> Registration:
         """What this worker tells the farm about itself."""
-        return {
+        info: dict[str, Any] = {
             "name": self.settings.name,
             "software": [{"name": s.name, "version": s.version} for s in self.software],
             "cores": cores(),
             "memory_mb": memory_mb(),
             "tags": list(self.settings.tags),
             "slots": self.settings.slots,
+            "sandboxed": self.settings.sandbox,
         }
+        return cast(Registration, info)
+
+    def start_sandbox(self) -> bool:
+        """Prove that the renderers' sandbox works (or warn that there is none); False: it does
+        not, and the worker must not take work."""
+        if not self.settings.sandbox:
+            log.warning(
+                "running WITHOUT the sandbox (--no-sandbox): every scene and command runs with "
+                "this worker's rights and can read its files and join key; use this on "
+                "trusted, single-user farms only",
+                extra={"event": "no_sandbox"},
+            )
+            return True
+        try:
+            sandbox = Sandbox(
+                self.settings.bwrap, self.settings.limits(), self.settings.sandbox_uid
+            )
+            sandbox.check(self.work_dir)
+        except SandboxUnavailable as exc:
+            log.error(
+                "refusing to take work: the renderers' sandbox does not work: %s",
+                exc,
+                extra={"event": "sandbox_unavailable"},
+            )
+            return False
+        self.sandbox = sandbox
+        log.info("renderers run in a bubblewrap sandbox (%s)", sandbox.bwrap)
+        return True
 
     def register(self) -> None:
         """Join the farm (retried while the server is out of reach)."""
@@ -92,6 +124,8 @@ class Agent:
         cleaned = workspaces.clean_leftovers(self.work_dir)
         if cleaned:
             log.info("removed %d workspace(s) of an earlier run", cleaned)
+        if not self.start_sandbox():
+            return 3
         configured = {"blender": str(self.settings.blender)} if self.settings.blender else None
         self.software = detect_software(configured)
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from foxden.worker.protocol import (
     TokenRejected,
     WorkerError,
 )
+from foxden.worker.sandbox import SANDBOX_PATH, Limits, clean_env, trusted_env
 
 if TYPE_CHECKING:
     from foxden.worker.agent import Agent
@@ -57,6 +59,34 @@ class _Finish:
     done: bool
     error: str = ""
     outputs: list[Path] = field(default_factory=list)
+
+
+def exit_reason(returncode: int, limits: Limits, tail: list[str]) -> str:
+    """How a renderer ended, naming the resource limit it ran into when that is what killed it."""
+    if returncode == -signal.SIGXCPU or (
+        returncode == -signal.SIGKILL and limits.cpu_seconds and _said(tail, "CPU time limit")
+    ):
+        return f"used up its CPU time limit ({limits.cpu_seconds} s per process; SIGXCPU)"
+    if returncode == -signal.SIGXFSZ:
+        return f"wrote a file larger than the file size limit ({_size(limits.file_size)}; SIGXFSZ)"
+    text = f"exited with status {returncode}"
+    if limits.memory and _said(tail, *_OUT_OF_MEMORY):
+        text += f" (out of memory: the limit is {_size(limits.memory)} per process)"
+    return text
+
+
+_OUT_OF_MEMORY = ("MemoryError", "bad_alloc", "Cannot allocate memory", "out of memory")
+
+
+def _said(tail: list[str], *needles: str) -> bool:
+    return any(n.lower() in line.lower() for line in tail for n in needles)
+
+
+def _size(n: int) -> str:
+    for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift:
+            return f"{n / (1 << shift):.3g} {unit}"
+    return f"{n} bytes"
 
 
 def pick_software(software: list[Software], job_type: str, cg_soft_name: str) -> Software | None:
@@ -178,6 +208,8 @@ class LeaseRun:
                 output_dir=ws.out,
                 workspace=ws.tree,
                 software=software,
+                allow_scripts=bool(dict(task).get("allow_scripts", False)),
+                allow_network=bool(dict(task).get("allow_network", False)),
             )
             commands = job_type.commands(chunk)
         except FoxdenError as exc:
@@ -216,16 +248,18 @@ class LeaseRun:
 
         clock = time.monotonic()
         try:
+            argv, env = self._sandboxed(chunk, command)
             result = run_process(
-                dies_with_worker(command.argv, os.getpid()),
+                dies_with_worker(argv, os.getpid(), self.agent.settings.limits().rlimits()),
                 command.cwd,
-                command.env,
+                env,
                 on_line,
                 self._should_stop,
                 poll_interval=0.2,
                 grace=KILL_GRACE,
+                inherit_env=False,
             )
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             for f in frames:
                 self._decide(job_type, chunk, f, False, f"cannot start {command.argv[0]}: {exc}")
             return False
@@ -241,20 +275,34 @@ class LeaseRun:
         if result.killed or self._should_stop():
             return False
         reason = "; ".join(parser.errors[:5]) or "\n".join(tail[-15:])
+        ending = exit_reason(result.returncode, self.agent.settings.limits(), tail)
         for f in frames:
             if f in self.finished:
                 continue
             if result.returncode == 0:
                 self._decide(job_type, chunk, f, True, "")
             else:
-                self._decide(
-                    job_type,
-                    chunk,
-                    f,
-                    False,
-                    f"{program} exited with status {result.returncode}: {reason}",
-                )
+                self._decide(job_type, chunk, f, False, f"{program} {ending}: {reason}")
         return True
+
+    def _sandboxed(self, chunk: ChunkSpec, command: Command) -> tuple[list[str], dict[str, str]]:
+        """The command line and environment that run `command` in the lease's sandbox (or, with
+        --no-sandbox, as it is)."""
+        sandbox = self.agent.sandbox
+        if sandbox is None:
+            return list(command.argv), trusted_env(command.env)
+        assert self.ws is not None
+        read_only = [self.ws.tree, *command.read_only]
+        sandbox.prepare([self.ws.tree], [self.ws.out])
+        argv = sandbox.wrap(
+            command.argv,
+            cwd=command.cwd,
+            read_only=read_only,
+            writable=[self.ws.out],
+            env=clean_env(command.env),
+            network=chunk.allow_network,
+        )
+        return argv, {"PATH": SANDBOX_PATH, "LANG": "C.UTF-8"}
 
     def _first_open(self, frames: list[int]) -> int:
         return next((f for f in frames if f not in self.finished), frames[0])

@@ -8,7 +8,8 @@ running in its group is stopped the same way. `kill_all` stops every live group 
 worker's SIGTERM/Ctrl-C handling; it is safe to call from a signal handler).
 
 A program that escapes its group on purpose (setsid, double fork into a new session) is out of
-reach of process groups; render programs do not do that.
+reach of process groups. The worker runs renderers in a sandbox (`foxden.worker.sandbox`) whose
+bwrap process stays in the group and whose PID namespace ends with it, which catches those too.
 """
 
 from __future__ import annotations
@@ -57,13 +58,15 @@ def run_process(
     should_stop: Callable[[], bool] | None = None,
     poll_interval: float = 0.2,
     grace: float = DEFAULT_GRACE,
+    inherit_env: bool = True,
 ) -> ProcessResult:
-    """Run `argv` in `cwd` with `env` added to this process's environment; see module doc.
+    """Run `argv` in `cwd` with `env` added to this process's environment (`inherit_env`) or
+    as its whole environment; see module doc.
 
     Raises OSError if the program cannot be started; an exception from `on_line` or
     `should_stop` stops the process group and is raised again.
     """
-    full_env = dict(os.environ)
+    full_env = dict(os.environ) if inherit_env else {}
     if env:
         full_env.update(env)
     proc = subprocess.Popen(

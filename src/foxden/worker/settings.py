@@ -8,8 +8,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, field_validator
 
+from foxden.worker.machine import cores, memory_mb
+from foxden.worker.sandbox import Limits
+
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+DEFAULT_MAX_FILE_SIZE = 64 << 30
+DEFAULT_MAX_PROCESSES = 4096  # threads count too: Blender runs a few per core
+DEFAULT_MAX_TMP = 4 << 30
 
 
 def parse_size(text: str | int) -> int:
@@ -36,6 +42,26 @@ class WorkerSettings(BaseModel):
     blender: Path | None = None
     poll_seconds: float = Field(default=2.0, gt=0)
     exit_with_parent: bool = False
+    # The renderer's sandbox (see foxden.worker.sandbox); False only on trusted single-user farms.
+    sandbox: bool = True
+    bwrap: str = Field(default="bwrap", min_length=1)
+    sandbox_uid: int = Field(default=65534, ge=1, lt=1 << 32)  # host uid of a root worker's sandbox
+    # Limits per renderer process (0: none). Defaults: the machine's memory, a day of every core.
+    max_memory: int = Field(default_factory=lambda: memory_mb() << 20, ge=0)
+    max_cpu_seconds: int = Field(default_factory=lambda: cores() * 86400, ge=0)
+    max_file_size: int = Field(default=DEFAULT_MAX_FILE_SIZE, ge=0)
+    max_processes: int = Field(default=DEFAULT_MAX_PROCESSES, ge=0)
+    max_tmp: int = Field(default=DEFAULT_MAX_TMP, ge=0)
+
+    def limits(self) -> Limits:
+        """The resource limits of each renderer process."""
+        return Limits(
+            memory=self.max_memory,
+            cpu_seconds=self.max_cpu_seconds,
+            file_size=self.max_file_size,
+            processes=self.max_processes,
+            tmp_size=self.max_tmp,
+        )
 
     @field_validator("cache_dir")
     @classmethod
