@@ -62,19 +62,23 @@ class _Finish:
 
 
 def exit_reason(returncode: int, limits: Limits, tail: list[str]) -> str:
-    """How a renderer ended, naming the resource limit it ran into when that is what killed it."""
-    if returncode == -signal.SIGXCPU or (
-        returncode == -signal.SIGKILL and limits.cpu_seconds and _said(tail, "CPU time limit")
-    ):
-        return f"used up its CPU time limit ({limits.cpu_seconds} s per process; SIGXCPU)"
-    if returncode == -signal.SIGXFSZ:
-        return f"wrote a file larger than the file size limit ({_size(limits.file_size)}; SIGXFSZ)"
+    """How a renderer ended, naming the resource limit it ran into when that is what ended it.
+
+    A signal shows as a negative status, or as 128 + the signal from a sandbox or a shell."""
+    signum = -returncode if returncode < 0 else returncode - 128 if returncode > 128 else 0
+    if signum == signal.SIGXCPU or (signum == signal.SIGKILL and _said(tail, "CPU time")):
+        return f"used up the CPU time limit ({limits.cpu_seconds} s per process; SIGXCPU)"
+    if signum == signal.SIGXFSZ or (limits.file_size and _said(tail, "File too large")):
+        return f"wrote a file larger than the file size limit ({_size(limits.file_size)})"
     text = f"exited with status {returncode}"
     if limits.memory and _said(tail, *_OUT_OF_MEMORY):
         text += f" (out of memory: the limit is {_size(limits.memory)} per process)"
+    elif limits.processes and _said(tail, *_NO_FORK):
+        text += f" (cannot start more processes: the limit is {limits.processes}, threads count)"
     return text
 
 
+_NO_FORK = ("Resource temporarily unavailable", "Cannot fork", "can't fork")
 _OUT_OF_MEMORY = ("MemoryError", "bad_alloc", "Cannot allocate memory", "out of memory")
 
 
@@ -122,6 +126,9 @@ class LeaseRun:
         self._started: dict[int, float] = {}
         self._queue: queue.Queue[object] = queue.Queue()
         self._ended = threading.Event()
+        # Held while a heartbeat takes log text and sends it: a frame's report waits for the
+        # heartbeat in flight, whose log text the server accepts only while the frame runs.
+        self._beat_lock = threading.Lock()
         self._reporter = threading.Thread(
             target=self._report_loop, name=f"foxden-report-{self.id}", daemon=True
         )
@@ -354,6 +361,8 @@ class LeaseRun:
     def _report_loop(self) -> None:
         while (item := self._queue.get()) is not _END:
             if isinstance(item, _Finish) and not self.stop.is_set():
+                with self._beat_lock:
+                    pass  # a heartbeat that took some of this frame's log has delivered it
                 self._guard(partial(self._report, item))
 
     def _heartbeat_loop(self) -> None:
@@ -395,16 +404,20 @@ class LeaseRun:
 
     def _heartbeat_now(self) -> None:
         def beat() -> None:
-            with self._lock:
-                progress = {f: p for f, p in self._progress.items() if f not in self.finished}
-            logs = self._take_logs()
-            try:
-                reply = self.client.heartbeat(self.id, progress, logs, self._ended.is_set)
-            except (Stopping, LeaseGone, TokenRejected):
-                raise
-            except WorkerError:
-                self._put_back(logs)
-                raise
+            with self._beat_lock:
+                with self._lock:
+                    progress = {f: p for f, p in self._progress.items() if f not in self.finished}
+                    open_frames = [f for f in self._logs if f not in self.finished]
+                logs = {}
+                for f in open_frames:  # a finished frame's log goes with its report
+                    logs.update(self._take_logs(f))
+                try:
+                    reply = self.client.heartbeat(self.id, progress, logs, self._ended.is_set)
+                except (Stopping, LeaseGone, TokenRejected):
+                    raise
+                except WorkerError:
+                    self._put_back(logs)
+                    raise
             if reply.get("action") == "stop":
                 log.info(
                     "lease %d: the server says stop (%s)",
