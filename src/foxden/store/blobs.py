@@ -295,40 +295,6 @@ class BlobStore:
         else:
             os.ftruncate(fd, have)
 
-    def append(
-        self, owner: str, digest: str, offset: int, data: bytes, chunk_hash: str | None, total: int
-    ) -> int:
-        """Append one verified chunk held in memory (see `receive_chunk`)."""
-        if chunk_hash is not None and hashlib.sha256(data).hexdigest() != chunk_hash:
-            raise TransferError(
-                f"chunk at offset {offset} of {digest} arrived corrupted: send it again"
-            )
-        part = self._partial(owner, digest)
-        fd = self._open_partial(part)
-        have = os.fstat(fd).st_size
-        try:
-            if offset != have:
-                raise Conflict(f"upload of {digest} continues at offset {have}, not {offset}")
-            if have + len(data) > total:
-                raise PayloadTooLarge(
-                    f"upload of {digest} is longer than its declared size {total}"
-                )
-            os.lseek(fd, have, os.SEEK_SET)
-            _write_all(fd, data, hashlib.sha256())
-            return have + len(data)
-        except OSError as exc:
-            full = _full(exc, f"upload of {digest}")
-            if full is not None:
-                _unlink(part)
-                raise full from exc
-            self._undo(fd, part, have)
-            raise
-        except BaseException:
-            self._undo(fd, part, have)
-            raise
-        finally:
-            os.close(fd)
-
     def complete(self, owner: str, digest: str) -> int:
         """Verify a fully received upload and move it into the store; returns its size."""
         part = self._partial(owner, digest)

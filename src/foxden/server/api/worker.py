@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect
 
 from foxden.db.schema import leases, task_inputs
 from foxden.errors import BlobDamaged, NotFound, PayloadTooLarge
@@ -22,25 +20,11 @@ from foxden.server.api.models import (
     ReportIn,
     WorkerRegister,
 )
+from foxden.server.bodies import drain
 from foxden.store.blobs import check_hash
 
 router = APIRouter(prefix="/api/worker", tags=["worker"])
 LeaseId = Annotated[int, Path(ge=1, le=MAX_INT32, description="a lease of this worker")]
-# After an upload passes the cap, this much more of its body is read and thrown away so that the
-# worker, still sending, reads the 413 instead of a broken connection (which it would retry).
-DRAIN_LIMIT = 64 << 20
-
-
-async def _drain(chunks: AsyncIterator[bytes]) -> None:
-    """Read and drop what is left of a refused body, up to DRAIN_LIMIT bytes."""
-    dropped = 0
-    try:
-        async for chunk in chunks:
-            dropped += len(chunk)
-            if dropped > DRAIN_LIMIT:
-                return
-    except (RuntimeError, ClientDisconnect):  # read to its end already, or the client left
-        return
 
 
 @router.post("/register", status_code=201)
@@ -157,7 +141,7 @@ async def upload_output(
             )
         size = await farm.store.receive_stream(request.stream(), digest, limit=limit)
     except PayloadTooLarge:
-        await _drain(request.stream())
+        await drain(request.stream())
         raise
     await run_in_threadpool(proofs.record_upload, farm.db, worker.id, lease, digest, size)
     return {"hash": digest, "size": size, "lease": lease}
