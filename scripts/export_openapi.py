@@ -7,9 +7,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from foxden.config import Settings
 from foxden.server.app import create_app
-from foxden.server.farm import Farm
+from foxden.server.config import Settings
+from foxden.server.context import Farm
 
 TARGET = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
 

@@ -18,11 +18,11 @@ import psycopg
 import pytest
 import uvicorn
 
-from foxden.config import Settings
 from foxden.farm.accounts import create_account
 from foxden.farm.rights import set_trusted
 from foxden.server.app import create_app
-from foxden.server.farm import Farm
+from foxden.server.config import Settings
+from foxden.server.context import Farm
 
 PG_ADMIN_DSN = os.environ.get("FOXDEN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 DATABASES = ["sqlite", "postgresql"]

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from foxden.config import Settings
 from foxden.farm.workers import list_workers
+from foxden.server.config import Settings
 from tests.conftest import LiveServer, farm_settings
 from tests.farmkit import upload
 from tests.scenes import make_scenes

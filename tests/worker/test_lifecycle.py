@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from foxden.config import Settings
 from foxden.farm.workers import list_workers
+from foxden.server.config import Settings
 from tests.conftest import LiveServer, free_port, start_server
 from tests.farmkit import make_project, submit
 from tests.scenes import make_scenes

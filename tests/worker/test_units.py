@@ -207,9 +207,9 @@ def test_sizes_parse() -> None:
 
 
 def test_foxden_up_credentials_are_made_once_and_checked(tmp_path: Path) -> None:
-    from foxden.config import Settings
-    from foxden.embedded import ensure_credentials
-    from foxden.server.farm import Farm
+    from foxden.cli.embedded import ensure_credentials
+    from foxden.server.config import Settings
+    from foxden.server.context import Farm
 
     farm = Farm.open(Settings(data_dir=tmp_path / "farm"))
     try:

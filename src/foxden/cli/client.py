@@ -150,7 +150,7 @@ def _print_json(data: Any) -> None:
 
 
 def _when(epoch: float | None) -> str:
-    from foxden.compat import vendor_time
+    from foxden.vendor_records import vendor_time
 
     return vendor_time(epoch) or "-"
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from foxden.config import Settings, load_settings
+from foxden.server.config import Settings, load_settings
 
 
 def add_server_options(p: argparse.ArgumentParser) -> None:
@@ -149,7 +149,7 @@ def register(sub: Any) -> None:
 
 
 def _open(args: argparse.Namespace) -> Any:
-    from foxden.server.farm import Farm
+    from foxden.server.context import Farm
 
     return Farm.open(settings_from(args))
 
@@ -158,7 +158,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from foxden.server.app import create_app
-    from foxden.server.farm import Farm
+    from foxden.server.context import Farm
 
     settings = settings_from(
         args,

@@ -144,8 +144,8 @@ def _worker(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace) -> int:
     import logging
 
-    from foxden.config import load_settings
-    from foxden.embedded import run_farm
+    from foxden.cli.embedded import run_farm
+    from foxden.server.config import load_settings
 
     for noisy in ("httpx", "blender_asset_tracer"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -9,7 +9,7 @@ Every call of the vendor's documentation page works as written (see README "Pyth
     fox.get_tasks(task_id=task_id, has_frames=1)
     fox.download(task_id=task_id, local_path="/proj/output")
 
-Records have the vendor's shapes (`foxden.compat`); failures raise `foxden.errors.FoxdenError`
+Records have the vendor's shapes (`foxden.vendor_records`); failures raise `foxden.errors.FoxdenError`
 subclasses whose message says what to do (the vendor's client returned error codes instead).
 `render_server` may be a bare host (foxden's port 8642, plain HTTP), `host:port` or a URL.
 Transfers use foxden's own protocol, so the Aspera arguments are accepted and ignored.
@@ -22,7 +22,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from foxden import compat
+from foxden import vendor_records
 from foxden.client.api import Client, _seg
 from foxden.client.transfer import TransferStats
 from foxden.errors import BadRequest, Unauthorized
@@ -163,15 +163,17 @@ class Fox:
 
     def get_users(self) -> list[dict[str, Any]]:
         """The account's user record (a list of one, as the vendor returned it)."""
-        return [compat.user(self.client.request("GET", "/api/me"))]
+        return [vendor_records.user(self.client.request("GET", "/api/me"))]
 
     def get_projects(self, project_name: str | None = None) -> list[dict[str, Any]]:
         """All projects, or the one named (NotFound if it does not exist)."""
         if project_name:
             return [
-                compat.project(self.client.request("GET", f"/api/projects/{_seg(project_name)}"))
+                vendor_records.project(
+                    self.client.request("GET", f"/api/projects/{_seg(project_name)}")
+                )
             ]
-        return [compat.project(p) for p in self.client.request("GET", "/api/projects")]
+        return [vendor_records.project(p) for p in self.client.request("GET", "/api/projects")]
 
     def get_tasks(
         self,
@@ -201,7 +203,7 @@ class Fox:
                 f"/api/tasks/{int(filters['task_id'])}",
                 params={"frames": str(with_frames).lower()},
             )
-            return [compat.task(raw)]
+            return [vendor_records.task(raw)]
         if "page_no" in filters or "page_size" in filters:
             pages = [self._page(filters, with_frames)]
         else:
@@ -212,7 +214,7 @@ class Fox:
                 if page_no * 500 >= int(page["total"]) or not page["items"]:
                     break
                 page_no += 1
-        return [compat.task(t) for page in pages for t in page["items"]]
+        return [vendor_records.task(t) for page in pages for t in page["items"]]
 
     def _page(self, filters: dict[str, Any], with_frames: bool) -> dict[str, Any]:
         params = {k: v for k, v in filters.items() if v not in (None, "")}
@@ -237,7 +239,7 @@ class Fox:
             if cg_soft_name
             else []
         )
-        return compat.project(
+        return vendor_records.project(
             self.client.request(
                 "POST",
                 "/api/projects",
@@ -267,7 +269,7 @@ class Fox:
             "plugin_name": plugin_name,
             "is_default": bool(is_default),
         }
-        return compat.project(
+        return vendor_records.project(
             self.client.request("POST", f"/api/projects/{_seg(project_name)}/configs", json=body)
         )
 
@@ -287,7 +289,7 @@ class Fox:
         }
         if is_default is not None:
             body["is_default"] = bool(is_default)
-        return compat.project(
+        return vendor_records.project(
             self.client.request(
                 "PATCH", f"/api/projects/{_seg(project_name)}/configs/{int(config_id)}", json=body
             )
@@ -295,7 +297,7 @@ class Fox:
 
     def delete_project_config(self, project_name: str, config_id: int) -> dict[str, Any]:
         """Remove a plugin config from a project; returns the project."""
-        return compat.project(
+        return vendor_records.project(
             self.client.request(
                 "DELETE", f"/api/projects/{_seg(project_name)}/configs/{int(config_id)}"
             )
@@ -305,21 +307,21 @@ class Fox:
 
     def stop_tasks(self, task_ids: int | Iterable[int]) -> list[dict[str, Any]]:
         """Stop queued or rendering tasks; returns them."""
-        return [compat.task(self.client.stop(i).raw) for i in _ids(task_ids)]
+        return [vendor_records.task(self.client.stop(i).raw) for i in _ids(task_ids)]
 
     def restart_tasks(
         self, task_ids: int | Iterable[int], restart_type: int = 0
     ) -> list[dict[str, Any]]:
         """Restart frames: 0 failed, 1 abandoned, 2 finished, 3 started, 4 waiting; returns the tasks."""
         try:
-            kind = compat.RESTART_TYPES[int(restart_type)]
+            kind = vendor_records.RESTART_TYPES[int(restart_type)]
         except (KeyError, TypeError, ValueError):
             raise BadRequest(
-                f"restart_type must be one of {sorted(compat.RESTART_TYPES)} "
+                f"restart_type must be one of {sorted(vendor_records.RESTART_TYPES)} "
                 "(0 failed, 1 abandoned, 2 finished, 3 started, 4 waiting), "
                 f"not {restart_type!r}"
             ) from None
-        return [compat.task(self.client.restart(i, kind).raw) for i in _ids(task_ids)]
+        return [vendor_records.task(self.client.restart(i, kind).raw) for i in _ids(task_ids)]
 
     def delete_tasks(self, task_ids: int | Iterable[int]) -> list[dict[str, Any]]:
         """Delete tasks that are not queued or rendering (stop them first)."""

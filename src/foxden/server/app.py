@@ -16,9 +16,9 @@ from foxden import __version__
 from foxden.errors import QUOTE_LIMIT, FoxdenError, StorageFull, TooManyRequests, cut
 from foxden.farm.workers import queue_depth
 from foxden.server import guards
-from foxden.server.api import accounts, compat, files, projects, tasks, worker, worker_admin
+from foxden.server.api import accounts, files, projects, tasks, vendor, worker, worker_admin
 from foxden.server.bodies import BodyLimit, caps
-from foxden.server.farm import Farm
+from foxden.server.context import Farm
 from foxden.web.routes import install as install_web
 
 log = logging.getLogger("foxden.server")
@@ -85,7 +85,7 @@ def create_app(farm: Farm, *, start_background: bool = True) -> FastAPI:
         tasks.router,
         worker.router,
         worker_admin.router,
-        compat.router,
+        vendor.router,
     ):
         app.include_router(router)
     install_web(app)

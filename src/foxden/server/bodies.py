@@ -15,8 +15,8 @@ from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from foxden.config import Settings
 from foxden.errors import PayloadTooLarge
+from foxden.server.config import Settings
 
 CapFor = Callable[[str, str], int | None]
 

@@ -15,7 +15,7 @@ from foxden.db.engine import Database
 from foxden.farm import sessions
 from foxden.farm.accounts import Account
 from foxden.server.api.deps import bearer
-from foxden.server.farm import Farm
+from foxden.server.context import Farm
 from foxden.web import csrf
 from foxden.web.session import COOKIE, Sealer, Session, SessionSigner, key_fingerprint, load_secret
 

@@ -14,8 +14,8 @@ from foxden.server.logins import client_address
 from foxden.web import csrf
 from foxden.web.auth import LoginRequired, PageAccount, page_account, session_of, web_state
 from foxden.web.page import PageRoute, checked_form, field, safe_next
-from foxden.web.render import redirect, render, set_cookie, set_session_cookie
 from foxden.web.session import COOKIE, key_fingerprint
+from foxden.web.templating import redirect, render, set_cookie, set_session_cookie
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 LOGIN_TOKEN_SECONDS = 3600

@@ -15,7 +15,7 @@ from foxden.errors import Forbidden, FoxdenError
 from foxden.farm.accounts import Account
 from foxden.web import csrf
 from foxden.web.auth import LoginRequired, session_of
-from foxden.web.render import render
+from foxden.web.templating import render
 
 
 def error_page(request: Request, status: int, message: str) -> Response:

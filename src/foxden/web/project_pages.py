@@ -12,7 +12,7 @@ from foxden.errors import FoxdenError
 from foxden.farm import projects, workers
 from foxden.web.auth import PageAccount, web_state
 from foxden.web.page import CheckedForm, PageRoute, field
-from foxden.web.render import redirect, render
+from foxden.web.templating import redirect, render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 RENDER_OS = ("linux", "windows", "macos")

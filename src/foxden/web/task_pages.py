@@ -15,7 +15,7 @@ from foxden.farm import projects, tasks
 from foxden.web.auth import PageAccount, web_state
 from foxden.web.outputs import member_name, zip_stream
 from foxden.web.page import CheckedForm, PageRoute, field
-from foxden.web.render import redirect, render
+from foxden.web.templating import redirect, render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 PAGE_SIZE = 50

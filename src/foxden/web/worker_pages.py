@@ -9,7 +9,7 @@ from foxden.farm import workers
 from foxden.farm.accounts import Account
 from foxden.web.auth import PageAccount, web_state
 from foxden.web.page import CheckedForm, PageRoute
-from foxden.web.render import redirect, render
+from foxden.web.templating import redirect, render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 

@@ -10,7 +10,7 @@ from foxden.errors import Forbidden, Unauthorized
 from foxden.farm import accounts, workers
 from foxden.farm.accounts import Account
 from foxden.farm.scheduler import WorkerInfo
-from foxden.server.farm import Farm
+from foxden.server.context import Farm
 from foxden.server.logins import client_address
 
 

@@ -34,7 +34,7 @@ from foxden.farm import files
 from foxden.server.api.deps import AccountDep, FarmDep
 from foxden.server.api.models import BlobBatch, Manifest
 from foxden.server.bodies import drain
-from foxden.server.farm import Farm
+from foxden.server.context import Farm
 from foxden.store.blobs import COPY_CHUNK, check_hash
 
 router = APIRouter(prefix="/api", tags=["files"])

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from foxden.config import load_settings
+from foxden.server.config import load_settings
 
 
 def test_precedence(tmp_path: Path) -> None:

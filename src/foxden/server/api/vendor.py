@@ -8,15 +8,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from foxden import compat
+from foxden import vendor_records
 from foxden.core.states import TaskOp
 from foxden.errors import BadRequest, FoxdenError, TooManyRequests, Unauthorized, quote
 from foxden.farm import accounts, projects, tasks, workers
 from foxden.farm.accounts import Account
-from foxden.server.farm import Farm
+from foxden.server.context import Farm
 from foxden.server.logins import client_address
 
-router = APIRouter(tags=["compat"])
+router = APIRouter(tags=["vendor"])
 
 
 def _reply(data: Any, total: int | None = None) -> dict[str, Any]:
@@ -90,10 +90,12 @@ def _login(farm: Farm, request: Request, head: dict[str, Any]) -> Account:
 def _dispatch(farm: Farm, account: Account, action: str, body: dict[str, Any]) -> dict[str, Any]:
     db = farm.db
     if action == "query_customer":
-        return _reply(compat.user(accounts.get_account(db, account.id)))
+        return _reply(vendor_records.user(accounts.get_account(db, account.id)))
     if action == "query_project":
         name = body.get("project_name") or None
-        return _reply([compat.project(p) for p in projects.list_projects(db, account.id, name)])
+        return _reply(
+            [vendor_records.project(p) for p in projects.list_projects(db, account.id, name)]
+        )
     if action == "query_plugin":
         return _reply(
             [
@@ -103,7 +105,7 @@ def _dispatch(farm: Farm, account: Account, action: str, body: dict[str, Any]) -
         )
     if action == "create_project":
         return _reply(
-            compat.project(
+            vendor_records.project(
                 projects.create_project(
                     db,
                     account.id,
@@ -116,13 +118,13 @@ def _dispatch(farm: Farm, account: Account, action: str, body: dict[str, Any]) -
             )
         )
     if action == "operate_project":
-        return _reply(compat.project(_operate_project(farm, account, body)))
+        return _reply(vendor_records.project(_operate_project(farm, account, body)))
     if action == "query_task":
         filters = dict(body)
         has_frames = bool(int(filters.pop("has_frames", 0) or 0))
         filters["with_frames"] = has_frames
         page = tasks.list_tasks(db, account.id, filters)
-        return _reply([compat.task(t) for t in page["items"]], page["total"])
+        return _reply([vendor_records.task(t) for t in page["items"]], page["total"])
     if action == "create_task":
         record = tasks.submit(
             db,
@@ -159,7 +161,7 @@ def _operate_task(farm: Farm, account: Account, body: dict[str, Any]) -> list[di
         if op == 0:
             rec = tasks.operate(farm.db, account.id, int(task_id), TaskOp.STOP)
         elif op == 1:
-            kind = compat.RESTART_TYPES.get(int(body.get("restart_type", 0)), "failed")
+            kind = vendor_records.RESTART_TYPES.get(int(body.get("restart_type", 0)), "failed")
             rec = tasks.operate(farm.db, account.id, int(task_id), TaskOp.RESTART, restart=kind)
         elif op == 2:
             rec = tasks.operate(farm.db, account.id, int(task_id), TaskOp.DELETE)
@@ -167,5 +169,5 @@ def _operate_task(farm: Farm, account: Account, body: dict[str, Any]) -> list[di
             continue
         else:
             raise BadRequest("operate_order must be 0 (stop), 1 (restart) or 2 (delete)")
-        results.append(compat.task(rec))
+        results.append(vendor_records.task(rec))
     return results

@@ -7,11 +7,11 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from foxden.config import Settings
 from foxden.db.engine import Database
 from foxden.db.migrate import upgrade
 from foxden.farm.scheduler import reap_expired
 from foxden.farm.workers import JoinKey
+from foxden.server.config import Settings
 from foxden.server.logins import LoginLimiter
 from foxden.store.blobs import BlobStore
 

@@ -25,12 +25,12 @@ from pathlib import Path
 
 import uvicorn
 
-from foxden.config import Settings
 from foxden.errors import Conflict, FoxdenError
 from foxden.farm.accounts import authenticate, create_account
 from foxden.farm.workers import list_workers
 from foxden.server.app import create_app
-from foxden.server.farm import Farm
+from foxden.server.config import Settings
+from foxden.server.context import Farm
 from foxden.worker.workspace import processes_using
 
 log = logging.getLogger("foxden.up")
