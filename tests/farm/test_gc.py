@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import subprocess
-import sys
-from pathlib import Path
 
 from tests.conftest import LiveServer
 from tests.farmkit import make_project, register_worker, submit, upload
@@ -47,13 +43,3 @@ def test_collect_removes_only_unused_blobs(live_server: LiveServer) -> None:
         "/api/files/check", json={"files": [{"path": "/v/p/d.txt", "size": 12, "hash": again}]}
     )
     assert check.json()["missing"] == [again]
-
-
-def test_gc_command(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "foxden.cli", "gc", "--data-dir", str(tmp_path), "--dry-run"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert json.loads(out.stdout) == {"dry_run": True, "blobs": 0, "bytes": 0, "partial_uploads": 0}
