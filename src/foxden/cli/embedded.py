@@ -28,10 +28,10 @@ import uvicorn
 from foxden.errors import Conflict, FoxdenError
 from foxden.farm.accounts import authenticate, create_account
 from foxden.farm.workers import list_workers
+from foxden.processes import processes_using
 from foxden.server.app import create_app
 from foxden.server.config import Settings
 from foxden.server.context import Farm
-from foxden.worker.workspace import processes_using
 
 log = logging.getLogger("foxden.up")
 WORKER_STOP_SECONDS = 15.0

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import ColumnElement, Connection, select, update
 
 from foxden.db.engine import Database, new_id
 from foxden.db.schema import accounts
@@ -58,6 +59,23 @@ def authenticate(conn: Connection, key: str | None, account_name: str | None = N
     """The account whose access key is `key`; 401 for a wrong key, 403 when disabled."""
     if not key:
         raise Unauthorized("missing access key: send 'Authorization: Bearer <access key>'")
+    return check_account(
+        conn,
+        accounts.c.key_hash == hash_secret(key),
+        lambda key_hash: matches(key, key_hash),
+        account_name,
+    )
+
+
+def check_account(
+    conn: Connection,
+    where: ColumnElement[bool],
+    key_ok: Callable[[str], bool],
+    account_name: str | None = None,
+) -> Account:
+    """The account that `where` selects, checked the one way every caller checks it: 401 when
+    there is none or `key_ok` refuses its key hash (or it is not `account_name`), 403 when it is
+    disabled. The API's bearer keys and the web's sessions both come through here."""
     row = conn.execute(
         select(
             accounts.c.id,
@@ -65,9 +83,9 @@ def authenticate(conn: Connection, key: str | None, account_name: str | None = N
             accounts.c.key_hash,
             accounts.c.is_admin,
             accounts.c.disabled,
-        ).where(accounts.c.key_hash == hash_secret(key))
+        ).where(where)
     ).first()
-    if row is None or not matches(key, row.key_hash):
+    if row is None or not key_ok(row.key_hash):
         raise Unauthorized("wrong access key: check the key printed by 'foxden account create'")
     if account_name is not None and account_name != row.name:
         raise Unauthorized(f"the access key does not belong to account {quote(account_name)}")

@@ -14,11 +14,11 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
+from foxden.core.software import split_soft_name
 from foxden.db.engine import Database
 from foxden.db.schema import accounts, projects, tasks
 from foxden.errors import BadRequest, Forbidden, NotFound
 from foxden.farm.accounts import account_record
-from foxden.farm.software import split_soft_name
 
 PRIVILEGED_JOB_TYPES = frozenset({"command"})
 

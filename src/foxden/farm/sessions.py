@@ -5,12 +5,14 @@ revoked, expired or missing opens nothing."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from sqlalchemy import delete, select, update
 
 from foxden.db.engine import Database
 from foxden.db.schema import accounts, web_sessions
-from foxden.farm.accounts import Account
+from foxden.errors import Forbidden, Unauthorized
+from foxden.farm.accounts import Account, check_account
 
 
 def open_session(db: Database, account_id: int, digest: str, expires_at: float) -> None:
@@ -41,26 +43,23 @@ def revoke(db: Database, digest: str) -> None:
         conn.execute(update(web_sessions).where(web_sessions.c.id == digest).values(revoked=True))
 
 
-def live_account(db: Database, digest: str, account_id: int) -> tuple[Account, str] | None:
-    """The account of a live session (not revoked, not expired, account enabled) and its key
-    hash; None otherwise."""
-    with db.read() as conn:
-        row = conn.execute(
-            select(
-                accounts.c.id,
-                accounts.c.name,
-                accounts.c.is_admin,
-                accounts.c.disabled,
-                accounts.c.key_hash,
-            )
-            .join(web_sessions, web_sessions.c.account_id == accounts.c.id)
-            .where(
-                (web_sessions.c.id == digest)
-                & (accounts.c.id == account_id)
-                & web_sessions.c.revoked.is_(False)
-                & (web_sessions.c.expires_at > time.time())
-            )
-        ).first()
-    if row is None or row.disabled:
+def live_account(
+    db: Database, digest: str, account_id: int, key_ok: Callable[[str], bool]
+) -> Account | None:
+    """The account of a live session (not revoked, not expired) if it passes the account check
+    (`accounts.check_account`: enabled, and `key_ok` accepts its key hash); None otherwise."""
+    live = (
+        select(web_sessions.c.id)
+        .where(
+            (web_sessions.c.id == digest)
+            & (web_sessions.c.account_id == accounts.c.id)
+            & web_sessions.c.revoked.is_(False)
+            & (web_sessions.c.expires_at > time.time())
+        )
+        .exists()
+    )
+    try:
+        with db.read() as conn:
+            return check_account(conn, (accounts.c.id == account_id) & live, key_ok)
+    except (Unauthorized, Forbidden):
         return None
-    return Account(id=row.id, name=row.name, is_admin=bool(row.is_admin)), str(row.key_hash)

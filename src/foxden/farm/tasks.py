@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from foxden import frames as frame_spec
+from foxden.core.software import software_key, split_soft_name
 from foxden.core.states import (
     Event,
     FrameStatus,
@@ -36,7 +37,6 @@ from foxden.farm.files import lookup
 from foxden.farm.projects import config_for_submit
 from foxden.farm.rights import PRIVILEGED_JOB_TYPES, require_allowed
 from foxden.farm.scheduler import forget_task
-from foxden.farm.software import software_key, split_soft_name
 from foxden.paths import mirror
 from foxden.store.blobs import BlobStore
 

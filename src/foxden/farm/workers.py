@@ -10,13 +10,13 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from foxden.core.software import display_name, offered_keys, software_key
 from foxden.db.engine import Database, new_id
 from foxden.db.schema import frames, leases, tasks, workers
 from foxden.errors import BadRequest, Conflict, NotFound, Unauthorized
 from foxden.farm import scheduler
 from foxden.farm.scheduler import WorkerInfo
 from foxden.farm.secrets import hash_secret, matches, new_secret
-from foxden.farm.software import display_name, offered_keys, software_key
 
 OFFLINE_AFTER = 300.0  # seconds without contact before a worker's software is no longer offered
 

@@ -14,8 +14,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from foxden.db.engine import Database
 from foxden.farm import sessions
 from foxden.farm.accounts import Account
-from foxden.server.api.deps import bearer
 from foxden.server.context import Farm
+from foxden.server.credentials import bearer
 from foxden.web import csrf
 from foxden.web.session import COOKIE, Sealer, Session, SessionSigner, key_fingerprint, load_secret
 
@@ -66,13 +66,12 @@ def web_state(request: Request) -> WebState:
 def load_account(db: Database, session: Session) -> Account | None:
     """The account of a session, unless the session was logged out or ran out, the account is
     gone or disabled, or its key changed since login."""
-    found = sessions.live_account(db, session.digest, session.account_id)
-    if found is None:
-        return None
-    account, key_hash = found
-    if key_fingerprint(key_hash) != session.key_fingerprint:
-        return None
-    return account
+    return sessions.live_account(
+        db,
+        session.digest,
+        session.account_id,
+        lambda key_hash: key_fingerprint(key_hash) == session.key_fingerprint,
+    )
 
 
 def session_of(request: Request) -> Session | None:

@@ -22,6 +22,7 @@ from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from foxden.core.software import split_soft_name
 from foxden.errors import FoxdenError
 from foxden.jobtypes import ChunkSpec, Command, JobType, Software, get_job_type
 from foxden.jobtypes.base import ProgressParser
@@ -95,8 +96,6 @@ def _size(n: int) -> str:
 
 def pick_software(software: list[Software], job_type: str, cg_soft_name: str) -> Software | None:
     """The installed program a task asks for ('blender 3.4' -> a Blender 3.4.x), if any."""
-    from foxden.farm.software import split_soft_name
-
     try:
         _name, version = split_soft_name(cg_soft_name)
     except FoxdenError:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from foxden.errors import BadRequest
 from foxden.paths import relative_in_tree
+from foxden.processes import processes_using
 from foxden.worker.cache import BlobCache
 from foxden.worker.protocol import InputFile, WorkerClient, WorkerError
 
@@ -109,23 +110,3 @@ def clean_leftovers(work_dir: Path) -> int:
     for path in old:
         Workspace(path).remove()
     return len(old)
-
-
-def processes_using(folder: Path) -> list[int]:
-    """Ids of processes (not this one) whose command line names something in `folder` (a
-    renderer started by the worker names its scene there). Linux only: [] elsewhere."""
-    target = str(folder.resolve())
-    found: list[int] = []
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return found
-    for entry in proc.iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().decode("utf-8", "replace")
-        except OSError:
-            continue
-        if target + os.sep in cmdline or cmdline.endswith(target):
-            found.append(int(entry.name))
-    return found

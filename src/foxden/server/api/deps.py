@@ -11,6 +11,7 @@ from foxden.farm import accounts, workers
 from foxden.farm.accounts import Account
 from foxden.farm.scheduler import WorkerInfo
 from foxden.server.context import Farm
+from foxden.server.credentials import bearer
 from foxden.server.logins import client_address
 
 
@@ -18,15 +19,6 @@ def get_farm(request: Request) -> Farm:
     """The farm this app serves."""
     farm: Farm = request.app.state.farm
     return farm
-
-
-def bearer(request: Request) -> str | None:
-    """The bearer token of the request, if any."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
 
 
 def current_account(request: Request, farm: Annotated[Farm, Depends(get_farm)]) -> Account:

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from foxden.db.schema import leases, task_inputs
 from foxden.errors import BlobDamaged, NotFound, PayloadTooLarge
 from foxden.farm import proofs, scheduler, tasks, workers
-from foxden.server.api.deps import FarmDep, WorkerDep, bearer
+from foxden.server.api.deps import FarmDep, WorkerDep
 from foxden.server.api.models import (
     MAX_INT32,
     ClaimIn,
@@ -21,6 +21,7 @@ from foxden.server.api.models import (
     WorkerRegister,
 )
 from foxden.server.bodies import drain
+from foxden.server.credentials import bearer
 from foxden.store.blobs import check_hash
 
 router = APIRouter(prefix="/api/worker", tags=["worker"])
