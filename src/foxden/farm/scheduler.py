@@ -96,7 +96,12 @@ _PAYLOAD_CACHE_MAX = 256
 
 
 def claim(
-    db: Database, worker: WorkerInfo, lease_seconds: float, max_frames: int | None = None
+    db: Database,
+    worker: WorkerInfo,
+    lease_seconds: float,
+    max_frames: int | None = None,
+    *,
+    now: float | None = None,
 ) -> dict[str, Any] | None:
     """Give `worker` a chunk of frames under a new lease, or None when there is no work for it.
 
@@ -107,7 +112,7 @@ def claim(
     """
     if not worker.software_keys:
         return None
-    now = time.time()
+    now = time.time() if now is None else now
     pick = _WAITING_FRAMES_PG if db.dialect == "postgresql" else _WAITING_FRAMES_SQLITE
     with db.write(durable=False) as conn:
         candidates = conn.execute(_CANDIDATE_TASKS, {"keys": list(worker.software_keys)}).all()
@@ -240,9 +245,11 @@ def heartbeat(
     lease_seconds: float,
     progress: dict[int, float],
     logs: dict[int, str],
+    *,
+    now: float | None = None,
 ) -> dict[str, Any]:
     """Extend a lease and record progress and log lines; tells the worker to stop when it must."""
-    now = time.time()
+    now = time.time() if now is None else now
     with db.write(durable=False) as conn:
         lease = _active_lease(conn, lease_id, worker_id)
         conn.execute(_WORKER_SEEN, {"status": "busy", "now": now, "worker_id": worker_id})
@@ -276,7 +283,12 @@ def _record(
 
 
 def report(
-    db: Database, worker_id: int, lease_id: int, results: list[dict[str, Any]]
+    db: Database,
+    worker_id: int,
+    lease_id: int,
+    results: list[dict[str, Any]],
+    *,
+    now: float | None = None,
 ) -> dict[str, Any]:
     """Record frames done (with outputs) or failed (with the error) under a lease.
 
@@ -284,7 +296,7 @@ def report(
     lease (at the size reported) refuses the whole report with 422 naming the frame, and
     nothing of it is applied. Frames not running under the lease are listed in `rejected`.
     """
-    now = time.time()
+    now = time.time() if now is None else now
     accepted: list[int] = []
     rejected: list[dict[str, Any]] = []
     with db.write(durable=False) as conn:
