@@ -8,16 +8,18 @@ never tells one account what another has stored.
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
+from anyio import to_thread
 from sqlalchemy import Connection, Insert, Table, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from foxden.db.engine import Database
 from foxden.db.schema import account_blobs, blobs, files
-from foxden.errors import BadRequest, NotFound
+from foxden.errors import BadRequest, NotFound, PayloadTooLarge, TransferError
 from foxden.paths import mirror
-from foxden.store.blobs import check_hash
+from foxden.store.blobs import BlobStore, check_hash
 
 MAX_MANIFEST = 50_000
 
@@ -139,6 +141,77 @@ def adopt_blobs(db: Database, account_id: int, verified: list[tuple[str, int]]) 
 def adopt_blob(db: Database, account_id: int, digest: str, size: int) -> None:
     """Note that the account now has blob `digest` (after a verified upload)."""
     adopt_blobs(db, account_id, [(digest, size)])
+
+
+def upload_owner(account_id: int) -> str:
+    """The store's name for the account's uploads in progress."""
+    return f"a{account_id}"
+
+
+def upload_offset(store: BlobStore, account_id: int, digest: str) -> int:
+    """How many bytes of the account's interrupted upload of `digest` arrived."""
+    return store.received(upload_owner(account_id), digest)
+
+
+async def receive_upload(
+    store: BlobStore,
+    account_id: int,
+    digest: str,
+    chunks: AsyncIterator[bytes],
+    *,
+    offset: int,
+    total: int,
+    declared: int | None,
+    chunk_hash: str | None,
+    limit: int,
+) -> int | None:
+    """Receive one chunk at `offset` (or the whole blob) of a `total`-byte blob, `declared` the
+    chunk's announced length if any; the blob's size once complete and verified, else None.
+    A blob over `limit` bytes, or a chunk running past `total`, is refused (413)."""
+    check_hash(digest)
+    if total < 0:
+        raise BadRequest("give the blob's full size as ?total=")
+    if total > limit:
+        raise PayloadTooLarge(
+            f"this farm stores files of at most {limit} bytes (its max_blob_bytes setting); "
+            f"this one declares {total}"
+        )
+    if declared is not None and offset + declared > total:
+        raise PayloadTooLarge(
+            f"a chunk of {declared} bytes at offset {offset} runs past the blob's size {total}"
+        )
+    owner = upload_owner(account_id)
+    if offset == 0 and declared == total and store.received(owner, digest) == 0:
+        # one piece: its hash is the blob's hash
+        return await store.receive_stream(chunks, digest, limit=total, size=total)
+    received = await store.receive_chunk(owner, digest, offset, total, chunks, chunk_hash)
+    if received < total:
+        return None
+    return await to_thread.run_sync(store.complete, owner, digest)
+
+
+def store_batch(
+    db: Database,
+    store: BlobStore,
+    account_id: int,
+    entries: list[tuple[str, int]],
+    content: memoryview,
+) -> dict[str, Any]:
+    """Store each (hash, size) blob of a batch from `content` (their bytes back to back), each
+    verified on its own; those that verify become the account's in one transaction. Returns
+    the stored hashes and the refused ones with their reasons."""
+    stored: list[tuple[str, int]] = []
+    refused: list[dict[str, str]] = []
+    offset = 0
+    for digest, size in entries:
+        data = content[offset : offset + size]
+        offset += size
+        try:
+            stored.append((digest, store.put_whole(data, digest)))
+        except TransferError as exc:
+            refused.append({"hash": digest, "reason": exc.message})
+    adopt_blobs(db, account_id, stored)  # only what arrived and verified
+    return {"stored": [digest for digest, _ in stored], "refused": refused}
 
 
 def commit(db: Database, account_id: int, entries: list[dict[str, Any]]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ A batch holds at most MAX_BATCH_BLOBS blobs and MAX_BATCH_BYTES bytes of content
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,14 +27,12 @@ from foxden.errors import (
     FoxdenError,
     NotFound,
     PayloadTooLarge,
-    TransferError,
     quote,
 )
 from foxden.farm import files
 from foxden.server.api.deps import AccountDep, FarmDep
 from foxden.server.api.models import BlobBatch, Manifest
 from foxden.server.bodies import drain
-from foxden.server.context import Farm
 from foxden.store.blobs import COPY_CHUNK, check_hash
 
 router = APIRouter(prefix="/api", tags=["files"])
@@ -76,7 +74,7 @@ def upload_status(digest: str, farm: FarmDep, account: AccountDep) -> dict[str, 
         return {"hash": digest, "offset": 0, "complete": True}
     return {
         "hash": digest,
-        "offset": farm.store.received(f"a{account.id}", digest),
+        "offset": files.upload_offset(farm.store, account.id, digest),
         "complete": False,
     }
 
@@ -98,8 +96,16 @@ async def upload_chunk(
     """
     chunks = request.stream()
     try:
-        size = await _receive_upload(
-            farm, account.id, digest, offset, total, chunk_sha256, request, chunks
+        size = await files.receive_upload(
+            farm.store,
+            account.id,
+            digest,
+            chunks,
+            offset=offset,
+            total=total,
+            declared=content_length(request),
+            chunk_hash=chunk_sha256,
+            limit=farm.settings.max_blob_bytes,
         )
     except FoxdenError:
         await drain(chunks)  # so that a client still sending reads the refusal
@@ -107,47 +113,11 @@ async def upload_chunk(
     if size is None:
         return {
             "hash": digest,
-            "offset": farm.store.received(f"a{account.id}", digest),
+            "offset": files.upload_offset(farm.store, account.id, digest),
             "complete": False,
         }
     await run_in_threadpool(files.adopt_blob, farm.db, account.id, digest, size)
     return {"hash": digest, "offset": size, "complete": True}
-
-
-async def _receive_upload(
-    farm: Farm,
-    account_id: int,
-    digest: str,
-    offset: int,
-    total: int,
-    chunk_hash: str | None,
-    request: Request,
-    chunks: AsyncIterator[bytes],
-) -> int | None:
-    """Receive one chunk (or the whole blob); the blob's size once complete, else None."""
-    check_hash(digest)
-    if total < 0:
-        raise BadRequest("give the blob's full size as ?total=")
-    limit = farm.settings.max_blob_bytes
-    if total > limit:
-        raise PayloadTooLarge(
-            f"this farm stores files of at most {limit} bytes (its max_blob_bytes setting); "
-            f"this one declares {total}"
-        )
-    declared = content_length(request)
-    if declared is not None and offset + declared > total:
-        raise PayloadTooLarge(
-            f"a chunk of {declared} bytes at offset {offset} runs past the blob's size {total}"
-        )
-    owner = f"a{account_id}"
-    store = farm.store
-    if offset == 0 and declared == total and store.received(owner, digest) == 0:
-        # one piece: its hash is the blob's hash
-        return await store.receive_stream(chunks, digest, limit=total, size=total)
-    received = await store.receive_chunk(owner, digest, offset, total, chunks, chunk_hash)
-    if received < total:
-        return None
-    return await run_in_threadpool(store.complete, owner, digest)
 
 
 def content_length(request: Request) -> int | None:
@@ -201,7 +171,9 @@ async def upload_batch(request: Request, farm: FarmDep, account: AccountDep) -> 
             f"the batch carries {len(content)} bytes after its index line, "
             f"but its index declares {declared_total}: nothing was stored"
         )
-    return await run_in_threadpool(_store_batch, farm, account.id, entries, content)
+    return await run_in_threadpool(
+        files.store_batch, farm.db, farm.store, account.id, entries, content
+    )
 
 
 def _batch_index(body: bytearray) -> tuple[list[tuple[str, int]], int]:
@@ -238,23 +210,6 @@ def _batch_index(body: bytearray) -> tuple[list[tuple[str, int]], int]:
     if sum(size for _, size in entries) > MAX_BATCH_BYTES:
         raise BadRequest(f"a batch holds at most {MAX_BATCH_BYTES} bytes of content: split it")
     return entries, end + 1
-
-
-def _store_batch(
-    farm: Any, account_id: int, entries: list[tuple[str, int]], content: memoryview
-) -> dict[str, Any]:
-    stored: list[tuple[str, int]] = []
-    refused: list[dict[str, str]] = []
-    offset = 0
-    for digest, size in entries:
-        data = content[offset : offset + size]
-        offset += size
-        try:
-            stored.append((digest, farm.store.put_whole(data, digest)))
-        except TransferError as exc:
-            refused.append({"hash": digest, "reason": exc.message})
-    files.adopt_blobs(farm.db, account_id, stored)  # only what arrived and verified
-    return {"stored": [digest for digest, _ in stored], "refused": refused}
 
 
 @router.post(
