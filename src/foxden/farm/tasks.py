@@ -72,7 +72,7 @@ def _analyse(
     job_type: str, store: BlobStore, digest: str, scene_path: str
 ) -> tuple[list[str], list[str]]:
     try:
-        from foxden.jobtypes.base import job_types
+        from foxden.jobtypes.registry import job_types
 
         known = {jt.name: jt for jt in job_types()}
         if job_type not in known:

@@ -12,6 +12,8 @@ from foxden.jobtypes.base import (
     ProgressParser,
     Software,
     check_image,
+)
+from foxden.jobtypes.registry import (
     detect_software,
     get_job_type,
     job_type_for_software,
