@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from foxden.core.states import FINISHED
+
 
 @dataclass(frozen=True)
 class Account:
@@ -144,9 +146,6 @@ class Frame:
         )
 
 
-FINISHED_STATUSES = frozenset({"done", "failed", "aborted"})
-
-
 @dataclass(frozen=True)
 class Task:
     """A task; `frames_detail` is filled when the frames were asked for."""
@@ -173,7 +172,7 @@ class Task:
     @property
     def finished(self) -> bool:
         """Done, failed or aborted: nothing more will render unless restarted."""
-        return self.status in FINISHED_STATUSES
+        return self.status in FINISHED
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Task:

@@ -119,6 +119,39 @@ def derive_task_status(counts: Mapping[str, int]) -> TaskStatus:
 
 ACTIVE = frozenset({TaskStatus.QUEUED, TaskStatus.RENDERING})
 FINISHED = frozenset({TaskStatus.DONE, TaskStatus.FAILED, TaskStatus.ABORTED})
+#: statuses in which no frame moves until someone acts (finished, or stopped).
+SETTLED = FINISHED | {TaskStatus.STOPPED}
+
+
+# ---- leases and workers ----------------------------------------------------------------------
+
+
+class LeaseState(StrEnum):
+    """Where a lease (a worker's hold on some frames of one task) is."""
+
+    ACTIVE = "active"  # the worker renders; heartbeats extend it
+    DONE = "done"  # every frame reported
+    RELEASED = "released"  # the worker gave its frames back (sign-off, revocation)
+    EXPIRED = "expired"  # no heartbeat in time: the reaper requeued its frames
+    REVOKED = "revoked"  # its task was stopped: the worker hears "stop" at its next heartbeat
+
+
+#: lease states whose worker may still upload and report (a revoked one: what it finished).
+LIVE_LEASES = frozenset({LeaseState.ACTIVE, LeaseState.REVOKED})
+
+
+class WorkerState(StrEnum):
+    """Where a render node is."""
+
+    IDLE = "idle"  # its last claim found no work
+    BUSY = "busy"  # it holds a lease
+    OFFLINE = "offline"  # signed off, or not seen for a while
+    REVOKED = "revoked"  # an administrator took its token away
+    GONE = "gone"  # removed for good
+
+
+#: worker states whose token is refused.
+LOCKED_OUT = frozenset({WorkerState.REVOKED, WorkerState.GONE})
 
 
 # ---- task-level operations: which task statuses each user operation accepts ----------------

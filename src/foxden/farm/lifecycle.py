@@ -14,7 +14,15 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, text, update
 
-from foxden.core.states import Event, FrameStatus, allowed, derive_task_status, target
+from foxden.core.states import (
+    FINISHED,
+    Event,
+    FrameStatus,
+    LeaseState,
+    allowed,
+    derive_task_status,
+    target,
+)
 from foxden.db.schema import frames, leases, tasks
 
 COUNTER = {s: f"n_{s.value}" for s in FrameStatus}
@@ -26,6 +34,26 @@ _BUMP_SQL = text(
     + " WHERE id = :task_id RETURNING status, start_time, completed_time, "
     + ", ".join(f"n_{s.value}" for s in FrameStatus)
 )
+
+
+def _claim_move() -> tuple[FrameStatus, FrameStatus]:
+    """The CLAIM transition (waiting -> running), checked against the state machine once."""
+    source, new = FrameStatus.WAITING, target(Event.CLAIM)
+    if not allowed(Event.CLAIM, source) or new is not FrameStatus.RUNNING:
+        raise AssertionError(f"the state machine no longer claims {source} frames into running")
+    return source, new
+
+
+#: the status of the frames a claim takes, and the status it gives them.
+CLAIM_FROM, CLAIM_TO = _claim_move()
+
+# The claim's hot path: one statement for the chunk (the frames were picked and locked in
+# CLAIM_FROM by the caller; the status guard makes a stale pick fail loudly, not silently).
+_CLAIM_FRAMES = text(
+    f"UPDATE frames SET status = '{CLAIM_TO.value}', attempts = attempts + 1, "
+    "lease_id = :lease_id, worker_id = :worker_id, start_time = :now, end_time = NULL, "
+    f"progress = 0 WHERE id IN :ids AND status = '{CLAIM_FROM.value}'"
+).bindparams(bindparam("ids", expanding=True))
 
 
 def lock_frames(conn: Connection, where: Any) -> list[Any]:
@@ -110,6 +138,28 @@ def transition(
     return [r.number for r in rows]
 
 
+def claim_frames(
+    conn: Connection,
+    task_id: int,
+    frame_ids: Sequence[int],
+    lease_id: int,
+    worker_id: int,
+    now: float,
+) -> None:
+    """Apply CLAIM to frames of `task_id` already picked (and locked) in CLAIM_FROM.
+
+    The fast path of `transition()` for the scheduler: one UPDATE for the whole chunk, the
+    attempt counted, then the task's counters moved.
+    """
+    ids = list(frame_ids)
+    moved = conn.execute(
+        _CLAIM_FRAMES, {"lease_id": lease_id, "worker_id": worker_id, "now": now, "ids": ids}
+    ).rowcount
+    if moved != len(ids):
+        raise AssertionError(f"claimed {moved} of {len(ids)} frames: some were not {CLAIM_FROM}")
+    bump_counts(conn, task_id, {CLAIM_FROM: -len(ids), CLAIM_TO: len(ids)})
+
+
 def bump_counts(conn: Connection, task_id: int, deltas: Mapping[FrameStatus, int]) -> str:
     """Add `deltas` to a task's per-status counters and store its derived status."""
     params: dict[str, Any] = {COUNTER[s]: int(deltas.get(s, 0)) for s in FrameStatus}
@@ -122,7 +172,7 @@ def bump_counts(conn: Connection, task_id: int, deltas: Mapping[FrameStatus, int
         fix["status"] = status.value
     if row.start_time is None and deltas.get(FrameStatus.RUNNING, 0) > 0:
         fix["start_time"] = now
-    finished = status.value in ("done", "failed", "aborted")
+    finished = status in FINISHED
     if finished and row.completed_time is None:
         fix["completed_time"] = now
     if not finished and row.completed_time is not None:
@@ -150,7 +200,9 @@ def revoke_idle_leases(conn: Connection, task_id: int, reason: str) -> None:
     """Revoke the task's active leases that no longer hold a running frame."""
     active = (
         conn.execute(
-            select(leases.c.id).where((leases.c.task_id == task_id) & (leases.c.state == "active"))
+            select(leases.c.id).where(
+                (leases.c.task_id == task_id) & (leases.c.state == LeaseState.ACTIVE.value)
+            )
         )
         .scalars()
         .all()
@@ -158,12 +210,14 @@ def revoke_idle_leases(conn: Connection, task_id: int, reason: str) -> None:
     for lease_id in active:
         running = conn.execute(
             select(frames.c.id)
-            .where((frames.c.lease_id == lease_id) & (frames.c.status == "running"))
+            .where((frames.c.lease_id == lease_id) & (frames.c.status == FrameStatus.RUNNING.value))
             .limit(1)
         ).first()
         if running is None:
             conn.execute(
-                update(leases).where(leases.c.id == lease_id).values(state="revoked", reason=reason)
+                update(leases)
+                .where(leases.c.id == lease_id)
+                .values(state=LeaseState.REVOKED.value, reason=reason)
             )
 
 

@@ -15,11 +15,10 @@ from typing import Any
 from sqlalchemy import Connection, Insert, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from foxden.core.states import LIVE_LEASES
 from foxden.db.engine import Database
 from foxden.db.schema import blobs, lease_blobs, leases
 from foxden.errors import LeaseLost, NotFound, Unprocessable
-
-LIVE_STATES = ("active", "revoked")  # a revoked lease may still report what it finished
 
 
 def _lease_state(conn: Connection, worker_id: int, lease_id: int) -> str:
@@ -28,7 +27,7 @@ def _lease_state(conn: Connection, worker_id: int, lease_id: int) -> str:
     ).scalar()
     if state is None:
         raise NotFound(f"lease {lease_id} is not one of yours: upload outputs for your own lease")
-    if state not in LIVE_STATES:
+    if state not in LIVE_LEASES:  # a revoked lease may still report what it finished
         raise LeaseLost(f"lease {lease_id} is {state}: its frames went back to the queue")
     return str(state)
 

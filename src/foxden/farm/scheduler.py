@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, text, update
 
-from foxden.core.states import Event, FrameStatus
+from foxden.core.states import ACTIVE, LIVE_LEASES, Event, FrameStatus, LeaseState, WorkerState
 from foxden.db.engine import Database
 from foxden.db.schema import (
     account_blobs,
@@ -24,6 +24,7 @@ from foxden.farm import lifecycle, proofs
 from foxden.farm import logs as frame_log
 from foxden.farm.rights import PRIVILEGED_JOB_TYPES
 from foxden.paths import tree_path
+from foxden.wire.worker import HeartbeatOut, RejectedFrame, ReportOut
 
 
 @dataclass(frozen=True)
@@ -39,10 +40,12 @@ class WorkerInfo:
 
 # A privileged job type renders only for an account that is trusted (or an admin) now: a task
 # queued before its account was untrusted, or before the farm had trusted accounts, waits.
+_ACTIVE_SQL = ", ".join(f"'{status.value}'" for status in sorted(ACTIVE))
 _CANDIDATE_TASKS = text(
     "SELECT tasks.id, tasks.chunk_size, tasks.options FROM tasks "
     "JOIN accounts ON accounts.id = tasks.account_id "
-    "WHERE tasks.status IN ('queued', 'rendering') AND tasks.n_waiting > 0 "
+    f"WHERE tasks.status IN ({_ACTIVE_SQL}) "
+    "AND tasks.n_waiting > 0 "
     "AND tasks.software_key IN :keys "
     "AND (tasks.job_type NOT IN :privileged OR accounts.trusted OR accounts.is_admin) "
     "ORDER BY tasks.priority DESC, tasks.id LIMIT 20"
@@ -51,23 +54,20 @@ _CANDIDATE_TASKS = text(
     bindparam("privileged", value=sorted(PRIVILEGED_JOB_TYPES), expanding=True),
 )
 _WAITING_FRAMES = (
-    "SELECT id, number FROM frames WHERE task_id = :task_id AND status = 'waiting' "
+    "SELECT id, number FROM frames "
+    f"WHERE task_id = :task_id AND status = '{lifecycle.CLAIM_FROM.value}' "
     "ORDER BY number LIMIT :size"
 )
 _WAITING_FRAMES_SQLITE = text(_WAITING_FRAMES)
 _WAITING_FRAMES_PG = text(_WAITING_FRAMES + " FOR UPDATE SKIP LOCKED")
 _NEW_LEASE = text(
     "INSERT INTO leases (worker_id, task_id, state, reason, created_at, expires_at) "
-    "VALUES (:worker_id, :task_id, 'active', '', :now, :expires) RETURNING id"
+    f"VALUES (:worker_id, :task_id, '{LeaseState.ACTIVE.value}', '', :now, :expires) RETURNING id"
 )
-_START_FRAMES = text(
-    "UPDATE frames SET status = 'running', attempts = attempts + 1, lease_id = :lease_id, "
-    "worker_id = :worker_id, start_time = :now, end_time = NULL, progress = 0 WHERE id IN :ids"
-).bindparams(bindparam("ids", expanding=True))
 # a revoked worker stays revoked; the claim's update also admits the worker (see _admit)
 _WORKER_SEEN = text(
     "UPDATE workers SET status = :status, last_seen = :now "
-    "WHERE id = :worker_id AND approved AND status <> 'revoked'"
+    f"WHERE id = :worker_id AND approved AND status <> '{WorkerState.REVOKED.value}'"
 )
 _WORKER_STANDING = text("SELECT status, approved FROM workers WHERE id = :worker_id")
 # a project's sandbox rights change (admins set them), so they are read per claim, not cached
@@ -86,11 +86,12 @@ _EXTEND_LEASE = text("UPDATE leases SET expires_at = :expires WHERE id = :lease_
 _END_LEASE = text("UPDATE leases SET state = :state WHERE id = :lease_id")
 _RUNNING_OF_LEASE = (
     "SELECT id, task_id, number, status, attempts, lease_id, start_time FROM frames "
-    "WHERE lease_id = :lease_id AND status = 'running' ORDER BY id"
+    f"WHERE lease_id = :lease_id AND status = '{FrameStatus.RUNNING.value}' ORDER BY id"
 )
 _RUNNING_OF_LEASE_SQLITE = text(_RUNNING_OF_LEASE)
 _RUNNING_OF_LEASE_PG = text(_RUNNING_OF_LEASE + " FOR UPDATE")
 
+_LIVE = sorted(state.value for state in LIVE_LEASES)
 _PAYLOAD_CACHE: dict[tuple[str, int], tuple[dict[str, Any], list[dict[str, Any]]]] = {}
 _PAYLOAD_CACHE_MAX = 256
 
@@ -138,16 +139,9 @@ def claim(
                     },
                 ).scalar_one()
             )
-            conn.execute(
-                _START_FRAMES,
-                {
-                    "lease_id": lease_id,
-                    "worker_id": worker.id,
-                    "now": now,
-                    "ids": [p.id for p in picked],
-                },
-            )
-            _admit(conn, worker.id, "busy", now)
+            ids = [p.id for p in picked]
+            lifecycle.claim_frames(conn, cand.id, ids, lease_id, worker.id, now)
+            _admit(conn, worker.id, WorkerState.BUSY, now)
             task, inputs = _task_payload(conn, cand.id)
             rights = conn.execute(_PROJECT_RIGHTS, {"task_id": cand.id}).first()
             task = {  # the project gone: no rights
@@ -155,8 +149,6 @@ def claim(
                 "allow_network": bool(rights is not None and rights.allow_network),
                 "allow_scripts": bool(rights is not None and rights.allow_scripts),
             }
-            n = len(picked)
-            lifecycle.bump_counts(conn, cand.id, {FrameStatus.WAITING: -n, FrameStatus.RUNNING: n})
             return {
                 "lease_id": lease_id,
                 "lease_seconds": lease_seconds,
@@ -164,21 +156,28 @@ def claim(
                 "task": task,
                 "inputs": inputs,
             }
-        _admit(conn, worker.id, "idle", now)
+        _admit(conn, worker.id, WorkerState.IDLE, now)
     return None
 
 
-def _admit(conn: Connection, worker_id: int, status: str, now: float) -> None:
+def _seen_busy(conn: Connection, worker_id: int, now: float) -> None:
+    """Note a busy worker's contact (a revoked one stays revoked)."""
+    conn.execute(
+        _WORKER_SEEN, {"status": WorkerState.BUSY.value, "now": now, "worker_id": worker_id}
+    )
+
+
+def _admit(conn: Connection, worker_id: int, status: WorkerState, now: float) -> None:
     """Note the worker's contact, refusing one revoked (401) or awaiting approval (403).
 
     Part of the claim's transaction, after the task row (the lock order): a revocation that
     commits first makes the claim roll back; one that comes later finds the new lease.
     """
-    seen = conn.execute(_WORKER_SEEN, {"status": status, "now": now, "worker_id": worker_id})
+    seen = conn.execute(_WORKER_SEEN, {"status": status.value, "now": now, "worker_id": worker_id})
     if seen.rowcount:
         return
     row = conn.execute(_WORKER_STANDING, {"worker_id": worker_id}).first()
-    if row is None or row.status == "revoked":
+    if row is None or row.status == WorkerState.REVOKED:
         raise Unauthorized("this worker was revoked: it may join again only with the join key")
     raise Forbidden(
         "this worker waits for an administrator's approval (workers page, or "
@@ -247,15 +246,15 @@ def heartbeat(
     logs: dict[int, str],
     *,
     now: float | None = None,
-) -> dict[str, Any]:
+) -> HeartbeatOut:
     """Extend a lease and record progress and log lines; tells the worker to stop when it must."""
     now = time.time() if now is None else now
     with db.write(durable=False) as conn:
         lease = _active_lease(conn, lease_id, worker_id)
-        conn.execute(_WORKER_SEEN, {"status": "busy", "now": now, "worker_id": worker_id})
-        if lease.state == "revoked":
+        _seen_busy(conn, worker_id, now)
+        if lease.state == LeaseState.REVOKED:
             return {"action": "stop", "reason": lease.reason or "the task was stopped"}
-        if lease.state != "active":
+        if lease.state != LeaseState.ACTIVE:
             raise LeaseLost(f"lease {lease_id} is {lease.state}: its frames went back to the queue")
         conn.execute(_EXTEND_LEASE, {"expires": now + lease_seconds, "lease_id": lease_id})
         _record(conn, lease_id, progress, logs, now)
@@ -289,7 +288,7 @@ def report(
     results: list[dict[str, Any]],
     *,
     now: float | None = None,
-) -> dict[str, Any]:
+) -> ReportOut:
     """Record frames done (with outputs) or failed (with the error) under a lease.
 
     All or nothing: an output or thumbnail that is not a blob this worker uploaded for this
@@ -298,10 +297,10 @@ def report(
     """
     now = time.time() if now is None else now
     accepted: list[int] = []
-    rejected: list[dict[str, Any]] = []
+    rejected: list[RejectedFrame] = []
     with db.write(durable=False) as conn:
         lease = _active_lease(conn, lease_id, worker_id)
-        if lease.state not in ("active", "revoked"):
+        if lease.state not in LIVE_LEASES:
             raise LeaseLost(f"lease {lease_id} is {lease.state}: its frames went back to the queue")
         pick = _RUNNING_OF_LEASE_PG if db.dialect == "postgresql" else _RUNNING_OF_LEASE_SQLITE
         locked = conn.execute(pick, {"lease_id": lease_id}).all()
@@ -338,9 +337,9 @@ def report(
             accepted.append(number)
         for frame_id, attempt, text in logs:
             frame_log.append(conn, frame_id, attempt, text, now)
-        if len(accepted) == len(running) and lease.state == "active":
-            conn.execute(_END_LEASE, {"state": "done", "lease_id": lease_id})
-        conn.execute(_WORKER_SEEN, {"status": "busy", "now": now, "worker_id": worker_id})
+        if len(accepted) == len(running) and lease.state == LeaseState.ACTIVE:
+            conn.execute(_END_LEASE, {"state": LeaseState.DONE.value, "lease_id": lease_id})
+        _seen_busy(conn, worker_id, now)
         if done_vals:
             done_rows = [r for r in locked if r.id in done_vals]
             lifecycle.transition(
@@ -401,20 +400,24 @@ def release(db: Database, worker_id: int, lease_id: int | None = None) -> int:
     """Give back a worker's running frames (all its leases if `lease_id` is None), no attempt spent."""
     with db.write() as conn:
         query = select(leases.c.id, leases.c.task_id).where(
-            (leases.c.worker_id == worker_id) & leases.c.state.in_(("active", "revoked"))
+            (leases.c.worker_id == worker_id) & leases.c.state.in_(_LIVE)
         )
         if lease_id is not None:
             query = query.where(leases.c.id == lease_id)
         count = 0
         for lease in conn.execute(query.order_by(leases.c.task_id, leases.c.id)).all():
             lifecycle.lock_task(conn, lease.task_id)
-            if _lease_state(conn, lease.id) not in ("active", "revoked"):
+            if _lease_state(conn, lease.id) not in LIVE_LEASES:
                 continue
             moved = lifecycle.transition(
                 conn, lease.task_id, Event.RELEASE, frames.c.lease_id == lease.id
             )
             count += len(moved)
-            conn.execute(update(leases).where(leases.c.id == lease.id).values(state="released"))
+            conn.execute(
+                update(leases)
+                .where(leases.c.id == lease.id)
+                .values(state=LeaseState.RELEASED.value)
+            )
     return count
 
 
@@ -426,7 +429,7 @@ def reap_expired(db: Database, now: float | None = None) -> int:
         expired = conn.execute(
             select(leases.c.id, leases.c.task_id, tasks.c.max_attempts)
             .join(tasks, tasks.c.id == leases.c.task_id)
-            .where((leases.c.state == "active") & (leases.c.expires_at < now))
+            .where((leases.c.state == LeaseState.ACTIVE.value) & (leases.c.expires_at < now))
             .order_by(leases.c.task_id, leases.c.id)
         ).all()
         for lease in expired:
@@ -436,7 +439,7 @@ def reap_expired(db: Database, now: float | None = None) -> int:
                     conn, select(leases.c.state, leases.c.expires_at).where(leases.c.id == lease.id)
                 )
             ).first()
-            if row is None or row.state != "active" or row.expires_at >= now:
+            if row is None or row.state != LeaseState.ACTIVE or row.expires_at >= now:
                 continue  # reported, extended or stopped meanwhile
             moved += len(
                 lifecycle.transition(
@@ -448,7 +451,9 @@ def reap_expired(db: Database, now: float | None = None) -> int:
                     common={"error": "the worker stopped answering (lease expired)"},
                 )
             )
-            conn.execute(update(leases).where(leases.c.id == lease.id).values(state="expired"))
+            conn.execute(
+                update(leases).where(leases.c.id == lease.id).values(state=LeaseState.EXPIRED.value)
+            )
     return moved
 
 

@@ -15,6 +15,7 @@ from foxden.core.software import software_key, split_soft_name
 from foxden.core.states import (
     Event,
     FrameStatus,
+    LeaseState,
     TaskOp,
     TaskStatus,
     check_task_op,
@@ -551,7 +552,7 @@ def worker_may_read(conn: Connection, worker_id: int, digest: str) -> bool:
         .where(
             (task_inputs.c.hash == digest)
             & (leases.c.worker_id == worker_id)
-            & leases.c.state.in_(("active",))
+            & (leases.c.state == LeaseState.ACTIVE.value)
         )
         .limit(1)
     ).first()

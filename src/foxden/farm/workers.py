@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from foxden.core.software import display_name, offered_keys, software_key
+from foxden.core.states import LOCKED_OUT, LeaseState, WorkerState
 from foxden.db.engine import Database, new_id
 from foxden.db.schema import frames, leases, tasks, workers
 from foxden.errors import BadRequest, Conflict, NotFound, Unauthorized
@@ -19,6 +20,8 @@ from foxden.farm.scheduler import WorkerInfo
 from foxden.farm.secrets import hash_secret, matches, new_secret
 
 OFFLINE_AFTER = 300.0  # seconds without contact before a worker's software is no longer offered
+#: worker states that offer no software, whenever last seen.
+_SIGNED_OFF = (WorkerState.OFFLINE.value, WorkerState.REVOKED.value)
 
 
 def ensure_join_key(data_dir: Path) -> str:
@@ -110,7 +113,7 @@ def register(
                     gpus=list(info.get("gpus") or []),
                     tags=list(info.get("tags") or []),
                     slots=int(info.get("slots") or 1),
-                    status="idle",
+                    status=WorkerState.IDLE.value,
                     registered_at=now,
                     last_seen=now,
                     sandboxed=bool(info.get("sandboxed", True)),
@@ -146,7 +149,7 @@ def authenticate(db: Database, token: str | None) -> WorkerInfo:
                 workers.c.status,
             ).where(workers.c.token_hash == digest)
         ).first()
-    if row is None or not matches(token, row.token_hash) or row.status in ("gone", "revoked"):
+    if row is None or not matches(token, row.token_hash) or row.status in LOCKED_OUT:
         raise Unauthorized("unknown worker token: register again with the join key")
     info = WorkerInfo(
         id=row.id, software_keys=tuple(row.software_keys or ()), tags=frozenset(row.tags or ())
@@ -176,13 +179,13 @@ def revoke(db: Database, worker_id: int) -> dict[str, Any]:
         found = conn.execute(
             update(workers)
             .where(workers.c.id == worker_id)
-            .values(status="revoked", token_hash=hash_secret(new_secret("revoked")))
+            .values(status=WorkerState.REVOKED.value, token_hash=hash_secret(new_secret("revoked")))
         )
     if not found.rowcount:
         raise NotFound(f"no worker {worker_id}")
     _forget_tokens(worker_id)
     released = scheduler.release(db, worker_id)
-    return {"worker_id": worker_id, "status": "revoked", "released": released}
+    return {"worker_id": worker_id, "status": WorkerState.REVOKED.value, "released": released}
 
 
 def approve(db: Database, worker_id: int) -> dict[str, Any]:
@@ -191,7 +194,7 @@ def approve(db: Database, worker_id: int) -> dict[str, Any]:
         row = conn.execute(select(workers.c.status).where(workers.c.id == worker_id)).first()
         if row is None:
             raise NotFound(f"no worker {worker_id}")
-        if row.status == "revoked":
+        if row.status == WorkerState.REVOKED:
             raise Conflict(f"worker {worker_id} was revoked: it must join again")
         conn.execute(update(workers).where(workers.c.id == worker_id).values(approved=True))
     _forget_tokens(worker_id)
@@ -201,7 +204,11 @@ def approve(db: Database, worker_id: int) -> dict[str, Any]:
 def sign_off(db: Database, worker_id: int) -> None:
     """Mark a worker offline (its running frames are released by the caller)."""
     with db.write() as conn:
-        conn.execute(update(workers).where(workers.c.id == worker_id).values(status="offline"))
+        conn.execute(
+            update(workers)
+            .where(workers.c.id == worker_id)
+            .values(status=WorkerState.OFFLINE.value)
+        )
 
 
 def list_workers(db: Database) -> list[dict[str, Any]]:
@@ -212,7 +219,7 @@ def list_workers(db: Database) -> list[dict[str, Any]]:
         work = conn.execute(
             select(leases.c.worker_id, leases.c.task_id, func.count(frames.c.id))
             .join(frames, frames.c.lease_id == leases.c.id)
-            .where(leases.c.state == "active")
+            .where(leases.c.state == LeaseState.ACTIVE.value)
             .group_by(leases.c.worker_id, leases.c.task_id)
         ).all()
     current: dict[int, list[dict[str, int]]] = {}
@@ -221,8 +228,8 @@ def list_workers(db: Database) -> list[dict[str, Any]]:
     out = []
     for r in rows:
         status = r["status"]
-        if status not in ("offline", "revoked") and now - r["last_seen"] > OFFLINE_AFTER:
-            status = "offline"
+        if status not in _SIGNED_OFF and now - r["last_seen"] > OFFLINE_AFTER:
+            status = WorkerState.OFFLINE.value
         out.append(
             {
                 "id": r["id"],
@@ -250,7 +257,7 @@ def _recent(db: Database, column: Any) -> list[Any]:
     with db.read() as conn:
         query = select(column).where(
             (workers.c.last_seen >= cutoff)
-            & workers.c.status.not_in(("offline", "revoked"))
+            & workers.c.status.not_in(_SIGNED_OFF)
             & workers.c.approved
         )
         return list(conn.execute(query).scalars())

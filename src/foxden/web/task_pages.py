@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
 from foxden import frames as frame_spec
-from foxden.core.states import FrameStatus, TaskOp, TaskStatus, check_task_op
+from foxden.core.states import SETTLED, FrameStatus, TaskOp, TaskStatus, check_task_op
 from foxden.errors import BadRequest, Conflict, FoxdenError, NotFound
 from foxden.farm import projects, tasks
 from foxden.web.auth import PageAccount, web_state
@@ -91,6 +91,7 @@ def task_page(task_id: int, request: Request, account: PageAccount) -> Response:
         frames=task["frames_detail"],
         ops={op.value: allowed_statuses(op) for op in TaskOp},
         frame_statuses=[s.value for s in FrameStatus],
+        settled=sorted(s.value for s in SETTLED),
         quote=lambda p: quote(p, safe="/"),
     )
 

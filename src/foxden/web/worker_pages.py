@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from foxden.core.states import WorkerState
 from foxden.errors import Conflict, Forbidden
 from foxden.farm import workers
 from foxden.farm.accounts import Account
@@ -30,6 +31,7 @@ def worker_list(request: Request, account: PageAccount) -> Response:
         title="Workers",
         workers=workers.list_workers(web_state(request).farm.db),
         approval_mode=web_state(request).farm.settings.approve_workers,
+        revoked=WorkerState.REVOKED.value,
     )
 
 

@@ -23,7 +23,6 @@
   window.foxden = { api };
 
   const IDLE_POLL_MS = 10000;
-  const FINISHED = ["done", "failed", "aborted", "stopped"];
 
   // Runs fn every POLL_MS while the page is visible; fn returning true means "nothing is
   // moving", and the page then checks less often (a restart elsewhere still shows up).
@@ -127,6 +126,8 @@
   const taskBox = document.querySelector("[data-poll-task]");
   if (taskBox) {
     const taskId = taskBox.dataset.taskId;
+    // statuses in which nothing moves until someone acts: the server's list (core/states.py)
+    const settled = (taskBox.dataset.settled || "").split(" ").filter(Boolean);
     poll(async () => {
       const task = await api("GET", taskBox.dataset.pollTask);
       setBadge(taskBox.querySelector("h1 [data-status]"), task.status);
@@ -158,7 +159,7 @@
           item.querySelector("[data-thumb]").replaceChildren(img);
         }
       }
-      return FINISHED.includes(task.status);
+      return settled.includes(task.status);
     });
   }
 
