@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from foxden.version import __version__
+
 __all__ = ["Client", "Fox", "FoxdenError", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover

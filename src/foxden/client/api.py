@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from foxden import __version__
+from foxden.client.errors import error_from
 from foxden.client.hashcache import HashCache
 from foxden.client.records import (
     Account,
@@ -34,48 +34,13 @@ from foxden.client.retry import RETRY_STATUSES, RetryableStatus, RetryPolicy
 from foxden.client.settings import server_url
 from foxden.client.transfer import ChunkHook, Downloader, TransferStats, Uploader
 from foxden.errors import (
-    BadRequest,
     Conflict,
-    Forbidden,
-    FoxdenError,
-    LeaseLost,
-    NotFound,
     ServerUnavailable,
     TransferError,
     Unauthorized,
 )
 from foxden.paths import is_client_absolute
-
-ERRORS: dict[str, type[FoxdenError]] = {
-    cls.code: cls
-    for cls in (
-        BadRequest,
-        Unauthorized,
-        Forbidden,
-        NotFound,
-        Conflict,
-        LeaseLost,
-        TransferError,
-        ServerUnavailable,
-    )
-}
-_BY_STATUS: dict[int, type[FoxdenError]] = {cls.status_code: cls for cls in ERRORS.values()}
-_BY_STATUS.update({429: ServerUnavailable, 502: ServerUnavailable, 504: ServerUnavailable})
-
-
-def error_from(response: httpx.Response) -> FoxdenError:
-    """The foxden exception an error reply stands for."""
-    try:
-        body = response.json()
-        err = body["error"]
-        code, message = str(err.get("code", "")), str(err.get("message", ""))
-    except (ValueError, KeyError, TypeError, AttributeError):
-        code, message = "", ""
-    cls = ERRORS.get(code) or _BY_STATUS.get(response.status_code, FoxdenError)
-    if not message:
-        message = f"the farm answered HTTP {response.status_code} to {response.request.method} {response.request.url.path}"
-    exc = cls(message)
-    return exc
+from foxden.version import __version__
 
 
 def local_path(path: str | os.PathLike[str]) -> str:

@@ -22,7 +22,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from foxden import vendor_records
+import foxden.vendor_records as vendor_records
 from foxden.client.api import Client, _seg
 from foxden.client.transfer import TransferStats
 from foxden.errors import BadRequest, Unauthorized

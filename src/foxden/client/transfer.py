@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from foxden.client.errors import error_from
 from foxden.client.retry import RETRY_STATUSES, RetryableStatus
 from foxden.digests import READ_SIZE
 from foxden.errors import BadRequest, NotFound, TransferError
@@ -491,8 +492,6 @@ def _error_code(response: Any) -> str:
 
 
 def _raise_from(response: Any) -> Exception:
-    from foxden.client.api import error_from
-
     return error_from(response)
 
 
