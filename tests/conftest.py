@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from foxden.farm.rights import set_trusted
 from foxden.server.app import create_app
 from foxden.server.config import Settings
 from foxden.server.context import Farm
+from tests.waiting import wait_until
 
 PG_ADMIN_DSN = os.environ.get("FOXDEN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 DATABASES = ["sqlite", "postgresql"]
@@ -132,11 +132,7 @@ def start_server(settings: Settings) -> tuple[_Server, threading.Thread, Farm]:
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.time() + 20
-    while not server.started:
-        if time.time() > deadline:
-            raise RuntimeError("server did not start")
-        time.sleep(0.02)
+    wait_until("the server to start", lambda: server.started, timeout=20, every=0.02)
     return server, thread, farm
 
 

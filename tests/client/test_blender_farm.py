@@ -6,7 +6,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from foxden import Fox
 from tests.client.conftest import age
 from tests.conftest import free_port
 from tests.scenes import blender_exe
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.blender
@@ -47,11 +47,14 @@ def up(tmp_path: Path) -> Iterator[dict[str, str]]:
             stdin=subprocess.DEVNULL,
         )
     try:
-        deadline = time.time() + 120
-        while "ready" not in log_path.read_text():
+
+        def ready() -> bool:
+            if "ready" in log_path.read_text():
+                return True
             assert proc.poll() is None, log_path.read_text()
-            assert time.time() < deadline, log_path.read_text()
-            time.sleep(0.2)
+            return False
+
+        wait_until("foxden up to be ready", ready, timeout=120, every=0.2)
         yield json.loads((data / "credentials.json").read_text())
     finally:
         proc.send_signal(signal.SIGINT)
@@ -90,13 +93,14 @@ def _scene(root: Path) -> Path:
 
 
 def _wait_done(fox: Fox, task_id: int, timeout: float = 240) -> dict[str, object]:
-    deadline = time.time() + timeout
-    while True:
-        task = fox.get_tasks(task_id=task_id)[0]
+    def done() -> dict[str, object] | None:
+        task: dict[str, object] = fox.get_tasks(task_id=task_id)[0]
         if task["task_status"] == "System_Done":
             return task
-        assert task["task_status"] == "Start" and time.time() < deadline, task
-        time.sleep(0.5)
+        assert task["task_status"] == "Start", task
+        return None
+
+    return wait_until(f"task {task_id} to finish", done, timeout, every=0.5)
 
 
 def test_seed_calls_on_foxden_up_with_blender(up: dict[str, str], tmp_path: Path) -> None:

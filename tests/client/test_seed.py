@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import io
-import time
 from pathlib import Path
 
 from PIL import Image
 
 from foxden import Fox
 from tests.client.conftest import SimFarm
+from tests.waiting import wait_until
 
 
 def _wait_done(fox: Fox, task_id: int, timeout: float = 60) -> dict[str, object]:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        task = fox.get_tasks(task_id=task_id)[0]
-        if task["task_status"] == "System_Done":
-            return task
-        time.sleep(0.1)
-    raise AssertionError(f"task {task_id} did not finish: {task}")
+    def done() -> dict[str, object] | None:
+        task: dict[str, object] = fox.get_tasks(task_id=task_id)[0]
+        return task if task["task_status"] == "System_Done" else None
+
+    return wait_until(f"task {task_id} to finish", done, timeout)
 
 
 def test_seed_page_calls_in_order(sim_farm: SimFarm, project_tree: Path, tmp_path: Path) -> None:

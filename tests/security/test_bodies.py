@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +17,7 @@ import httpx
 from foxden.store.blobs import FILE_MODE
 from tests.conftest import farm_settings, free_port, running_server
 from tests.farmkit import upload
+from tests.waiting import wait_until
 
 MB = 1 << 20
 BIG = 600 * MB
@@ -74,15 +74,17 @@ def _served(tmp_path: Path, db_url: str) -> Iterator[tuple[str, int, str]]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 30
-        while True:
+
+        def healthy() -> bool:
             try:
                 if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
+                    return True
             except httpx.TransportError:
                 pass
-            assert proc.poll() is None and time.time() < deadline, "server did not start"
-            time.sleep(0.1)
+            assert proc.poll() is None, "server did not start"
+            return False
+
+        wait_until("the server to start", healthy, timeout=30)
         yield url, proc.pid, key
     finally:
         proc.terminate()

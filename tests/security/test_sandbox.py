@@ -27,7 +27,8 @@ from foxden.farm.workers import list_workers
 from tests.conftest import LiveServer
 from tests.farmkit import make_project, submit, upload
 from tests.scenes import MAKE_SCENES, blender_exe
-from tests.worker.conftest import WorkerProc, upload_folder, wait_for, wait_task
+from tests.waiting import wait_until
+from tests.worker.conftest import WorkerProc, upload_folder, wait_task
 from tests.worker.conftest import spawn_worker as spawn_worker_fixture  # noqa: F401
 
 
@@ -245,7 +246,7 @@ def test_a_command_task_goes_after_the_workers_secrets(
         options={"command": ["sleep", "30"], "expect_outputs": False},
     )
     bob_tree = worker.cache / "work"
-    wait_for(
+    wait_until(
         "bob's lease to run",
         lambda: list(bob_tree.glob(f"task-{victim['id']}-lease-*/tree/v/bob/secret.txt")),
     )

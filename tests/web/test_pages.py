@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import time
 import zipfile
 from contextlib import closing
 
@@ -14,6 +13,7 @@ from foxden import frames as frame_spec
 from foxden.farm.accounts import set_disabled
 from tests.conftest import LiveServer
 from tests.farmkit import make_project, submit, upload
+from tests.waiting import wait_until
 from tests.web.webkit import SimWorker, form_token, login
 
 
@@ -195,10 +195,12 @@ def _rendered_task(live_server: LiveServer) -> tuple[int, SimWorker]:
         max_attempts=1,
     )
     worker.start()
-    deadline = time.time() + 30
-    while user.get(f"/api/tasks/{task['id']}").json()["status"] != "failed":
-        assert time.time() < deadline and not worker.errors, worker.errors
-        time.sleep(0.1)
+
+    def failed() -> bool:
+        assert not worker.errors, worker.errors
+        return bool(user.get(f"/api/tasks/{task['id']}").json()["status"] == "failed")
+
+    wait_until("the task to fail", failed, timeout=30)
     return task["id"], worker
 
 

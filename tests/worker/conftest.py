@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from foxden.server.config import Settings
 from tests.conftest import LiveServer, farm_settings
 from tests.farmkit import upload
 from tests.scenes import make_scenes
+from tests.waiting import wait_until
 
 SHOT = "/v/project/shot"  # where the test scenes go in the account tree
 
@@ -76,18 +76,6 @@ def kill_leftovers(needle: str) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0, every: float = 0.1) -> Any:
-    """Poll `check()` until it returns something true; fails the test after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(every)
-
-
 @dataclass
 class WorkerProc:
     """A `foxden worker` process under test."""
@@ -136,7 +124,7 @@ def spawn_worker(live_server: LiveServer, tmp_path: Path) -> Iterator[Callable[.
         worker = WorkerProc(name, cache, proc, log_path)
         started.append(worker)
         if wait:
-            wait_for(
+            wait_until(
                 f"worker {name} to register",
                 lambda: (
                     any(
@@ -172,7 +160,7 @@ def wait_task(
         task: dict[str, Any] = user.get(f"/api/tasks/{task_id}", params={"frames": True}).json()
         return task if task["status"] in statuses else None
 
-    result: dict[str, Any] = wait_for(
+    result: dict[str, Any] = wait_until(
         f"task {task_id} to reach {statuses}", check, timeout, every=0.2
     )
     return result

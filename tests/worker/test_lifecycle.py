@@ -19,13 +19,13 @@ from foxden.server.config import Settings
 from tests.conftest import LiveServer, free_port, start_server
 from tests.farmkit import make_project, submit
 from tests.scenes import make_scenes
+from tests.waiting import wait_until
 from tests.worker.conftest import (
     SHOT,
     WorkerProc,
     kill_leftovers,
     process_ids,
     upload_folder,
-    wait_for,
     wait_task,
 )
 
@@ -66,9 +66,9 @@ def test_stop_kills_blender_within_a_heartbeat(
         frames="1-2",
         chunk_size=2,
     )
-    wait_for("Blender to render", worker.blender_pids, timeout=60)
+    wait_until("Blender to render", worker.blender_pids, timeout=60)
     # Heartbeats carry Blender's output while it renders.
-    wait_for(
+    wait_until(
         "the frame log",
         lambda: "FOXDEN_FRAME_START 1" in user.get(f"/api/tasks/{task['id']}/frames/1/log").text,
         timeout=30,
@@ -76,7 +76,7 @@ def test_stop_kills_blender_within_a_heartbeat(
     )
     stopped_at = time.monotonic()
     assert user.post(f"/api/tasks/{task['id']}/stop").status_code == 200
-    wait_for("Blender to be killed", lambda: not worker.blender_pids(), timeout=10, every=0.05)
+    wait_until("Blender to be killed", lambda: not worker.blender_pids(), timeout=10, every=0.05)
     elapsed = time.monotonic() - stopped_at
     heartbeat = live_server.farm.settings.heartbeat_seconds
     # One heartbeat to hear of the stop, then SIGTERM (SIGKILL after a short grace).
@@ -89,7 +89,7 @@ def test_stop_kills_blender_within_a_heartbeat(
     quick = submit(user, project_name="shots", input_scene_path=f"{SHOT}/anim.blend", frames="1")
     assert wait_task(user, quick["id"], ("done", "failed"))["status"] == "done"
     assert worker.proc.poll() is None
-    wait_for(
+    wait_until(
         "the workspaces to be removed",
         lambda: not any((worker.cache / "work").iterdir()),
         timeout=20,
@@ -113,11 +113,11 @@ def test_killed_worker_frames_are_finished_by_another(
         frames="1-2",
         chunk_size=1,
     )
-    wait_for("the first worker to render", first.blender_pids, timeout=60)
+    wait_until("the first worker to render", first.blender_pids, timeout=60)
     first.proc.send_signal(signal.SIGKILL)
     first.proc.wait()
     # Its Blender dies with it (the kernel kills it: PR_SET_PDEATHSIG).
-    wait_for("the killed worker's Blender to die", lambda: not first.blender_pids(), timeout=5)
+    wait_until("the killed worker's Blender to die", lambda: not first.blender_pids(), timeout=5)
     second = spawn_worker("second")
     final = wait_task(user, task["id"], ("done", "failed"), timeout=120)
     assert final["status"] == "done", final
@@ -129,7 +129,7 @@ def test_killed_worker_frames_are_finished_by_another(
     for o in outputs:
         assert user.get(f"/api/blobs/{o['hash']}").content.startswith(b"\x89PNG")
     # frames are reported as soon as their image is checked, so Blender may still be exiting
-    wait_for("the second worker's Blender to exit", lambda: not second.blender_pids(), timeout=15)
+    wait_until("the second worker's Blender to exit", lambda: not second.blender_pids(), timeout=15)
 
 
 def _start_up(data_dir: Path, port: int, workers: int, log_path: Path) -> subprocess.Popen[bytes]:
@@ -159,7 +159,7 @@ def test_ctrl_c_of_foxden_up_leaves_no_orphan(tmp_path: Path, slow_scenes: Path)
     log_path = tmp_path / "up.log"
     up = _start_up(data, port, 1, log_path)
     try:
-        wait_for(
+        wait_until(
             "foxden up to be ready",
             lambda: "ready" in log_path.read_text() or up.poll() is not None,
             timeout=90,
@@ -184,7 +184,7 @@ def test_ctrl_c_of_foxden_up_leaves_no_orphan(tmp_path: Path, slow_scenes: Path)
             frames="1-3",
             chunk_size=3,
         )
-        wait_for("Blender to render", lambda: process_ids(str(data), "blender"), timeout=60)
+        wait_until("Blender to render", lambda: process_ids(str(data), "blender"), timeout=60)
         up.send_signal(signal.SIGINT)
         assert up.wait(timeout=30) == 0, log_path.read_text()
         assert process_ids(str(data)) == [], log_path.read_text()
@@ -196,7 +196,7 @@ def test_ctrl_c_of_foxden_up_leaves_no_orphan(tmp_path: Path, slow_scenes: Path)
     # A later start reuses the credentials; the released frames wait for a worker.
     again = _start_up(data, port, 0, log_path)
     try:
-        wait_for(
+        wait_until(
             "foxden up to be ready again",
             lambda: log_path.read_text().count("ready") == 2 or again.poll() is not None,
             timeout=60,
@@ -241,12 +241,12 @@ def test_worker_waits_out_a_server_that_is_away(server_settings: Settings, tmp_p
             stdin=subprocess.DEVNULL,
         )
     try:
-        wait_for("a retry", lambda: "retrying in" in log_path.read_text(), timeout=30)
+        wait_until("a retry", lambda: "retrying in" in log_path.read_text(), timeout=30)
         time.sleep(1.0)
         assert proc.poll() is None, log_path.read_text()
         server, thread, farm = start_server(server_settings)
         try:
-            wait_for(
+            wait_until(
                 "the worker to register",
                 lambda: any(w["name"] == "patient" for w in list_workers(farm.db)),
                 timeout=40,

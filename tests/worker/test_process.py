@@ -12,6 +12,7 @@ import pytest
 
 from foxden.worker import process
 from foxden.worker.process import kill_all, live_groups, run_process
+from tests.waiting import wait_until
 
 
 def group_members(pgid: int) -> list[int]:
@@ -116,10 +117,7 @@ def test_kill_all_stops_running_processes(tmp_path: Path) -> None:
 
     thread = threading.Thread(target=run)
     thread.start()
-    deadline = time.monotonic() + 5
-    while not live_groups() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    pgid = live_groups()[0]
+    pgid = wait_until("a live process group", live_groups, timeout=5, every=0.02)[0]
     assert kill_all() == 1
     thread.join(timeout=10)
     assert results and results[0].killed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import LiveServer, farm_settings, running_server
 from tests.farmkit import make_project, register_worker, submit, upload
+from tests.waiting import wait_until
 
 
 def _prepare(live: LiveServer, frames: str, **fields: object) -> tuple[httpx.Client, int]:
@@ -74,15 +75,6 @@ def short_lease_server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
         yield live
 
 
-def _wait(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
 def test_expired_lease_is_requeued_and_finished_by_another_worker(
     short_lease_server: LiveServer,
 ) -> None:
@@ -93,7 +85,12 @@ def test_expired_lease_is_requeued_and_finished_by_another_worker(
     first = lost.post("/api/worker/claim", json={}).json()
     assert first["frames"] == [1, 2, 3, 4]
     assert other.post("/api/worker/claim", json={}).status_code == 204
-    _wait(lambda: user.get(f"/api/tasks/{tid}").json()["counts"]["waiting"] == 4)
+    wait_until(
+        "the frames to wait again",
+        lambda: user.get(f"/api/tasks/{tid}").json()["counts"]["waiting"] == 4,
+        timeout=10,
+        every=0.05,
+    )
     second = other.post("/api/worker/claim", json={}).json()
     assert second["frames"] == [1, 2, 3, 4]
     done = other.post(
@@ -123,8 +120,18 @@ def test_frames_fail_after_max_attempts_of_expiry(short_lease_server: LiveServer
     user, tid = _prepare(live, "7")
     worker = register_worker(live.url, live.farm.join_key, name="flaky")
     for _ in range(2):
-        _wait(lambda: worker.post("/api/worker/claim", json={}).status_code == 200)
-        _wait(lambda: user.get(f"/api/tasks/{tid}").json()["counts"]["running"] == 0)
+        wait_until(
+            "a claim",
+            lambda: worker.post("/api/worker/claim", json={}).status_code == 200,
+            timeout=10,
+            every=0.05,
+        )
+        wait_until(
+            "the lease to expire",
+            lambda: user.get(f"/api/tasks/{tid}").json()["counts"]["running"] == 0,
+            timeout=10,
+            every=0.05,
+        )
     final = user.get(f"/api/tasks/{tid}", params={"frames": True}).json()
     assert final["status"] == "failed"
     assert "lease expired" in final["frames_detail"][0]["error"]
@@ -284,7 +291,12 @@ def test_counters_stay_true_under_concurrent_claims_reports_and_user_operations(
     for t in threads:
         t.join(timeout=60)
     assert not server_errors
-    _wait(lambda: user.get(f"/api/tasks/{tid}").json()["counts"]["running"] == 0)  # leases expire
+    wait_until(
+        "the leases to expire",
+        lambda: user.get(f"/api/tasks/{tid}").json()["counts"]["running"] == 0,
+        timeout=10,
+        every=0.05,
+    )
     detail = user.get(f"/api/tasks/{tid}", params={"frames": True}).json()
     actual: dict[str, int] = {}
     for f in detail["frames_detail"]:
