@@ -12,7 +12,7 @@ from foxden.core.software import software_key
 from foxden.db.engine import Database, new_id
 from foxden.db.schema import plugin_configs, projects
 from foxden.errors import BadRequest, Conflict, NotFound
-from foxden.farm.rights import project_rights, require_allowed
+from foxden.farm.privileges import project_rights, require_allowed
 from foxden.farm.workers import software_available, software_on_offer
 
 _NAME = re.compile(r"^[^/\\\x00-\x1f]{1,128}$")

@@ -5,61 +5,23 @@ only an account an administrator trusts may create, change or submit with it; ad
 themselves always may (they can trust themselves anyway). The check reads the account row every
 time, so `untrust` takes effect at once; it also stops the account's command tasks in the queue.
 A project's sandbox rights (network, the scene's own scripts) are set by administrators only and
-travel with every lease of its tasks (`scheduler.claim`).
+travel with every lease of its tasks (`scheduler.claim`). The checks themselves, which projects,
+tasks and the scheduler make, are in `farm/privileges.py`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import select, update
 
-from foxden.core.software import split_soft_name
+from foxden.core.states import TaskOp
 from foxden.db.engine import Database
 from foxden.db.schema import accounts, projects, tasks
-from foxden.errors import BadRequest, Forbidden, NotFound
+from foxden.errors import Conflict, NotFound
 from foxden.farm.accounts import account_record
-
-PRIVILEGED_JOB_TYPES = frozenset({"command"})
-
-
-def is_privileged(cg_soft_name: str) -> bool:
-    """Whether software of this name is a privileged job type ('command 1' is)."""
-    try:
-        job_type, _version = split_soft_name(cg_soft_name)
-    except BadRequest:
-        return False  # not a software name at all: the caller's own check says so
-    return job_type in PRIVILEGED_JOB_TYPES
-
-
-def refusal(job_type: str, account_name: str) -> Forbidden:
-    """The 403 an untrusted account gets for a privileged job type."""
-    return Forbidden(
-        f"the {job_type} job type runs any program on the render nodes: only accounts an "
-        f"administrator trusts may use it (foxden account trust {account_name})"
-    )
-
-
-def require_allowed(
-    conn: Connection, account_id: int, cg_soft_name: str, *, lock: bool = False
-) -> None:
-    """Raise 403 unless the account may use this software (privileged needs trust or admin).
-
-    `lock` holds the account row (FOR SHARE on PostgreSQL) until the transaction ends, so an
-    `untrust` committing meanwhile waits for it and then sees what it wrote.
-    """
-    if not is_privileged(cg_soft_name):
-        return
-    query = select(accounts.c.name, accounts.c.trusted, accounts.c.is_admin).where(
-        accounts.c.id == account_id
-    )
-    if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update(read=True)
-    row = conn.execute(query).first()
-    if row is None:
-        raise NotFound(f"no account {account_id}")
-    if not (row.trusted or row.is_admin):
-        raise refusal(split_soft_name(cg_soft_name)[0], row.name)
+from foxden.farm.privileges import PRIVILEGED_JOB_TYPES, project_rights
+from foxden.farm.tasks import operate
 
 
 def set_trusted(db: Database, name: str, trusted: bool) -> dict[str, Any]:
@@ -89,10 +51,6 @@ def set_trusted(db: Database, name: str, trusted: bool) -> dict[str, Any]:
 
 
 def _stop_all(db: Database, account_id: int, task_ids: list[int]) -> list[int]:
-    from foxden.core.states import TaskOp
-    from foxden.errors import Conflict
-    from foxden.farm.tasks import operate  # tasks imports this module
-
     stopped = []
     for task_id in task_ids:
         try:
@@ -101,11 +59,6 @@ def _stop_all(db: Database, account_id: int, task_ids: list[int]) -> list[int]:
             continue  # finished or deleted meanwhile
         stopped.append(task_id)
     return stopped
-
-
-def project_rights(row: Any) -> dict[str, bool]:
-    """A project row's sandbox rights."""
-    return {"allow_network": bool(row.allow_network), "allow_scripts": bool(row.allow_scripts)}
 
 
 def set_project_rights(

@@ -22,7 +22,7 @@ from foxden.db.schema import (
 from foxden.errors import BadRequest, Forbidden, LeaseLost, Unauthorized
 from foxden.farm import lifecycle, proofs
 from foxden.farm import logs as frame_log
-from foxden.farm.rights import PRIVILEGED_JOB_TYPES
+from foxden.farm.privileges import PRIVILEGED_JOB_TYPES
 from foxden.paths import tree_path
 
 

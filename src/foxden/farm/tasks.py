@@ -35,8 +35,8 @@ from foxden.db.schema import (
 from foxden.errors import BadRequest, NotFound
 from foxden.farm import lifecycle
 from foxden.farm.files import lookup
+from foxden.farm.privileges import PRIVILEGED_JOB_TYPES, require_allowed
 from foxden.farm.projects import config_for_submit
-from foxden.farm.rights import PRIVILEGED_JOB_TYPES, require_allowed
 from foxden.farm.scheduler import forget_task
 from foxden.paths import mirror
 from foxden.store.blobs import BlobStore
