@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
+
+from tests.conftest import free_port
+from tests.waiting import wait_until
 
 
 def test_cli_creates_account_and_key_is_stored_only_hashed(tmp_path: Path) -> None:
@@ -89,3 +94,41 @@ def test_gc_command(tmp_path: Path) -> None:
         check=True,
     )
     assert json.loads(out.stdout) == {"dry_run": True, "blobs": 0, "bytes": 0, "partial_uploads": 0}
+
+
+FOXDEN = [sys.executable, "-m", "foxden.cli"]
+
+
+def _serve_log(tmp_path: Path, level: str | None) -> str:
+    """Start `foxden serve` at `level` (FOXDEN_LOG_LEVEL), wait until it answers, stop it."""
+    env = {k: v for k, v in os.environ.items() if k != "FOXDEN_LOG_LEVEL"}
+    if level is not None:
+        env["FOXDEN_LOG_LEVEL"] = level
+    port = free_port()
+    log_path = tmp_path / f"serve-{level}.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [*FOXDEN, "serve", "--data-dir", str(tmp_path / "farm"), "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+
+        def healthy() -> bool:
+            assert proc.poll() is None, log_path.read_text()
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until("the server to answer", healthy, timeout=30)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    return log_path.read_text()
+
+
+def test_serve_honours_foxden_log_level(tmp_path: Path) -> None:
+    assert "Application startup complete" in _serve_log(tmp_path, "debug")
+    assert "Application startup complete" not in _serve_log(tmp_path, None)  # info: quiet uvicorn

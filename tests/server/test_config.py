@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from foxden.server.config import load_settings
+from foxden.server.config import apply_log_level, load_settings
 
 
 def test_precedence(tmp_path: Path) -> None:
@@ -34,3 +35,29 @@ def test_default_database_is_sqlite_in_data_dir(tmp_path: Path) -> None:
 def test_bad_value_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="port"):
         load_settings({"data_dir": tmp_path}, environ={"FOXDEN_PORT": "not-a-port"})
+
+
+@pytest.mark.parametrize(
+    ("given", "foxden", "uvicorn"),
+    [
+        ("info", logging.INFO, "warning"),
+        ("DEBUG", logging.DEBUG, "debug"),
+        ("warning", logging.WARNING, "warning"),
+        ("error", logging.ERROR, "error"),
+    ],
+)
+def test_log_level_sets_foxdens_loggers(
+    tmp_path: Path, given: str, foxden: int, uvicorn: str
+) -> None:
+    settings = load_settings({"data_dir": tmp_path}, environ={"FOXDEN_LOG_LEVEL": given})
+    logger = logging.getLogger("foxden")
+    try:
+        assert apply_log_level(settings) == uvicorn
+        assert logging.getLogger("foxden.server").getEffectiveLevel() == foxden
+    finally:
+        logger.setLevel(logging.NOTSET)
+
+
+def test_unknown_log_level_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="log_level"):
+        load_settings({"data_dir": tmp_path}, environ={"FOXDEN_LOG_LEVEL": "loud"})

@@ -30,7 +30,7 @@ from foxden.farm.accounts import authenticate, create_account
 from foxden.farm.workers import list_workers
 from foxden.processes import processes_using
 from foxden.server.app import create_app
-from foxden.server.config import Settings
+from foxden.server.config import Settings, apply_log_level
 from foxden.server.context import Farm
 
 log = logging.getLogger("foxden.up")
@@ -174,7 +174,10 @@ def run_farm(
     farm = Farm.open(settings)
     server = _ThreadServer(
         uvicorn.Config(
-            create_app(farm), host=settings.host, port=settings.port, log_level="warning"
+            create_app(farm),
+            host=settings.host,
+            port=settings.port,
+            log_level=apply_log_level(settings),
         )
     )
     thread = threading.Thread(target=server.run, name="foxden-server", daemon=True)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from foxden.server.config import Settings, load_settings
+from foxden.server.config import Settings, apply_log_level, load_settings
 
 
 def add_server_options(p: argparse.ArgumentParser) -> None:
@@ -174,7 +174,12 @@ def _serve(args: argparse.Namespace) -> int:
         f'--join-key "$(cat {settings.data_dir / "join_key"})"',
         flush=True,
     )
-    uvicorn.run(create_app(farm), host=settings.host, port=settings.port, log_level="warning")
+    uvicorn.run(
+        create_app(farm),
+        host=settings.host,
+        port=settings.port,
+        log_level=apply_log_level(settings),
+    )
     return 0
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
 ENV_PREFIX = "FOXDEN_"
 DEFAULT_DATA_DIR = Path(".foxden")
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
 
 class Settings(BaseModel):
@@ -26,7 +28,7 @@ class Settings(BaseModel):
     max_attempts: int = Field(default=3, ge=1)
     default_chunk_size: int = Field(default=1, ge=1)
     public_url: str = ""  # how clients reach the server, if not http://host:port
-    log_level: str = "info"
+    log_level: LogLevel = "info"  # foxden's own messages (uvicorn's: see apply_log_level)
     max_blob_bytes: int = Field(default=4 << 30, ge=1)  # the largest file an upload may carry
     approve_workers: bool = False  # a new worker gets no work until an admin approves it
     max_json_bytes: int = Field(default=4 << 20, ge=1024)  # a JSON (or form) request body
@@ -38,6 +40,11 @@ class Settings(BaseModel):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
     @property
     def db_url(self) -> str:
@@ -53,6 +60,16 @@ class Settings(BaseModel):
     def url(self) -> str:
         """The URL clients and workers use to reach this server."""
         return self.public_url or f"http://{self.host}:{self.port}"
+
+
+def apply_log_level(settings: Settings) -> str:
+    """Set foxden's loggers to `settings.log_level`; returns the level for uvicorn's loggers.
+
+    uvicorn logs every request at info, so it stays at warning unless the level is debug (all of
+    it) or quieter than warning.
+    """
+    logging.getLogger("foxden").setLevel(settings.log_level.upper())
+    return "warning" if settings.log_level in ("info", "warning") else settings.log_level
 
 
 def _from_env(environ: dict[str, str]) -> dict[str, Any]:
