@@ -44,7 +44,6 @@ class HashCache:
         self._db.commit()
         self._pending: list[tuple[str, int, int, int, str]] = []
         self.bytes_hashed = 0
-        self.hits = 0
 
     def lookup(self, path: Path, st: os.stat_result) -> str | None:
         """The cached hash of `path` if its size and mtime are unchanged (and not racy)."""
@@ -67,8 +66,6 @@ class HashCache:
         if use_cache:
             cached = self.lookup(path, st)
             if cached is not None:
-                with self._lock:
-                    self.hits += 1
                 return cached, st
         hashed_ns = time.time_ns()
         digest, _size = file_digest(path)

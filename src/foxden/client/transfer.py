@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 
 MANIFEST_BATCH = 50_000
 CHUNK_RETRIES = 3
-BLOB_RESTARTS = 2
 PART_SUFFIX = ".foxden-part"
 BATCH_FILE_LIMIT = 1 << 20  # files smaller than this travel in batches
 BATCH_BYTES = 16 << 20  # content of one batch at most (the farm takes up to 32 MiB)
@@ -110,7 +109,6 @@ class _Progress:
 
     def __init__(self, enabled: bool | None) -> None:
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self._bar: Any = None
 
     @contextmanager
     def task(self, label: str, total: int) -> Iterator[Callable[[int], None]]:

@@ -104,11 +104,6 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def create_database(url: str) -> Database:
-    """Open the database at `url` (migrations are applied separately by `migrate.upgrade`)."""
-    return Database(url)
-
-
 def new_id(result: CursorResult[Any]) -> int:
     """The primary key of the row an INSERT made."""
     key = result.inserted_primary_key

@@ -100,16 +100,6 @@ def check_manifest(db: Database, account_id: int, entries: list[dict[str, Any]])
     }
 
 
-def register_blob(db: Database, digest: str, size: int) -> None:
-    """Record a verified blob in the store's index (worker outputs)."""
-    with db.write() as conn:
-        conn.execute(
-            _insert_ignoring_duplicates(conn, blobs).values(
-                hash=digest, size=size, created_at=time.time()
-            )
-        )
-
-
 def _insert_ignoring_duplicates(conn: Connection, table: Table) -> Insert:
     """An INSERT that skips rows whose primary key is already there (concurrent uploads race)."""
     if conn.dialect.name == "postgresql":

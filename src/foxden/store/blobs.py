@@ -27,7 +27,6 @@ import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
-from typing import BinaryIO
 
 from anyio import to_thread
 
@@ -342,34 +341,6 @@ class BlobStore:
         finally:
             _unlink(tmp)
         return len(data)
-
-    def put_stream(self, stream: BinaryIO, digest: str) -> int:
-        """Store a whole stream, verifying its hash (used for worker outputs)."""
-        check_hash(digest)
-        tmp = self._temp("stream", digest)
-        h = hashlib.sha256()
-        size = 0
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-            try:
-                while chunk := stream.read(COPY_CHUNK):
-                    _write_all(fd, chunk, h)
-                    size += len(chunk)
-            finally:
-                os.close(fd)
-            if h.hexdigest() != digest:
-                raise TransferError(
-                    f"blob arrived as {h.hexdigest()}, not {digest}: upload it again"
-                )
-            self._place(tmp, digest)
-        except OSError as exc:
-            full = _full(exc, f"blob {digest}")
-            if full is not None:
-                raise full from exc
-            raise
-        finally:
-            _unlink(tmp)
-        return size
 
     # -- reading ---------------------------------------------------------------------------------
 
