@@ -1,4 +1,5 @@
-"""Server-side commands: `serve`, `account create|list|disable|trust`, `project allow`, `join-key`, `migrate`."""
+"""Server-side commands: `serve`; `account create|list|disable|enable|rotate-key|trust|untrust`;
+`project allow`; `join-key`; `workers list|revoke|approve`; `gc`; `fsck`; `migrate`."""
 
 from __future__ import annotations
 
