@@ -1,11 +1,22 @@
-"""The vendor's record shapes and names (Renderbus `Fox`), built from foxden's records."""
+"""The vendor's record shapes and names (Renderbus `Fox`), built from foxden's records.
+
+The inputs are foxden's replies (`foxden.wire.api`: a model, or the plain dict a service or a
+JSON reply gives, read into that model); the outputs are the vendor's shapes
+(`foxden.wire.vendor`).
+"""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from foxden.core.states import vendor_task_status
+from foxden.wire.api import AccountOut, FrameOut, ProjectOut, TaskOut
+from foxden.wire.fields import Record
+from foxden.wire.vendor import VendorJob, VendorPluginConfig, VendorProject, VendorTask, VendorUser
+
+R = TypeVar("R", bound=Record)
 
 
 def vendor_time(epoch: float | None) -> str:
@@ -15,77 +26,100 @@ def vendor_time(epoch: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
 
 
-def user(record: dict[str, Any]) -> dict[str, Any]:
+def _read(shape: type[R], record: R | Mapping[str, Any]) -> R:
+    return record if isinstance(record, shape) else shape.model_validate(record)
+
+
+def user(record: AccountOut | Mapping[str, Any]) -> VendorUser:
     """A user record as the vendor shaped it."""
+    account = _read(AccountOut, record)
     return {
-        "id": record["id"],
-        "login_name": record["name"],
-        "user_name": record["name"],
-        "role": "admin" if record["is_admin"] else "user",
-        "email": record.get("email", ""),
+        "id": account.id,
+        "login_name": account.name,
+        "user_name": account.name,
+        "role": "admin" if account.is_admin else "user",
+        "email": account.email,
         "account_type": 1,
         "balance": 0,
         "coupon": 0,
-        "register_date": vendor_time(record.get("created_at")),
-        "login_date": vendor_time(record.get("login_at")),
+        "register_date": vendor_time(account.created_at),
+        "login_date": vendor_time(account.login_at),
     }
 
 
-def project(record: dict[str, Any]) -> dict[str, Any]:
+def project(record: ProjectOut | Mapping[str, Any]) -> VendorProject:
     """A project record as the vendor shaped it (it already uses the vendor's names)."""
-    out = dict(record)
-    out["create_time"] = vendor_time(record.get("create_time"))
-    return out
-
-
-def frame(record: dict[str, Any]) -> dict[str, Any]:
-    """A frame ("job") record as the vendor shaped it."""
-    consume = record.get("render_time")
+    p = _read(ProjectOut, record)
     return {
-        "job_id": record["id"],
-        "job_name": f"frame{record['number']:04d}",
-        "frame": record["number"],
-        "job_status": record["status"],
-        "start_time": vendor_time(record.get("start_time")),
-        "end_time": vendor_time(record.get("end_time")),
-        "consume_time": round(consume, 3) if consume is not None else 0,
-        "attempts": record.get("attempts", 0),
-        "error": record.get("error", ""),
-        "outputs": [o["path"] for o in record.get("outputs", [])],
+        "project_id": p.project_id,
+        "project_name": p.project_name,
+        "project_path": p.project_path,
+        "render_os": p.render_os,
+        "remark": p.remark,
+        "create_time": vendor_time(p.create_time),
+        "plugins": [
+            VendorPluginConfig(
+                config_id=c.config_id,
+                cg_soft_name=c.cg_soft_name,
+                plugin_name=c.plugin_name,
+                is_default=c.is_default,
+            )
+            for c in p.plugins
+        ],
+        "allow_network": p.allow_network,
+        "allow_scripts": p.allow_scripts,
     }
 
 
-def task(record: dict[str, Any]) -> dict[str, Any]:
+def frame(record: FrameOut | Mapping[str, Any]) -> VendorJob:
+    """A frame ("job") record as the vendor shaped it."""
+    f = _read(FrameOut, record)
+    return {
+        "job_id": f.id,
+        "job_name": f"frame{f.number:04d}",
+        "frame": f.number,
+        "job_status": f.status,
+        "start_time": vendor_time(f.start_time),
+        "end_time": vendor_time(f.end_time),
+        "consume_time": round(f.render_time, 3) if f.render_time is not None else 0,
+        "attempts": f.attempts,
+        "error": f.error,
+        "outputs": [o.path for o in f.outputs],
+    }
+
+
+def task(record: TaskOut | Mapping[str, Any]) -> VendorTask:
     """A task record as the vendor shaped it; `jobs` holds the frames when they were asked for."""
-    counts = record["counts"]
-    out = {
-        "task_id": record["id"],
-        "project_name": record["project_name"],
-        "task_status": vendor_task_status(record["status"], counts),
-        "status": record["status"],
-        "frames": record["frames"],
-        "frame_count": record["frame_count"],
+    t = _read(TaskOut, record)
+    counts = t.counts
+    out: VendorTask = {
+        "task_id": t.id,
+        "project_name": t.project_name,
+        "task_status": vendor_task_status(t.status, counts),
+        "status": t.status,
+        "frames": t.frames,
+        "frame_count": t.frame_count,
         "done_count": counts["done"],
         "failed_count": counts["failed"],
         "executing_count": counts["running"],
         "waiting_count": counts["waiting"],
         "abort_count": counts["aborted"],
         "stopped_count": counts["stopped"],
-        "cg_soft_name": record["cg_soft_name"],
-        "plugin_name": record["plugin_name"],
-        "input_scene_path": record["scene_path"],
-        "camera": record["camera"],
-        "render_layer": record["render_layer"],
-        "artist": record["artist"],
-        "submit_account": record["submit_account"],
-        "submit_time": vendor_time(record["submit_time"]),
-        "completed_time": vendor_time(record["completed_time"]),
-        "output_folder": record["output_folder"],
-        "warnings": record["warnings"],
+        "cg_soft_name": t.cg_soft_name,
+        "plugin_name": t.plugin_name,
+        "input_scene_path": t.scene_path,
+        "camera": t.camera,
+        "render_layer": t.render_layer,
+        "artist": t.artist,
+        "submit_account": t.submit_account,
+        "submit_time": vendor_time(t.submit_time),
+        "completed_time": vendor_time(t.completed_time),
+        "output_folder": t.output_folder,
+        "warnings": list(t.warnings),
         "fee": 0,
     }
-    if "frames_detail" in record:
-        out["jobs"] = [frame(f) for f in record["frames_detail"]]
+    if t.frames_detail is not None:
+        out["jobs"] = [frame(f) for f in t.frames_detail]
     return out
 
 

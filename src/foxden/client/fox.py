@@ -26,6 +26,7 @@ import foxden.vendor_records as vendor_records
 from foxden.client.api import Client, _seg
 from foxden.client.transfer import TransferStats
 from foxden.errors import BadRequest, Unauthorized
+from foxden.wire.vendor import VendorProject, VendorTask, VendorUser
 
 log = logging.getLogger("foxden.client")
 _aspera_noted = False
@@ -161,11 +162,11 @@ class Fox:
 
     # ---- queries ---------------------------------------------------------------------------
 
-    def get_users(self) -> list[dict[str, Any]]:
+    def get_users(self) -> list[VendorUser]:
         """The account's user record (a list of one, as the vendor returned it)."""
         return [vendor_records.user(self.client.request("GET", "/api/me"))]
 
-    def get_projects(self, project_name: str | None = None) -> list[dict[str, Any]]:
+    def get_projects(self, project_name: str | None = None) -> list[VendorProject]:
         """All projects, or the one named (NotFound if it does not exist)."""
         if project_name:
             return [
@@ -181,7 +182,7 @@ class Fox:
         project_name: str | None = None,
         task_id: int | None = None,
         has_frames: int = 0,
-    ) -> list[dict[str, Any]]:
+    ) -> list[VendorTask]:
         """Tasks matching a filter, of a project, or one task; `has_frames=1` adds `jobs`."""
         filters = dict(task_filter or {})
         unknown = set(filters) - TASK_FILTER_KEYS
@@ -232,7 +233,7 @@ class Fox:
         project_path: str = "",
         remark: str = "",
         render_os: str = "linux",
-    ) -> dict[str, Any]:
+    ) -> VendorProject:
         """Create a project (with a default plugin config when cg_soft_name is given)."""
         configs = (
             [{"cg_soft_name": cg_soft_name, "plugin_name": plugin_name, "is_default": True}]
@@ -262,7 +263,7 @@ class Fox:
 
     def add_project_config(
         self, project_name: str, cg_soft_name: str, plugin_name: str = "", is_default: int = 0
-    ) -> dict[str, Any]:
+    ) -> VendorProject:
         """Add a plugin config (software + plugins) to a project; returns the project."""
         body = {
             "cg_soft_name": cg_soft_name,
@@ -280,7 +281,7 @@ class Fox:
         cg_soft_name: str | None = None,
         plugin_name: str | None = None,
         is_default: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> VendorProject:
         """Change a project's plugin config, or make it the default; returns the project."""
         body: dict[str, Any] = {
             k: v
@@ -295,7 +296,7 @@ class Fox:
             )
         )
 
-    def delete_project_config(self, project_name: str, config_id: int) -> dict[str, Any]:
+    def delete_project_config(self, project_name: str, config_id: int) -> VendorProject:
         """Remove a plugin config from a project; returns the project."""
         return vendor_records.project(
             self.client.request(
@@ -305,13 +306,13 @@ class Fox:
 
     # ---- operations ------------------------------------------------------------------------
 
-    def stop_tasks(self, task_ids: int | Iterable[int]) -> list[dict[str, Any]]:
+    def stop_tasks(self, task_ids: int | Iterable[int]) -> list[VendorTask]:
         """Stop queued or rendering tasks; returns them."""
         return [vendor_records.task(self.client.stop(i).raw) for i in _ids(task_ids)]
 
     def restart_tasks(
         self, task_ids: int | Iterable[int], restart_type: int = 0
-    ) -> list[dict[str, Any]]:
+    ) -> list[VendorTask]:
         """Restart frames: 0 failed, 1 abandoned, 2 finished, 3 started, 4 waiting; returns the tasks."""
         try:
             kind = vendor_records.RESTART_TYPES[int(restart_type)]

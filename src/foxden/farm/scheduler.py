@@ -24,6 +24,7 @@ from foxden.farm import lifecycle, proofs
 from foxden.farm import logs as frame_log
 from foxden.farm.privileges import PRIVILEGED_JOB_TYPES
 from foxden.paths import tree_path
+from foxden.wire.worker import HeartbeatOut, RejectedFrame, ReportOut
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,7 @@ def heartbeat(
     logs: dict[int, str],
     *,
     now: float | None = None,
-) -> dict[str, Any]:
+) -> HeartbeatOut:
     """Extend a lease and record progress and log lines; tells the worker to stop when it must."""
     now = time.time() if now is None else now
     with db.write(durable=False) as conn:
@@ -287,7 +288,7 @@ def report(
     results: list[dict[str, Any]],
     *,
     now: float | None = None,
-) -> dict[str, Any]:
+) -> ReportOut:
     """Record frames done (with outputs) or failed (with the error) under a lease.
 
     All or nothing: an output or thumbnail that is not a blob this worker uploaded for this
@@ -296,7 +297,7 @@ def report(
     """
     now = time.time() if now is None else now
     accepted: list[int] = []
-    rejected: list[dict[str, Any]] = []
+    rejected: list[RejectedFrame] = []
     with db.write(durable=False) as conn:
         lease = _active_lease(conn, lease_id, worker_id)
         if lease.state not in LIVE_LEASES:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,6 +19,7 @@ from foxden.server.api import accounts, files, projects, tasks, vendor, worker, 
 from foxden.server.bodies import BodyLimit, caps
 from foxden.server.context import Farm
 from foxden.web.routes import install as install_web
+from foxden.wire.api import HealthOut, QueueDepthOut
 
 log = logging.getLogger("foxden.server")
 
@@ -69,14 +69,14 @@ def create_app(farm: Farm, *, start_background: bool = True) -> FastAPI:
         return error_response(FoxdenError("the farm's database failed: try again later"))
 
     @app.get("/healthz", tags=["meta"])
-    def healthz() -> dict[str, Any]:
+    def healthz() -> HealthOut:
         """Liveness."""
-        return {"ok": True, "version": __version__}
+        return HealthOut(ok=True, version=__version__)
 
     @app.get("/metrics", tags=["meta"])
-    def metrics() -> dict[str, Any]:
+    def metrics() -> QueueDepthOut:
         """Queue depth, for autoscalers."""
-        return queue_depth(farm.db)
+        return QueueDepthOut.model_validate(queue_depth(farm.db))
 
     for router in (
         accounts.router,

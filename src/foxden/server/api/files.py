@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
@@ -32,8 +32,10 @@ from foxden.errors import (
 from foxden.farm import files
 from foxden.server.api.deps import AccountDep, FarmDep
 from foxden.server.api.models import BlobBatch, Manifest
+from foxden.server.api.responses import binary
 from foxden.server.bodies import drain
 from foxden.store.blobs import COPY_CHUNK, check_hash
+from foxden.wire.api import BatchUploadOut, CommitOut, FileOut, ManifestCheckOut, UploadStatusOut
 
 router = APIRouter(prefix="/api", tags=["files"])
 MAX_BATCH_BYTES = 32 << 20  # content of one batch, either way
@@ -42,21 +44,25 @@ MAX_BATCH_INDEX = 256 << 10  # the JSON line in front of an upload batch
 
 
 @router.post("/files/check")
-def check(body: Manifest, farm: FarmDep, account: AccountDep) -> dict[str, Any]:
+def check(body: Manifest, farm: FarmDep, account: AccountDep) -> ManifestCheckOut:
     """One round trip: records files whose content you already have, lists the hashes to send."""
-    return files.check_manifest(farm.db, account.id, [e.model_dump() for e in body.files])
+    return ManifestCheckOut.model_validate(
+        files.check_manifest(farm.db, account.id, [e.model_dump() for e in body.files])
+    )
 
 
 @router.post("/files/commit")
-def commit(body: Manifest, farm: FarmDep, account: AccountDep) -> dict[str, Any]:
+def commit(body: Manifest, farm: FarmDep, account: AccountDep) -> CommitOut:
     """Record files after their content was uploaded."""
-    return files.commit(farm.db, account.id, [e.model_dump() for e in body.files])
+    return CommitOut.model_validate(
+        files.commit(farm.db, account.id, [e.model_dump() for e in body.files])
+    )
 
 
 @router.get("/files")
-def list_files(farm: FarmDep, account: AccountDep, prefix: str = "/") -> list[dict[str, Any]]:
+def list_files(farm: FarmDep, account: AccountDep, prefix: str = "/") -> list[FileOut]:
     """Your files under a tree prefix (such as /v/project)."""
-    return files.list_files(farm.db, account.id, prefix)
+    return [FileOut.model_validate(f) for f in files.list_files(farm.db, account.id, prefix)]
 
 
 @router.delete("/files", status_code=204)
@@ -67,16 +73,14 @@ def delete_file(farm: FarmDep, account: AccountDep, path: str) -> Response:
 
 
 @router.get("/uploads/{digest}")
-def upload_status(digest: str, farm: FarmDep, account: AccountDep) -> dict[str, Any]:
+def upload_status(digest: str, farm: FarmDep, account: AccountDep) -> UploadStatusOut:
     """How many bytes of an interrupted upload arrived (continue from there)."""
     check_hash(digest)
     if files.account_has_blob(farm.db, account.id, digest):
-        return {"hash": digest, "offset": 0, "complete": True}
-    return {
-        "hash": digest,
-        "offset": files.upload_offset(farm.store, account.id, digest),
-        "complete": False,
-    }
+        return UploadStatusOut(hash=digest, offset=0, complete=True)
+    return UploadStatusOut(
+        hash=digest, offset=files.upload_offset(farm.store, account.id, digest), complete=False
+    )
 
 
 @router.put("/uploads/{digest}")
@@ -88,7 +92,7 @@ async def upload_chunk(
     offset: Annotated[int, Query(ge=0)] = 0,
     total: Annotated[int, Query(ge=0, description="the blob's full size")] = -1,
     chunk_sha256: Annotated[str | None, Header(alias="x-chunk-sha256")] = None,
-) -> dict[str, Any]:
+) -> UploadStatusOut:
     """Append a chunk at `offset` (verified by X-Chunk-Sha256); the last chunk completes the blob.
 
     The body is streamed to disk while it is hashed. A blob larger than the farm's
@@ -111,13 +115,11 @@ async def upload_chunk(
         await drain(chunks)  # so that a client still sending reads the refusal
         raise
     if size is None:
-        return {
-            "hash": digest,
-            "offset": files.upload_offset(farm.store, account.id, digest),
-            "complete": False,
-        }
+        return UploadStatusOut(
+            hash=digest, offset=files.upload_offset(farm.store, account.id, digest), complete=False
+        )
     await run_in_threadpool(files.adopt_blob, farm.db, account.id, digest, size)
-    return {"hash": digest, "offset": size, "complete": True}
+    return UploadStatusOut(hash=digest, offset=size, complete=True)
 
 
 def content_length(request: Request) -> int | None:
@@ -142,7 +144,7 @@ _BATCH_BODY = {
 
 
 @router.post("/uploads/batch", openapi_extra=_BATCH_BODY)
-async def upload_batch(request: Request, farm: FarmDep, account: AccountDep) -> dict[str, Any]:
+async def upload_batch(request: Request, farm: FarmDep, account: AccountDep) -> BatchUploadOut:
     """Upload many small blobs in one request; each is verified and stored on its own.
 
     A blob whose bytes do not match its hash is refused and named in `refused` (send it again);
@@ -171,9 +173,10 @@ async def upload_batch(request: Request, farm: FarmDep, account: AccountDep) -> 
             f"the batch carries {len(content)} bytes after its index line, "
             f"but its index declares {declared_total}: nothing was stored"
         )
-    return await run_in_threadpool(
+    stored = await run_in_threadpool(
         files.store_batch, farm.db, farm.store, account.id, entries, content
     )
+    return BatchUploadOut.model_validate(stored)
 
 
 def _batch_index(body: bytearray) -> tuple[list[tuple[str, int]], int]:
@@ -215,14 +218,7 @@ def _batch_index(body: bytearray) -> tuple[list[tuple[str, int]], int]:
 @router.post(
     "/blobs/batch",
     response_class=StreamingResponse,
-    responses={
-        200: {
-            "description": "The blobs' bytes back to back, in the order asked.",
-            "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
-            },
-        }
-    },
+    responses=binary("The blobs' bytes back to back, in the order asked."),
 )
 def read_blobs(body: BlobBatch, farm: FarmDep, account: AccountDep) -> StreamingResponse:
     """Content of many blobs you have, concatenated in the order asked (sizes: from the manifest).
@@ -263,7 +259,11 @@ def _concatenated(paths: list[Path]) -> Iterator[bytes]:
                 yield block
 
 
-@router.get("/blobs/{digest}", response_class=FileResponse)
+@router.get(
+    "/blobs/{digest}",
+    response_class=FileResponse,
+    responses=binary("The blob's bytes (or the range asked)."),
+)
 def read_blob(digest: str, farm: FarmDep, account: AccountDep) -> FileResponse:
     """Content of a blob you have (uploads, outputs, thumbnails); supports HTTP Range."""
     check_hash(digest)

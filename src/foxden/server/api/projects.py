@@ -2,47 +2,48 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Response
 
 from foxden.farm import projects
 from foxden.server.api.deps import AccountDep, FarmDep
 from foxden.server.api.models import PluginConfigChange, PluginConfigIn, ProjectChange, ProjectIn
+from foxden.wire.api import ProjectOut
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
 
 
 @router.get("")
-def list_projects(farm: FarmDep, account: AccountDep) -> list[dict[str, Any]]:
+def list_projects(farm: FarmDep, account: AccountDep) -> list[ProjectOut]:
     """The account's projects."""
-    return projects.list_projects(farm.db, account.id)
+    return [ProjectOut.model_validate(p) for p in projects.list_projects(farm.db, account.id)]
 
 
 @router.post("", status_code=201)
-def create_project(body: ProjectIn, farm: FarmDep, account: AccountDep) -> dict[str, Any]:
+def create_project(body: ProjectIn, farm: FarmDep, account: AccountDep) -> ProjectOut:
     """Create a project, optionally with plugin configs."""
-    return projects.create_project(
-        farm.db,
-        account.id,
-        body.project_name,
-        body.project_path,
-        body.remark,
-        body.render_os,
-        [c.model_dump() for c in body.plugins],
+    return ProjectOut.model_validate(
+        projects.create_project(
+            farm.db,
+            account.id,
+            body.project_name,
+            body.project_path,
+            body.remark,
+            body.render_os,
+            [c.model_dump() for c in body.plugins],
+        )
     )
 
 
 @router.get("/{name}")
-def get_project(name: str, farm: FarmDep, account: AccountDep) -> dict[str, Any]:
+def get_project(name: str, farm: FarmDep, account: AccountDep) -> ProjectOut:
     """One project by name."""
-    return projects.list_projects(farm.db, account.id, name)[0]
+    return ProjectOut.model_validate(projects.list_projects(farm.db, account.id, name)[0])
 
 
 @router.patch("/{name}")
 def modify_project(
     name: str, body: ProjectChange, farm: FarmDep, account: AccountDep
-) -> dict[str, Any]:
+) -> ProjectOut:
     """Rename a project or change its path, remark or render OS."""
     mapping = {
         "project_name": "name",
@@ -51,7 +52,7 @@ def modify_project(
         "render_os": "render_os",
     }
     changes = {mapping[k]: v for k, v in body.model_dump(exclude_none=True).items()}
-    return projects.modify_project(farm.db, account.id, name, changes)
+    return ProjectOut.model_validate(projects.modify_project(farm.db, account.id, name, changes))
 
 
 @router.delete("/{name}", status_code=204)
@@ -62,24 +63,26 @@ def delete_project(name: str, farm: FarmDep, account: AccountDep) -> Response:
 
 
 @router.post("/{name}/configs", status_code=201)
-def add_config(
-    name: str, body: PluginConfigIn, farm: FarmDep, account: AccountDep
-) -> dict[str, Any]:
+def add_config(name: str, body: PluginConfigIn, farm: FarmDep, account: AccountDep) -> ProjectOut:
     """Add a plugin config (software from GET /api/software)."""
-    return projects.add_config(farm.db, account.id, name, body.model_dump())
+    return ProjectOut.model_validate(
+        projects.add_config(farm.db, account.id, name, body.model_dump())
+    )
 
 
 @router.patch("/{name}/configs/{config_id}")
 def modify_config(
     name: str, config_id: int, body: PluginConfigChange, farm: FarmDep, account: AccountDep
-) -> dict[str, Any]:
+) -> ProjectOut:
     """Change a plugin config or make it the default."""
-    return projects.modify_config(
-        farm.db, account.id, name, config_id, body.model_dump(exclude_none=True)
+    return ProjectOut.model_validate(
+        projects.modify_config(
+            farm.db, account.id, name, config_id, body.model_dump(exclude_none=True)
+        )
     )
 
 
 @router.delete("/{name}/configs/{config_id}")
-def delete_config(name: str, config_id: int, farm: FarmDep, account: AccountDep) -> dict[str, Any]:
+def delete_config(name: str, config_id: int, farm: FarmDep, account: AccountDep) -> ProjectOut:
     """Remove a plugin config."""
-    return projects.delete_config(farm.db, account.id, name, config_id)
+    return ProjectOut.model_validate(projects.delete_config(farm.db, account.id, name, config_id))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, PlainTextResponse
@@ -13,21 +13,25 @@ from foxden.errors import NotFound
 from foxden.farm import tasks
 from foxden.server.api.deps import AccountDep, FarmDep
 from foxden.server.api.models import RestartIn, TaskIn
+from foxden.server.api.responses import binary
+from foxden.wire.api import TaskDeletedOut, TaskOut, TaskOutputOut, TaskPageOut
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
 
 @router.post("", status_code=201)
-def submit(body: TaskIn, farm: FarmDep, account: AccountDep) -> dict[str, Any]:
+def submit(body: TaskIn, farm: FarmDep, account: AccountDep) -> TaskOut:
     """Submit a task: a scene you uploaded, a project with a plugin config, and frames."""
     request = body.model_dump(exclude_none=True)
-    return tasks.submit(
-        farm.db,
-        farm.store,
-        account.id,
-        request,
-        default_chunk=farm.settings.default_chunk_size,
-        default_attempts=farm.settings.max_attempts,
+    return TaskOut.model_validate(
+        tasks.submit(
+            farm.db,
+            farm.store,
+            account.id,
+            request,
+            default_chunk=farm.settings.default_chunk_size,
+            default_attempts=farm.settings.max_attempts,
+        )
     )
 
 
@@ -52,55 +56,55 @@ def list_tasks(
     page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
     page_no: Annotated[int, Query(ge=1)] = 1,
     with_frames: bool = False,
-) -> dict[str, Any]:
+) -> TaskPageOut:
     """Your tasks, filtered (the vendor's keys), sorted ('-submit_time', 'status', ...) and paged."""
     filters = {k: v for k, v in locals().items() if k not in ("farm", "account") and v is not None}
-    return tasks.list_tasks(farm.db, account.id, filters)
+    return TaskPageOut.model_validate(tasks.list_tasks(farm.db, account.id, filters))
 
 
 @router.get("/{task_id}")
-def get_task(
-    task_id: int, farm: FarmDep, account: AccountDep, frames: bool = False
-) -> dict[str, Any]:
+def get_task(task_id: int, farm: FarmDep, account: AccountDep, frames: bool = False) -> TaskOut:
     """One task, with its frames when asked."""
-    return tasks.get_task(farm.db, account.id, task_id, with_frames=frames)
+    return TaskOut.model_validate(tasks.get_task(farm.db, account.id, task_id, with_frames=frames))
 
 
 @router.post("/{task_id}/stop")
-def stop(task_id: int, farm: FarmDep, account: AccountDep) -> dict[str, Any]:
+def stop(task_id: int, farm: FarmDep, account: AccountDep) -> TaskOut:
     """Stop a queued or rendering task (running frames are killed within a heartbeat)."""
-    return tasks.operate(farm.db, account.id, task_id, TaskOp.STOP)
+    return TaskOut.model_validate(tasks.operate(farm.db, account.id, task_id, TaskOp.STOP))
 
 
 @router.post("/{task_id}/resume")
-def resume(task_id: int, farm: FarmDep, account: AccountDep) -> dict[str, Any]:
+def resume(task_id: int, farm: FarmDep, account: AccountDep) -> TaskOut:
     """Resume a stopped task."""
-    return tasks.operate(farm.db, account.id, task_id, TaskOp.RESUME)
+    return TaskOut.model_validate(tasks.operate(farm.db, account.id, task_id, TaskOp.RESUME))
 
 
 @router.post("/{task_id}/restart")
-def restart(task_id: int, body: RestartIn, farm: FarmDep, account: AccountDep) -> dict[str, Any]:
+def restart(task_id: int, body: RestartIn, farm: FarmDep, account: AccountDep) -> TaskOut:
     """Restart failed frames, frames of a status, all frames, or the frames named."""
     numbers = None
     if body.frames is not None:
         numbers = (
             frame_spec.parse(body.frames) if isinstance(body.frames, str) else list(body.frames)
         )
-    return tasks.operate(
-        farm.db, account.id, task_id, TaskOp.RESTART, restart=body.restart, numbers=numbers
+    return TaskOut.model_validate(
+        tasks.operate(
+            farm.db, account.id, task_id, TaskOp.RESTART, restart=body.restart, numbers=numbers
+        )
     )
 
 
 @router.post("/{task_id}/abort")
-def abort(task_id: int, farm: FarmDep, account: AccountDep) -> dict[str, Any]:
+def abort(task_id: int, farm: FarmDep, account: AccountDep) -> TaskOut:
     """Abort a task for good: frames not done become aborted."""
-    return tasks.operate(farm.db, account.id, task_id, TaskOp.ABORT)
+    return TaskOut.model_validate(tasks.operate(farm.db, account.id, task_id, TaskOp.ABORT))
 
 
 @router.delete("/{task_id}")
-def delete(task_id: int, farm: FarmDep, account: AccountDep) -> dict[str, Any]:
+def delete(task_id: int, farm: FarmDep, account: AccountDep) -> TaskDeletedOut:
     """Delete a task that is not queued or rendering (stop it first)."""
-    return tasks.operate(farm.db, account.id, task_id, TaskOp.DELETE)
+    return TaskDeletedOut.model_validate(tasks.operate(farm.db, account.id, task_id, TaskOp.DELETE))
 
 
 @router.get("/{task_id}/frames/{number}/log", response_class=PlainTextResponse)
@@ -109,7 +113,11 @@ def frame_log(task_id: int, number: int, farm: FarmDep, account: AccountDep) -> 
     return tasks.frame_log(farm.db, account.id, task_id, number)
 
 
-@router.get("/{task_id}/frames/{number}/thumbnail", response_class=FileResponse)
+@router.get(
+    "/{task_id}/frames/{number}/thumbnail",
+    response_class=FileResponse,
+    responses=binary("The thumbnail, a PNG.", "image/png"),
+)
 def thumbnail(task_id: int, number: int, farm: FarmDep, account: AccountDep) -> FileResponse:
     """A small PNG of the frame's output."""
     digest = tasks.frame_thumbnail(farm.db, account.id, task_id, number)
@@ -120,6 +128,8 @@ def thumbnail(task_id: int, number: int, farm: FarmDep, account: AccountDep) -> 
 
 
 @router.get("/{task_id}/outputs")
-def outputs(task_id: int, farm: FarmDep, account: AccountDep) -> list[dict[str, Any]]:
+def outputs(task_id: int, farm: FarmDep, account: AccountDep) -> list[TaskOutputOut]:
     """The task's output manifest (download each with GET /api/blobs/{hash})."""
-    return tasks.task_outputs(farm.db, account.id, task_id)
+    return [
+        TaskOutputOut.model_validate(o) for o in tasks.task_outputs(farm.db, account.id, task_id)
+    ]

@@ -15,11 +15,17 @@ from foxden.farm import accounts, projects, tasks, workers
 from foxden.farm.accounts import Account
 from foxden.server.context import Farm
 from foxden.server.logins import client_address
+from foxden.wire.vendor import (
+    VendorPlugin,
+    VendorRecord,
+    VendorReply,
+    VendorTaskDeleted,
+)
 
 router = APIRouter(tags=["vendor"])
 
 
-def _reply(data: Any, total: int | None = None) -> dict[str, Any]:
+def _reply(data: VendorRecord | list[VendorRecord], total: int | None = None) -> dict[str, Any]:
     items = data if isinstance(data, list) else [data]
     return {
         "head": {"result": "0", "error_code": "0", "error_message": ""},
@@ -27,7 +33,14 @@ def _reply(data: Any, total: int | None = None) -> dict[str, Any]:
     }
 
 
-@router.post("/api/v1/task")
+@router.post(
+    "/api/v1/task",
+    response_model=None,
+    responses={
+        200: {"model": VendorReply, "description": "The action's records in `body.data`."},
+        "4XX": {"model": VendorReply, "description": 'The error in `head` (`result` "1").'},
+    },
+)
 async def vendor_call(request: Request) -> JSONResponse:
     """One vendor action (`query_task`, `create_task`, ...); errors come back in `head`."""
     farm: Farm = request.app.state.farm
@@ -99,7 +112,7 @@ def _dispatch(farm: Farm, account: Account, action: str, body: dict[str, Any]) -
     if action == "query_plugin":
         return _reply(
             [
-                {"cg_soft_name": s["cg_soft_name"], "plugin_name": ",".join(s["plugins"])}
+                VendorPlugin(cg_soft_name=s["cg_soft_name"], plugin_name=",".join(s["plugins"]))
                 for s in workers.software_on_offer(db)
             ]
         )
@@ -152,11 +165,11 @@ def _operate_project(farm: Farm, account: Account, body: dict[str, Any]) -> dict
     raise BadRequest("operate_type must be 0 (add), 1 (modify) or 2 (delete)")
 
 
-def _operate_task(farm: Farm, account: Account, body: dict[str, Any]) -> list[dict[str, Any]]:
+def _operate_task(farm: Farm, account: Account, body: dict[str, Any]) -> list[VendorRecord]:
     ids = body.get("task_id") or body.get("task_ids") or []
     ids = ids if isinstance(ids, list) else [ids]
     op = int(body.get("operate_order", body.get("operate_type", -1)))
-    results = []
+    results: list[VendorRecord] = []
     for task_id in ids:
         if op == 0:
             rec = tasks.operate(farm.db, account.id, int(task_id), TaskOp.STOP)
@@ -165,7 +178,7 @@ def _operate_task(farm: Farm, account: Account, body: dict[str, Any]) -> list[di
             rec = tasks.operate(farm.db, account.id, int(task_id), TaskOp.RESTART, restart=kind)
         elif op == 2:
             rec = tasks.operate(farm.db, account.id, int(task_id), TaskOp.DELETE)
-            results.append({"task_id": task_id, "deleted": True})
+            results.append(VendorTaskDeleted(task_id=task_id, deleted=True))
             continue
         else:
             raise BadRequest("operate_order must be 0 (stop), 1 (restart) or 2 (delete)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
@@ -14,23 +14,30 @@ from foxden.db.schema import leases, task_inputs
 from foxden.errors import BlobDamaged, NotFound, PayloadTooLarge
 from foxden.farm import proofs, scheduler, tasks, workers
 from foxden.server.api.deps import FarmDep, WorkerDep
-from foxden.server.api.models import (
-    MAX_INT32,
-    ClaimIn,
-    HeartbeatIn,
-    ReportIn,
-    WorkerRegister,
-)
+from foxden.server.api.responses import binary
 from foxden.server.bodies import drain
 from foxden.server.credentials import bearer
 from foxden.store.blobs import check_hash
+from foxden.wire.fields import MAX_INT32
+from foxden.wire.worker import (
+    ClaimIn,
+    HeartbeatIn,
+    HeartbeatOut,
+    LeaseOut,
+    RegisteredOut,
+    ReleasedOut,
+    ReportIn,
+    ReportOut,
+    UploadedOut,
+    WorkerRegister,
+)
 
 router = APIRouter(prefix="/api/worker", tags=["worker"])
 LeaseId = Annotated[int, Path(ge=1, le=MAX_INT32, description="a lease of this worker")]
 
 
 @router.post("/register", status_code=201)
-def register(body: WorkerRegister, request: Request, farm: FarmDep) -> dict[str, Any]:
+def register(body: WorkerRegister, request: Request, farm: FarmDep) -> RegisteredOut:
     """Join the farm with the join key (as bearer token); returns this worker's own token."""
     reply = workers.register(
         farm.db,
@@ -39,12 +46,23 @@ def register(body: WorkerRegister, request: Request, farm: FarmDep) -> dict[str,
         body.model_dump(),
         approved=not farm.settings.approve_workers,
     )
-    reply["heartbeat_seconds"] = farm.settings.heartbeat_seconds
-    reply["lease_seconds"] = farm.settings.lease_seconds
-    return reply
+    return RegisteredOut(
+        worker_id=reply["worker_id"],
+        token=reply["token"],
+        approved=reply["approved"],
+        heartbeat_seconds=farm.settings.heartbeat_seconds,
+        lease_seconds=farm.settings.lease_seconds,
+    )
 
 
-@router.post("/claim", response_model=None)
+@router.post(
+    "/claim",
+    response_model=None,
+    responses={
+        200: {"model": LeaseOut, "description": "A lease on frames of one task."},
+        204: {"description": "No work for this worker now: ask again later."},
+    },
+)
 def claim(body: ClaimIn, farm: FarmDep, worker: WorkerDep) -> Response:
     """Ask for work: 200 with a lease, 204 when there is none for this worker, 403 while the
     worker waits for an administrator's approval, 401 once it is revoked."""
@@ -58,14 +76,18 @@ def claim(body: ClaimIn, farm: FarmDep, worker: WorkerDep) -> Response:
 @router.post("/leases/{lease_id}/heartbeat")
 def heartbeat(
     lease_id: LeaseId, body: HeartbeatIn, farm: FarmDep, worker: WorkerDep
-) -> dict[str, Any]:
+) -> HeartbeatOut:
     """Extend the lease, send progress and logs; the reply says 'continue' or 'stop'."""
     return scheduler.heartbeat(
         farm.db, worker.id, lease_id, farm.settings.lease_seconds, body.progress, body.logs
     )
 
 
-@router.post("/leases/{lease_id}/frames", response_model=None)
+@router.post(
+    "/leases/{lease_id}/frames",
+    response_model=None,
+    responses={200: {"model": ReportOut, "description": "The frames taken and those refused."}},
+)
 def report(lease_id: LeaseId, body: ReportIn, farm: FarmDep, worker: WorkerDep) -> Response:
     """Report frames done (outputs uploaded first, for this lease) or failed.
 
@@ -77,20 +99,24 @@ def report(lease_id: LeaseId, body: ReportIn, farm: FarmDep, worker: WorkerDep) 
 
 
 @router.post("/leases/{lease_id}/release")
-def release(lease_id: LeaseId, farm: FarmDep, worker: WorkerDep) -> dict[str, Any]:
+def release(lease_id: LeaseId, farm: FarmDep, worker: WorkerDep) -> ReleasedOut:
     """Give the lease's unfinished frames back to the queue, no attempt spent."""
-    return {"released": scheduler.release(farm.db, worker.id, lease_id)}
+    return ReleasedOut(released=scheduler.release(farm.db, worker.id, lease_id))
 
 
 @router.post("/sign-off")
-def sign_off(farm: FarmDep, worker: WorkerDep) -> dict[str, Any]:
+def sign_off(farm: FarmDep, worker: WorkerDep) -> ReleasedOut:
     """Leave the farm: every running frame of this worker goes back to the queue."""
     released = scheduler.release(farm.db, worker.id)
     workers.sign_off(farm.db, worker.id)
-    return {"released": released}
+    return ReleasedOut(released=released)
 
 
-@router.get("/blobs/{digest}", response_class=FileResponse)
+@router.get(
+    "/blobs/{digest}",
+    response_class=FileResponse,
+    responses=binary("The input's bytes."),
+)
 def read_input(digest: str, farm: FarmDep, worker: WorkerDep) -> FileResponse:
     """An input of the work this worker holds (nothing else)."""
     check_hash(digest)
@@ -126,7 +152,7 @@ async def upload_output(
     farm: FarmDep,
     worker: WorkerDep,
     lease: Annotated[int, Query(ge=1, le=MAX_INT32, description="the lease it is an output of")],
-) -> dict[str, Any]:
+) -> UploadedOut:
     """Upload an output (or thumbnail) of a live lease of this worker, verified against its hash.
 
     The body is streamed to disk while hashed, at most `max_blob_bytes` (413 beyond). Only a
@@ -146,4 +172,4 @@ async def upload_output(
         await drain(request.stream())
         raise
     await run_in_threadpool(proofs.record_upload, farm.db, worker.id, lease, digest, size)
-    return {"hash": digest, "size": size, "lease": lease}
+    return UploadedOut(hash=digest, size=size, lease=lease)

@@ -1,0 +1,267 @@
+"""The account API's replies (`/api/...` for access keys and web sessions): one model each.
+
+The server declares its routes with them (so docs/openapi.json says what each returns) and the
+typed client reads its replies into them (`foxden.client.records`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from foxden.wire.fields import Record
+from foxden.wire.worker import SoftwareEntry
+
+
+class AccountOut(Record):
+    """An account: the caller (`GET /api/me`) or one of the farm's (administrators)."""
+
+    id: int
+    name: str
+    is_admin: bool
+    disabled: bool
+    trusted: bool  # may use privileged job types (`command`): an administrator's decision
+    email: str
+    created_at: float | None
+    login_at: float | None
+
+
+class AccessKeyOut(Record):
+    """A new access key, shown in this reply and never again."""
+
+    account: str
+    access_key: str
+
+
+class AccountCreatedOut(AccessKeyOut):
+    """A new account and its access key."""
+
+    record: AccountOut
+
+
+class TrustOut(AccountOut):
+    """An account after trusting or untrusting it, with the command tasks that were stopped."""
+
+    stopped_tasks: list[int]
+
+
+class ProjectRightsOut(Record):
+    """A project's sandbox rights, set by administrators."""
+
+    account: str
+    project_name: str
+    allow_network: bool
+    allow_scripts: bool
+
+
+class SoftwareOut(Record):
+    """Software (and its plugins) that the farm's workers can run: a plugin-config choice."""
+
+    cg_soft_name: str
+    plugins: list[str]
+
+
+class CurrentWork(Record):
+    """Frames a worker renders now for one task."""
+
+    task_id: int
+    frames: int
+
+
+class WorkerOut(Record):
+    """A render node as administrators see it."""
+
+    id: int
+    name: str
+    status: str
+    software: list[SoftwareEntry]
+    cores: int
+    memory_mb: int
+    gpus: list[str]
+    tags: list[str]
+    slots: int
+    registered_at: float
+    last_seen: float
+    current_work: list[CurrentWork]
+    sandboxed: bool
+    approved: bool
+
+
+class WorkerRevokedOut(Record):
+    """A revoked worker and the frames that went back to the queue."""
+
+    worker_id: int
+    status: str
+    released: int
+
+
+class WorkerApprovedOut(Record):
+    """An approved worker."""
+
+    worker_id: int
+    approved: bool
+
+
+class PluginConfigOut(Record):
+    """Software and plugins a project renders with."""
+
+    config_id: int
+    cg_soft_name: str
+    plugin_name: str
+    is_default: bool
+
+
+class ProjectOut(Record):
+    """A project and its plugin configs."""
+
+    project_id: int
+    project_name: str
+    project_path: str
+    render_os: str
+    remark: str
+    create_time: float | None
+    plugins: list[PluginConfigOut]
+    allow_network: bool  # sandbox rights, set by administrators only
+    allow_scripts: bool
+
+
+class FileOut(Record):
+    """A file of the account's tree."""
+
+    path: str
+    hash: str
+    size: int
+    mtime: float
+    updated_at: float
+
+
+class ManifestCheckOut(Record):
+    """A manifest check: the hashes to send, the files recorded now and those still pending."""
+
+    missing: list[str]
+    recorded: list[str]
+    pending: list[str]
+
+
+class CommitOut(Record):
+    """Files recorded after their content was uploaded."""
+
+    recorded: list[str]
+
+
+class UploadStatusOut(Record):
+    """How much of a blob arrived: continue an upload from `offset`."""
+
+    hash: str
+    offset: int
+    complete: bool
+
+
+class RefusedBlob(Record):
+    """A blob of an upload batch that was not stored, and why (send it again)."""
+
+    hash: str
+    reason: str
+
+
+class BatchUploadOut(Record):
+    """The blobs of an upload batch stored and refused."""
+
+    stored: list[str]
+    refused: list[RefusedBlob]
+
+
+class FrameOutput(Record):
+    """One file a frame produced (path under the task's output folder)."""
+
+    path: str
+    hash: str
+    size: int
+    thumb_hash: str | None
+
+
+class FrameOut(Record):
+    """One frame of a task."""
+
+    id: int
+    number: int
+    status: str
+    attempts: int
+    progress: float
+    worker_id: int | None
+    start_time: float | None
+    end_time: float | None
+    render_time: float | None
+    error: str
+    outputs: list[FrameOutput]
+
+
+class TaskOut(Record):
+    """A task; `frames_detail` is there only when the frames were asked for."""
+
+    id: int
+    project_name: str
+    status: str
+    frames: str
+    frame_count: int
+    counts: dict[str, int]
+    progress: float
+    cg_soft_name: str
+    plugin_name: str
+    job_type: str
+    scene_path: str
+    render_layer: str
+    camera: str
+    artist: str
+    options: dict[str, Any]
+    warnings: list[str]
+    priority: int
+    chunk_size: int
+    max_attempts: int
+    output_folder: str
+    submit_account: str
+    submit_time: float | None
+    start_time: float | None
+    completed_time: float | None
+    frames_detail: list[FrameOut] | None = Field(default=None, exclude_if=lambda v: v is None)
+
+
+class TaskDeletedOut(Record):
+    """A deleted task."""
+
+    id: int
+    deleted: Literal[True]
+
+
+class TaskPageOut(Record):
+    """One page of a task listing."""
+
+    total: int
+    page_no: int
+    page_size: int
+    items: list[TaskOut]
+
+
+class TaskOutputOut(Record):
+    """One entry of a task's output manifest (download it with GET /api/blobs/{hash})."""
+
+    path: str
+    hash: str
+    size: int
+    thumb_hash: str | None
+    frame: int | None
+
+
+class HealthOut(Record):
+    """Liveness."""
+
+    ok: bool
+    version: str
+
+
+class QueueDepthOut(Record):
+    """Frames waiting and running across the farm (for autoscalers)."""
+
+    waiting: int
+    running: int

@@ -1,0 +1,163 @@
+"""The worker protocol's shapes (docs/worker-protocol.md): what a render node sends, what it gets.
+
+What the server validates (register, claim, heartbeat and report bodies) are pydantic models;
+the worker builds the same models to send them. What the worker reads (the replies) are
+TypedDicts: it keeps them as the plain dicts JSON decodes to, and the server declares its
+replies with them (pydantic derives their schemas), so each shape is written down once here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, NotRequired
+
+from pydantic import BaseModel, Field
+from typing_extensions import TypedDict
+
+from foxden.wire.fields import MAX_INT32, Count, Digest, Finite, Int32, Size
+
+# -- what the worker sends (validated by the server) ---------------------------------------------
+
+
+class SoftwareEntry(BaseModel):
+    """Software a worker can run."""
+
+    name: str
+    version: str = ""
+    plugins: list[str] = []
+
+
+class WorkerRegister(BaseModel):
+    """A worker's capabilities."""
+
+    name: str
+    software: list[SoftwareEntry] = []
+    cores: Count = 1
+    memory_mb: Count = 0
+    gpus: list[str] = []
+    tags: list[str] = []
+    slots: Count = 1
+    sandboxed: bool = True  # false: started with --no-sandbox (trusted single-user farms only)
+
+
+class ClaimIn(BaseModel):
+    """A request for work."""
+
+    max_frames: int | None = Field(default=None, ge=1, le=MAX_INT32)
+
+
+class HeartbeatIn(BaseModel):
+    """Progress (0..1 per frame number) and new log text per frame number."""
+
+    progress: dict[Int32, Finite] = {}  # the server keeps it within 0..1
+    logs: dict[Int32, str] = {}
+
+
+class OutputFile(BaseModel):
+    """One output of a frame, already uploaded as a blob (name relative to the task's output
+    folder)."""
+
+    name: str = Field(min_length=1, max_length=1024)
+    hash: Digest
+    size: Size
+    thumbnail: Digest | None = None
+
+
+class FrameResult(BaseModel):
+    """The outcome of one frame."""
+
+    frame: Int32
+    status: Literal["done", "failed"]
+    render_time: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    error: str = ""
+    log: str = ""
+    outputs: list[OutputFile] = []
+
+
+class ReportIn(BaseModel):
+    """Outcomes of frames of a lease."""
+
+    results: list[FrameResult]
+
+
+# -- what the worker reads (the server's replies) ------------------------------------------------
+
+
+class RegisteredOut(TypedDict):
+    """The register reply: this worker's id and its own token."""
+
+    worker_id: int
+    token: str
+    approved: bool  # false: it waits for an administrator's approval before it gets work
+    heartbeat_seconds: float
+    lease_seconds: float
+
+
+class InputFile(TypedDict):
+    """A file of the task's account tree the worker must lay out in its workspace."""
+
+    path: str
+    hash: str
+    size: int
+
+
+class TaskInfo(TypedDict):
+    """What the worker is told about the task of a lease."""
+
+    id: int
+    job_type: str
+    cg_soft_name: str
+    plugin_name: str
+    scene_path: str
+    render_layer: str
+    camera: str
+    options: dict[str, Any]
+    output_folder: str
+    allow_network: bool  # the project's sandbox rights (set by administrators)
+    allow_scripts: bool
+
+
+class LeaseOut(TypedDict):
+    """The claim reply: frames of one task under a lease."""
+
+    lease_id: int
+    lease_seconds: float
+    heartbeat_seconds: float
+    frames: list[int]
+    task: TaskInfo
+    inputs: list[InputFile]
+
+
+class HeartbeatOut(TypedDict):
+    """The heartbeat reply: go on (the lease was extended) or stop (and why)."""
+
+    action: Literal["continue", "stop"]
+    reason: NotRequired[str]  # with "stop"
+    lease_seconds: NotRequired[float]  # with "continue"
+
+
+class RejectedFrame(TypedDict):
+    """A reported frame the server did not take, and why."""
+
+    frame: int
+    reason: str
+
+
+class ReportOut(TypedDict):
+    """Which reported frames the server took."""
+
+    accepted: list[int]
+    rejected: list[RejectedFrame]
+
+
+class ReleasedOut(TypedDict):
+    """How many frames went back to the queue (release, sign-off)."""
+
+    released: int
+
+
+class UploadedOut(TypedDict):
+    """An output blob stored for a lease."""
+
+    hash: str
+    size: int
+    lease: int
