@@ -26,11 +26,11 @@ if ((${#missing[@]})); then
 fi
 
 # 2. foxden in a virtual environment.
-if ! "$VENV/bin/python" -c 'import foxden.client' 2>/dev/null; then
+if ! "$VENV/bin/python" -c 'import foxden.client, fastapi, PIL' 2>/dev/null; then
     say "installing foxden into $VENV"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --upgrade pip
-    "$VENV/bin/pip" install --quiet -e .
+    "$VENV/bin/pip" install --quiet -e '.[server,worker]'
 fi
 FOXDEN="$VENV/bin/foxden"
 

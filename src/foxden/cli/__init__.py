@@ -13,6 +13,31 @@ from foxden.errors import FoxdenError
 
 _GROUPS = ("foxden.cli.server", "foxden.cli.worker", "foxden.cli.client")
 
+# What a plain `pip install foxden` (the client) lacks, and the extra that brings it.
+_EXTRAS = {
+    **dict.fromkeys(
+        (
+            "alembic",
+            "blender_asset_tracer",
+            "fastapi",
+            "jinja2",
+            "multipart",
+            "psycopg",
+            "python_multipart",
+            "sqlalchemy",
+            "starlette",
+            "uvicorn",
+        ),
+        "server",
+    ),
+    "PIL": "worker",
+}
+
+
+def missing_extra(exc: ModuleNotFoundError) -> str | None:
+    """The extra (`server`, `worker`) that installs the module `exc` did not find, if one does."""
+    return _EXTRAS.get((exc.name or "").split(".")[0])
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every available subcommand."""
@@ -47,6 +72,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
     except FoxdenError as exc:
         print(f"foxden: {exc.message}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as exc:
+        extra = missing_extra(exc)
+        if extra is None:
+            raise
+        print(
+            f"foxden: `foxden {args.command}` needs foxden[{extra}] ({exc.name} is not installed): "
+            f"pip install 'foxden[{extra}]'",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         return 130
