@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    UnaryExpression,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from foxden import frames as frame_spec
 from foxden.core.software import software_key, split_soft_name
@@ -85,6 +95,19 @@ def _analyse(
     return list(analysis.dependencies), list(analysis.warnings)
 
 
+@dataclass(frozen=True)
+class _Submission:
+    """A submit request, checked: what the task row and its frames are made of."""
+
+    request: dict[str, Any]
+    numbers: list[int]
+    scene_path: str
+    options: dict[str, Any]
+    priority: int
+    chunk: int
+    attempts: int
+
+
 def submit(
     db: Database,
     store: BlobStore,
@@ -95,16 +118,7 @@ def submit(
     default_attempts: int,
 ) -> dict[str, Any]:
     """Validate and create a task with one row per frame; returns the task record."""
-    for key in ("project_name", "input_scene_path", "frames"):
-        if not request.get(key):
-            raise BadRequest(f"{key} is required to submit a task")
-    numbers = frame_spec.parse(str(request["frames"]))
-    scene_path = mirror(str(request["input_scene_path"]))
-    options = dict(request.get("options") or {})
-    options.update({k: v for k, v in request.items() if k not in KNOWN_FIELDS})
-    priority = _int_in("priority", request.get("priority", 0), -1000, 1000)
-    chunk = _int_in("chunk_size", request.get("chunk_size", default_chunk), 1, 10_000)
-    attempts = _int_in("max_attempts", request.get("max_attempts", default_attempts), 1, 100)
+    sub = _checked(request, default_chunk, default_attempts)
     config_id = request.get("config_id")
     with db.read() as conn:
         project, cfg = config_for_submit(
@@ -114,66 +128,105 @@ def submit(
             None if config_id is None else int(config_id),
         )
         require_allowed(conn, account_id, cfg.cg_soft_name)
-        scene = lookup(conn, account_id, scene_path)
+        scene = lookup(conn, account_id, sub.scene_path)
     if scene is None:
         raise BadRequest(
-            f"scene {scene_path} (from {request['input_scene_path']!r}) was never uploaded: "
+            f"scene {sub.scene_path} (from {request['input_scene_path']!r}) was never uploaded: "
             "upload it (and its textures and caches) first, then submit"
         )
     job_type, _version = split_soft_name(cfg.cg_soft_name)
-    deps, warnings = _analyse(job_type, store, scene.hash, scene_path)
-    now = time.time()
+    deps, warnings = _analyse(job_type, store, scene.hash, sub.scene_path)
     with db.write() as conn:
         require_allowed(conn, account_id, cfg.cg_soft_name, lock=True)  # an untrust meanwhile
-        inputs = _inputs(conn, account_id, scene, deps, options, warnings)
-        task_id = new_id(
-            conn.execute(
-                insert(tasks).values(
-                    account_id=account_id,
-                    project_id=project.id,
-                    project_name=project.name,
-                    cg_soft_name=cfg.cg_soft_name,
-                    plugin_name=cfg.plugin_name,
-                    job_type=job_type,
-                    software_key=software_key(cfg.cg_soft_name),
-                    scene_path=scene_path,
-                    frames_spec=frame_spec.format(numbers),
-                    render_layer=str(request.get("render_layer") or ""),
-                    camera=str(request.get("camera") or ""),
-                    artist=str(request.get("artist") or ""),
-                    options=options,
-                    warnings=warnings,
-                    priority=priority,
-                    chunk_size=chunk,
-                    max_attempts=attempts,
-                    output_folder="",
-                    status=TaskStatus.QUEUED.value,
-                    frame_count=len(numbers),
-                    n_waiting=len(numbers),
-                    submit_time=now,
-                )
-            )
-        )
-        folder = f"{task_id}_{PurePosixPath(scene_path).stem}"
-        conn.execute(update(tasks).where(tasks.c.id == task_id).values(output_folder=folder))
-        for i in range(0, len(numbers), 5000):
-            conn.execute(
-                insert(frames),
-                [
-                    {
-                        "task_id": task_id,
-                        "number": n,
-                        "status": "waiting",
-                        "attempts": 0,
-                        "progress": 0.0,
-                        "error": "",
-                    }
-                    for n in numbers[i : i + 5000]
-                ],
-            )
+        inputs = _inputs(conn, account_id, scene, deps, sub.options, warnings)
+        task_id = _insert_task(conn, account_id, project, cfg, job_type, sub, warnings)
+        _insert_frames(conn, task_id, sub.numbers)
         if inputs:
             conn.execute(insert(task_inputs), [{"task_id": task_id, **i} for i in inputs])
     return get_task(db, account_id, task_id)
+
+
+def _checked(request: dict[str, Any], default_chunk: int, default_attempts: int) -> _Submission:
+    """The submit request's fields, checked (400 for a missing or out-of-range one)."""
+    for key in ("project_name", "input_scene_path", "frames"):
+        if not request.get(key):
+            raise BadRequest(f"{key} is required to submit a task")
+    numbers = frame_spec.parse(str(request["frames"]))
+    scene_path = mirror(str(request["input_scene_path"]))
+    options = dict(request.get("options") or {})
+    options.update({k: v for k, v in request.items() if k not in KNOWN_FIELDS})
+    return _Submission(
+        request=request,
+        numbers=numbers,
+        scene_path=scene_path,
+        options=options,
+        priority=_int_in("priority", request.get("priority", 0), -1000, 1000),
+        chunk=_int_in("chunk_size", request.get("chunk_size", default_chunk), 1, 10_000),
+        attempts=_int_in("max_attempts", request.get("max_attempts", default_attempts), 1, 100),
+    )
+
+
+def _insert_task(
+    conn: Connection,
+    account_id: int,
+    project: Any,
+    cfg: Any,
+    job_type: str,
+    sub: _Submission,
+    warnings: list[str],
+) -> int:
+    """Insert the task row (queued, every frame waiting) and name its output folder."""
+    request = sub.request
+    task_id = new_id(
+        conn.execute(
+            insert(tasks).values(
+                account_id=account_id,
+                project_id=project.id,
+                project_name=project.name,
+                cg_soft_name=cfg.cg_soft_name,
+                plugin_name=cfg.plugin_name,
+                job_type=job_type,
+                software_key=software_key(cfg.cg_soft_name),
+                scene_path=sub.scene_path,
+                frames_spec=frame_spec.format(sub.numbers),
+                render_layer=str(request.get("render_layer") or ""),
+                camera=str(request.get("camera") or ""),
+                artist=str(request.get("artist") or ""),
+                options=sub.options,
+                warnings=warnings,
+                priority=sub.priority,
+                chunk_size=sub.chunk,
+                max_attempts=sub.attempts,
+                output_folder="",
+                status=TaskStatus.QUEUED.value,
+                frame_count=len(sub.numbers),
+                n_waiting=len(sub.numbers),
+                submit_time=time.time(),
+            )
+        )
+    )
+    folder = f"{task_id}_{PurePosixPath(sub.scene_path).stem}"
+    conn.execute(update(tasks).where(tasks.c.id == task_id).values(output_folder=folder))
+    return task_id
+
+
+def _insert_frames(conn: Connection, task_id: int, numbers: list[int]) -> None:
+    """One waiting row per frame, inserted 5,000 at a time."""
+    for i in range(0, len(numbers), 5000):
+        conn.execute(
+            insert(frames),
+            [
+                {
+                    "task_id": task_id,
+                    "number": n,
+                    "status": "waiting",
+                    "attempts": 0,
+                    "progress": 0.0,
+                    "error": "",
+                }
+                for n in numbers[i : i + 5000]
+            ],
+        )
 
 
 def _inputs(
@@ -407,6 +460,29 @@ def _when(name: str, value: Any) -> float:
 def list_tasks(db: Database, account_id: int, filters: dict[str, Any]) -> dict[str, Any]:
     """The account's tasks with the vendor's filter keys, sorting and paging."""
     f = dict(filters)
+    where = _task_filter(account_id, f)
+    order, desc = _task_order(f)
+    size = _int_in("page_size", f.get("page_size", 100), 1, 1000)
+    page = _int_in("page_no", f.get("page_no", 1), 1, 10**9)
+    with db.read() as conn:
+        total = conn.execute(select(func.count()).select_from(tasks).where(where)).scalar_one()
+        rows = conn.execute(
+            select(tasks)
+            .where(where)
+            .order_by(order, tasks.c.id.desc() if desc else tasks.c.id)
+            .limit(size)
+            .offset((page - 1) * size)
+        ).all()
+        name = _account_name(conn, account_id)
+        items = [task_record(r, name) for r in rows]
+        if f.get("with_frames"):
+            for item in items:
+                item["frames_detail"] = frame_records(conn, item["id"])
+    return {"total": total, "page_no": page, "page_size": size, "items": items}
+
+
+def _task_filter(account_id: int, f: dict[str, Any]) -> ColumnElement[bool]:
+    """The account's tasks that match the vendor's filter keys in `f`."""
     where = tasks.c.account_id == account_id
     if f.get("task_id") not in (None, ""):
         where &= tasks.c.id == _int_in("task_id", f["task_id"], 0, 2**62)
@@ -444,6 +520,11 @@ def list_tasks(db: Database, account_id: int, filters: dict[str, Any]) -> dict[s
         if f.get(key) not in (None, ""):
             when = _when(key, f[key])
             where &= (col >= when) if op == "ge" else (col <= when)
+    return where
+
+
+def _task_order(f: dict[str, Any]) -> tuple[UnaryExpression[Any], bool]:
+    """The ORDER BY of `sort` ('-' for descending, or `order` = 'desc') and whether it descends."""
     sort = str(f.get("sort") or "-id")
     desc = sort.startswith("-") or str(f.get("order", "")).lower() == "desc"
     key = sort.lstrip("-+")
@@ -451,24 +532,7 @@ def list_tasks(db: Database, account_id: int, filters: dict[str, Any]) -> dict[s
         raise BadRequest(
             f"cannot sort by {key!r}; sort by one of {', '.join(SORTS)} (prefix '-' for descending)"
         )
-    size = _int_in("page_size", f.get("page_size", 100), 1, 1000)
-    page = _int_in("page_no", f.get("page_no", 1), 1, 10**9)
-    order = SORTS[key].desc() if desc else SORTS[key].asc()
-    with db.read() as conn:
-        total = conn.execute(select(func.count()).select_from(tasks).where(where)).scalar_one()
-        rows = conn.execute(
-            select(tasks)
-            .where(where)
-            .order_by(order, tasks.c.id.desc() if desc else tasks.c.id)
-            .limit(size)
-            .offset((page - 1) * size)
-        ).all()
-        name = _account_name(conn, account_id)
-        items = [task_record(r, name) for r in rows]
-        if f.get("with_frames"):
-            for item in items:
-                item["frames_detail"] = frame_records(conn, item["id"])
-    return {"total": total, "page_no": page, "page_size": size, "items": items}
+    return (SORTS[key].desc() if desc else SORTS[key].asc()), desc
 
 
 def frame_log(db: Database, account_id: int, task_id: int, number: int) -> str:
