@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, text, update
@@ -296,8 +296,6 @@ def report(
     nothing of it is applied. Frames not running under the lease are listed in `rejected`.
     """
     now = time.time() if now is None else now
-    accepted: list[int] = []
-    rejected: list[RejectedFrame] = []
     with db.write(durable=False) as conn:
         lease = _active_lease(conn, lease_id, worker_id)
         if lease.state not in LIVE_LEASES:
@@ -305,62 +303,86 @@ def report(
         pick = _RUNNING_OF_LEASE_PG if db.dialect == "postgresql" else _RUNNING_OF_LEASE_SQLITE
         locked = conn.execute(pick, {"lease_id": lease_id}).all()
         running = {r.number: r for r in locked}
-        done_vals: dict[int, dict[str, Any]] = {}
-        fail_vals: dict[int, dict[str, Any]] = {}
-        logs: list[tuple[int, int, str]] = []
+        verdicts = _Verdicts()
         for res in results:
-            number = int(res["frame"])
-            frame = running.get(number)
-            if frame is None:
-                rejected.append(
-                    {"frame": number, "reason": "frame is not running under this lease"}
-                )
-                continue
-            if res.get("log"):
-                logs.append((frame.id, frame.attempts, str(res["log"])))
-            if res["status"] == "done":
-                render_time = res.get("render_time")
-                if render_time is None:
-                    render_time = now - (frame.start_time or now)
-                done_vals[frame.id] = {"render_time": float(render_time)}
-                if res.get("outputs"):
-                    proofs.check_outputs(conn, lease_id, number, res["outputs"])
-                    _file_outputs(conn, lease, frame.id, res["outputs"], now)
-            elif res["status"] == "failed":
-                error = str(res.get("error") or "the worker reported a failure")
-                error = frame_log.bound(error, frame_log.ERROR_BYTES)
-                fail_vals[frame.id] = {"error": error}
-            else:
-                raise BadRequest(
-                    f"frame {number}: status must be 'done' or 'failed', not {res['status']!r}"
-                )
-            accepted.append(number)
-        for frame_id, attempt, text in logs:
+            _judge(conn, lease, running.get(int(res["frame"])), res, now, verdicts)
+        for frame_id, attempt, text in verdicts.logs:
             frame_log.append(conn, frame_id, attempt, text, now)
-        if len(accepted) == len(running) and lease.state == LeaseState.ACTIVE:
+        if len(verdicts.accepted) == len(running) and lease.state == LeaseState.ACTIVE:
             conn.execute(_END_LEASE, {"state": LeaseState.DONE.value, "lease_id": lease_id})
         _seen_busy(conn, worker_id, now)
-        if done_vals:
-            done_rows = [r for r in locked if r.id in done_vals]
-            lifecycle.transition(
-                conn,
-                lease.task_id,
-                Event.FINISH,
-                rows=done_rows,
-                values=done_vals,
-                common={"error": ""},
-            )
-        if fail_vals:
-            fail_rows = [r for r in locked if r.id in fail_vals]
-            lifecycle.transition(
-                conn,
-                lease.task_id,
-                Event.FAIL,
-                rows=fail_rows,
-                max_attempts=lease.max_attempts,
-                values=fail_vals,
-            )
-    return {"accepted": accepted, "rejected": rejected}
+        _apply_verdicts(conn, lease, locked, verdicts)
+    return {"accepted": verdicts.accepted, "rejected": verdicts.rejected}
+
+
+@dataclass
+class _Verdicts:
+    """A report's results, sorted out frame by frame before anything is applied."""
+
+    accepted: list[int] = field(default_factory=list)
+    rejected: list[RejectedFrame] = field(default_factory=list)
+    done: dict[int, dict[str, Any]] = field(default_factory=dict)  # frame id -> its values
+    failed: dict[int, dict[str, Any]] = field(default_factory=dict)
+    logs: list[tuple[int, int, str]] = field(default_factory=list)  # frame id, attempt, text
+
+
+def _judge(
+    conn: Connection,
+    lease: Any,
+    frame: Any,
+    res: dict[str, Any],
+    now: float,
+    verdicts: _Verdicts,
+) -> None:
+    """Sort out one result: rejected (its frame does not run under the lease), done (its
+    outputs checked and filed) or failed; 400 for another status."""
+    number = int(res["frame"])
+    if frame is None:
+        verdicts.rejected.append(
+            {"frame": number, "reason": "frame is not running under this lease"}
+        )
+        return
+    if res.get("log"):
+        verdicts.logs.append((frame.id, frame.attempts, str(res["log"])))
+    if res["status"] == "done":
+        render_time = res.get("render_time")
+        if render_time is None:
+            render_time = now - (frame.start_time or now)
+        verdicts.done[frame.id] = {"render_time": float(render_time)}
+        if res.get("outputs"):
+            proofs.check_outputs(conn, lease.id, number, res["outputs"])
+            _file_outputs(conn, lease, frame.id, res["outputs"], now)
+    elif res["status"] == "failed":
+        error = str(res.get("error") or "the worker reported a failure")
+        verdicts.failed[frame.id] = {"error": frame_log.bound(error, frame_log.ERROR_BYTES)}
+    else:
+        raise BadRequest(
+            f"frame {number}: status must be 'done' or 'failed', not {res['status']!r}"
+        )
+    verdicts.accepted.append(number)
+
+
+def _apply_verdicts(conn: Connection, lease: Any, locked: Any, verdicts: _Verdicts) -> None:
+    """Finish the frames reported done and fail those reported failed (the state machine's
+    FINISH and FAIL events)."""
+    if verdicts.done:
+        lifecycle.transition(
+            conn,
+            lease.task_id,
+            Event.FINISH,
+            rows=[r for r in locked if r.id in verdicts.done],
+            values=verdicts.done,
+            common={"error": ""},
+        )
+    if verdicts.failed:
+        lifecycle.transition(
+            conn,
+            lease.task_id,
+            Event.FAIL,
+            rows=[r for r in locked if r.id in verdicts.failed],
+            max_attempts=lease.max_attempts,
+            values=verdicts.failed,
+        )
 
 
 def _file_outputs(
