@@ -66,6 +66,33 @@ def run_process(
     Raises OSError if the program cannot be started; an exception from `on_line` or
     `should_stop` stops the process group and is raised again.
     """
+    proc = _start(argv, cwd, env, inherit_env)
+    lines: queue.Queue[object] = queue.Queue()
+    assert proc.stdout is not None
+    reader = threading.Thread(
+        target=_read_lines, args=(proc.stdout, lines), name=f"foxden-output-{proc.pid}", daemon=True
+    )
+    reader.start()
+    killed = False
+    failure: BaseException | None = None
+    try:
+        killed = _follow(proc, lines, on_line, should_stop, poll_interval, grace)
+    except BaseException as exc:
+        failure = exc
+        killed = True
+    finally:
+        returncode, stopped = _reap(proc, reader, grace)
+        killed = killed or stopped
+    if failure is not None:
+        raise failure
+    return ProcessResult(returncode, killed)
+
+
+def _start(
+    argv: Sequence[str], cwd: Path | str, env: Mapping[str, str] | None, inherit_env: bool
+) -> subprocess.Popen[bytes]:
+    """Start `argv` as the leader of a new session (so of its own process group), its output
+    on one pipe, and note it among the live renderers."""
     full_env = dict(os.environ) if inherit_env else {}
     if env:
         full_env.update(env)
@@ -79,58 +106,66 @@ def run_process(
         start_new_session=True,
         bufsize=0,
     )
-    pgid = proc.pid  # a new session's leader leads its group
     with _lock:
-        _live[pgid] = proc
-    lines: queue.Queue[object] = queue.Queue()
-    assert proc.stdout is not None
-    reader = threading.Thread(
-        target=_read_lines, args=(proc.stdout, lines), name=f"foxden-output-{pgid}", daemon=True
-    )
-    reader.start()
+        _live[proc.pid] = proc  # a new session's leader leads its group
+    return proc
+
+
+def _follow(
+    proc: subprocess.Popen[bytes],
+    lines: queue.Queue[object],
+    on_line: Callable[[str], None] | None,
+    should_stop: Callable[[], bool] | None,
+    poll_interval: float,
+    grace: float,
+) -> bool:
+    """Feed the output's lines to `on_line` until the output ends; every `poll_interval` ask
+    `should_stop` (True: the group is stopped) and whether the process exited (then its group's
+    leftovers are stopped). Returns whether `should_stop` stopped it."""
+    pgid = proc.pid
     killed = False
-    failure: BaseException | None = None
     exited_at: float | None = None
     next_poll = time.monotonic()
-    try:
-        while True:
-            try:
-                item = lines.get(timeout=max(0.0, next_poll - time.monotonic()))
-            except queue.Empty:
-                item = None
-            if item is _EOF:
-                break
-            if isinstance(item, str) and on_line is not None:
-                on_line(item)
-            now = time.monotonic()
-            if now < next_poll:
-                continue
-            next_poll = now + poll_interval
-            if not killed and should_stop is not None and should_stop():
-                killed = True
-                _stop_group(pgid, proc, grace)
-            if proc.poll() is not None:
-                if exited_at is None:
-                    exited_at = now
-                    _stop_group(pgid, proc, grace)  # leftovers of the group
-                elif now - exited_at > _PIPE_WAIT:
-                    break  # something outside the group holds the pipe open
-    except BaseException as exc:
-        failure = exc
-        killed = True
-    finally:
-        _stop_group(pgid, proc, grace)
-        returncode = proc.wait()
-        reader.join(timeout=_PIPE_WAIT)
-        with _lock:
-            _live.pop(pgid, None)
-            if pgid in _stopping:
-                killed = True
-                _stopping.discard(pgid)
-        proc.stdout.close()
-    if failure is not None:
-        raise failure
-    return ProcessResult(returncode, killed)
+    while True:
+        try:
+            item = lines.get(timeout=max(0.0, next_poll - time.monotonic()))
+        except queue.Empty:
+            item = None
+        if item is _EOF:
+            return killed
+        if isinstance(item, str) and on_line is not None:
+            on_line(item)
+        now = time.monotonic()
+        if now < next_poll:
+            continue
+        next_poll = now + poll_interval
+        if not killed and should_stop is not None and should_stop():
+            killed = True
+            _stop_group(pgid, proc, grace)
+        if proc.poll() is not None:
+            if exited_at is None:
+                exited_at = now
+                _stop_group(pgid, proc, grace)  # leftovers of the group
+            elif now - exited_at > _PIPE_WAIT:
+                return killed  # something outside the group holds the pipe open
+
+
+def _reap(
+    proc: subprocess.Popen[bytes], reader: threading.Thread, grace: float
+) -> tuple[int, bool]:
+    """Stop what is left of the group, wait for the process and its output; its exit status
+    and whether `kill_all` stopped it meanwhile."""
+    pgid = proc.pid
+    _stop_group(pgid, proc, grace)
+    returncode = proc.wait()
+    reader.join(timeout=_PIPE_WAIT)
+    with _lock:
+        _live.pop(pgid, None)
+        stopped = pgid in _stopping
+        _stopping.discard(pgid)
+    assert proc.stdout is not None
+    proc.stdout.close()
+    return returncode, stopped
 
 
 def kill_all(grace: float = DEFAULT_GRACE) -> int:
