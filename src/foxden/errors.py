@@ -88,6 +88,13 @@ class TransferError(FoxdenError):
     code = "transfer_error"
 
 
+class WaitTimeout(FoxdenError):
+    """The task did not finish in the time given: it goes on rendering; wait again later."""
+
+    status_code = 504
+    code = "wait_timeout"
+
+
 class ServerUnavailable(FoxdenError):
     """The farm server could not be reached."""
 

@@ -8,8 +8,8 @@ import pytest
 
 from foxden import Fox
 from foxden.client.api import Client
-from foxden.client.retry import RetryPolicy
 from foxden.errors import BadRequest, Conflict, NotFound, ServerUnavailable, Unauthorized
+from foxden.retry import RetryPolicy
 from tests.client.conftest import SimFarm
 from tests.conftest import LiveServer, free_port
 from tests.farmkit import register_worker

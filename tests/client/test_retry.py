@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from foxden.client.api import Client
-from foxden.client.retry import RetryPolicy
 from foxden.errors import Conflict, ServerUnavailable, TransferError
+from foxden.retry import RetryPolicy
 
 
 def _mock(replies: list[int], seen: list[str]) -> httpx.MockTransport:

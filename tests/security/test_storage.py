@@ -16,8 +16,9 @@ import httpx
 import pytest
 
 from foxden.farm.rights import set_trusted
+from foxden.retry import RetryPolicy
 from foxden.worker.cache import MAX_DAMAGED, BlobCache, InputDamaged
-from foxden.worker.protocol import RetryPolicy, WorkerClient
+from foxden.worker.protocol import WorkerClient
 from tests.conftest import LiveServer, farm_settings, running_server
 from tests.farmkit import make_project, register_worker, submit, upload
 
@@ -184,7 +185,11 @@ def test_a_worker_stops_fetching_an_input_that_keeps_arriving_damaged(
 ) -> None:
     data = b"scene that rots after it was checked " * 1000
     worker, _lease, digest = _task_with_input(live_server, data)
-    client = WorkerClient(live_server.url, threading.Event(), RetryPolicy(base=0.01, cap=0.05))
+    client = WorkerClient(
+        live_server.url,
+        threading.Event(),
+        RetryPolicy(attempts=None, base_delay=0.01, max_delay=0.05),
+    )
     client.token = worker.headers["Authorization"].split(" ", 1)[1]
     cache = BlobCache(tmp_path / "cache", 100 * MB)
     calls = []

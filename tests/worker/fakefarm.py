@@ -7,9 +7,10 @@ import threading
 
 import httpx
 
-from foxden.worker.protocol import RetryPolicy, WorkerClient
+from foxden.retry import RetryPolicy
+from foxden.worker.protocol import WorkerClient
 
-FAST = RetryPolicy(base=0.001, cap=0.01)
+FAST = RetryPolicy(attempts=None, base_delay=0.001, max_delay=0.01)
 
 
 def client_for(handler: httpx.MockTransport, stop: threading.Event | None = None) -> WorkerClient:

@@ -7,10 +7,10 @@ import threading
 import httpx
 import pytest
 
+from foxden.retry import RetryPolicy
 from foxden.worker.protocol import (
     LeaseGone,
     RequestRejected,
-    RetryPolicy,
     Stopping,
     TokenRejected,
 )
@@ -18,7 +18,7 @@ from tests.worker.fakefarm import client_for
 
 
 def test_retry_policy_backs_off_with_jitter_below_the_cap() -> None:
-    policy = RetryPolicy(base=0.5, cap=4.0)
+    policy = RetryPolicy(base_delay=0.5, max_delay=4.0)
     delays = [policy.delay(n) for n in range(12) for _ in range(20)]
     assert all(0.0 <= d <= 4.0 for d in delays)
     assert len(set(delays)) > 100  # jittered, not a fixed schedule

@@ -11,15 +11,15 @@ import argparse
 import json
 import logging
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from foxden.errors import BadRequest, FoxdenError, NotFound, Unauthorized
+from foxden.errors import BadRequest, Conflict, NotFound, Unauthorized, WaitTimeout
 
 if TYPE_CHECKING:
     from foxden.client.api import Client
+    from foxden.client.records import Task
 
 DEFAULT_PROJECT = "default"
 
@@ -387,9 +387,8 @@ def client_frames(task: Any) -> list[Any]:
     return list(task.frames_detail or [])
 
 
-def _watch(client: Any, task_id: int, total: int, timeout: float | None) -> Any:
-    """Poll the task until it finishes, with a progress bar on a terminal."""
-    deadline = None if timeout is None else time.monotonic() + timeout
+def _watch(client: Client, task_id: int, total: int, timeout: float | None) -> Task:
+    """Wait for the task to finish (returned with its frames), with a progress bar on a terminal."""
     if sys.stderr.isatty():
         from rich.progress import (
             BarColumn,
@@ -412,7 +411,7 @@ def _watch(client: Any, task_id: int, total: int, timeout: float | None) -> Any:
                     description=f"task {task_id} {t.status} ({running} rendering)",
                 )
 
-            return _poll(client, task_id, deadline, show)
+            return _wait(client, task_id, timeout, show)
     last: list[str] = []
 
     def report(t: Any) -> None:
@@ -421,22 +420,16 @@ def _watch(client: Any, task_id: int, total: int, timeout: float | None) -> Any:
             last.append(line)
             print(line, file=sys.stderr, flush=True)
 
-    return _poll(client, task_id, deadline, report)
+    return _wait(client, task_id, timeout, report)
 
 
-def _poll(client: Any, task_id: int, deadline: float | None, show: Any) -> Any:
-    while True:
-        task = client.task(task_id)
-        show(task)
-        if task.finished:
-            return client.task(task_id, frames=True)
-        if task.status == "stopped":
-            raise FoxdenError(
-                f"task {task_id} was stopped: resume it, then 'foxden download {task_id}'"
-            )
-        if deadline is not None and time.monotonic() > deadline:
-            raise FoxdenError(
-                f"task {task_id} is still {task.status} after --timeout; "
-                f"'foxden download {task_id}' later"
-            )
-        time.sleep(1.0)
+def _wait(
+    client: Client, task_id: int, timeout: float | None, show: Callable[[Task], None]
+) -> Task:
+    """`Client.wait`, its errors saying how to get the frames later."""
+    try:
+        return client.wait(task_id, timeout=timeout, on_progress=show, frames=True)
+    except (Conflict, WaitTimeout) as exc:
+        raise type(exc)(
+            f"{exc.message}; its frames: 'foxden download {task_id}' once it finishes"
+        ) from None

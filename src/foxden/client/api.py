@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 
-from foxden.client.errors import error_from
 from foxden.client.hashcache import HashCache
 from foxden.client.records import (
     Account,
@@ -30,16 +29,18 @@ from foxden.client.records import (
     Task,
     TaskPage,
 )
-from foxden.client.retry import RETRY_STATUSES, RetryableStatus, RetryPolicy
 from foxden.client.settings import server_url
 from foxden.client.transfer import ChunkHook, Downloader, TransferStats, Uploader
+from foxden.core.states import TaskStatus
 from foxden.errors import (
     Conflict,
     ServerUnavailable,
-    TransferError,
     Unauthorized,
+    WaitTimeout,
 )
 from foxden.paths import is_client_absolute
+from foxden.replies import error_from
+from foxden.retry import RetryableStatus, RetryPolicy, retry_status
 from foxden.version import __version__
 
 
@@ -131,7 +132,7 @@ class Client:
 
         def attempt() -> httpx.Response:
             response = self.http.request(method, path, **kwargs)
-            if response.status_code in RETRY_STATUSES:
+            if retry_status(response.status_code):
                 raise RetryableStatus(response)
             return response
 
@@ -376,25 +377,32 @@ class Client:
         *,
         poll: float = 1.0,
         timeout: float | None = None,
-        on_update: Callable[[Task], None] | None = None,
+        on_progress: Callable[[Task], None] | None = None,
+        frames: bool = False,
     ) -> Task:
-        """Poll a task until it is finished (done, failed or aborted); returns it."""
+        """Poll a task until it is finished (done, failed or aborted); returns it.
+
+        `on_progress` sees the task at each poll; `frames` fetches the finished task with its
+        frames. A stopped task raises Conflict (it would never finish), one still going after
+        `timeout` seconds WaitTimeout (it renders on).
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             task = self.task(task_id)
-            if on_update is not None:
-                on_update(task)
+            if on_progress is not None:
+                on_progress(task)
             if task.finished:
-                return task
-            if task.status == "stopped":
+                return self.task(task_id, frames=True) if frames else task
+            if task.status == TaskStatus.STOPPED:
                 raise Conflict(
                     f"task {task_id} was stopped: resume it (or restart its frames) to finish it"
                 )
-            if deadline is not None and time.monotonic() > deadline:
-                raise TransferError(
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left < 0:
+                raise WaitTimeout(
                     f"task {task_id} did not finish within {timeout:g} s (it is {task.status})"
                 )
-            time.sleep(poll)
+            time.sleep(poll if left is None else min(poll, left))
 
     # ---- transfers -----------------------------------------------------------------------
 

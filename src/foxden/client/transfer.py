@@ -38,11 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from foxden.client.errors import error_from
-from foxden.client.retry import RETRY_STATUSES, RetryableStatus
 from foxden.digests import READ_SIZE
 from foxden.errors import BadRequest, NotFound, TransferError
 from foxden.paths import bidi_controls
+from foxden.replies import code_of, error_from
+from foxden.retry import RetryableStatus, retry_status
 
 if TYPE_CHECKING:
     from foxden.client.api import Client
@@ -423,8 +423,8 @@ class Uploader:
                     ok=(409, 422),
                 )
                 self.stats.add(bytes_sent=len(item.data), chunks_sent=1)
-                if response.status_code == 422 and _error_code(response) != "transfer_error":
-                    raise _raise_from(response)
+                if response.status_code == 422 and code_of(response) != "transfer_error":
+                    raise error_from(response)
                 if response.status_code == 422:  # corrupted on the way: send it again
                     rejected += 1
                     if rejected > CHUNK_RETRIES:
@@ -480,17 +480,6 @@ def _mirror(path: str) -> str:
     from foxden.paths import mirror
 
     return mirror(path)
-
-
-def _error_code(response: Any) -> str:
-    try:
-        return str(response.json()["error"]["code"])
-    except (ValueError, KeyError, TypeError):
-        return ""
-
-
-def _raise_from(response: Any) -> Exception:
-    return error_from(response)
 
 
 def _check_unchanged(f: LocalFile) -> None:
@@ -607,11 +596,11 @@ class Downloader:
             return
         hashes = [batch[i][0].hash for i in todo]
         with self.client.http.stream("POST", "/api/blobs/batch", json={"hashes": hashes}) as reply:
-            if reply.status_code in RETRY_STATUSES:
+            if retry_status(reply.status_code):
                 raise RetryableStatus(reply)
             if reply.status_code >= 400:
                 reply.read()
-                raise _raise_from(reply)
+                raise error_from(reply)
             self.stats.add(batches_fetched=1)
             blocks = reply.iter_bytes(READ_SIZE)
             pending = memoryview(b"")
@@ -664,11 +653,11 @@ class Downloader:
             return h.hexdigest()
         headers = {"Range": f"bytes={have}-"} if have else {}
         with self.client.http.stream("GET", f"/api/blobs/{digest}", headers=headers) as response:
-            if response.status_code in RETRY_STATUSES:
+            if retry_status(response.status_code):
                 raise RetryableStatus(response)
             if response.status_code >= 400:
                 response.read()
-                raise _raise_from(response)
+                raise error_from(response)
             mode = "ab"
             if response.status_code == 200 and have:  # the server sent it all: start over
                 mode, h = "wb", hashlib.sha256()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from foxden.jobtypes import Software, detect_software
+from foxden.retry import RetryPolicy
 from foxden.worker import workspace as workspaces
 from foxden.worker.cache import BlobCache
 from foxden.worker.lease import LeaseRun
@@ -22,7 +23,6 @@ from foxden.worker.process import kill_all
 from foxden.worker.protocol import (
     Registration,
     RequestRejected,
-    RetryPolicy,
     Stopping,
     TokenRejected,
     WorkerClient,
@@ -160,7 +160,7 @@ class Agent:
         if killed:
             log.info("stopped %d renderer process group(s)", killed)
         try:
-            self.client.sign_off(RetryPolicy(base=0.2, cap=1.0, max_attempts=3))
+            self.client.sign_off(RetryPolicy(attempts=3, base_delay=0.2, max_delay=1.0))
         except WorkerError as exc:
             log.warning("could not sign off (%s): the leases will expire on the server", exc)
         for t in slots:

@@ -1,8 +1,9 @@
-"""The worker side of the worker protocol: typed payloads and one HTTP client with one retry policy.
+"""The worker side of the worker protocol: typed payloads and one HTTP client.
 
-Every call goes through `RetryPolicy.run`: connection errors, timeouts, 408, 429 and 5xx replies
-are retried with exponential backoff and full jitter until they succeed or the worker stops; any
-other error status becomes a typed exception at once (see docs/worker-protocol.md).
+Every call goes through foxden's one retry policy (`foxden.retry`, shared with the client):
+connection errors, timeouts, 408, 425, 429 and 5xx replies are retried with exponential backoff
+and full jitter until they succeed or the worker stops; any other error reply is read by the one
+decoder (`foxden.replies`) and becomes a typed exception at once (see docs/worker-protocol.md).
 """
 
 from __future__ import annotations
@@ -10,16 +11,16 @@ from __future__ import annotations
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, NotRequired, TypedDict, TypeVar
 
 import httpx
 
-from foxden.errors import FoxdenError
+from foxden.errors import FoxdenError, LeaseLost, NotFound, Unauthorized
+from foxden.replies import error_from, message_of
+from foxden.retry import Abandoned, Retryable, RetryableStatus, RetryPolicy, retry_status
 
 log = logging.getLogger("foxden.worker")
 T = TypeVar("T")
@@ -149,86 +150,44 @@ class RequestRejected(WorkerError):
     """The server refused the request (a 4xx reply that retrying cannot fix)."""
 
 
-# -- retry policy --------------------------------------------------------------------------------
+# -- retry policy and error replies --------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with full jitter: attempt n waits uniform(0, min(cap, base * 2**n))."""
-
-    base: float = 0.5
-    cap: float = 30.0
-    max_attempts: int | None = None  # None: until success or stop
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait before retry number `attempt` (0-based)."""
-        return random.uniform(0.0, min(self.cap, self.base * (2 ** min(attempt, 30))))
-
-    def run(
-        self,
-        what: str,
-        call: Callable[[], T],
-        stop: threading.Event,
-        give_up: Callable[[], bool] | None = None,
-    ) -> T:
-        """`call()` until it does not raise a transient error; raises Stopping if `stop` is set
-        (or `give_up()` is true: the call is no longer needed)."""
-
-        def abandoned() -> bool:
-            return stop.is_set() or (give_up is not None and give_up())
-
-        attempt = 0
-        while True:
-            if abandoned():
-                raise Stopping(f"{what}: abandoned, the worker is stopping")
-            try:
-                return call()
-            except _Transient as exc:
-                if self.max_attempts is not None and attempt + 1 >= self.max_attempts:
-                    raise WorkerError(f"{what}: {exc}") from exc
-                wait = self.delay(attempt)
-                log.warning(
-                    "%s failed (%s); retrying in %.1fs",
-                    what,
-                    exc,
-                    wait,
-                    extra={"event": "retry", "attempt": attempt + 1},
-                )
-                attempt += 1
-                deadline = time.monotonic() + wait
-                while (left := deadline - time.monotonic()) > 0 and not abandoned():
-                    stop.wait(min(left, 0.2))
-                if abandoned():
-                    raise Stopping(f"{what}: abandoned") from exc
-
-
-class _Transient(Exception):
-    """A failure worth retrying (network trouble or a server hiccup)."""
-
-
-_RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
-
-
-def _message(reply: httpx.Response) -> str:
-    try:
-        body = reply.json()
-        return str(body["error"]["message"])
-    except Exception:
-        return reply.text[:500] or reply.reason_phrase
+#: the worker's retry policy: the shared one (`foxden.retry`), tried until it succeeds or stops.
+WORKER_RETRY = RetryPolicy(attempts=None, base_delay=0.5, max_delay=30.0)
 
 
 def _check(reply: httpx.Response, lease_call: bool = False) -> httpx.Response:
+    """`reply` if it succeeded; else RetryableStatus (retried) or the typed worker error."""
     status = reply.status_code
     if status < 400:
         return reply
-    message = f"HTTP {status}: {_message(reply)}"
-    if status in _RETRY_STATUS or status >= 500:
-        raise _Transient(message)
-    if status == 401:
+    if retry_status(status):
+        raise RetryableStatus(reply, message_of(reply))
+    error = error_from(reply)
+    message = f"HTTP {status}: {error.message}"
+    if isinstance(error, Unauthorized):
         raise TokenRejected(message)
-    if status == 410 or (lease_call and status == 404):
+    if isinstance(error, LeaseLost) or (lease_call and isinstance(error, NotFound)):
         raise LeaseGone(message)
     raise RequestRejected(message)
+
+
+def _retried(
+    policy: RetryPolicy,
+    what: str,
+    call: Callable[[], T],
+    stop: threading.Event,
+    give_up: Callable[[], bool] | None = None,
+) -> T:
+    """`call()` under `policy` until it does not fail transiently; Stopping when `stop` is set
+    (or `give_up()` is true: the call is no longer needed), WorkerError when the attempts are
+    spent."""
+    try:
+        return policy.call(call, what=what, stop=stop, give_up=give_up)
+    except Abandoned as exc:
+        raise Stopping(f"{what}: abandoned, the worker is stopping") from exc
+    except (httpx.TransportError, Retryable) as exc:
+        raise WorkerError(f"{what}: {type(exc).__name__}: {exc}") from exc
 
 
 # -- client --------------------------------------------------------------------------------------
@@ -246,7 +205,7 @@ class WorkerClient:
     ) -> None:
         self.server = server.rstrip("/")
         self.stop = stop
-        self.policy = policy or RetryPolicy()
+        self.policy = policy or WORKER_RETRY
         self.token = ""
         self._http = httpx.Client(base_url=self.server, timeout=timeout)
 
@@ -269,13 +228,9 @@ class WorkerClient:
         headers = {"Authorization": f"Bearer {auth if auth is not None else self.token}"}
 
         def call() -> httpx.Response:
-            try:
-                reply = self._http.request(method, url, headers=headers, **kw)
-            except httpx.TransportError as exc:
-                raise _Transient(f"{type(exc).__name__}: {exc}") from exc
-            return _check(reply, lease_call)
+            return _check(self._http.request(method, url, headers=headers, **kw), lease_call)
 
-        return (policy or self.policy).run(what, call, self.stop, give_up)
+        return _retried(policy or self.policy, what, call, self.stop, give_up)
 
     def register(self, join_key: str, info: Registration) -> Registered:
         """Join the farm; keeps the worker token for later calls."""
@@ -330,13 +285,9 @@ class WorkerClient:
         headers = {"Authorization": f"Bearer {self.token}"}
 
         def call() -> None:
-            try:
-                reply = self._http.post("/api/worker/sign-off", headers=headers, timeout=5.0)
-            except httpx.TransportError as exc:
-                raise _Transient(str(exc)) from exc
-            _check(reply)
+            _check(self._http.post("/api/worker/sign-off", headers=headers, timeout=5.0))
 
-        policy.run("sign-off", call, unstoppable)
+        _retried(policy, "sign-off", call, unstoppable)
 
     def upload(self, lease_id: int, digest: str, data: bytes | Path) -> None:
         """PUT an output (or thumbnail) blob of lease `lease_id`, bytes or a file streamed from
@@ -346,33 +297,25 @@ class WorkerClient:
         url = f"/api/worker/blobs/{digest}?lease={lease_id}"
 
         def call() -> None:
-            try:
-                if isinstance(data, Path):
-                    with data.open("rb") as fh:
-                        reply = self._http.put(url, headers=headers, content=_chunks(fh))
-                else:
-                    reply = self._http.put(url, headers=headers, content=data)
-            except httpx.TransportError as exc:
-                raise _Transient(f"{type(exc).__name__}: {exc}") from exc
-            _check(reply)
+            if isinstance(data, Path):
+                with data.open("rb") as fh:
+                    _check(self._http.put(url, headers=headers, content=_chunks(fh)))
+            else:
+                _check(self._http.put(url, headers=headers, content=data))
 
-        self.policy.run(f"upload of {digest[:12]}", call, self.stop)
+        _retried(self.policy, f"upload of {digest[:12]}", call, self.stop)
 
     @contextmanager
     def download(self, digest: str) -> Iterator[httpx.Response]:
-        """Stream an input blob (one attempt: the cache retries the whole fetch)."""
+        """Stream an input blob (one attempt: `fetch_to` retries the whole fetch)."""
         headers = {"Authorization": f"Bearer {self.token}"}
-        try:
-            with self._http.stream("GET", f"/api/worker/blobs/{digest}", headers=headers) as reply:
-                if reply.status_code == 404:
-                    reply.read()
-                    raise InputMissing(f"input {digest} is not available: {_message(reply)}")
-                if reply.status_code >= 400:
-                    reply.read()
-                _check(reply)
-                yield reply
-        except httpx.TransportError as exc:
-            raise _Transient(f"{type(exc).__name__}: {exc}") from exc
+        with self._http.stream("GET", f"/api/worker/blobs/{digest}", headers=headers) as reply:
+            if reply.status_code >= 400:
+                reply.read()
+            if reply.status_code == 404:
+                raise InputMissing(f"input {digest} is not available: {error_from(reply).message}")
+            _check(reply)
+            yield reply
 
     def fetch_to(
         self, digest: str, dest: Path, receive: Callable[[httpx.Response, Path], None]
@@ -383,12 +326,10 @@ class WorkerClient:
             with self.download(digest) as reply:
                 try:
                     receive(reply, dest)
-                except httpx.TransportError as exc:
-                    raise _Transient(f"{type(exc).__name__}: {exc}") from exc
                 except CorruptDownload as exc:
-                    raise _Transient(str(exc)) from exc
+                    raise Retryable(str(exc)) from exc
 
-        self.policy.run(f"download of {digest[:12]}", call, self.stop)
+        _retried(self.policy, f"download of {digest[:12]}", call, self.stop)
 
 
 class CorruptDownload(WorkerError):
