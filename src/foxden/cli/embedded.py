@@ -172,6 +172,32 @@ def run_farm(
     if install_signals is not None:
         install_signals(stop.set)
     farm = Farm.open(settings)
+    server, thread = _start_server(farm, settings)
+    url = client_url(settings)
+    workers: list[LocalWorker] = []
+    try:
+        _announce_credentials(farm, settings.data_dir, url)
+        env = dict(os.environ, FOXDEN_JOIN_KEY=farm.join_key)
+        since = time.time() - 1.0
+        for worker in _local_workers(settings.data_dir, n_workers, url, env, blender, sandbox):
+            worker.start()
+            workers.append(worker)
+        offered = _wait_registered(farm, workers, since, stop)
+        if not stop.is_set():
+            print(
+                f"foxden farm ready at {url} with {n_workers} local worker(s)"
+                f"{' offering ' + ', '.join(offered) if offered else ''}",
+                flush=True,
+            )
+        _keep_running(workers, stop)
+    finally:
+        _stop_all(workers, server, thread)
+    print("foxden farm stopped", flush=True)
+    return 0
+
+
+def _start_server(farm: Farm, settings: Settings) -> tuple[_ThreadServer, threading.Thread]:
+    """Serve the farm's app from a thread; returns once it listens (FoxdenError if it cannot)."""
     server = _ThreadServer(
         uvicorn.Config(
             create_app(farm),
@@ -187,69 +213,79 @@ def run_farm(
             farm.close()
             raise FoxdenError(f"the server could not start on {settings.host}:{settings.port}")
         time.sleep(0.02)
-    url = client_url(settings)
-    workers: list[LocalWorker] = []
-    try:
-        creds, created = ensure_credentials(farm, settings.data_dir, url)
-        cred_path = settings.data_dir / "credentials.json"
-        if created:
-            print(
-                f"created admin account {creds['account']!r}; its access key is in {cred_path}",
-                flush=True,
-            )
-        else:
-            print(f"using account {creds['account']!r} from {cred_path}", flush=True)
-        env = dict(os.environ, FOXDEN_JOIN_KEY=farm.join_key)
-        host = socket.gethostname()
-        since = time.time() - 1.0
-        for i in range(n_workers):
-            name = f"{host}-local-{i + 1}"
-            cache = settings.data_dir / "workers" / str(i + 1)
-            argv = [
-                sys.executable,
-                "-m",
-                "foxden.cli",
-                "worker",
-                "--server",
-                url,
-                "--name",
-                name,
-                "--cache",
-                str(cache),
-                "--poll",
-                "0.5",
-                "--exit-with-parent",
-            ]
-            if blender is not None:
-                argv += ["--blender", str(blender)]
-            if not sandbox:
-                argv.append("--no-sandbox")
-            worker = LocalWorker(name, cache, argv, env)
-            worker.start()
-            workers.append(worker)
-        offered = _wait_registered(farm, workers, since, stop)
-        if not stop.is_set():
-            print(
-                f"foxden farm ready at {url} with {n_workers} local worker(s)"
-                f"{' offering ' + ', '.join(offered) if offered else ''}",
-                flush=True,
-            )
-        while not stop.wait(1.0):
-            for w in workers:
-                if w.proc is not None and w.proc.poll() is not None:
-                    log.warning(
-                        "local worker %s exited (status %s): restarting it",
-                        w.name,
-                        w.proc.returncode,
-                    )
-                    w.start()
-    finally:
+    return server, thread
+
+
+def _announce_credentials(farm: Farm, data_dir: Path, url: str) -> None:
+    """Make sure the admin credentials exist and say where they are."""
+    creds, created = ensure_credentials(farm, data_dir, url)
+    cred_path = data_dir / "credentials.json"
+    if created:
+        print(
+            f"created admin account {creds['account']!r}; its access key is in {cred_path}",
+            flush=True,
+        )
+    else:
+        print(f"using account {creds['account']!r} from {cred_path}", flush=True)
+
+
+def _local_workers(
+    data_dir: Path,
+    n_workers: int,
+    url: str,
+    env: dict[str, str],
+    blender: Path | None,
+    sandbox: bool,
+) -> list[LocalWorker]:
+    """The local workers of `foxden up` (not started): `<host>-local-<n>`, each with its own
+    cache under `<data_dir>/workers/<n>`."""
+    host = socket.gethostname()
+    workers = []
+    for i in range(n_workers):
+        name = f"{host}-local-{i + 1}"
+        cache = data_dir / "workers" / str(i + 1)
+        argv = [
+            sys.executable,
+            "-m",
+            "foxden.cli",
+            "worker",
+            "--server",
+            url,
+            "--name",
+            name,
+            "--cache",
+            str(cache),
+            "--poll",
+            "0.5",
+            "--exit-with-parent",
+        ]
+        if blender is not None:
+            argv += ["--blender", str(blender)]
+        if not sandbox:
+            argv.append("--no-sandbox")
+        workers.append(LocalWorker(name, cache, argv, env))
+    return workers
+
+
+def _keep_running(workers: list[LocalWorker], stop: threading.Event) -> None:
+    """Restart any local worker that exits, until `stop` is set."""
+    while not stop.wait(1.0):
         for w in workers:
-            w.stop()
-        deadline = time.monotonic() + WORKER_STOP_SECONDS
-        for w in workers:
-            w.wait_or_kill(deadline)
-        server.should_exit = True
-        thread.join(timeout=10)
-    print("foxden farm stopped", flush=True)
-    return 0
+            if w.proc is not None and w.proc.poll() is not None:
+                log.warning(
+                    "local worker %s exited (status %s): restarting it",
+                    w.name,
+                    w.proc.returncode,
+                )
+                w.start()
+
+
+def _stop_all(workers: list[LocalWorker], server: _ThreadServer, thread: threading.Thread) -> None:
+    """Stop the workers (killing those that do not stop in time), then the server."""
+    for w in workers:
+        w.stop()
+    deadline = time.monotonic() + WORKER_STOP_SECONDS
+    for w in workers:
+        w.wait_or_kill(deadline)
+    server.should_exit = True
+    thread.join(timeout=10)
