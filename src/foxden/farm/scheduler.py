@@ -22,6 +22,7 @@ from foxden.db.schema import (
 from foxden.errors import BadRequest, Forbidden, LeaseLost, Unauthorized
 from foxden.farm import lifecycle, proofs
 from foxden.farm import logs as frame_log
+from foxden.farm.caches import Payload, PayloadCache
 from foxden.farm.privileges import PRIVILEGED_JOB_TYPES
 from foxden.paths import tree_path
 from foxden.wire.worker import HeartbeatOut, RejectedFrame, ReportOut
@@ -42,7 +43,7 @@ class WorkerInfo:
 # queued before its account was untrusted, or before the farm had trusted accounts, waits.
 _ACTIVE_SQL = ", ".join(f"'{status.value}'" for status in sorted(ACTIVE))
 _CANDIDATE_TASKS = text(
-    "SELECT tasks.id, tasks.chunk_size, tasks.options FROM tasks "
+    "SELECT tasks.id, tasks.chunk_size, tasks.options, tasks.submit_time FROM tasks "
     "JOIN accounts ON accounts.id = tasks.account_id "
     f"WHERE tasks.status IN ({_ACTIVE_SQL}) "
     "AND tasks.n_waiting > 0 "
@@ -92,8 +93,6 @@ _RUNNING_OF_LEASE_SQLITE = text(_RUNNING_OF_LEASE)
 _RUNNING_OF_LEASE_PG = text(_RUNNING_OF_LEASE + " FOR UPDATE")
 
 _LIVE = sorted(state.value for state in LIVE_LEASES)
-_PAYLOAD_CACHE: dict[tuple[str, int], tuple[dict[str, Any], list[dict[str, Any]]]] = {}
-_PAYLOAD_CACHE_MAX = 256
 
 
 def claim(
@@ -103,6 +102,7 @@ def claim(
     max_frames: int | None = None,
     *,
     now: float | None = None,
+    payloads: PayloadCache | None = None,
 ) -> dict[str, Any] | None:
     """Give `worker` a chunk of frames under a new lease, or None when there is no work for it.
 
@@ -142,7 +142,7 @@ def claim(
             ids = [p.id for p in picked]
             lifecycle.claim_frames(conn, cand.id, ids, lease_id, worker.id, now)
             _admit(conn, worker.id, WorkerState.BUSY, now)
-            task, inputs = _task_payload(conn, cand.id)
+            task, inputs = _task_payload(conn, cand.id, cand.submit_time, payloads)
             rights = conn.execute(_PROJECT_RIGHTS, {"task_id": cand.id}).first()
             task = {  # the project gone: no rights
                 **task,
@@ -161,10 +161,8 @@ def claim(
 
 
 def _seen_busy(conn: Connection, worker_id: int, now: float) -> None:
-    """Note a busy worker's contact (a revoked one stays revoked)."""
-    conn.execute(
-        _WORKER_SEEN, {"status": WorkerState.BUSY.value, "now": now, "worker_id": worker_id}
-    )
+    """Note a busy worker's contact, refusing one revoked (401) whatever a token cache says."""
+    _admit(conn, worker_id, WorkerState.BUSY, now)
 
 
 def _admit(conn: Connection, worker_id: int, status: WorkerState, now: float) -> None:
@@ -185,15 +183,11 @@ def _admit(conn: Connection, worker_id: int, status: WorkerState, now: float) ->
     )
 
 
-def forget_task(db: Database, task_id: int) -> None:
-    """Drop a deleted task from the payload cache (SQLite may give its id to the next task)."""
-    _PAYLOAD_CACHE.pop((str(db.engine.url), task_id), None)
-
-
-def _task_payload(conn: Connection, task_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _task_payload(
+    conn: Connection, task_id: int, submit_time: float, payloads: PayloadCache | None
+) -> Payload:
     """What a worker needs to know of a task (immutable after submission, so cached)."""
-    key = (str(conn.engine.url), task_id)  # one process may serve several farms (tests)
-    cached = _PAYLOAD_CACHE.get(key)
+    cached = None if payloads is None else payloads.get(task_id, submit_time)
     if cached is not None:
         return cached
     task = conn.execute(select(tasks).where(tasks.c.id == task_id)).mappings().one()
@@ -216,9 +210,8 @@ def _task_payload(conn: Connection, task_id: int) -> tuple[dict[str, Any], list[
         },
         [{"path": i.path, "hash": i.hash, "size": i.size} for i in rows],
     )
-    if len(_PAYLOAD_CACHE) >= _PAYLOAD_CACHE_MAX:
-        _PAYLOAD_CACHE.pop(next(iter(_PAYLOAD_CACHE)))
-    _PAYLOAD_CACHE[key] = payload
+    if payloads is not None:
+        payloads.put(task_id, submit_time, payload)
     return payload
 
 

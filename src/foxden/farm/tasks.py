@@ -47,7 +47,6 @@ from foxden.farm import lifecycle
 from foxden.farm.files import lookup
 from foxden.farm.privileges import PRIVILEGED_JOB_TYPES, require_allowed
 from foxden.farm.projects import config_for_submit
-from foxden.farm.scheduler import forget_task
 from foxden.paths import mirror
 from foxden.store.blobs import BlobStore
 
@@ -384,7 +383,6 @@ def operate(
             require_allowed(conn, account_id, row.cg_soft_name)  # it would run again
         if op is TaskOp.DELETE:
             conn.execute(delete(tasks).where(tasks.c.id == task_id))
-            forget_task(db, task_id)
             return {"id": task_id, "deleted": True}
         if op is TaskOp.STOP:
             lifecycle.transition(

@@ -16,6 +16,7 @@ from foxden.db.engine import Database, new_id
 from foxden.db.schema import frames, leases, tasks, workers
 from foxden.errors import BadRequest, Conflict, NotFound, Unauthorized
 from foxden.farm import scheduler
+from foxden.farm.caches import TokenCache
 from foxden.farm.scheduler import WorkerInfo
 from foxden.farm.secrets import hash_secret, matches, new_secret
 
@@ -124,21 +125,22 @@ def register(
     return {"worker_id": worker_id, "token": token, "approved": approved}
 
 
-_TOKEN_CACHE: dict[str, tuple[float, WorkerInfo]] = {}
-_TOKEN_TTL = 30.0
-
-
-def authenticate(db: Database, token: str | None) -> WorkerInfo:
+def authenticate(
+    db: Database, token: str | None, tokens: TokenCache[WorkerInfo] | None = None
+) -> WorkerInfo:
     """The worker holding `token` (a worker token is good for worker endpoints only).
 
-    Answers are cached for a few seconds: workers call several times a second.
+    With `tokens` (the farm's cache), answers are kept for a few seconds: workers call several
+    times a second. A revocation elsewhere is caught by the claim, heartbeat and report
+    transactions, which refuse a revoked worker whatever a cache says (`scheduler._admit`).
     """
     if not token:
         raise Unauthorized("missing worker token: register with the join key first")
     digest = hash_secret(token)
-    cached = _TOKEN_CACHE.get(digest)
-    if cached is not None and cached[0] > time.monotonic():
-        return cached[1]
+    cached = None if tokens is None else tokens.get(digest)
+    if cached is not None:
+        return cached
+    stamp = 0 if tokens is None else tokens.stamp()
     with db.read() as conn:
         row = conn.execute(
             select(
@@ -154,21 +156,14 @@ def authenticate(db: Database, token: str | None) -> WorkerInfo:
     info = WorkerInfo(
         id=row.id, software_keys=tuple(row.software_keys or ()), tags=frozenset(row.tags or ())
     )
-    if len(_TOKEN_CACHE) > 10_000:
-        _TOKEN_CACHE.clear()
-    _TOKEN_CACHE[digest] = (time.monotonic() + _TOKEN_TTL, info)
+    if tokens is not None:
+        tokens.put(digest, info.id, info, stamp)
     return info
 
 
-def _forget_tokens(worker_id: int) -> None:
-    """Drop the worker's cached token in this process (other server processes keep theirs up to
-    _TOKEN_TTL seconds; they refuse its work anyway: see scheduler._admit)."""
-    for digest, (_expires, info) in list(_TOKEN_CACHE.items()):
-        if info.id == worker_id:
-            _TOKEN_CACHE.pop(digest, None)
-
-
-def revoke(db: Database, worker_id: int) -> dict[str, Any]:
+def revoke(
+    db: Database, worker_id: int, tokens: TokenCache[WorkerInfo] | None = None
+) -> dict[str, Any]:
     """Take a worker's token away for good and put its running frames back in the queue.
 
     Its token gets 401 at once; it may join again only with the join key (rotate the key first
@@ -183,12 +178,15 @@ def revoke(db: Database, worker_id: int) -> dict[str, Any]:
         )
     if not found.rowcount:
         raise NotFound(f"no worker {worker_id}")
-    _forget_tokens(worker_id)
+    if tokens is not None:
+        tokens.forget_worker(worker_id)
     released = scheduler.release(db, worker_id)
     return {"worker_id": worker_id, "status": WorkerState.REVOKED.value, "released": released}
 
 
-def approve(db: Database, worker_id: int) -> dict[str, Any]:
+def approve(
+    db: Database, worker_id: int, tokens: TokenCache[WorkerInfo] | None = None
+) -> dict[str, Any]:
     """Let a worker that waits for approval take work."""
     with db.write() as conn:
         row = conn.execute(select(workers.c.status).where(workers.c.id == worker_id)).first()
@@ -197,7 +195,8 @@ def approve(db: Database, worker_id: int) -> dict[str, Any]:
         if row.status == WorkerState.REVOKED:
             raise Conflict(f"worker {worker_id} was revoked: it must join again")
         conn.execute(update(workers).where(workers.c.id == worker_id).values(approved=True))
-    _forget_tokens(worker_id)
+    if tokens is not None:
+        tokens.forget_worker(worker_id)
     return {"worker_id": worker_id, "approved": True}
 
 

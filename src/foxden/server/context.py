@@ -9,7 +9,8 @@ from pathlib import Path
 
 from foxden.db.engine import Database
 from foxden.db.migrate import upgrade
-from foxden.farm.scheduler import reap_expired
+from foxden.farm.caches import PayloadCache, TokenCache
+from foxden.farm.scheduler import WorkerInfo, reap_expired
 from foxden.farm.workers import JoinKey
 from foxden.server.config import Settings
 from foxden.server.logins import LoginLimiter
@@ -39,6 +40,9 @@ class Farm:
     db: Database
     store: BlobStore
     join_keys: JoinKey
+    #: worker tokens checked a few seconds ago, and task payloads (see farm/caches.py).
+    tokens: TokenCache[WorkerInfo] = field(default_factory=TokenCache)
+    payloads: PayloadCache = field(default_factory=PayloadCache)
     _stop: threading.Event = field(default_factory=threading.Event)
     _reaper: threading.Thread | None = None
     logins: LoginLimiter = field(init=False)

@@ -39,7 +39,8 @@ def worker_list(request: Request, account: PageAccount) -> Response:
 def revoke(worker_id: int, request: Request, account: PageAccount, _form: CheckedForm) -> Response:
     """Take the worker's token away and requeue its running frames."""
     _admin_only(account)
-    done = workers.revoke(web_state(request).farm.db, worker_id)
+    farm = web_state(request).farm
+    done = workers.revoke(farm.db, worker_id, farm.tokens)
     return redirect(
         request,
         "/workers",
@@ -51,8 +52,9 @@ def revoke(worker_id: int, request: Request, account: PageAccount, _form: Checke
 def approve(worker_id: int, request: Request, account: PageAccount, _form: CheckedForm) -> Response:
     """Let a worker waiting for approval take work."""
     _admin_only(account)
+    farm = web_state(request).farm
     try:
-        workers.approve(web_state(request).farm.db, worker_id)
+        workers.approve(farm.db, worker_id, farm.tokens)
     except Conflict as exc:
         return redirect(request, "/workers", error=exc.message)
     return redirect(request, "/workers", f"Worker {worker_id} approved: it takes work now.")

@@ -47,7 +47,7 @@ def current_admin(account: Annotated[Account, Depends(current_account)]) -> Acco
 
 def current_worker(request: Request, farm: Annotated[Farm, Depends(get_farm)]) -> WorkerInfo:
     """The worker whose token is the bearer token."""
-    return workers.authenticate(farm.db, bearer(request))
+    return workers.authenticate(farm.db, bearer(request), farm.tokens)
 
 
 FarmDep = Annotated[Farm, Depends(get_farm)]

@@ -66,7 +66,9 @@ def register(body: WorkerRegister, request: Request, farm: FarmDep) -> Registere
 def claim(body: ClaimIn, farm: FarmDep, worker: WorkerDep) -> Response:
     """Ask for work: 200 with a lease, 204 when there is none for this worker, 403 while the
     worker waits for an administrator's approval, 401 once it is revoked."""
-    lease = scheduler.claim(farm.db, worker, farm.settings.lease_seconds, body.max_frames)
+    lease = scheduler.claim(
+        farm.db, worker, farm.settings.lease_seconds, body.max_frames, payloads=farm.payloads
+    )
     if lease is None:
         return Response(status_code=204)
     lease["heartbeat_seconds"] = farm.settings.heartbeat_seconds
