@@ -19,7 +19,7 @@ from foxden.errors import BadRequest, Conflict, NotFound, Unauthorized, WaitTime
 
 if TYPE_CHECKING:
     from foxden.client.api import Client
-    from foxden.client.records import Task
+    from foxden.client.records import Project, Task
 
 DEFAULT_PROJECT = "default"
 
@@ -301,10 +301,8 @@ def _projects(args: argparse.Namespace) -> int:
     return 0
 
 
-def _project_json(p: Any) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(p)
+def _project_json(p: Project) -> dict[str, Any]:
+    return p.model_dump(mode="json")
 
 
 def _project_create(args: argparse.Namespace) -> int:

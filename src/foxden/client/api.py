@@ -302,12 +302,7 @@ class Client:
         params = {k: v for k, v in filters.items() if v not in (None, "")}
         params.update(page_size=page_size, page_no=page_no, with_frames=str(with_frames).lower())
         page = self.request("GET", "/api/tasks", params=params)
-        return TaskPage(
-            int(page["total"]),
-            int(page["page_no"]),
-            int(page["page_size"]),
-            [Task.from_json(t) for t in page["items"]],
-        )
+        return TaskPage.from_json(page)
 
     def iter_tasks(self, *, with_frames: bool = False, **filters: Any) -> Iterator[Task]:
         """Every task matching the filters, page after page."""

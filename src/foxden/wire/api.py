@@ -1,7 +1,9 @@
 """The account API's replies (`/api/...` for access keys and web sessions): one model each.
 
 The server declares its routes with them (so docs/openapi.json says what each returns) and the
-typed client reads its replies into them (`foxden.client.records`).
+typed client reads its replies into them (`foxden.client.records`). The server always sends
+every field (the document marks them all required); the defaults let a client read a reply
+that lacks one (an older server) as the client always did.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ class AccountOut(Record):
     id: int
     name: str
     is_admin: bool
-    disabled: bool
-    trusted: bool  # may use privileged job types (`command`): an administrator's decision
-    email: str
-    created_at: float | None
-    login_at: float | None
+    disabled: bool = False
+    trusted: bool = False  # may use privileged job types (`command`): an administrator's decision
+    email: str = ""
+    created_at: float | None = None
+    login_at: float | None = None
 
 
 class AccessKeyOut(Record):
@@ -59,7 +61,7 @@ class SoftwareOut(Record):
     """Software (and its plugins) that the farm's workers can run: a plugin-config choice."""
 
     cg_soft_name: str
-    plugins: list[str]
+    plugins: list[str] = []
 
 
 class CurrentWork(Record):
@@ -108,8 +110,8 @@ class PluginConfigOut(Record):
 
     config_id: int
     cg_soft_name: str
-    plugin_name: str
-    is_default: bool
+    plugin_name: str = ""
+    is_default: bool = False
 
 
 class ProjectOut(Record):
@@ -117,13 +119,13 @@ class ProjectOut(Record):
 
     project_id: int
     project_name: str
-    project_path: str
-    render_os: str
-    remark: str
-    create_time: float | None
-    plugins: list[PluginConfigOut]
-    allow_network: bool  # sandbox rights, set by administrators only
-    allow_scripts: bool
+    project_path: str = ""
+    render_os: str = ""
+    remark: str = ""
+    create_time: float | None = None
+    plugins: list[PluginConfigOut] = []
+    allow_network: bool = False  # sandbox rights, set by administrators only
+    allow_scripts: bool = False
 
 
 class FileOut(Record):
@@ -178,7 +180,7 @@ class FrameOutput(Record):
     path: str
     hash: str
     size: int
-    thumb_hash: str | None
+    thumb_hash: str | None = None
 
 
 class FrameOut(Record):
@@ -187,14 +189,14 @@ class FrameOut(Record):
     id: int
     number: int
     status: str
-    attempts: int
-    progress: float
-    worker_id: int | None
-    start_time: float | None
-    end_time: float | None
-    render_time: float | None
-    error: str
-    outputs: list[FrameOutput]
+    attempts: int = 0
+    progress: float = 0.0
+    worker_id: int | None = None
+    start_time: float | None = None
+    end_time: float | None = None
+    render_time: float | None = None
+    error: str = ""
+    outputs: list[FrameOutput] = []
 
 
 class TaskOut(Record):
@@ -205,25 +207,25 @@ class TaskOut(Record):
     status: str
     frames: str
     frame_count: int
-    counts: dict[str, int]
-    progress: float
-    cg_soft_name: str
-    plugin_name: str
-    job_type: str
+    counts: dict[str, int] = {}
+    progress: float = 0.0
+    cg_soft_name: str = ""
+    plugin_name: str = ""
+    job_type: str = ""
     scene_path: str
-    render_layer: str
-    camera: str
-    artist: str
-    options: dict[str, Any]
-    warnings: list[str]
-    priority: int
-    chunk_size: int
-    max_attempts: int
-    output_folder: str
-    submit_account: str
-    submit_time: float | None
-    start_time: float | None
-    completed_time: float | None
+    render_layer: str = ""
+    camera: str = ""
+    artist: str = ""
+    options: dict[str, Any] = {}
+    warnings: list[str] = []
+    priority: int = 0
+    chunk_size: int = 1
+    max_attempts: int = 1
+    output_folder: str = ""
+    submit_account: str = ""
+    submit_time: float | None = None
+    start_time: float | None = None
+    completed_time: float | None = None
     frames_detail: list[FrameOut] | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
@@ -249,8 +251,8 @@ class TaskOutputOut(Record):
     path: str
     hash: str
     size: int
-    thumb_hash: str | None
-    frame: int | None
+    thumb_hash: str | None = None
+    frame: int | None = None
 
 
 class HealthOut(Record):

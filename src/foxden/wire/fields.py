@@ -37,7 +37,8 @@ def refuse_non_finite(value: Any, where: str = "") -> None:
 class Record(BaseModel):
     """A reply record: immutable once read; `from_json` validates a decoded JSON reply."""
 
-    model_config = ConfigDict(frozen=True)
+    # frozen; in reply schemas every field is required (defaults are for readers only)
+    model_config = ConfigDict(frozen=True, json_schema_serialization_defaults_required=True)
 
     @classmethod
     def from_json(cls, data: Any) -> Self:

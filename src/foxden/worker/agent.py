@@ -11,17 +11,16 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Any, cast
 
 from foxden.jobtypes import Software, detect_software
 from foxden.retry import RetryPolicy
+from foxden.wire.worker import SoftwareEntry, WorkerRegister
 from foxden.worker import workspace as workspaces
 from foxden.worker.cache import BlobCache
 from foxden.worker.lease import LeaseRun
 from foxden.worker.machine import cores, memory_mb
 from foxden.worker.process import kill_all
 from foxden.worker.protocol import (
-    Registration,
     RequestRejected,
     Stopping,
     TokenRejected,
@@ -56,18 +55,17 @@ class Agent:
         """Begin a clean shutdown (safe to call from a signal handler)."""
         self.shutdown.set()
 
-    def registration(self) -> Registration:
+    def registration(self) -> WorkerRegister:
         """What this worker tells the farm about itself."""
-        info: dict[str, Any] = {
-            "name": self.settings.name,
-            "software": [{"name": s.name, "version": s.version} for s in self.software],
-            "cores": cores(),
-            "memory_mb": memory_mb(),
-            "tags": list(self.settings.tags),
-            "slots": self.settings.slots,
-            "sandboxed": self.settings.sandbox,
-        }
-        return cast(Registration, info)
+        return WorkerRegister(
+            name=self.settings.name,
+            software=[SoftwareEntry(name=s.name, version=s.version) for s in self.software],
+            cores=cores(),
+            memory_mb=memory_mb(),
+            tags=list(self.settings.tags),
+            slots=self.settings.slots,
+            sandboxed=self.settings.sandbox,
+        )
 
     def start_sandbox(self) -> bool:
         """Prove that the renderers' sandbox works (or warn that there is none); False: it does

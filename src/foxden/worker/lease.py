@@ -23,6 +23,7 @@ from foxden.core.software import split_soft_name
 from foxden.errors import FoxdenError
 from foxden.jobtypes import ChunkSpec, Command, JobType, Software, get_job_type
 from foxden.jobtypes.base import ProgressParser
+from foxden.wire.worker import LeaseOut
 from foxden.worker import workspace as workspaces
 from foxden.worker.cache import BlobCache
 from foxden.worker.launcher import dies_with_worker
@@ -30,7 +31,6 @@ from foxden.worker.messenger import Finish, Messenger
 from foxden.worker.process import run_process
 from foxden.worker.protocol import (
     InputMissing,
-    Lease,
     Stopping,
     TokenRejected,
     WorkerClient,
@@ -106,7 +106,7 @@ def pick_software(software: list[Software], job_type: str, cg_soft_name: str) ->
 class LeaseRun:
     """Renders the frames of one lease (call `run` once, in the slot's thread)."""
 
-    def __init__(self, lease: Lease, agent: LeaseHost) -> None:
+    def __init__(self, lease: LeaseOut, agent: LeaseHost) -> None:
         self.lease = lease
         self.agent = agent
         self.client = agent.client

@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from foxden.wire.worker import FrameResult, OutputFile
 from foxden.worker.outputs import upload_output
 from foxden.worker.protocol import (
-    FrameResult,
     LeaseGone,
-    OutputRef,
     RequestRejected,
     Stopping,
     TokenRejected,
@@ -212,7 +211,7 @@ class Messenger:
                 self._logs.setdefault(f, []).insert(0, text.rstrip("\n"))
 
     def _report(self, item: Finish) -> None:
-        outputs: list[OutputRef] = []
+        outputs: list[OutputFile] = []
         error = item.error
         done = item.done
         if done:
@@ -226,20 +225,20 @@ class Messenger:
                 done, error, outputs = False, f"the server refused an output: {exc.message}", []
         with self._lock:
             start = self._started.get(item.frame)
-        result: FrameResult = {
-            "frame": item.frame,
-            "status": "done" if done else "failed",
-            "render_time": (time.time() - start) if (done and start) else None,
-            "error": error[:4000],
-            "log": self._take_logs(item.frame).get(item.frame, ""),
-            "outputs": outputs,
-        }
+        result = FrameResult(
+            frame=item.frame,
+            status="done" if done else "failed",
+            render_time=(time.time() - start) if (done and start) else None,
+            error=error[:4000],
+            log=self._take_logs(item.frame).get(item.frame, ""),
+            outputs=outputs,
+        )
         reply = self.client.report(self.id, [result])
         log.info(
             "lease %d: frame %d %s%s",
             self.id,
             item.frame,
-            result["status"],
+            result.status,
             f" ({error})" if error else "",
             extra={"event": "frame_reported"},
         )

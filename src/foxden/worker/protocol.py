@@ -1,4 +1,4 @@
-"""The worker side of the worker protocol: typed payloads and one HTTP client.
+"""The worker side of the worker protocol: one HTTP client (the payloads: `foxden.wire.worker`).
 
 Every call goes through foxden's one retry policy (`foxden.retry`, shared with the client):
 connection errors, timeouts, 408, 425, 429 and 5xx replies are retried with exponential backoff
@@ -14,113 +14,24 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, NotRequired, TypedDict, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import httpx
 
 from foxden.errors import FoxdenError, LeaseLost, NotFound, Unauthorized
 from foxden.replies import error_from, message_of
 from foxden.retry import Abandoned, Retryable, RetryableStatus, RetryPolicy, retry_status
+from foxden.wire.worker import (
+    FrameResult,
+    HeartbeatOut,
+    LeaseOut,
+    RegisteredOut,
+    ReportOut,
+    WorkerRegister,
+)
 
 log = logging.getLogger("foxden.worker")
 T = TypeVar("T")
-
-
-# -- payloads ------------------------------------------------------------------------------------
-
-
-class SoftwareInfo(TypedDict):
-    """Software a worker offers."""
-
-    name: str
-    version: str
-
-
-class Registration(TypedDict):
-    """The register request body."""
-
-    name: str
-    software: list[SoftwareInfo]
-    cores: int
-    memory_mb: int
-    tags: list[str]
-    slots: int
-
-
-class Registered(TypedDict):
-    """The register reply."""
-
-    worker_id: int
-    token: str
-    heartbeat_seconds: float
-    lease_seconds: float
-
-
-class InputFile(TypedDict):
-    """A file of the task's account tree the worker must lay out in its workspace."""
-
-    path: str
-    hash: str
-    size: int
-
-
-class TaskInfo(TypedDict):
-    """What the worker is told about the task of a lease."""
-
-    id: int
-    job_type: str
-    cg_soft_name: str
-    plugin_name: str
-    scene_path: str
-    render_layer: str
-    camera: str
-    options: dict[str, Any]
-    output_folder: str
-
-
-class Lease(TypedDict):
-    """The claim reply: frames of one task under a lease."""
-
-    lease_id: int
-    lease_seconds: float
-    heartbeat_seconds: float
-    frames: list[int]
-    task: TaskInfo
-    inputs: list[InputFile]
-
-
-class HeartbeatReply(TypedDict):
-    """The heartbeat reply."""
-
-    action: Literal["continue", "stop"]
-    reason: NotRequired[str]
-
-
-class OutputRef(TypedDict):
-    """An uploaded output of a frame (name relative to the task's output folder)."""
-
-    name: str
-    hash: str
-    size: int
-    thumbnail: str | None
-
-
-class FrameResult(TypedDict):
-    """The outcome of one frame, as reported."""
-
-    frame: int
-    status: Literal["done", "failed"]
-    render_time: float | None
-    error: str
-    log: str
-    outputs: list[OutputRef]
-
-
-class ReportReply(TypedDict):
-    """Which reported frames the server took."""
-
-    accepted: list[int]
-    rejected: list[dict[str, Any]]
 
 
 # -- errors --------------------------------------------------------------------------------------
@@ -232,19 +143,25 @@ class WorkerClient:
 
         return _retried(policy or self.policy, what, call, self.stop, give_up)
 
-    def register(self, join_key: str, info: Registration) -> Registered:
+    def register(self, join_key: str, info: WorkerRegister) -> RegisteredOut:
         """Join the farm; keeps the worker token for later calls."""
-        reply = self._send("register", "POST", "/api/worker/register", auth=join_key, json=info)
-        data: Registered = reply.json()
+        reply = self._send(
+            "register",
+            "POST",
+            "/api/worker/register",
+            auth=join_key,
+            json=info.model_dump(mode="json"),
+        )
+        data: RegisteredOut = reply.json()
         self.token = data["token"]
         return data
 
-    def claim(self) -> Lease | None:
+    def claim(self) -> LeaseOut | None:
         """A lease on some frames, or None when there is no work (204)."""
         reply = self._send("claim", "POST", "/api/worker/claim", json={})
         if reply.status_code == 204:
             return None
-        lease: Lease = reply.json()
+        lease: LeaseOut = reply.json()
         return lease
 
     def heartbeat(
@@ -253,7 +170,7 @@ class WorkerClient:
         progress: dict[int, float],
         logs: dict[int, str],
         give_up: Callable[[], bool] | None = None,
-    ) -> HeartbeatReply:
+    ) -> HeartbeatOut:
         """Extend the lease, carrying progress and new log text; the reply may say 'stop'.
         Retries end when `give_up()` is true (the lease's work is over)."""
         reply = self._send(
@@ -264,19 +181,19 @@ class WorkerClient:
             give_up=give_up,
             json={"progress": progress, "logs": logs},
         )
-        data: HeartbeatReply = reply.json()
+        data: HeartbeatOut = reply.json()
         return data
 
-    def report(self, lease_id: int, results: list[FrameResult]) -> ReportReply:
+    def report(self, lease_id: int, results: list[FrameResult]) -> ReportOut:
         """Report frames done (outputs uploaded first) or failed."""
         reply = self._send(
             f"report to lease {lease_id}",
             "POST",
             f"/api/worker/leases/{lease_id}/frames",
             lease_call=True,
-            json={"results": results},
+            json={"results": [r.model_dump(mode="json") for r in results]},
         )
-        data: ReportReply = reply.json()
+        data: ReportOut = reply.json()
         return data
 
     def sign_off(self, policy: RetryPolicy) -> None:

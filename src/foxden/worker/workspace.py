@@ -22,8 +22,9 @@ from pathlib import Path
 from foxden.errors import BadRequest
 from foxden.paths import relative_in_tree
 from foxden.processes import processes_using
+from foxden.wire.worker import InputFile
 from foxden.worker.cache import BlobCache
-from foxden.worker.protocol import InputFile, WorkerClient, WorkerError
+from foxden.worker.protocol import WorkerClient, WorkerError
 
 log = logging.getLogger("foxden.worker")
 
