@@ -23,7 +23,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import foxden.vendor_records as vendor_records
-from foxden.client.api import Client, _seg
+from foxden.client.api import Client
+from foxden.client.records import Task
 from foxden.client.transfer import TransferStats
 from foxden.errors import BadRequest, Unauthorized
 from foxden.wire.vendor import VendorProject, VendorTask, VendorUser
@@ -164,17 +165,13 @@ class Fox:
 
     def get_users(self) -> list[VendorUser]:
         """The account's user record (a list of one, as the vendor returned it)."""
-        return [vendor_records.user(self.client.request("GET", "/api/me"))]
+        return [vendor_records.user(self.client.me())]
 
     def get_projects(self, project_name: str | None = None) -> list[VendorProject]:
         """All projects, or the one named (NotFound if it does not exist)."""
         if project_name:
-            return [
-                vendor_records.project(
-                    self.client.request("GET", f"/api/projects/{_seg(project_name)}")
-                )
-            ]
-        return [vendor_records.project(p) for p in self.client.request("GET", "/api/projects")]
+            return [vendor_records.project(self.client.project(project_name))]
+        return [vendor_records.project(p) for p in self.client.projects()]
 
     def get_tasks(
         self,
@@ -199,29 +196,19 @@ class Fox:
             self.get_projects(str(filters["project_name"]))  # a clear error for an unknown project
         with_frames = bool(int(has_frames or 0))
         if filters.get("task_id") not in (None, "") and len(filters) == 1:
-            raw = self.client.request(
-                "GET",
-                f"/api/tasks/{int(filters['task_id'])}",
-                params={"frames": str(with_frames).lower()},
-            )
-            return [vendor_records.task(raw)]
-        if "page_no" in filters or "page_size" in filters:
-            pages = [self._page(filters, with_frames)]
-        else:
-            pages, page_no = [], 1
-            while True:
-                page = self._page({**filters, "page_size": 500, "page_no": page_no}, with_frames)
-                pages.append(page)
-                if page_no * 500 >= int(page["total"]) or not page["items"]:
-                    break
-                page_no += 1
-        return [vendor_records.task(t) for page in pages for t in page["items"]]
+            return [vendor_records.task(self.client.task(filters["task_id"], frames=with_frames))]
+        return [vendor_records.task(t) for t in self._tasks(filters, with_frames)]
 
-    def _page(self, filters: dict[str, Any], with_frames: bool) -> dict[str, Any]:
-        params = {k: v for k, v in filters.items() if v not in (None, "")}
-        params["with_frames"] = str(with_frames).lower()
-        result: dict[str, Any] = self.client.request("GET", "/api/tasks", params=params)
-        return result
+    def _tasks(self, filters: dict[str, Any], with_frames: bool) -> Iterable[Task]:
+        """The page the paging keys name, or (without them) every page."""
+        if "page_no" not in filters and "page_size" not in filters:
+            return self.client.iter_tasks(with_frames=with_frames, **filters)
+        paging = {
+            key: value
+            for key in ("page_size", "page_no")
+            if (value := filters.pop(key, None)) not in (None, "")
+        }
+        return self.client.tasks(with_frames=with_frames, **paging, **filters).items
 
     # ---- projects and plugin configs -------------------------------------------------------
 
@@ -235,22 +222,14 @@ class Fox:
         render_os: str = "linux",
     ) -> VendorProject:
         """Create a project (with a default plugin config when cg_soft_name is given)."""
-        configs = (
-            [{"cg_soft_name": cg_soft_name, "plugin_name": plugin_name, "is_default": True}]
-            if cg_soft_name
-            else []
-        )
         return vendor_records.project(
-            self.client.request(
-                "POST",
-                "/api/projects",
-                json={
-                    "project_name": project_name,
-                    "project_path": project_path,
-                    "remark": remark,
-                    "render_os": render_os,
-                    "plugins": configs,
-                },
+            self.client.create_project(
+                project_name,
+                cg_soft_name,
+                plugin_name,
+                path=project_path,
+                remark=remark,
+                render_os=render_os,
             )
         )
 
@@ -265,13 +244,10 @@ class Fox:
         self, project_name: str, cg_soft_name: str, plugin_name: str = "", is_default: int = 0
     ) -> VendorProject:
         """Add a plugin config (software + plugins) to a project; returns the project."""
-        body = {
-            "cg_soft_name": cg_soft_name,
-            "plugin_name": plugin_name,
-            "is_default": bool(is_default),
-        }
         return vendor_records.project(
-            self.client.request("POST", f"/api/projects/{_seg(project_name)}/configs", json=body)
+            self.client.add_config(
+                project_name, cg_soft_name, plugin_name, is_default=bool(is_default)
+            )
         )
 
     def modify_project_config(
@@ -283,32 +259,25 @@ class Fox:
         is_default: int | None = None,
     ) -> VendorProject:
         """Change a project's plugin config, or make it the default; returns the project."""
-        body: dict[str, Any] = {
-            k: v
-            for k, v in (("cg_soft_name", cg_soft_name), ("plugin_name", plugin_name))
-            if v is not None
-        }
-        if is_default is not None:
-            body["is_default"] = bool(is_default)
         return vendor_records.project(
-            self.client.request(
-                "PATCH", f"/api/projects/{_seg(project_name)}/configs/{int(config_id)}", json=body
+            self.client.modify_config(
+                project_name,
+                config_id,
+                cg_soft_name=cg_soft_name,
+                plugin_name=plugin_name,
+                is_default=None if is_default is None else bool(is_default),
             )
         )
 
     def delete_project_config(self, project_name: str, config_id: int) -> VendorProject:
         """Remove a plugin config from a project; returns the project."""
-        return vendor_records.project(
-            self.client.request(
-                "DELETE", f"/api/projects/{_seg(project_name)}/configs/{int(config_id)}"
-            )
-        )
+        return vendor_records.project(self.client.delete_config(project_name, config_id))
 
     # ---- operations ------------------------------------------------------------------------
 
     def stop_tasks(self, task_ids: int | Iterable[int]) -> list[VendorTask]:
         """Stop queued or rendering tasks; returns them."""
-        return [vendor_records.task(self.client.stop(i).raw) for i in _ids(task_ids)]
+        return [vendor_records.task(self.client.stop(i)) for i in _ids(task_ids)]
 
     def restart_tasks(
         self, task_ids: int | Iterable[int], restart_type: int = 0
@@ -322,7 +291,7 @@ class Fox:
                 "(0 failed, 1 abandoned, 2 finished, 3 started, 4 waiting), "
                 f"not {restart_type!r}"
             ) from None
-        return [vendor_records.task(self.client.restart(i, kind).raw) for i in _ids(task_ids)]
+        return [vendor_records.task(self.client.restart(i, kind)) for i in _ids(task_ids)]
 
     def delete_tasks(self, task_ids: int | Iterable[int]) -> list[dict[str, Any]]:
         """Delete tasks that are not queued or rendering (stop them first)."""
