@@ -19,6 +19,7 @@ from foxden.farm import workers as farm_workers
 from foxden.farm.accounts import create_account
 from foxden.farm.rights import set_trusted
 from foxden.server.context import Farm
+from foxden.wire.api import PluginConfigIn
 from tests.conftest import farm_settings
 
 T0 = 1_000_000.0  # the clock the tests give; nothing here sleeps
@@ -43,7 +44,7 @@ class Scene:
             default_chunk=1,
             default_attempts=3,
         )
-        return int(record["id"])
+        return record.id
 
     def worker(
         self,
@@ -65,7 +66,7 @@ class Scene:
         return scheduler.WorkerInfo(worker_id, tuple(row.software_keys), frozenset(row.tags))
 
     def task(self, task_id: int) -> dict[str, Any]:
-        return tasks.get_task(self.farm.db, self.account_id, task_id, with_frames=True)
+        return tasks.get_task(self.farm.db, self.account_id, task_id, with_frames=True).model_dump()
 
     def frames(self, task_id: int, field: str) -> list[Any]:
         return [f[field] for f in self.task(task_id)["frames_detail"]]
@@ -80,7 +81,7 @@ def scene(db_url: str, tmp_path: Path) -> Iterator[Scene]:
         made = Scene(farm, account_id)
         made.worker("seed")  # the software on offer
         projects.create_project(
-            farm.db, account_id, "proj", configs=[{"cg_soft_name": "command 1"}]
+            farm.db, account_id, "proj", configs=[PluginConfigIn(cg_soft_name="command 1")]
         )
         digest = hashlib.sha256(b"x").hexdigest()
         farm.store.put_whole(b"x", digest)

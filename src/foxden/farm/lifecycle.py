@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, text, update
+from sqlalchemy import ColumnElement, Connection, bindparam, select, text, update
 
 from foxden.core.states import (
     FINISHED,
@@ -56,7 +56,7 @@ _CLAIM_FRAMES = text(
 ).bindparams(bindparam("ids", expanding=True))
 
 
-def lock_frames(conn: Connection, where: Any) -> list[Any]:
+def lock_frames(conn: Connection, where: ColumnElement[bool]) -> list[Any]:
     """The frames selected by `where`, locked against concurrent change on PostgreSQL."""
     query = (
         select(
@@ -80,7 +80,7 @@ def transition(
     conn: Connection,
     task_id: int,
     event: Event,
-    where: Any = None,
+    where: ColumnElement[bool] | None = None,
     *,
     rows: Sequence[Any] | None = None,
     max_attempts: int = 1,
@@ -93,7 +93,8 @@ def transition(
     frames given values must share the same columns), `common` values for every moved frame.
     """
     if rows is None:
-        rows = lock_frames(conn, (frames.c.task_id == task_id) & where)
+        of_task = frames.c.task_id == task_id
+        rows = lock_frames(conn, of_task if where is None else of_task & where)
     rows = [r for r in rows if allowed(event, r.status)]
     if not rows:
         return []
@@ -221,11 +222,11 @@ def revoke_idle_leases(conn: Connection, task_id: int, reason: str) -> None:
             )
 
 
-def numbers_filter(numbers: Iterable[int]) -> Any:
+def numbers_filter(numbers: Iterable[int]) -> ColumnElement[bool]:
     """A frame filter for the given frame numbers."""
     return frames.c.number.in_(sorted(set(numbers)))
 
 
-def status_filter(statuses: Sequence[FrameStatus]) -> Any:
+def status_filter(statuses: Sequence[FrameStatus]) -> ColumnElement[bool]:
     """A frame filter for frames in the given statuses."""
     return frames.c.status.in_([s.value for s in statuses])

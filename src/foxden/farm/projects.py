@@ -14,35 +14,42 @@ from foxden.db.schema import plugin_configs, projects
 from foxden.errors import BadRequest, Conflict, NotFound
 from foxden.farm.privileges import project_rights, require_allowed
 from foxden.farm.workers import software_available, software_on_offer
+from foxden.wire.api import (
+    PluginConfigChange,
+    PluginConfigIn,
+    PluginConfigOut,
+    ProjectChange,
+    ProjectOut,
+)
 
 _NAME = re.compile(r"^[^/\\\x00-\x1f]{1,128}$")
 
 
-def _config_record(row: Any) -> dict[str, Any]:
-    return {
-        "config_id": row.id,
-        "cg_soft_name": row.cg_soft_name,
-        "plugin_name": row.plugin_name,
-        "is_default": bool(row.is_default),
-    }
+def _config_record(row: Any) -> PluginConfigOut:
+    return PluginConfigOut(
+        config_id=row.id,
+        cg_soft_name=row.cg_soft_name,
+        plugin_name=row.plugin_name,
+        is_default=bool(row.is_default),
+    )
 
 
-def _project_record(conn: Connection, row: Any) -> dict[str, Any]:
+def _project_record(conn: Connection, row: Any) -> ProjectOut:
     configs = conn.execute(
         select(plugin_configs)
         .where(plugin_configs.c.project_id == row.id)
         .order_by(plugin_configs.c.id)
     ).all()
-    return {
-        "project_id": row.id,
-        "project_name": row.name,
-        "project_path": row.path,
-        "render_os": row.render_os,
-        "remark": row.remark,
-        "create_time": row.created_at,
-        "plugins": [_config_record(c) for c in configs],
+    return ProjectOut(
+        project_id=row.id,
+        project_name=row.name,
+        project_path=row.path,
+        render_os=row.render_os,
+        remark=row.remark,
+        create_time=row.created_at,
+        plugins=[_config_record(c) for c in configs],
         **project_rights(row),  # read-only here: administrators set them (farm/rights.py)
-    }
+    )
 
 
 def _get_row(conn: Connection, account_id: int, name: str) -> Any:
@@ -73,16 +80,16 @@ def create_project(
     path: str = "",
     remark: str = "",
     render_os: str = "linux",
-    configs: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+    configs: list[PluginConfigIn] | None = None,
+) -> ProjectOut:
     """Create a project, with optional plugin configs (the first becomes the default)."""
     if not _NAME.match(name or "") or name != name.strip():
         raise BadRequest(f"project name {name!r} is not allowed: 1-128 characters, no slashes")
     with db.read() as conn:
         for cfg in configs or []:
-            require_allowed(conn, account_id, str(cfg.get("cg_soft_name", "")))
+            require_allowed(conn, account_id, cfg.cg_soft_name)
     for cfg in configs or []:
-        _check_software(db, str(cfg.get("cg_soft_name", "")))
+        _check_software(db, cfg.cg_soft_name)
     with db.write() as conn:
         if conn.execute(
             select(projects.c.id).where(
@@ -103,11 +110,11 @@ def create_project(
             )
         )
         for i, cfg in enumerate(configs or []):
-            _insert_config(conn, pid, cfg, default=bool(cfg.get("is_default")) or i == 0)
+            _insert_config(conn, pid, cfg, default=cfg.is_default or i == 0)
         return _project_record(conn, _get_row(conn, account_id, name))
 
 
-def _insert_config(conn: Connection, project_id: int, cfg: dict[str, Any], default: bool) -> int:
+def _insert_config(conn: Connection, project_id: int, cfg: PluginConfigIn, default: bool) -> int:
     if default:
         conn.execute(
             update(plugin_configs)
@@ -118,8 +125,8 @@ def _insert_config(conn: Connection, project_id: int, cfg: dict[str, Any], defau
         conn.execute(
             insert(plugin_configs).values(
                 project_id=project_id,
-                cg_soft_name=str(cfg["cg_soft_name"]).strip(),
-                plugin_name=str(cfg.get("plugin_name") or ""),
+                cg_soft_name=cfg.cg_soft_name.strip(),
+                plugin_name=cfg.plugin_name,
                 is_default=default,
             )
         )
@@ -127,7 +134,7 @@ def _insert_config(conn: Connection, project_id: int, cfg: dict[str, Any], defau
     return config_id
 
 
-def list_projects(db: Database, account_id: int, name: str | None = None) -> list[dict[str, Any]]:
+def list_projects(db: Database, account_id: int, name: str | None = None) -> list[ProjectOut]:
     """The account's projects (or the one named)."""
     with db.read() as conn:
         if name is not None:
@@ -138,16 +145,18 @@ def list_projects(db: Database, account_id: int, name: str | None = None) -> lis
         return [_project_record(conn, r) for r in rows]
 
 
-def modify_project(
-    db: Database, account_id: int, name: str, changes: dict[str, Any]
-) -> dict[str, Any]:
-    """Change a project's name, path, remark or render OS."""
-    allowed = {"name", "path", "remark", "render_os"}
-    bad = set(changes) - allowed
-    if bad:
-        raise BadRequest(
-            f"cannot change {', '.join(sorted(bad))} of a project; changeable: {', '.join(sorted(allowed))}"
+def modify_project(db: Database, account_id: int, name: str, change: ProjectChange) -> ProjectOut:
+    """Change a project's name, path, remark or render OS (those given)."""
+    changes = {
+        column: value
+        for column, value in (
+            ("name", change.project_name),
+            ("path", change.project_path),
+            ("remark", change.remark),
+            ("render_os", change.render_os),
         )
+        if value is not None
+    }
     with db.write() as conn:
         row = _get_row(conn, account_id, name)
         new_name = changes.get("name", name)
@@ -172,16 +181,16 @@ def delete_project(db: Database, account_id: int, name: str) -> None:
         conn.execute(delete(projects).where(projects.c.id == row.id))
 
 
-def add_config(db: Database, account_id: int, name: str, cfg: dict[str, Any]) -> dict[str, Any]:
+def add_config(db: Database, account_id: int, name: str, cfg: PluginConfigIn) -> ProjectOut:
     """Add a plugin config to a project (the first one, or one marked default, is the default)."""
-    _check_software(db, str(cfg.get("cg_soft_name", "")))
+    _check_software(db, cfg.cg_soft_name)
     with db.write() as conn:
         row = _get_row(conn, account_id, name)
-        require_allowed(conn, account_id, str(cfg.get("cg_soft_name", "")))
+        require_allowed(conn, account_id, cfg.cg_soft_name)
         has_any = conn.execute(
             select(plugin_configs.c.id).where(plugin_configs.c.project_id == row.id)
         ).first()
-        _insert_config(conn, row.id, cfg, default=bool(cfg.get("is_default")) or has_any is None)
+        _insert_config(conn, row.id, cfg, default=cfg.is_default or has_any is None)
         return _project_record(conn, row)
 
 
@@ -197,19 +206,19 @@ def _get_config(conn: Connection, project_id: int, config_id: int) -> Any:
 
 
 def modify_config(
-    db: Database, account_id: int, name: str, config_id: int, changes: dict[str, Any]
-) -> dict[str, Any]:
+    db: Database, account_id: int, name: str, config_id: int, change: PluginConfigChange
+) -> ProjectOut:
     """Change a config's software, plugins, or make it the default."""
-    if "cg_soft_name" in changes:
-        _check_software(db, str(changes["cg_soft_name"]))
+    if change.cg_soft_name is not None:
+        _check_software(db, change.cg_soft_name)
     with db.write() as conn:
         row = _get_row(conn, account_id, name)
         cfg = _get_config(conn, row.id, config_id)
-        require_allowed(conn, account_id, str(changes.get("cg_soft_name") or cfg.cg_soft_name))
-        values: dict[str, Any] = {
-            k: changes[k] for k in ("cg_soft_name", "plugin_name") if k in changes
-        }
-        if changes.get("is_default"):
+        require_allowed(conn, account_id, change.cg_soft_name or cfg.cg_soft_name)
+        values: dict[str, str | bool] = change.model_dump(
+            include={"cg_soft_name", "plugin_name"}, exclude_none=True
+        )
+        if change.is_default:
             conn.execute(
                 update(plugin_configs)
                 .where(plugin_configs.c.project_id == row.id)
@@ -223,7 +232,7 @@ def modify_config(
         return _project_record(conn, row)
 
 
-def delete_config(db: Database, account_id: int, name: str, config_id: int) -> dict[str, Any]:
+def delete_config(db: Database, account_id: int, name: str, config_id: int) -> ProjectOut:
     """Remove a config; if it was the default, the oldest remaining one becomes the default."""
     with db.write() as conn:
         row = _get_row(conn, account_id, name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePosixPath
@@ -49,6 +50,15 @@ from foxden.farm.privileges import PRIVILEGED_JOB_TYPES, require_allowed
 from foxden.farm.projects import config_for_submit
 from foxden.paths import mirror
 from foxden.store.blobs import BlobStore
+from foxden.wire.api import (
+    FrameOut,
+    FrameOutput,
+    TaskDeletedOut,
+    TaskOut,
+    TaskOutputOut,
+    TaskPageOut,
+)
+from foxden.wire.worker import InputFile
 
 log = logging.getLogger("foxden.tasks")
 
@@ -115,7 +125,7 @@ def submit(
     *,
     default_chunk: int,
     default_attempts: int,
-) -> dict[str, Any]:
+) -> TaskOut:
     """Validate and create a task with one row per frame; returns the task record."""
     sub = _checked(request, default_chunk, default_attempts)
     config_id = request.get("config_id")
@@ -218,7 +228,7 @@ def _insert_frames(conn: Connection, task_id: int, numbers: list[int]) -> None:
                 {
                     "task_id": task_id,
                     "number": n,
-                    "status": "waiting",
+                    "status": FrameStatus.WAITING.value,
                     "attempts": 0,
                     "progress": 0.0,
                     "error": "",
@@ -235,9 +245,9 @@ def _inputs(
     deps: list[str],
     options: dict[str, Any],
     warnings: list[str],
-) -> list[dict[str, Any]]:
+) -> list[InputFile]:
     """The files a task's workers may fetch: scene, its dependencies, its folder, extra inputs."""
-    chosen: dict[str, Any] = {scene.path: scene}
+    chosen = {scene.path: InputFile(path=scene.path, hash=scene.hash, size=scene.size)}
     folders = [str(PurePosixPath(scene.path).parent)]
     for extra in options.get("inputs") or []:
         folders.append(mirror(str(extra)))
@@ -252,7 +262,7 @@ def _inputs(
             .limit(MAX_INPUTS)
         ).all()
         for r in rows:
-            chosen[r.path] = r
+            chosen[r.path] = InputFile(path=r.path, hash=r.hash, size=r.size)
     for dep in deps:
         row = lookup(conn, account_id, dep)
         if row is None:
@@ -260,8 +270,8 @@ def _inputs(
                 f"missing file {dep}: the scene uses it but it was not uploaded; upload it and restart the task"
             )
         else:
-            chosen[row.path] = row
-    return [{"path": r.path, "hash": r.hash, "size": r.size} for r in chosen.values()]
+            chosen[row.path] = InputFile(path=row.path, hash=row.hash, size=row.size)
+    return list(chosen.values())
 
 
 def _task_row(conn: Connection, account_id: int, task_id: int) -> Any:
@@ -273,64 +283,67 @@ def _task_row(conn: Connection, account_id: int, task_id: int) -> Any:
     return row
 
 
-def task_record(row: Any, account_name: str = "") -> dict[str, Any]:
-    """The public record of a task."""
+def task_record(
+    row: Any, account_name: str = "", frames_detail: list[FrameOut] | None = None
+) -> TaskOut:
+    """The public record of a task (with its frames when they are given)."""
     counts = {s.value: getattr(row, f"n_{s.value}") for s in FrameStatus}
-    return {
-        "id": row.id,
-        "project_name": row.project_name,
-        "status": row.status,
-        "frames": row.frames_spec,
-        "frame_count": row.frame_count,
-        "counts": counts,
-        "progress": round(counts["done"] / row.frame_count, 4) if row.frame_count else 0.0,
-        "cg_soft_name": row.cg_soft_name,
-        "plugin_name": row.plugin_name,
-        "job_type": row.job_type,
-        "scene_path": row.scene_path,
-        "render_layer": row.render_layer,
-        "camera": row.camera,
-        "artist": row.artist,
-        "options": row.options,
-        "warnings": row.warnings,
-        "priority": row.priority,
-        "chunk_size": row.chunk_size,
-        "max_attempts": row.max_attempts,
-        "output_folder": row.output_folder,
-        "submit_account": account_name,
-        "submit_time": row.submit_time,
-        "start_time": row.start_time,
-        "completed_time": row.completed_time,
-    }
+    return TaskOut(
+        id=row.id,
+        project_name=row.project_name,
+        status=row.status,
+        frames=row.frames_spec,
+        frame_count=row.frame_count,
+        counts=counts,
+        progress=round(counts["done"] / row.frame_count, 4) if row.frame_count else 0.0,
+        cg_soft_name=row.cg_soft_name,
+        plugin_name=row.plugin_name,
+        job_type=row.job_type,
+        scene_path=row.scene_path,
+        render_layer=row.render_layer,
+        camera=row.camera,
+        artist=row.artist,
+        options=row.options,
+        warnings=row.warnings,
+        priority=row.priority,
+        chunk_size=row.chunk_size,
+        max_attempts=row.max_attempts,
+        output_folder=row.output_folder,
+        submit_account=account_name,
+        submit_time=row.submit_time,
+        start_time=row.start_time,
+        completed_time=row.completed_time,
+        frames_detail=frames_detail,
+    )
 
 
-def frame_records(conn: Connection, task_id: int) -> list[dict[str, Any]]:
+def frame_records(conn: Connection, task_id: int) -> list[FrameOut]:
     """A task's frames with their outputs."""
-    outs: dict[int, list[dict[str, Any]]] = {}
+    outs: dict[int, list[FrameOutput]] = {}
     for o in conn.execute(
         select(outputs).where(outputs.c.task_id == task_id).order_by(outputs.c.path)
     ).all():
         if o.frame_id is not None:
             outs.setdefault(o.frame_id, []).append(
-                {"path": o.path, "hash": o.hash, "size": o.size, "thumb_hash": o.thumb_hash}
+                FrameOutput(path=o.path, hash=o.hash, size=o.size, thumb_hash=o.thumb_hash)
             )
     rows = conn.execute(
         select(frames).where(frames.c.task_id == task_id).order_by(frames.c.number)
     ).all()
     return [
-        {
-            "id": r.id,
-            "number": r.number,
-            "status": r.status,
-            "attempts": r.attempts,
-            "progress": r.progress,
-            "worker_id": r.worker_id,
-            "start_time": r.start_time,
-            "end_time": r.end_time,
-            "render_time": r.render_time,
-            "error": r.error,
-            "outputs": outs.get(r.id, []),
-        }
+        FrameOut(
+            id=r.id,
+            number=r.number,
+            status=r.status,
+            attempts=r.attempts,
+            progress=r.progress,
+            worker_id=r.worker_id,
+            start_time=r.start_time,
+            end_time=r.end_time,
+            render_time=r.render_time,
+            error=r.error,
+            outputs=outs.get(r.id, []),
+        )
         for r in rows
     ]
 
@@ -341,15 +354,12 @@ def _account_name(conn: Connection, account_id: int) -> str:
     )
 
 
-def get_task(
-    db: Database, account_id: int, task_id: int, with_frames: bool = False
-) -> dict[str, Any]:
+def get_task(db: Database, account_id: int, task_id: int, with_frames: bool = False) -> TaskOut:
     """One task of the account (404 for anyone else's)."""
     with db.read() as conn:
-        record = task_record(_task_row(conn, account_id, task_id), _account_name(conn, account_id))
-        if with_frames:
-            record["frames_detail"] = frame_records(conn, task_id)
-    return record
+        row = _task_row(conn, account_id, task_id)
+        detail = frame_records(conn, task_id) if with_frames else None
+        return task_record(row, _account_name(conn, account_id), detail)
 
 
 # ---- operations ----------------------------------------------------------------------------
@@ -365,6 +375,24 @@ RESTART_KINDS = {
 }
 
 
+def _operable_row(conn: Connection, account_id: int, task_id: int, op: TaskOp) -> Any:
+    """The task's row, locked, once `op` is allowed on it (409 if not)."""
+    lifecycle.lock_task(conn, task_id)
+    row = _task_row(conn, account_id, task_id)
+    check_task_op(op, row.status)
+    if op in (TaskOp.RESUME, TaskOp.RESTART) and row.job_type in PRIVILEGED_JOB_TYPES:
+        require_allowed(conn, account_id, row.cg_soft_name)  # it would run again
+    return row
+
+
+def delete_task(db: Database, account_id: int, task_id: int) -> TaskDeletedOut:
+    """Delete a task that is not queued or rendering."""
+    with db.write() as conn:
+        _operable_row(conn, account_id, task_id, TaskOp.DELETE)
+        conn.execute(delete(tasks).where(tasks.c.id == task_id))
+    return TaskDeletedOut(id=task_id, deleted=True)
+
+
 def operate(
     db: Database,
     account_id: int,
@@ -373,17 +401,13 @@ def operate(
     *,
     restart: str = "failed",
     numbers: list[int] | None = None,
-) -> dict[str, Any]:
-    """Stop, resume, restart (failed / all / chosen frames / by status), abort or delete a task."""
+) -> TaskOut:
+    """Stop, resume, restart (failed / all / chosen frames / by status) or abort a task
+    (`delete_task` deletes one)."""
+    if op is TaskOp.DELETE:
+        raise ValueError("tasks.operate does not delete: call tasks.delete_task")
     with db.write() as conn:
-        lifecycle.lock_task(conn, task_id)
-        row = _task_row(conn, account_id, task_id)
-        check_task_op(op, row.status)
-        if op in (TaskOp.RESUME, TaskOp.RESTART) and row.job_type in PRIVILEGED_JOB_TYPES:
-            require_allowed(conn, account_id, row.cg_soft_name)  # it would run again
-        if op is TaskOp.DELETE:
-            conn.execute(delete(tasks).where(tasks.c.id == task_id))
-            return {"id": task_id, "deleted": True}
+        _operable_row(conn, account_id, task_id, op)
         if op is TaskOp.STOP:
             lifecycle.transition(
                 conn,
@@ -402,28 +426,31 @@ def operate(
             )
             lifecycle.revoke_idle_leases(conn, task_id, "the task was aborted")
         elif op is TaskOp.RESTART:
-            if numbers:
-                known = set(
-                    conn.execute(
-                        select(frames.c.number).where(
-                            (frames.c.task_id == task_id) & frames.c.number.in_(numbers)
-                        )
-                    ).scalars()
-                )
-                unknown = sorted(set(numbers) - known)
-                if unknown:
-                    raise BadRequest(f"task {task_id} has no frame(s) {frame_spec.format(unknown)}")
-                where = lifecycle.numbers_filter(numbers)
-            elif restart in RESTART_KINDS:
-                where = lifecycle.status_filter(RESTART_KINDS[restart])
-            else:
-                raise BadRequest(
-                    f"restart must be one of {', '.join(RESTART_KINDS)}, or name frames"
-                )
+            where = _restart_filter(conn, task_id, restart, numbers)
             lifecycle.transition(conn, task_id, Event.RESTART, where)
             lifecycle.revoke_idle_leases(conn, task_id, "the frames were restarted")
-        row = _task_row(conn, account_id, task_id)
-        return task_record(row, _account_name(conn, account_id))
+        return task_record(_task_row(conn, account_id, task_id), _account_name(conn, account_id))
+
+
+def _restart_filter(
+    conn: Connection, task_id: int, restart: str, numbers: list[int] | None
+) -> ColumnElement[bool]:
+    """The frames a restart takes: those named (400 for one the task lacks), or a kind."""
+    if numbers:
+        known = set(
+            conn.execute(
+                select(frames.c.number).where(
+                    (frames.c.task_id == task_id) & frames.c.number.in_(numbers)
+                )
+            ).scalars()
+        )
+        unknown = sorted(set(numbers) - known)
+        if unknown:
+            raise BadRequest(f"task {task_id} has no frame(s) {frame_spec.format(unknown)}")
+        return lifecycle.numbers_filter(numbers)
+    if restart in RESTART_KINDS:
+        return lifecycle.status_filter(RESTART_KINDS[restart])
+    raise BadRequest(f"restart must be one of {', '.join(RESTART_KINDS)}, or name frames")
 
 
 # ---- queries -------------------------------------------------------------------------------
@@ -455,7 +482,7 @@ def _when(name: str, value: Any) -> float:
         ) from None
 
 
-def list_tasks(db: Database, account_id: int, filters: dict[str, Any]) -> dict[str, Any]:
+def list_tasks(db: Database, account_id: int, filters: Mapping[str, Any]) -> TaskPageOut:
     """The account's tasks with the vendor's filter keys, sorting and paging."""
     f = dict(filters)
     where = _task_filter(account_id, f)
@@ -472,14 +499,12 @@ def list_tasks(db: Database, account_id: int, filters: dict[str, Any]) -> dict[s
             .offset((page - 1) * size)
         ).all()
         name = _account_name(conn, account_id)
-        items = [task_record(r, name) for r in rows]
-        if f.get("with_frames"):
-            for item in items:
-                item["frames_detail"] = frame_records(conn, item["id"])
-    return {"total": total, "page_no": page, "page_size": size, "items": items}
+        detail = bool(f.get("with_frames"))
+        items = [task_record(r, name, frame_records(conn, r.id) if detail else None) for r in rows]
+    return TaskPageOut(total=total, page_no=page, page_size=size, items=items)
 
 
-def _task_filter(account_id: int, f: dict[str, Any]) -> ColumnElement[bool]:
+def _task_filter(account_id: int, f: Mapping[str, Any]) -> ColumnElement[bool]:
     """The account's tasks that match the vendor's filter keys in `f`."""
     where = tasks.c.account_id == account_id
     if f.get("task_id") not in (None, ""):
@@ -521,7 +546,7 @@ def _task_filter(account_id: int, f: dict[str, Any]) -> ColumnElement[bool]:
     return where
 
 
-def _task_order(f: dict[str, Any]) -> tuple[UnaryExpression[Any], bool]:
+def _task_order(f: Mapping[str, Any]) -> tuple[UnaryExpression[Any], bool]:
     """The ORDER BY of `sort` ('-' for descending, or `order` = 'desc') and whether it descends."""
     sort = str(f.get("sort") or "-id")
     desc = sort.startswith("-") or str(f.get("order", "")).lower() == "desc"
@@ -561,7 +586,7 @@ def frame_log(db: Database, account_id: int, task_id: int, number: int) -> str:
     return "".join(parts)
 
 
-def task_outputs(db: Database, account_id: int, task_id: int) -> list[dict[str, Any]]:
+def task_outputs(db: Database, account_id: int, task_id: int) -> list[TaskOutputOut]:
     """The output manifest of a task: path (under its output folder), hash, size, frame."""
     with db.read() as conn:
         _task_row(conn, account_id, task_id)
@@ -578,13 +603,9 @@ def task_outputs(db: Database, account_id: int, task_id: int) -> list[dict[str, 
             .order_by(outputs.c.path)
         ).all()
     return [
-        {
-            "path": r.path,
-            "hash": r.hash,
-            "size": r.size,
-            "thumb_hash": r.thumb_hash,
-            "frame": r.number,
-        }
+        TaskOutputOut(
+            path=r.path, hash=r.hash, size=r.size, thumb_hash=r.thumb_hash, frame=r.number
+        )
         for r in rows
     ]
 
@@ -606,16 +627,18 @@ def frame_thumbnail(db: Database, account_id: int, task_id: int, number: int) ->
         ).scalar()
 
 
-def worker_may_read(conn: Connection, worker_id: int, digest: str) -> bool:
-    """Whether `digest` is an input of a task on which the worker holds a live lease."""
-    row = conn.execute(
-        select(task_inputs.c.hash)
-        .join(leases, leases.c.task_id == task_inputs.c.task_id)
-        .where(
-            (task_inputs.c.hash == digest)
-            & (leases.c.worker_id == worker_id)
-            & (leases.c.state == LeaseState.ACTIVE.value)
-        )
-        .limit(1)
-    ).first()
-    return row is not None
+def held_input(db: Database, worker_id: int, digest: str) -> str | None:
+    """The path of input `digest` in a task on which the worker holds a live lease, or None
+    when it holds no such lease (the worker may read only inputs of its work)."""
+    with db.read() as conn:
+        path: str | None = conn.execute(
+            select(task_inputs.c.path)
+            .join(leases, leases.c.task_id == task_inputs.c.task_id)
+            .where(
+                (task_inputs.c.hash == digest)
+                & (leases.c.worker_id == worker_id)
+                & (leases.c.state == LeaseState.ACTIVE.value)
+            )
+            .limit(1)
+        ).scalar()
+    return path

@@ -11,6 +11,7 @@ from typing import Any
 
 from foxden.errors import BlobDamaged
 from foxden.store.blobs import BlobStore
+from foxden.wire.api import TaskOutputOut
 
 CHUNK = 1 << 20
 
@@ -50,20 +51,20 @@ def member_name(path: str) -> str:
     return "/".join(parts) or "output"
 
 
-def zip_stream(store: BlobStore, items: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+def zip_stream(store: BlobStore, items: Iterable[TaskOutputOut]) -> Iterator[bytes]:
     """The bytes of a zip holding each output (`path`, `hash`) that is in the store."""
     sink = _Sink()
     stamp = time.localtime()[:6]
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
         for item in items:
-            digest = str(item["hash"])
+            digest = item.hash
             try:
                 path = store.intact_path(digest)
             except BlobDamaged:
                 continue  # quarantined and logged: a damaged output is not served
             if path is None:
                 continue
-            info = zipfile.ZipInfo(member_name(str(item["path"])), date_time=stamp)
+            info = zipfile.ZipInfo(member_name(item.path), date_time=stamp)
             with (
                 path.open("rb") as source,
                 archive.open(info, "w", force_zip64=True) as target,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
@@ -13,6 +12,7 @@ from foxden.farm import projects, workers
 from foxden.web.auth import PageAccount, web_state
 from foxden.web.page import CheckedForm, PageRoute, field
 from foxden.web.templating import redirect, render
+from foxden.wire.api import PluginConfigChange, PluginConfigIn, ProjectChange
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 RENDER_OS = ("linux", "windows", "macos")
@@ -22,11 +22,13 @@ def _url(name: str) -> str:
     return "/projects/" + quote(name, safe="")
 
 
-def _config(form: FormData) -> dict[str, Any] | None:
+def _config(form: FormData, *, default: bool = True) -> PluginConfigIn | None:
     soft = field(form, "cg_soft_name")
     if not soft:
         return None
-    return {"cg_soft_name": soft, "plugin_name": field(form, "plugin_name"), "is_default": True}
+    return PluginConfigIn(
+        cg_soft_name=soft, plugin_name=field(form, "plugin_name"), is_default=default
+    )
 
 
 def _list_page(
@@ -87,7 +89,7 @@ def create(request: Request, account: PageAccount, form: CheckedForm) -> Respons
         return _list_page(
             request, account, status=exc.status_code, error=exc.message, values=values
         )
-    return redirect(request, _url(made["project_name"]), f"Project {made['project_name']} created.")
+    return redirect(request, _url(made.project_name), f"Project {made.project_name} created.")
 
 
 @router.get("/projects/{name}")
@@ -110,17 +112,17 @@ def project_page(name: str, request: Request, account: PageAccount) -> Response:
 @router.post("/projects/{name}")
 def edit(name: str, request: Request, account: PageAccount, form: CheckedForm) -> Response:
     """Change a project's name, path, remark or render OS."""
-    changes = {
-        "name": field(form, "project_name"),
-        "path": field(form, "project_path"),
-        "remark": field(form, "remark"),
-        "render_os": field(form, "render_os") or "linux",
-    }
+    changes = ProjectChange(
+        project_name=field(form, "project_name"),
+        project_path=field(form, "project_path"),
+        remark=field(form, "remark"),
+        render_os=field(form, "render_os") or "linux",
+    )
     try:
         made = projects.modify_project(web_state(request).farm.db, account.id, name, changes)
     except FoxdenError as exc:
         return redirect(request, _url(name), error=exc.message)
-    return redirect(request, _url(made["project_name"]), "Project saved.")
+    return redirect(request, _url(made.project_name), "Project saved.")
 
 
 @router.post("/projects/{name}/delete")
@@ -133,15 +135,14 @@ def delete(name: str, request: Request, account: PageAccount, _form: CheckedForm
 @router.post("/projects/{name}/configs")
 def add_config(name: str, request: Request, account: PageAccount, form: CheckedForm) -> Response:
     """Add software (and a plugin) to a project."""
-    config = _config(form)
+    config = _config(form, default=field(form, "is_default") == "on")
     if config is None:
         return redirect(request, _url(name), error="Choose the software first.")
-    config["is_default"] = field(form, "is_default") == "on"
     try:
         projects.add_config(web_state(request).farm.db, account.id, name, config)
     except FoxdenError as exc:
         return redirect(request, _url(name), error=exc.message)
-    return redirect(request, _url(name), f"Added {config['cg_soft_name']}.")
+    return redirect(request, _url(name), f"Added {config.cg_soft_name}.")
 
 
 @router.post("/projects/{name}/configs/{config_id}/default")
@@ -150,7 +151,7 @@ def make_default(
 ) -> Response:
     """Make a plugin config the one tasks use unless they name another."""
     projects.modify_config(
-        web_state(request).farm.db, account.id, name, config_id, {"is_default": True}
+        web_state(request).farm.db, account.id, name, config_id, PluginConfigChange(is_default=True)
     )
     return redirect(request, _url(name), "Default config changed.")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request, Response
@@ -16,6 +15,7 @@ from foxden.web.auth import PageAccount, web_state
 from foxden.web.outputs import member_name, zip_stream
 from foxden.web.page import CheckedForm, PageRoute, field
 from foxden.web.templating import redirect, render
+from foxden.wire.api import TaskOut, TaskOutputOut, TaskPageOut
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 PAGE_SIZE = 50
@@ -51,22 +51,23 @@ def task_list(request: Request, account: PageAccount) -> Response:
             farm.db, account.id, {**query, "page_no": page, "page_size": PAGE_SIZE}
         )
     except BadRequest as exc:
-        found, error = {"total": 0, "items": []}, exc.message
-    pages = max(1, -(-int(found["total"]) // PAGE_SIZE))
+        found = TaskPageOut(total=0, page_no=page, page_size=PAGE_SIZE, items=[])
+        error = exc.message
+    pages = max(1, -(-found.total // PAGE_SIZE))
     return render(
         request,
         "tasks.html",
         account=account,
         title="Tasks",
         error=error,
-        tasks=found["items"],
-        total=found["total"],
+        tasks=found.items,
+        total=found.total,
         page=page,
         pages=pages,
         chosen=chosen,
         query=urlencode({**query, "page_no": page, "page_size": PAGE_SIZE}),
         link=lambda n: "/tasks?" + urlencode({**query, "page_no": n}),
-        projects=[p["project_name"] for p in projects.list_projects(farm.db, account.id)],
+        projects=[p.project_name for p in projects.list_projects(farm.db, account.id)],
         statuses=[s.value for s in TaskStatus],
     )
 
@@ -88,7 +89,7 @@ def task_page(task_id: int, request: Request, account: PageAccount) -> Response:
         title=f"Task {task_id}",
         task=task,
         outputs=outputs,
-        frames=task["frames_detail"],
+        frames=task.frames_detail,
         ops={op.value: allowed_statuses(op) for op in TaskOp},
         frame_statuses=[s.value for s in FrameStatus],
         settled=sorted(s.value for s in SETTLED),
@@ -130,7 +131,7 @@ def restart(task_id: int, request: Request, account: PageAccount, form: CheckedF
 def delete(task_id: int, request: Request, account: PageAccount, _form: CheckedForm) -> Response:
     """Delete a task that is not queued or rendering."""
     try:
-        tasks.operate(web_state(request).farm.db, account.id, task_id, TaskOp.DELETE)
+        tasks.delete_task(web_state(request).farm.db, account.id, task_id)
     except Conflict as exc:
         return redirect(request, _task_url(task_id), error=exc.message)
     return redirect(request, "/tasks", f"Task {task_id} deleted.")
@@ -168,7 +169,7 @@ def frame_log(task_id: int, number: int, request: Request, account: PageAccount)
 
 def _outputs(
     request: Request, account_id: int, task_id: int
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+) -> tuple[TaskOut, list[TaskOutputOut]]:
     farm = web_state(request).farm
     return tasks.get_task(farm.db, account_id, task_id), tasks.task_outputs(
         farm.db, account_id, task_id
@@ -179,7 +180,7 @@ def _outputs(
 def outputs_zip(task_id: int, request: Request, account: PageAccount) -> StreamingResponse:
     """Every output of the task as one zip, streamed."""
     task, items = _outputs(request, account.id, task_id)
-    name = member_name(task["output_folder"] or f"task_{task_id}").replace("/", "_") + ".zip"
+    name = member_name(task.output_folder or f"task_{task_id}").replace("/", "_") + ".zip"
     ascii_name = name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
     return StreamingResponse(
@@ -195,7 +196,7 @@ def output_file(task_id: int, path: str, request: Request, account: PageAccount)
     _task, items = _outputs(request, account.id, task_id)
     store = web_state(request).farm.store
     for item in items:
-        found = store.intact_path(item["hash"]) if item["path"] == path else None
+        found = store.intact_path(item.hash) if item.path == path else None
         if found is not None:
             return FileResponse(
                 found,

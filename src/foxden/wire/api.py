@@ -1,19 +1,60 @@
-"""The account API's replies (`/api/...` for access keys and web sessions): one model each.
+"""The account API's shapes (`/api/...` for access keys and web sessions): its replies, one
+model each, and the request bodies that the farm's services take as they are.
 
-The server declares its routes with them (so docs/openapi.json says what each returns) and the
-typed client reads its replies into them (`foxden.client.records`). The server always sends
-every field (the document marks them all required); the defaults let a client read a reply
-that lacks one (an older server) as the client always did.
+The farm's services build them, the server declares its routes with them (so docs/openapi.json
+says what each returns) and the typed client reads its replies into them
+(`foxden.client.records`). The server always sends every field (the document marks them all
+required); the defaults let a client read a reply that lacks one (an older server) as the
+client always did. The other request bodies are in `foxden.server.api.models`.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
-from foxden.wire.fields import Record
+from foxden.wire.fields import Finite, Record, Size
 from foxden.wire.worker import SoftwareEntry
+
+# -- what a client sends (validated by the server, taken by the farm's services) -----------------
+
+
+class PluginConfigIn(BaseModel):
+    """Software and plugins a project renders with."""
+
+    cg_soft_name: str = Field(examples=["blender 3.4"])
+    plugin_name: str = ""
+    is_default: bool = False
+
+
+class PluginConfigChange(BaseModel):
+    """Changes to a plugin config."""
+
+    cg_soft_name: str | None = None
+    plugin_name: str | None = None
+    is_default: bool | None = None
+
+
+class ProjectChange(BaseModel):
+    """Changes to a project."""
+
+    project_name: str | None = None
+    project_path: str | None = None
+    remark: str | None = None
+    render_os: str | None = None
+
+
+class FileEntry(BaseModel):
+    """One file of an upload manifest: its client path, size, SHA-256 and mtime."""
+
+    path: str
+    size: Size
+    hash: str
+    mtime: Finite = 0.0
+
+
+# -- what the server replies ----------------------------------------------------------------------
 
 
 class AccountOut(Record):

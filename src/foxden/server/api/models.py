@@ -1,5 +1,6 @@
-"""Typed request bodies of the account API (they make the OpenAPI document); the worker
-protocol's bodies are in `foxden.wire.worker`."""
+"""Typed request bodies of the account API (they make the OpenAPI document); those the farm's
+services take as they are (plugin configs, project changes, manifest entries) are in
+`foxden.wire.api`, the worker protocol's bodies in `foxden.wire.worker`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from foxden.wire.fields import Finite, Int32, RowId, Size, refuse_non_finite
+from foxden.wire.api import FileEntry, PluginConfigIn
+from foxden.wire.fields import Int32, RowId, refuse_non_finite
 
 
 class AccountCreate(BaseModel):
@@ -37,22 +39,6 @@ class ProjectRights(BaseModel):
     allow_scripts: bool | None = None
 
 
-class PluginConfigIn(BaseModel):
-    """Software and plugins a project renders with."""
-
-    cg_soft_name: str = Field(examples=["blender 3.4"])
-    plugin_name: str = ""
-    is_default: bool = False
-
-
-class PluginConfigChange(BaseModel):
-    """Changes to a plugin config."""
-
-    cg_soft_name: str | None = None
-    plugin_name: str | None = None
-    is_default: bool | None = None
-
-
 class ProjectIn(BaseModel):
     """A new project."""
 
@@ -61,24 +47,6 @@ class ProjectIn(BaseModel):
     remark: str = ""
     render_os: str = "linux"
     plugins: list[PluginConfigIn] = []
-
-
-class ProjectChange(BaseModel):
-    """Changes to a project."""
-
-    project_name: str | None = None
-    project_path: str | None = None
-    remark: str | None = None
-    render_os: str | None = None
-
-
-class FileEntry(BaseModel):
-    """One file of an upload manifest: its client path, size, SHA-256 and mtime."""
-
-    path: str
-    size: Size
-    hash: str
-    mtime: Finite = 0.0
 
 
 class Manifest(BaseModel):

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Response
 
 from foxden.farm import projects
 from foxden.server.api.deps import AccountDep, FarmDep
-from foxden.server.api.models import PluginConfigChange, PluginConfigIn, ProjectChange, ProjectIn
-from foxden.wire.api import ProjectOut
+from foxden.server.api.models import ProjectIn
+from foxden.wire.api import PluginConfigChange, PluginConfigIn, ProjectChange, ProjectOut
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
 
@@ -15,29 +15,27 @@ router = APIRouter(prefix="/api/projects", tags=["projects"])
 @router.get("")
 def list_projects(farm: FarmDep, account: AccountDep) -> list[ProjectOut]:
     """The account's projects."""
-    return [ProjectOut.model_validate(p) for p in projects.list_projects(farm.db, account.id)]
+    return projects.list_projects(farm.db, account.id)
 
 
 @router.post("", status_code=201)
 def create_project(body: ProjectIn, farm: FarmDep, account: AccountDep) -> ProjectOut:
     """Create a project, optionally with plugin configs."""
-    return ProjectOut.model_validate(
-        projects.create_project(
-            farm.db,
-            account.id,
-            body.project_name,
-            body.project_path,
-            body.remark,
-            body.render_os,
-            [c.model_dump() for c in body.plugins],
-        )
+    return projects.create_project(
+        farm.db,
+        account.id,
+        body.project_name,
+        body.project_path,
+        body.remark,
+        body.render_os,
+        body.plugins,
     )
 
 
 @router.get("/{name}")
 def get_project(name: str, farm: FarmDep, account: AccountDep) -> ProjectOut:
     """One project by name."""
-    return ProjectOut.model_validate(projects.list_projects(farm.db, account.id, name)[0])
+    return projects.list_projects(farm.db, account.id, name)[0]
 
 
 @router.patch("/{name}")
@@ -45,14 +43,7 @@ def modify_project(
     name: str, body: ProjectChange, farm: FarmDep, account: AccountDep
 ) -> ProjectOut:
     """Rename a project or change its path, remark or render OS."""
-    mapping = {
-        "project_name": "name",
-        "project_path": "path",
-        "remark": "remark",
-        "render_os": "render_os",
-    }
-    changes = {mapping[k]: v for k, v in body.model_dump(exclude_none=True).items()}
-    return ProjectOut.model_validate(projects.modify_project(farm.db, account.id, name, changes))
+    return projects.modify_project(farm.db, account.id, name, body)
 
 
 @router.delete("/{name}", status_code=204)
@@ -65,9 +56,7 @@ def delete_project(name: str, farm: FarmDep, account: AccountDep) -> Response:
 @router.post("/{name}/configs", status_code=201)
 def add_config(name: str, body: PluginConfigIn, farm: FarmDep, account: AccountDep) -> ProjectOut:
     """Add a plugin config (software from GET /api/software)."""
-    return ProjectOut.model_validate(
-        projects.add_config(farm.db, account.id, name, body.model_dump())
-    )
+    return projects.add_config(farm.db, account.id, name, body)
 
 
 @router.patch("/{name}/configs/{config_id}")
@@ -75,14 +64,10 @@ def modify_config(
     name: str, config_id: int, body: PluginConfigChange, farm: FarmDep, account: AccountDep
 ) -> ProjectOut:
     """Change a plugin config or make it the default."""
-    return ProjectOut.model_validate(
-        projects.modify_config(
-            farm.db, account.id, name, config_id, body.model_dump(exclude_none=True)
-        )
-    )
+    return projects.modify_config(farm.db, account.id, name, config_id, body)
 
 
 @router.delete("/{name}/configs/{config_id}")
 def delete_config(name: str, config_id: int, farm: FarmDep, account: AccountDep) -> ProjectOut:
     """Remove a plugin config."""
-    return ProjectOut.model_validate(projects.delete_config(farm.db, account.id, name, config_id))
+    return projects.delete_config(farm.db, account.id, name, config_id)

@@ -23,15 +23,13 @@ router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 def submit(body: TaskIn, farm: FarmDep, account: AccountDep) -> TaskOut:
     """Submit a task: a scene you uploaded, a project with a plugin config, and frames."""
     request = body.model_dump(exclude_none=True)
-    return TaskOut.model_validate(
-        tasks.submit(
-            farm.db,
-            farm.store,
-            account.id,
-            request,
-            default_chunk=farm.settings.default_chunk_size,
-            default_attempts=farm.settings.max_attempts,
-        )
+    return tasks.submit(
+        farm.db,
+        farm.store,
+        account.id,
+        request,
+        default_chunk=farm.settings.default_chunk_size,
+        default_attempts=farm.settings.max_attempts,
     )
 
 
@@ -59,25 +57,25 @@ def list_tasks(
 ) -> TaskPageOut:
     """Your tasks, filtered (the vendor's keys), sorted ('-submit_time', 'status', ...) and paged."""
     filters = {k: v for k, v in locals().items() if k not in ("farm", "account") and v is not None}
-    return TaskPageOut.model_validate(tasks.list_tasks(farm.db, account.id, filters))
+    return tasks.list_tasks(farm.db, account.id, filters)
 
 
 @router.get("/{task_id}")
 def get_task(task_id: int, farm: FarmDep, account: AccountDep, frames: bool = False) -> TaskOut:
     """One task, with its frames when asked."""
-    return TaskOut.model_validate(tasks.get_task(farm.db, account.id, task_id, with_frames=frames))
+    return tasks.get_task(farm.db, account.id, task_id, with_frames=frames)
 
 
 @router.post("/{task_id}/stop")
 def stop(task_id: int, farm: FarmDep, account: AccountDep) -> TaskOut:
     """Stop a queued or rendering task (running frames are killed within a heartbeat)."""
-    return TaskOut.model_validate(tasks.operate(farm.db, account.id, task_id, TaskOp.STOP))
+    return tasks.operate(farm.db, account.id, task_id, TaskOp.STOP)
 
 
 @router.post("/{task_id}/resume")
 def resume(task_id: int, farm: FarmDep, account: AccountDep) -> TaskOut:
     """Resume a stopped task."""
-    return TaskOut.model_validate(tasks.operate(farm.db, account.id, task_id, TaskOp.RESUME))
+    return tasks.operate(farm.db, account.id, task_id, TaskOp.RESUME)
 
 
 @router.post("/{task_id}/restart")
@@ -88,23 +86,21 @@ def restart(task_id: int, body: RestartIn, farm: FarmDep, account: AccountDep) -
         numbers = (
             frame_spec.parse(body.frames) if isinstance(body.frames, str) else list(body.frames)
         )
-    return TaskOut.model_validate(
-        tasks.operate(
-            farm.db, account.id, task_id, TaskOp.RESTART, restart=body.restart, numbers=numbers
-        )
+    return tasks.operate(
+        farm.db, account.id, task_id, TaskOp.RESTART, restart=body.restart, numbers=numbers
     )
 
 
 @router.post("/{task_id}/abort")
 def abort(task_id: int, farm: FarmDep, account: AccountDep) -> TaskOut:
     """Abort a task for good: frames not done become aborted."""
-    return TaskOut.model_validate(tasks.operate(farm.db, account.id, task_id, TaskOp.ABORT))
+    return tasks.operate(farm.db, account.id, task_id, TaskOp.ABORT)
 
 
 @router.delete("/{task_id}")
 def delete(task_id: int, farm: FarmDep, account: AccountDep) -> TaskDeletedOut:
     """Delete a task that is not queued or rendering (stop it first)."""
-    return TaskDeletedOut.model_validate(tasks.operate(farm.db, account.id, task_id, TaskOp.DELETE))
+    return tasks.delete_task(farm.db, account.id, task_id)
 
 
 @router.get("/{task_id}/frames/{number}/log", response_class=PlainTextResponse)
@@ -130,6 +126,4 @@ def thumbnail(task_id: int, number: int, farm: FarmDep, account: AccountDep) -> 
 @router.get("/{task_id}/outputs")
 def outputs(task_id: int, farm: FarmDep, account: AccountDep) -> list[TaskOutputOut]:
     """The task's output manifest (download each with GET /api/blobs/{hash})."""
-    return [
-        TaskOutputOut.model_validate(o) for o in tasks.task_outputs(farm.db, account.id, task_id)
-    ]
+    return tasks.task_outputs(farm.db, account.id, task_id)

@@ -15,6 +15,7 @@ from foxden.farm import accounts, projects, tasks, workers
 from foxden.farm.accounts import Account
 from foxden.server.context import Farm
 from foxden.server.logins import client_address
+from foxden.wire.api import PluginConfigChange, PluginConfigIn, ProjectOut
 from foxden.wire.vendor import (
     VendorPlugin,
     VendorRecord,
@@ -126,7 +127,7 @@ def _dispatch(farm: Farm, account: Account, action: str, body: dict[str, Any]) -
                     str(body.get("project_path", "")),
                     str(body.get("remark", "")),
                     str(body.get("render_os", "linux")),
-                    body.get("plugins") or [],
+                    [_plugin_config(c) for c in body.get("plugins") or []],
                 )
             )
         )
@@ -137,7 +138,7 @@ def _dispatch(farm: Farm, account: Account, action: str, body: dict[str, Any]) -
         has_frames = bool(int(filters.pop("has_frames", 0) or 0))
         filters["with_frames"] = has_frames
         page = tasks.list_tasks(db, account.id, filters)
-        return _reply([vendor_records.task(t) for t in page["items"]], page["total"])
+        return _reply([vendor_records.task(t) for t in page.items], page.total)
     if action == "create_task":
         record = tasks.submit(
             db,
@@ -147,19 +148,37 @@ def _dispatch(farm: Farm, account: Account, action: str, body: dict[str, Any]) -
             default_chunk=farm.settings.default_chunk_size,
             default_attempts=farm.settings.max_attempts,
         )
-        return _reply({"task_id": record["id"]})
+        return _reply({"task_id": record.id})
     if action == "operate_task":
         return _reply(_operate_task(farm, account, body))
     raise BadRequest(f"unknown action {quote(action)}")
 
 
-def _operate_project(farm: Farm, account: Account, body: dict[str, Any]) -> dict[str, Any]:
+def _plugin_config(body: dict[str, Any]) -> PluginConfigIn:
+    """A plugin config of a vendor body (`cg_soft_name`, `plugin_name`, `is_default`)."""
+    return PluginConfigIn(
+        cg_soft_name=str(body.get("cg_soft_name", "")),
+        plugin_name=str(body.get("plugin_name") or ""),
+        is_default=bool(body.get("is_default")),
+    )
+
+
+def _config_change(body: dict[str, Any]) -> PluginConfigChange:
+    """The changes to a plugin config a vendor body names (keys left out stay as they are)."""
+    return PluginConfigChange(
+        **{k: str(body[k]) for k in ("cg_soft_name", "plugin_name") if k in body},
+        is_default=bool(body.get("is_default")),
+    )
+
+
+def _operate_project(farm: Farm, account: Account, body: dict[str, Any]) -> ProjectOut:
     name = str(body.get("project_name", ""))
     op = str(body.get("operate_type", body.get("operation", "")))
     if op in ("0", "add"):
-        return projects.add_config(farm.db, account.id, name, body)
+        return projects.add_config(farm.db, account.id, name, _plugin_config(body))
     if op in ("1", "modify"):
-        return projects.modify_config(farm.db, account.id, name, int(body["config_id"]), body)
+        config_id = int(body["config_id"])
+        return projects.modify_config(farm.db, account.id, name, config_id, _config_change(body))
     if op in ("2", "delete"):
         return projects.delete_config(farm.db, account.id, name, int(body["config_id"]))
     raise BadRequest("operate_type must be 0 (add), 1 (modify) or 2 (delete)")
@@ -177,7 +196,7 @@ def _operate_task(farm: Farm, account: Account, body: dict[str, Any]) -> list[Ve
             kind = vendor_records.RESTART_TYPES.get(int(body.get("restart_type", 0)), "failed")
             rec = tasks.operate(farm.db, account.id, int(task_id), TaskOp.RESTART, restart=kind)
         elif op == 2:
-            rec = tasks.operate(farm.db, account.id, int(task_id), TaskOp.DELETE)
+            tasks.delete_task(farm.db, account.id, int(task_id))
             results.append(VendorTaskDeleted(task_id=task_id, deleted=True))
             continue
         else:

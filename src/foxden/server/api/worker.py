@@ -6,11 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from foxden.core.states import LeaseState
-from foxden.db.schema import leases, task_inputs
 from foxden.errors import BlobDamaged, NotFound, PayloadTooLarge
 from foxden.farm import proofs, scheduler, tasks, workers
 from foxden.server.api.deps import FarmDep, WorkerDep
@@ -122,24 +119,14 @@ def sign_off(farm: FarmDep, worker: WorkerDep) -> ReleasedOut:
 def read_input(digest: str, farm: FarmDep, worker: WorkerDep) -> FileResponse:
     """An input of the work this worker holds (nothing else)."""
     check_hash(digest)
-    with farm.db.read() as conn:
-        allowed = tasks.worker_may_read(conn, worker.id, digest)
+    name = tasks.held_input(farm.db, worker.id, digest)
+    if name is None:
+        raise NotFound("not an input of any work you hold")
     try:
-        path = farm.store.intact_path(digest) if allowed else None
+        path = farm.store.intact_path(digest)
     except BlobDamaged:  # quarantined and logged; 404 makes the worker fail the frames at once
-        with farm.db.read() as conn:
-            name = conn.execute(  # its name in the work this worker holds
-                select(task_inputs.c.path)
-                .join(leases, leases.c.task_id == task_inputs.c.task_id)
-                .where(
-                    (task_inputs.c.hash == digest)
-                    & (leases.c.worker_id == worker.id)
-                    & (leases.c.state == LeaseState.ACTIVE.value)
-                )
-                .limit(1)
-            ).scalar()
         raise NotFound(
-            f"input {name or digest} is damaged on the farm (its stored copy failed its hash "
+            f"input {name} is damaged on the farm (its stored copy failed its hash "
             "check and was put aside): upload it again, then restart the task"
         ) from None
     if path is None:
