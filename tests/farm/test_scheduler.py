@@ -76,7 +76,7 @@ class Scene:
 def scene(db_url: str, tmp_path: Path) -> Iterator[Scene]:
     farm = Farm.open(farm_settings(db_url, tmp_path))
     try:
-        account_id = int(create_account(farm.db, "alice")[0]["id"])
+        account_id = create_account(farm.db, "alice")[0].id
         set_trusted(farm.db, "alice", True)
         made = Scene(farm, account_id)
         made.worker("seed")  # the software on offer

@@ -192,7 +192,7 @@ def _account_create(args: argparse.Namespace) -> int:
         record, key = create_account(farm.db, args.name, admin=args.admin, email=args.email)
     finally:
         farm.close()
-    print(json.dumps({"account": record["name"], "access_key": key, "admin": record["is_admin"]}))
+    print(json.dumps({"account": record.name, "access_key": key, "admin": record.is_admin}))
     return 0
 
 
@@ -201,7 +201,7 @@ def _account_list(args: argparse.Namespace) -> int:
 
     farm = _open(args)
     try:
-        print(json.dumps(list_accounts(farm.db), indent=2))
+        print(json.dumps([a.model_dump(mode="json") for a in list_accounts(farm.db)], indent=2))
     finally:
         farm.close()
     return 0
@@ -212,7 +212,7 @@ def _account_disable(args: argparse.Namespace) -> int:
 
     farm = _open(args)
     try:
-        print(json.dumps(set_disabled(farm.db, args.name, args.disabled)))
+        print(json.dumps(set_disabled(farm.db, args.name, args.disabled).model_dump(mode="json")))
     finally:
         farm.close()
     return 0
@@ -235,7 +235,7 @@ def _account_trust(args: argparse.Namespace) -> int:
 
     farm = _open(args)
     try:
-        print(json.dumps(set_trusted(farm.db, args.name, args.trusted)))
+        print(json.dumps(set_trusted(farm.db, args.name, args.trusted).model_dump(mode="json")))
     finally:
         farm.close()
     return 0
@@ -255,7 +255,7 @@ def _project_allow(args: argparse.Namespace) -> int:
         )
     finally:
         farm.close()
-    print(json.dumps(rights))
+    print(json.dumps(rights.model_dump(mode="json")))
     return 0
 
 

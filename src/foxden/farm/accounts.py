@@ -6,14 +6,14 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, select, update
+from sqlalchemy import ColumnElement, Connection, RowMapping, select, update
 
 from foxden.db.engine import Database, new_id
 from foxden.db.schema import accounts
 from foxden.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, quote
 from foxden.farm.secrets import hash_secret, matches, new_secret
+from foxden.wire.api import AccountOut
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 
@@ -29,7 +29,7 @@ class Account:
 
 def create_account(
     db: Database, name: str, *, admin: bool = False, email: str = ""
-) -> tuple[dict[str, Any], str]:
+) -> tuple[AccountOut, str]:
     """Create an account; returns its record and its access key (shown once, stored hashed)."""
     if not _NAME.match(name):
         raise BadRequest(
@@ -52,7 +52,7 @@ def create_account(
             )
         )
         row = conn.execute(select(accounts).where(accounts.c.id == account_id)).mappings().one()
-    return account_record(dict(row)), key
+    return account_record(row), key
 
 
 def authenticate(conn: Connection, key: str | None, account_name: str | None = None) -> Account:
@@ -102,37 +102,37 @@ def touch_login(db: Database, account: Account) -> None:
         )
 
 
-def account_record(row: dict[str, Any]) -> dict[str, Any]:
+def account_record(row: RowMapping) -> AccountOut:
     """The public record of an account (never its key hash)."""
-    return {
-        "id": row["id"],
-        "name": row["name"],
-        "is_admin": bool(row["is_admin"]),
-        "disabled": bool(row["disabled"]),
-        "trusted": bool(row["trusted"]),  # may use privileged job types (farm/rights.py)
-        "email": row["email"],
-        "created_at": row["created_at"],
-        "login_at": row["login_at"],
-    }
+    return AccountOut(
+        id=row["id"],
+        name=row["name"],
+        is_admin=bool(row["is_admin"]),
+        disabled=bool(row["disabled"]),
+        trusted=bool(row["trusted"]),  # may use privileged job types (farm/rights.py)
+        email=row["email"],
+        created_at=row["created_at"],
+        login_at=row["login_at"],
+    )
 
 
-def get_account(db: Database, account_id: int) -> dict[str, Any]:
+def get_account(db: Database, account_id: int) -> AccountOut:
     """One account's record."""
     with db.read() as conn:
         row = conn.execute(select(accounts).where(accounts.c.id == account_id)).mappings().first()
     if row is None:
         raise NotFound(f"no account {account_id}")
-    return account_record(dict(row))
+    return account_record(row)
 
 
-def list_accounts(db: Database) -> list[dict[str, Any]]:
+def list_accounts(db: Database) -> list[AccountOut]:
     """Every account (admins only, checked by the caller)."""
     with db.read() as conn:
         rows = conn.execute(select(accounts).order_by(accounts.c.id)).mappings().all()
-    return [account_record(dict(r)) for r in rows]
+    return [account_record(r) for r in rows]
 
 
-def set_disabled(db: Database, name: str, disabled: bool) -> dict[str, Any]:
+def set_disabled(db: Database, name: str, disabled: bool) -> AccountOut:
     """Disable or enable an account by name."""
     with db.write() as conn:
         res = conn.execute(
@@ -141,7 +141,7 @@ def set_disabled(db: Database, name: str, disabled: bool) -> dict[str, Any]:
         if res.rowcount == 0:
             raise NotFound(f"no account named {name!r}")
         row = conn.execute(select(accounts).where(accounts.c.name == name)).mappings().one()
-    return account_record(dict(row))
+    return account_record(row)
 
 
 def rotate_key(db: Database, name: str) -> str:

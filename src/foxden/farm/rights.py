@@ -11,20 +11,22 @@ tasks and the scheduler make, are in `farm/privileges.py`.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select, update
 
-from foxden.core.states import TaskOp
+from foxden.core.states import TaskOp, TaskStatus
 from foxden.db.engine import Database
 from foxden.db.schema import accounts, projects, tasks
 from foxden.errors import Conflict, NotFound
 from foxden.farm.accounts import account_record
 from foxden.farm.privileges import PRIVILEGED_JOB_TYPES, project_rights
 from foxden.farm.tasks import operate
+from foxden.wire.api import ProjectRightsOut, TrustOut
+
+#: the statuses of a task that would still render: untrusting stops them
+_PENDING = (TaskStatus.QUEUED.value, TaskStatus.RENDERING.value)
 
 
-def set_trusted(db: Database, name: str, trusted: bool) -> dict[str, Any]:
+def set_trusted(db: Database, name: str, trusted: bool) -> TrustOut:
     """Trust or untrust an account by name; untrusting stops its queued and rendering
     command tasks (they could be resumed only by a trusted account). Returns its record with
     `stopped_tasks`, the ids of the tasks stopped."""
@@ -41,13 +43,13 @@ def set_trusted(db: Database, name: str, trusted: bool) -> dict[str, Any]:
                     select(tasks.c.id).where(
                         (tasks.c.account_id == row["id"])
                         & tasks.c.job_type.in_(sorted(PRIVILEGED_JOB_TYPES))
-                        & tasks.c.status.in_(("queued", "rendering"))
+                        & tasks.c.status.in_(_PENDING)
                     )
                 ).scalars()
             )
         )
     stopped = _stop_all(db, int(row["id"]), pending)
-    return {**account_record(dict(row)), "stopped_tasks": stopped}
+    return TrustOut(**account_record(row).model_dump(), stopped_tasks=stopped)
 
 
 def _stop_all(db: Database, account_id: int, task_ids: list[int]) -> list[int]:
@@ -68,7 +70,7 @@ def set_project_rights(
     *,
     allow_network: bool | None = None,
     allow_scripts: bool | None = None,
-) -> dict[str, Any]:
+) -> ProjectRightsOut:
     """Set the sandbox rights of an account's project (administrators only, checked by the
     caller); None leaves a right as it is. Returns the account, the project and its rights."""
     values = {
@@ -90,4 +92,4 @@ def set_project_rights(
         ).first()
         if row is None:
             raise NotFound(f"account {account_name!r} has no project named {project_name!r}")
-    return {"account": account_name, "project_name": project_name, **project_rights(row)}
+    return ProjectRightsOut(account=account_name, project_name=project_name, **project_rights(row))

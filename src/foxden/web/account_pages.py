@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
@@ -13,6 +12,7 @@ from foxden.farm.accounts import Account
 from foxden.web.auth import PageAccount, web_state
 from foxden.web.page import CheckedForm, PageRoute, field, safe_next
 from foxden.web.templating import redirect, render
+from foxden.wire.api import AccountOut
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -26,9 +26,9 @@ def _url(name: str) -> str:
     return "/accounts/" + quote(name, safe="")
 
 
-def _account(request: Request, name: str) -> dict[str, Any]:
+def _account(request: Request, name: str) -> AccountOut:
     for record in accounts.list_accounts(web_state(request).farm.db):
-        if record["name"] == name:
+        if record.name == name:
             return record
     raise NotFound(f"No account named {name!r}.")
 
@@ -57,7 +57,7 @@ def account_page(name: str, request: Request, account: PageAccount) -> Response:
         account=account,
         title=f"Account {name}",
         record=record,
-        projects=projects.list_projects(web_state(request).farm.db, record["id"]),
+        projects=projects.list_projects(web_state(request).farm.db, record.id),
         url=_url(name),
     )
 
@@ -75,7 +75,7 @@ def trust(name: str, request: Request, account: PageAccount, form: CheckedForm) 
     if trusted:
         note = f"{name} is trusted: it may use the command job type."
     else:
-        stopped = len(record["stopped_tasks"])
+        stopped = len(record.stopped_tasks)
         note = f"{name} is no longer trusted with the command job type." + (
             f" {stopped} of its command task(s) stopped." if stopped else ""
         )
@@ -103,6 +103,6 @@ def sandbox(
     return redirect(
         request,
         back,
-        f"Project {project} of {name}: network {said[made['allow_network']]}, "
-        f"scripts {said[made['allow_scripts']]}.",
+        f"Project {project} of {name}: network {said[made.allow_network]}, "
+        f"scripts {said[made.allow_scripts]}.",
     )

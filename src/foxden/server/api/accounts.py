@@ -23,14 +23,14 @@ router = APIRouter(prefix="/api", tags=["accounts"])
 @router.get("/me")
 def me(farm: FarmDep, account: AccountDep) -> AccountOut:
     """The calling account."""
-    return AccountOut.model_validate(accounts.get_account(farm.db, account.id))
+    return accounts.get_account(farm.db, account.id)
 
 
 @router.post("/login")
 def login(farm: FarmDep, account: AccountDep) -> AccountOut:
     """Check the access key and record the login."""
     accounts.touch_login(farm.db, account)
-    return AccountOut.model_validate(accounts.get_account(farm.db, account.id))
+    return accounts.get_account(farm.db, account.id)
 
 
 @router.post("/me/key")
@@ -42,22 +42,20 @@ def rotate_my_key(farm: FarmDep, account: AccountDep) -> AccessKeyOut:
 @router.get("/accounts")
 def list_accounts(farm: FarmDep, _admin: AdminDep) -> list[AccountOut]:
     """Every account (admins only)."""
-    return [AccountOut.model_validate(a) for a in accounts.list_accounts(farm.db)]
+    return accounts.list_accounts(farm.db)
 
 
 @router.post("/accounts", status_code=201)
 def create_account(body: AccountCreate, farm: FarmDep, _admin: AdminDep) -> AccountCreatedOut:
     """Create an account; the access key is in the reply, and only there (admins only)."""
     record, key = accounts.create_account(farm.db, body.name, admin=body.admin, email=body.email)
-    return AccountCreatedOut(
-        account=record["name"], access_key=key, record=AccountOut.model_validate(record)
-    )
+    return AccountCreatedOut(account=record.name, access_key=key, record=record)
 
 
 @router.patch("/accounts/{name}")
 def change_account(name: str, body: AccountChange, farm: FarmDep, _admin: AdminDep) -> AccountOut:
     """Disable or enable an account (admins only)."""
-    return AccountOut.model_validate(accounts.set_disabled(farm.db, name, body.disabled))
+    return accounts.set_disabled(farm.db, name, body.disabled)
 
 
 @router.post("/accounts/{name}/key")
@@ -72,7 +70,7 @@ def trust(name: str, body: AccountTrust, farm: FarmDep, _admin: AdminDep) -> Tru
 
     Taking it back stops the account's queued and rendering command tasks (`stopped_tasks`).
     """
-    return TrustOut.model_validate(rights.set_trusted(farm.db, name, body.trusted))
+    return rights.set_trusted(farm.db, name, body.trusted)
 
 
 @router.patch("/accounts/{name}/projects/{project}/sandbox")
@@ -80,14 +78,8 @@ def project_sandbox(
     name: str, project: str, body: ProjectRights, farm: FarmDep, _admin: AdminDep
 ) -> ProjectRightsOut:
     """Let an account's project reach the network or run its scene's scripts (admins only)."""
-    return ProjectRightsOut.model_validate(
-        rights.set_project_rights(
-            farm.db,
-            name,
-            project,
-            allow_network=body.allow_network,
-            allow_scripts=body.allow_scripts,
-        )
+    return rights.set_project_rights(
+        farm.db, name, project, allow_network=body.allow_network, allow_scripts=body.allow_scripts
     )
 
 
