@@ -20,6 +20,7 @@ from foxden.farm.accounts import create_account
 from foxden.farm.rights import set_trusted
 from foxden.server.context import Farm
 from foxden.wire.api import PluginConfigIn
+from foxden.wire.worker import WorkerRegister
 from tests.conftest import farm_settings
 
 T0 = 1_000_000.0  # the clock the tests give; nothing here sleeps
@@ -58,7 +59,8 @@ class Scene:
             "tags": list(tags),
         }
         key = self.farm.join_key
-        worker_id = int(farm_workers.register(self.farm.db, key, key, info)["worker_id"])
+        registered = WorkerRegister.model_validate(info)
+        worker_id = farm_workers.register(self.farm.db, key, key, registered)["worker_id"]
         with self.farm.db.read() as conn:
             row = conn.execute(
                 select(workers.c.software_keys, workers.c.tags).where(workers.c.id == worker_id)

@@ -295,7 +295,7 @@ def _workers_action(args: argparse.Namespace) -> int:
     action = workers.revoke if args.action_name == "revoke" else workers.approve
     farm = _open(args)
     try:
-        print(json.dumps(action(farm.db, args.worker_id)))
+        print(json.dumps(action(farm.db, args.worker_id).model_dump(mode="json")))
     finally:
         farm.close()
     return 0

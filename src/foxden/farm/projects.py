@@ -65,7 +65,7 @@ def _check_software(db: Database, cg_soft_name: str) -> None:
     software_key(cg_soft_name)  # validates the shape
     if not software_available(db, cg_soft_name):
         offer = (
-            ", ".join(s["cg_soft_name"] for s in software_on_offer(db))
+            ", ".join(s.cg_soft_name for s in software_on_offer(db))
             or "none (no worker is connected)"
         )
         raise BadRequest(

@@ -6,7 +6,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import func, select, update
 
@@ -19,6 +19,17 @@ from foxden.farm import scheduler
 from foxden.farm.caches import TokenCache
 from foxden.farm.scheduler import WorkerInfo
 from foxden.farm.secrets import hash_secret, matches, new_secret
+from foxden.wire.api import SoftwareOut, WorkerApprovedOut, WorkerRevokedOut
+from foxden.wire.worker import WorkerRegister
+
+
+class RegisteredWorker(TypedDict):
+    """A worker just admitted: its id, its own token (shown once) and whether it may work."""
+
+    worker_id: int
+    token: str
+    approved: bool
+
 
 OFFLINE_AFTER = 300.0  # seconds without contact before a worker's software is no longer offered
 #: worker states that offer no software, whenever last seen.
@@ -80,10 +91,10 @@ def register(
     db: Database,
     join_key: str,
     presented: str | None,
-    info: dict[str, Any],
+    info: WorkerRegister,
     *,
     approved: bool = True,
-) -> dict[str, Any]:
+) -> RegisteredWorker:
     """Admit a worker that shows the join key; returns its id and its own token.
 
     `approved=False` (the server's approval mode) registers it waiting: it gets no work until
@@ -93,36 +104,35 @@ def register(
         raise Unauthorized(
             "wrong join key: give the key from the server's data directory (join_key)"
         )
-    software = info.get("software") or []
     keys: list[str] = []
-    for soft in software:
-        if not soft.get("name"):
+    for soft in info.software:
+        if not soft.name:
             raise BadRequest("each software entry needs a name")
-        keys.extend(offered_keys(str(soft["name"]), str(soft.get("version", ""))))
+        keys.extend(offered_keys(soft.name, soft.version))
     token = new_secret("fdw")
     now = time.time()
     with db.write() as conn:
         worker_id = new_id(
             conn.execute(
                 workers.insert().values(
-                    name=str(info.get("name") or "worker")[:128],
+                    name=(info.name or "worker")[:128],
                     token_hash=hash_secret(token),
-                    software=software,
+                    software=[s.model_dump() for s in info.software],
                     software_keys=sorted(set(keys)),
-                    cores=int(info.get("cores") or 1),
-                    memory_mb=int(info.get("memory_mb") or 0),
-                    gpus=list(info.get("gpus") or []),
-                    tags=list(info.get("tags") or []),
-                    slots=int(info.get("slots") or 1),
+                    cores=info.cores or 1,
+                    memory_mb=info.memory_mb,
+                    gpus=info.gpus,
+                    tags=info.tags,
+                    slots=info.slots or 1,
                     status=WorkerState.IDLE.value,
                     registered_at=now,
                     last_seen=now,
-                    sandboxed=bool(info.get("sandboxed", True)),
+                    sandboxed=info.sandboxed,
                     approved=approved,
                 )
             )
         )
-    return {"worker_id": worker_id, "token": token, "approved": approved}
+    return RegisteredWorker(worker_id=worker_id, token=token, approved=approved)
 
 
 def authenticate(
@@ -163,7 +173,7 @@ def authenticate(
 
 def revoke(
     db: Database, worker_id: int, tokens: TokenCache[WorkerInfo] | None = None
-) -> dict[str, Any]:
+) -> WorkerRevokedOut:
     """Take a worker's token away for good and put its running frames back in the queue.
 
     Its token gets 401 at once; it may join again only with the join key (rotate the key first
@@ -181,12 +191,14 @@ def revoke(
     if tokens is not None:
         tokens.forget_worker(worker_id)
     released = scheduler.release(db, worker_id)
-    return {"worker_id": worker_id, "status": WorkerState.REVOKED.value, "released": released}
+    return WorkerRevokedOut(
+        worker_id=worker_id, status=WorkerState.REVOKED.value, released=released
+    )
 
 
 def approve(
     db: Database, worker_id: int, tokens: TokenCache[WorkerInfo] | None = None
-) -> dict[str, Any]:
+) -> WorkerApprovedOut:
     """Let a worker that waits for approval take work."""
     with db.write() as conn:
         row = conn.execute(select(workers.c.status).where(workers.c.id == worker_id)).first()
@@ -197,7 +209,7 @@ def approve(
         conn.execute(update(workers).where(workers.c.id == worker_id).values(approved=True))
     if tokens is not None:
         tokens.forget_worker(worker_id)
-    return {"worker_id": worker_id, "approved": True}
+    return WorkerApprovedOut(worker_id=worker_id, approved=True)
 
 
 def sign_off(db: Database, worker_id: int) -> None:
@@ -262,7 +274,7 @@ def _recent(db: Database, column: Any) -> list[Any]:
         return list(conn.execute(query).scalars())
 
 
-def software_on_offer(db: Database) -> list[dict[str, Any]]:
+def software_on_offer(db: Database) -> list[SoftwareOut]:
     """Software (and plugins) that workers seen recently can run, as plugin-config choices."""
     offer: dict[str, set[str]] = {}
     for software in _recent(db, workers.c.software):
@@ -270,7 +282,7 @@ def software_on_offer(db: Database) -> list[dict[str, Any]]:
             name = display_name(str(soft["name"]), str(soft.get("version", "")))
             offer.setdefault(name, set()).update(str(p) for p in soft.get("plugins") or [])
     return [
-        {"cg_soft_name": name, "plugins": sorted(plugins)}
+        SoftwareOut(cg_soft_name=name, plugins=sorted(plugins))
         for name, plugins in sorted(offer.items())
     ]
 

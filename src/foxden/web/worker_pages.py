@@ -44,7 +44,7 @@ def revoke(worker_id: int, request: Request, account: PageAccount, _form: Checke
     return redirect(
         request,
         "/workers",
-        f"Worker {worker_id} revoked; {done['released']} running frame(s) went back to the queue.",
+        f"Worker {worker_id} revoked; {done.released} running frame(s) went back to the queue.",
     )
 
 

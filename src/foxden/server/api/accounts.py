@@ -92,4 +92,4 @@ def list_workers(farm: FarmDep, _admin: AdminDep) -> list[WorkerOut]:
 @router.get("/software")
 def software(farm: FarmDep, _account: AccountDep) -> list[SoftwareOut]:
     """Software and plugins that the farm's workers can run: the choices for plugin configs."""
-    return [SoftwareOut.model_validate(s) for s in workers.software_on_offer(farm.db)]
+    return workers.software_on_offer(farm.db)

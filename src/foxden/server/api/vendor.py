@@ -113,7 +113,7 @@ def _dispatch(farm: Farm, account: Account, action: str, body: dict[str, Any]) -
     if action == "query_plugin":
         return _reply(
             [
-                VendorPlugin(cg_soft_name=s["cg_soft_name"], plugin_name=",".join(s["plugins"]))
+                VendorPlugin(cg_soft_name=s.cg_soft_name, plugin_name=",".join(s.plugins))
                 for s in workers.software_on_offer(db)
             ]
         )

@@ -40,7 +40,7 @@ def register(body: WorkerRegister, request: Request, farm: FarmDep) -> Registere
         farm.db,
         farm.join_key,
         bearer(request),
-        body.model_dump(),
+        body,
         approved=not farm.settings.approve_workers,
     )
     return RegisteredOut(

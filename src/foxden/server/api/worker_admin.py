@@ -24,10 +24,10 @@ def revoke(worker_id: WorkerId, farm: FarmDep, _admin: AdminDep) -> WorkerRevoke
 
     It may join again with the join key: rotate the key first to shut a machine out.
     """
-    return WorkerRevokedOut.model_validate(workers.revoke(farm.db, worker_id, farm.tokens))
+    return workers.revoke(farm.db, worker_id, farm.tokens)
 
 
 @router.post("/{worker_id}/approve")
 def approve(worker_id: WorkerId, farm: FarmDep, _admin: AdminDep) -> WorkerApprovedOut:
     """Let a worker waiting for approval (`--approve-workers`) take work (admins only)."""
-    return WorkerApprovedOut.model_validate(workers.approve(farm.db, worker_id, farm.tokens))
+    return workers.approve(farm.db, worker_id, farm.tokens)
