@@ -20,11 +20,12 @@ from foxden.farm.accounts import create_account
 from foxden.farm.rights import set_trusted
 from foxden.server.context import Farm
 from foxden.wire.api import PluginConfigIn
-from foxden.wire.worker import WorkerRegister
+from foxden.wire.worker import FrameResult, WorkerRegister
 from tests.conftest import farm_settings
 
 T0 = 1_000_000.0  # the clock the tests give; nothing here sleeps
 LEASE = 30.0
+HEARTBEAT = 10.0
 COMMAND = [{"name": "command", "version": "1"}]
 
 
@@ -95,7 +96,7 @@ def scene(db_url: str, tmp_path: Path) -> Iterator[Scene]:
 
 
 def claim(scene: Scene, worker: scheduler.WorkerInfo, now: float = T0, **kw: Any) -> Any:
-    return scheduler.claim(scene.farm.db, worker, LEASE, now=now, **kw)
+    return scheduler.claim(scene.farm.db, worker, LEASE, heartbeat_seconds=HEARTBEAT, now=now, **kw)
 
 
 def test_claim_gives_the_lowest_waiting_frames_a_chunk_at_a_time(scene: Scene) -> None:
@@ -103,7 +104,7 @@ def test_claim_gives_the_lowest_waiting_frames_a_chunk_at_a_time(scene: Scene) -
     worker = scene.worker()
     first = claim(scene, worker)
     assert first["frames"] == [1, 2, 3, 4] and first["task"]["id"] == tid
-    assert first["lease_seconds"] == LEASE
+    assert first["lease_seconds"] == LEASE and first["heartbeat_seconds"] == HEARTBEAT
     assert [i["path"] for i in first["inputs"]] == ["/v/p/scene.txt"]
     assert claim(scene, worker)["frames"] == [5, 6, 7, 8]
     assert claim(scene, worker, max_frames=1)["frames"] == [9]
@@ -153,11 +154,11 @@ def test_an_expired_lease_goes_back_to_the_queue_and_its_report_is_refused(scene
     assert scene.task(tid)["counts"]["waiting"] == 4
     second = claim(scene, other, now=T0 + 40)
     assert second["frames"] == [1, 2, 3, 4]
-    done = [{"frame": f, "status": "done"} for f in second["frames"]]
+    done = [FrameResult(frame=f, status="done") for f in second["frames"]]
     reply = scheduler.report(db, other.id, second["lease_id"], done, now=T0 + 45)
     assert reply["accepted"] == [1, 2, 3, 4]
     with pytest.raises(LeaseLost):
-        scheduler.report(db, lost.id, first["lease_id"], [{"frame": 1, "status": "failed"}])
+        scheduler.report(db, lost.id, first["lease_id"], [FrameResult(frame=1, status="failed")])
     assert scene.task(tid)["status"] == "done"
     assert scene.frames(tid, "attempts") == [2, 2, 2, 2]
     assert scene.frames(tid, "render_time") == [5.0] * 4  # from the claim to the report
@@ -182,10 +183,10 @@ def test_report_records_done_and_failed_frames_and_rejects_others(scene: Scene) 
     worker = scene.worker()
     lease = claim(scene, worker)["lease_id"]
     results = [
-        {"frame": 1, "status": "done", "render_time": 3.5},
-        {"frame": 2, "status": "done"},
-        {"frame": 3, "status": "failed", "error": "crash", "log": "the log"},
-        {"frame": 9, "status": "done"},
+        FrameResult(frame=1, status="done", render_time=3.5),
+        FrameResult(frame=2, status="done"),
+        FrameResult(frame=3, status="failed", error="crash", log="the log"),
+        FrameResult(frame=9, status="done"),
     ]
     reply = scheduler.report(scene.farm.db, worker.id, lease, results, now=T0 + 12)
     assert reply["accepted"] == [1, 2, 3]
@@ -200,7 +201,7 @@ def test_report_records_done_and_failed_frames_and_rejects_others(scene: Scene) 
         scene.farm.db,
         worker.id,
         again["lease_id"],
-        [{"frame": 3, "status": "failed", "error": "crash 2"}],
+        [FrameResult(frame=3, status="failed", error="crash 2")],
         now=T0 + 21,
     )
     assert scene.frames(tid, "status")[2] == "failed"

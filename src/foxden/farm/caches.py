@@ -10,13 +10,16 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
+
+from foxden.wire.worker import InputFile, TaskInfo
 
 K = TypeVar("K")
 V = TypeVar("V")
 
-#: what a worker is told of a task and its inputs (immutable once submitted).
-Payload = tuple[dict[str, Any], list[dict[str, Any]]]
+#: what a worker is told of a task and its inputs (immutable once submitted; the claim fills in
+#: the project's sandbox rights, which are not).
+Payload = tuple[TaskInfo, list[InputFile]]
 
 
 class _Bounded(Generic[K, V]):

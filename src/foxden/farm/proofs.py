@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Any
 
 from sqlalchemy import Connection, Insert, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,6 +18,7 @@ from foxden.core.states import LIVE_LEASES
 from foxden.db.engine import Database
 from foxden.db.schema import blobs, lease_blobs, leases
 from foxden.errors import LeaseLost, NotFound, Unprocessable
+from foxden.wire.worker import OutputFile
 
 
 def _lease_state(conn: Connection, worker_id: int, lease_id: int) -> str:
@@ -61,15 +61,11 @@ def _short(value: object) -> str:
     return text if len(text) <= 100 else text[:100] + "..."
 
 
-def check_outputs(
-    conn: Connection, lease_id: int, frame: int, items: Iterable[dict[str, Any]]
-) -> None:
+def check_outputs(conn: Connection, lease_id: int, frame: int, items: Iterable[OutputFile]) -> None:
     """Refuse (422) a frame's outputs unless each is a blob uploaded for this lease, its size
     the uploaded size, and each thumbnail one too."""
     items = list(items)
-    wanted = {str(i["hash"]) for i in items} | {
-        str(i["thumbnail"]) for i in items if i.get("thumbnail")
-    }
+    wanted = {i.hash for i in items} | {i.thumbnail for i in items if i.thumbnail}
     if not wanted:
         return
     uploaded = dict(
@@ -80,19 +76,19 @@ def check_outputs(
         ).all()
     )
     for item in items:
-        name, digest = _short(item.get("name")), str(item["hash"])
+        name, digest = _short(item.name), item.hash
         if digest not in uploaded:
             raise Unprocessable(
                 f"frame {frame}: output {name} names blob {digest}, which you did not upload "
                 "for this lease: upload it (PUT /api/worker/blobs/{hash}?lease=ID) first"
             )
-        if int(item["size"]) != uploaded[digest]:
+        if item.size != uploaded[digest]:
             raise Unprocessable(
-                f"frame {frame}: output {name} is reported as {int(item['size'])} bytes, "
+                f"frame {frame}: output {name} is reported as {item.size} bytes, "
                 f"but its upload was {uploaded[digest]} bytes"
             )
-        thumb = item.get("thumbnail")
-        if thumb and str(thumb) not in uploaded:
+        thumb = item.thumbnail
+        if thumb and thumb not in uploaded:
             raise Unprocessable(
                 f"frame {frame}: the thumbnail of output {name} names blob {thumb}, which you "
                 "did not upload for this lease"

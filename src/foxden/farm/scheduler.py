@@ -19,13 +19,22 @@ from foxden.db.schema import (
     task_inputs,
     tasks,
 )
-from foxden.errors import BadRequest, Forbidden, LeaseLost, Unauthorized
+from foxden.errors import Forbidden, LeaseLost, Unauthorized
 from foxden.farm import lifecycle, proofs
 from foxden.farm import logs as frame_log
 from foxden.farm.caches import Payload, PayloadCache
 from foxden.farm.privileges import PRIVILEGED_JOB_TYPES
 from foxden.paths import tree_path
-from foxden.wire.worker import HeartbeatOut, RejectedFrame, ReportOut
+from foxden.wire.worker import (
+    FrameResult,
+    HeartbeatOut,
+    InputFile,
+    LeaseOut,
+    OutputFile,
+    RejectedFrame,
+    ReportOut,
+    TaskInfo,
+)
 
 
 @dataclass(frozen=True)
@@ -101,9 +110,10 @@ def claim(
     lease_seconds: float,
     max_frames: int | None = None,
     *,
+    heartbeat_seconds: float,
     now: float | None = None,
     payloads: PayloadCache | None = None,
-) -> dict[str, Any] | None:
+) -> LeaseOut | None:
     """Give `worker` a chunk of frames under a new lease, or None when there is no work for it.
 
     This is the core of the scheduler: the highest-priority oldest task that is queued or
@@ -144,16 +154,16 @@ def claim(
             _admit(conn, worker.id, WorkerState.BUSY, now)
             task, inputs = _task_payload(conn, cand.id, cand.submit_time, payloads)
             rights = conn.execute(_PROJECT_RIGHTS, {"task_id": cand.id}).first()
-            task = {  # the project gone: no rights
-                **task,
-                "allow_network": bool(rights is not None and rights.allow_network),
-                "allow_scripts": bool(rights is not None and rights.allow_scripts),
-            }
             return {
                 "lease_id": lease_id,
                 "lease_seconds": lease_seconds,
+                "heartbeat_seconds": heartbeat_seconds,
                 "frames": [p.number for p in picked],
-                "task": task,
+                "task": {  # the cached payload stays as it is; the project gone: no rights
+                    **task,
+                    "allow_network": bool(rights is not None and rights.allow_network),
+                    "allow_scripts": bool(rights is not None and rights.allow_scripts),
+                },
                 "inputs": inputs,
             }
         _admit(conn, worker.id, WorkerState.IDLE, now)
@@ -186,7 +196,8 @@ def _admit(conn: Connection, worker_id: int, status: WorkerState, now: float) ->
 def _task_payload(
     conn: Connection, task_id: int, submit_time: float, payloads: PayloadCache | None
 ) -> Payload:
-    """What a worker needs to know of a task (immutable after submission, so cached)."""
+    """What a worker needs to know of a task (immutable after submission, so cached); the
+    project's sandbox rights change, so the claim fills them in (false here)."""
     cached = None if payloads is None else payloads.get(task_id, submit_time)
     if cached is not None:
         return cached
@@ -196,20 +207,21 @@ def _task_payload(
             task_inputs.c.task_id == task_id
         )
     ).all()
-    payload = (
-        {
-            "id": task["id"],
-            "job_type": task["job_type"],
-            "cg_soft_name": task["cg_soft_name"],
-            "plugin_name": task["plugin_name"],
-            "scene_path": task["scene_path"],
-            "render_layer": task["render_layer"],
-            "camera": task["camera"],
-            "options": task["options"],
-            "output_folder": task["output_folder"],
-        },
-        [{"path": i.path, "hash": i.hash, "size": i.size} for i in rows],
-    )
+    info: TaskInfo = {
+        "id": task["id"],
+        "job_type": task["job_type"],
+        "cg_soft_name": task["cg_soft_name"],
+        "plugin_name": task["plugin_name"],
+        "scene_path": task["scene_path"],
+        "render_layer": task["render_layer"],
+        "camera": task["camera"],
+        "options": task["options"],
+        "output_folder": task["output_folder"],
+        "allow_network": False,
+        "allow_scripts": False,
+    }
+    inputs: list[InputFile] = [{"path": i.path, "hash": i.hash, "size": i.size} for i in rows]
+    payload = (info, inputs)
     if payloads is not None:
         payloads.put(task_id, submit_time, payload)
     return payload
@@ -278,7 +290,7 @@ def report(
     db: Database,
     worker_id: int,
     lease_id: int,
-    results: list[dict[str, Any]],
+    results: list[FrameResult],
     *,
     now: float | None = None,
 ) -> ReportOut:
@@ -298,7 +310,7 @@ def report(
         running = {r.number: r for r in locked}
         verdicts = _Verdicts()
         for res in results:
-            _judge(conn, lease, running.get(int(res["frame"])), res, now, verdicts)
+            _judge(conn, lease, running.get(res.frame), res, now, verdicts)
         for frame_id, attempt, text in verdicts.logs:
             frame_log.append(conn, frame_id, attempt, text, now)
         if len(verdicts.accepted) == len(running) and lease.state == LeaseState.ACTIVE:
@@ -314,8 +326,8 @@ class _Verdicts:
 
     accepted: list[int] = field(default_factory=list)
     rejected: list[RejectedFrame] = field(default_factory=list)
-    done: dict[int, dict[str, Any]] = field(default_factory=dict)  # frame id -> its values
-    failed: dict[int, dict[str, Any]] = field(default_factory=dict)
+    done: dict[int, dict[str, float]] = field(default_factory=dict)  # frame id -> its values
+    failed: dict[int, dict[str, str]] = field(default_factory=dict)
     logs: list[tuple[int, int, str]] = field(default_factory=list)  # frame id, attempt, text
 
 
@@ -323,36 +335,31 @@ def _judge(
     conn: Connection,
     lease: Any,
     frame: Any,
-    res: dict[str, Any],
+    res: FrameResult,
     now: float,
     verdicts: _Verdicts,
 ) -> None:
     """Sort out one result: rejected (its frame does not run under the lease), done (its
-    outputs checked and filed) or failed; 400 for another status."""
-    number = int(res["frame"])
+    outputs checked and filed) or failed."""
     if frame is None:
         verdicts.rejected.append(
-            {"frame": number, "reason": "frame is not running under this lease"}
+            {"frame": res.frame, "reason": "frame is not running under this lease"}
         )
         return
-    if res.get("log"):
-        verdicts.logs.append((frame.id, frame.attempts, str(res["log"])))
-    if res["status"] == "done":
-        render_time = res.get("render_time")
+    if res.log:
+        verdicts.logs.append((frame.id, frame.attempts, res.log))
+    if res.status == "done":
+        render_time = res.render_time
         if render_time is None:
             render_time = now - (frame.start_time or now)
         verdicts.done[frame.id] = {"render_time": float(render_time)}
-        if res.get("outputs"):
-            proofs.check_outputs(conn, lease.id, number, res["outputs"])
-            _file_outputs(conn, lease, frame.id, res["outputs"], now)
-    elif res["status"] == "failed":
-        error = str(res.get("error") or "the worker reported a failure")
-        verdicts.failed[frame.id] = {"error": frame_log.bound(error, frame_log.ERROR_BYTES)}
+        if res.outputs:
+            proofs.check_outputs(conn, lease.id, res.frame, res.outputs)
+            _file_outputs(conn, lease, frame.id, res.outputs, now)
     else:
-        raise BadRequest(
-            f"frame {number}: status must be 'done' or 'failed', not {res['status']!r}"
-        )
-    verdicts.accepted.append(number)
+        error = res.error or "the worker reported a failure"
+        verdicts.failed[frame.id] = {"error": frame_log.bound(error, frame_log.ERROR_BYTES)}
+    verdicts.accepted.append(res.frame)
 
 
 def _apply_verdicts(conn: Connection, lease: Any, locked: Any, verdicts: _Verdicts) -> None:
@@ -379,14 +386,14 @@ def _apply_verdicts(conn: Connection, lease: Any, locked: Any, verdicts: _Verdic
 
 
 def _file_outputs(
-    conn: Connection, lease: Any, frame_id: int, items: list[dict[str, Any]], now: float
+    conn: Connection, lease: Any, frame_id: int, items: list[OutputFile], now: float
 ) -> None:
     task = conn.execute(select(tasks.c.output_folder).where(tasks.c.id == lease.task_id)).one()
     for item in items:
-        digest = str(item["hash"])  # uploaded for this lease: proofs.check_outputs
-        name = tree_path(str(item["name"])).lstrip("/")
+        digest = item.hash  # uploaded for this lease: proofs.check_outputs
+        name = tree_path(item.name).lstrip("/")
         path = f"{task.output_folder}/{name}"
-        thumb = item.get("thumbnail")
+        thumb = item.thumbnail
         conn.execute(
             delete(outputs).where((outputs.c.task_id == lease.task_id) & (outputs.c.path == path))
         )
@@ -396,7 +403,7 @@ def _file_outputs(
                 frame_id=frame_id,
                 path=path,
                 hash=digest,
-                size=int(item["size"]),
+                size=item.size,
                 thumb_hash=thumb,
                 created_at=now,
             )

@@ -64,11 +64,15 @@ def claim(body: ClaimIn, farm: FarmDep, worker: WorkerDep) -> Response:
     """Ask for work: 200 with a lease, 204 when there is none for this worker, 403 while the
     worker waits for an administrator's approval, 401 once it is revoked."""
     lease = scheduler.claim(
-        farm.db, worker, farm.settings.lease_seconds, body.max_frames, payloads=farm.payloads
+        farm.db,
+        worker,
+        farm.settings.lease_seconds,
+        body.max_frames,
+        heartbeat_seconds=farm.settings.heartbeat_seconds,
+        payloads=farm.payloads,
     )
     if lease is None:
         return Response(status_code=204)
-    lease["heartbeat_seconds"] = farm.settings.heartbeat_seconds
     return JSONResponse(lease)  # plain JSON: this is the hot path, nothing to convert
 
 
@@ -93,8 +97,7 @@ def report(lease_id: LeaseId, body: ReportIn, farm: FarmDep, worker: WorkerDep) 
     422 naming the frame, nothing of the report applied, if an output or thumbnail is not a
     blob this worker uploaded for this lease or its size is not the uploaded size.
     """
-    results = [r.model_dump() for r in body.results]
-    return JSONResponse(scheduler.report(farm.db, worker.id, lease_id, results))
+    return JSONResponse(scheduler.report(farm.db, worker.id, lease_id, body.results))
 
 
 @router.post("/leases/{lease_id}/release")
