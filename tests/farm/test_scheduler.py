@@ -19,7 +19,7 @@ from foxden.farm import workers as farm_workers
 from foxden.farm.accounts import create_account
 from foxden.farm.rights import set_trusted
 from foxden.server.context import Farm
-from foxden.wire.api import PluginConfigIn
+from foxden.wire.api import FileEntry, PluginConfigIn
 from foxden.wire.worker import FrameResult, WorkerRegister
 from tests.conftest import farm_settings
 
@@ -89,7 +89,7 @@ def scene(db_url: str, tmp_path: Path) -> Iterator[Scene]:
         digest = hashlib.sha256(b"x").hexdigest()
         farm.store.put_whole(b"x", digest)
         files.adopt_blob(farm.db, account_id, digest, 1)
-        files.commit(farm.db, account_id, [{"path": "/v/p/scene.txt", "size": 1, "hash": digest}])
+        files.commit(farm.db, account_id, [FileEntry(path="/v/p/scene.txt", size=1, hash=digest)])
         yield made
     finally:
         farm.close()

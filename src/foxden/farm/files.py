@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypedDict
 
 from anyio import to_thread
 from sqlalchemy import Connection, Insert, Table, delete, insert, select, update
@@ -20,6 +20,14 @@ from foxden.db.schema import account_blobs, blobs, files
 from foxden.errors import BadRequest, NotFound, PayloadTooLarge, TransferError
 from foxden.paths import mirror
 from foxden.store.blobs import BlobStore, check_hash
+from foxden.wire.api import (
+    BatchUploadOut,
+    CommitOut,
+    FileEntry,
+    FileOut,
+    ManifestCheckOut,
+    RefusedBlob,
+)
 
 MAX_MANIFEST = 50_000
 
@@ -39,26 +47,25 @@ def owned(conn: Connection, account_id: int, hashes: list[str]) -> set[str]:
     return found
 
 
-def _normalise(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+class _TreeFile(TypedDict):
+    """A manifest entry as the account's tree records it (its path mirrored, its hash checked)."""
+
+    path: str
+    hash: str
+    size: int
+    mtime: float
+
+
+def _normalise(entries: list[FileEntry]) -> list[_TreeFile]:
     if len(entries) > MAX_MANIFEST:
         raise BadRequest(f"a manifest holds at most {MAX_MANIFEST} files: split the upload")
-    out = []
-    for e in entries:
-        size = int(e["size"])
-        if size < 0:
-            raise BadRequest(f"{e['path']}: negative size")
-        out.append(
-            {
-                "path": mirror(str(e["path"])),
-                "hash": check_hash(str(e["hash"])),
-                "size": size,
-                "mtime": float(e.get("mtime") or 0.0),
-            }
-        )
-    return out
+    return [
+        {"path": mirror(e.path), "hash": check_hash(e.hash), "size": e.size, "mtime": e.mtime}
+        for e in entries
+    ]
 
 
-def _record(conn: Connection, account_id: int, entries: list[dict[str, Any]], now: float) -> None:
+def _record(conn: Connection, account_id: int, entries: list[_TreeFile], now: float) -> None:
     """Insert new files, update changed ones; files recorded as they are now are left alone."""
     latest = {e["path"]: e for e in entries}  # two client paths may mirror to one tree path
     current: dict[str, tuple[str, int, float]] = {}
@@ -85,7 +92,7 @@ def _record(conn: Connection, account_id: int, entries: list[dict[str, Any]], no
         conn.execute(insert(files), fresh)
 
 
-def check_manifest(db: Database, account_id: int, entries: list[dict[str, Any]]) -> dict[str, Any]:
+def check_manifest(db: Database, account_id: int, entries: list[FileEntry]) -> ManifestCheckOut:
     """Record the files whose content the account has; list the hashes it must send."""
     norm = _normalise(entries)
     now = time.time()
@@ -93,11 +100,11 @@ def check_manifest(db: Database, account_id: int, entries: list[dict[str, Any]])
         have = owned(conn, account_id, sorted({e["hash"] for e in norm}))
         _record(conn, account_id, [e for e in norm if e["hash"] in have], now)
     missing = sorted({e["hash"] for e in norm if e["hash"] not in have})
-    return {
-        "missing": missing,
-        "recorded": [e["path"] for e in norm if e["hash"] in have],
-        "pending": [e["path"] for e in norm if e["hash"] not in have],
-    }
+    return ManifestCheckOut(
+        missing=missing,
+        recorded=[e["path"] for e in norm if e["hash"] in have],
+        pending=[e["path"] for e in norm if e["hash"] not in have],
+    )
 
 
 def _insert_ignoring_duplicates(conn: Connection, table: Table) -> Insert:
@@ -186,12 +193,12 @@ def store_batch(
     account_id: int,
     entries: list[tuple[str, int]],
     content: memoryview,
-) -> dict[str, Any]:
+) -> BatchUploadOut:
     """Store each (hash, size) blob of a batch from `content` (their bytes back to back), each
     verified on its own; those that verify become the account's in one transaction. Returns
     the stored hashes and the refused ones with their reasons."""
     stored: list[tuple[str, int]] = []
-    refused: list[dict[str, str]] = []
+    refused: list[RefusedBlob] = []
     offset = 0
     for digest, size in entries:
         data = content[offset : offset + size]
@@ -199,12 +206,12 @@ def store_batch(
         try:
             stored.append((digest, store.put_whole(data, digest)))
         except TransferError as exc:
-            refused.append({"hash": digest, "reason": exc.message})
+            refused.append(RefusedBlob(hash=digest, reason=exc.message))
     adopt_blobs(db, account_id, stored)  # only what arrived and verified
-    return {"stored": [digest for digest, _ in stored], "refused": refused}
+    return BatchUploadOut(stored=[digest for digest, _ in stored], refused=refused)
 
 
-def commit(db: Database, account_id: int, entries: list[dict[str, Any]]) -> dict[str, Any]:
+def commit(db: Database, account_id: int, entries: list[FileEntry]) -> CommitOut:
     """Record files after their content was uploaded; refuses content the account lacks."""
     norm = _normalise(entries)
     with db.write() as conn:
@@ -215,12 +222,12 @@ def commit(db: Database, account_id: int, entries: list[dict[str, Any]]) -> dict
                 f"content of {len(lacking)} file(s) was not uploaded, e.g. {lacking[0]}: upload it first"
             )
         _record(conn, account_id, norm, time.time())
-    return {"recorded": [e["path"] for e in norm]}
+    return CommitOut(recorded=[e["path"] for e in norm])
 
 
 def list_files(
     db: Database, account_id: int, prefix: str = "/", limit: int = 10_000
-) -> list[dict[str, Any]]:
+) -> list[FileOut]:
     """Files of the account under a tree prefix."""
     prefix = prefix if prefix.endswith("/") else prefix + "/"
     with db.read() as conn:
@@ -230,7 +237,7 @@ def list_files(
         if prefix != "/":
             query = query.where(files.c.path.startswith(prefix, autoescape=True))
         rows = conn.execute(query.order_by(files.c.path).limit(limit)).mappings().all()
-    return [dict(r) for r in rows]
+    return [FileOut.model_validate(r) for r in rows]
 
 
 def lookup(conn: Connection, account_id: int, path: str) -> Any:

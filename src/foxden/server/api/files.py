@@ -46,23 +46,19 @@ MAX_BATCH_INDEX = 256 << 10  # the JSON line in front of an upload batch
 @router.post("/files/check")
 def check(body: Manifest, farm: FarmDep, account: AccountDep) -> ManifestCheckOut:
     """One round trip: records files whose content you already have, lists the hashes to send."""
-    return ManifestCheckOut.model_validate(
-        files.check_manifest(farm.db, account.id, [e.model_dump() for e in body.files])
-    )
+    return files.check_manifest(farm.db, account.id, body.files)
 
 
 @router.post("/files/commit")
 def commit(body: Manifest, farm: FarmDep, account: AccountDep) -> CommitOut:
     """Record files after their content was uploaded."""
-    return CommitOut.model_validate(
-        files.commit(farm.db, account.id, [e.model_dump() for e in body.files])
-    )
+    return files.commit(farm.db, account.id, body.files)
 
 
 @router.get("/files")
 def list_files(farm: FarmDep, account: AccountDep, prefix: str = "/") -> list[FileOut]:
     """Your files under a tree prefix (such as /v/project)."""
-    return [FileOut.model_validate(f) for f in files.list_files(farm.db, account.id, prefix)]
+    return files.list_files(farm.db, account.id, prefix)
 
 
 @router.delete("/files", status_code=204)
@@ -173,10 +169,9 @@ async def upload_batch(request: Request, farm: FarmDep, account: AccountDep) -> 
             f"the batch carries {len(content)} bytes after its index line, "
             f"but its index declares {declared_total}: nothing was stored"
         )
-    stored = await run_in_threadpool(
+    return await run_in_threadpool(
         files.store_batch, farm.db, farm.store, account.id, entries, content
     )
-    return BatchUploadOut.model_validate(stored)
 
 
 def _batch_index(body: bytearray) -> tuple[list[tuple[str, int]], int]:
