@@ -345,9 +345,9 @@ def test_worker_without_sandbox_says_so_and_without_bubblewrap_refuses(
 ) -> None:
     boxed = spawn("boxed")
     unboxed = spawn("unboxed", "--no-sandbox")
-    workers = {w["name"]: w for w in list_workers(live_server.farm.db)}
-    assert workers["boxed"]["sandboxed"] is True
-    assert workers["unboxed"]["sandboxed"] is False
+    workers = {w.name: w for w in list_workers(live_server.farm.db)}
+    assert workers["boxed"].sandboxed is True
+    assert workers["unboxed"].sandboxed is False
     assert "WARNING" in unboxed.log and "WITHOUT the sandbox" in unboxed.log
     assert "trusted, single-user farms only" in unboxed.log
     assert "WITHOUT" not in boxed.log and "bubblewrap sandbox" in boxed.log
@@ -356,7 +356,7 @@ def test_worker_without_sandbox_says_so_and_without_bubblewrap_refuses(
     assert broken.proc.wait(timeout=60) != 0
     assert "refusing to take work" in broken.log
     assert "bubblewrap" in broken.log and "--no-sandbox" in broken.log
-    assert "broken" not in {w["name"] for w in list_workers(live_server.farm.db)}
+    assert "broken" not in {w.name for w in list_workers(live_server.farm.db)}
 
 
 def test_help_documents_no_sandbox() -> None:

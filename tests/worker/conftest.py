@@ -128,7 +128,7 @@ def spawn_worker(live_server: LiveServer, tmp_path: Path) -> Iterator[Callable[.
                 f"worker {name} to register",
                 lambda: (
                     any(
-                        w["name"] == name and w["status"] != "offline"
+                        w.name == name and w.status != "offline"
                         for w in list_workers(live_server.farm.db)
                     )
                     or proc.poll() is not None

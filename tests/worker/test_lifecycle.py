@@ -121,7 +121,7 @@ def test_killed_worker_frames_are_finished_by_another(
     second = spawn_worker("second")
     final = wait_task(user, task["id"], ("done", "failed"), timeout=120)
     assert final["status"] == "done", final
-    second_id = next(w["id"] for w in list_workers(live_server.farm.db) if w["name"] == "second")
+    second_id = next(w.id for w in list_workers(live_server.farm.db) if w.name == "second")
     assert frame(final, 1)["worker_id"] == second_id
     assert frame(final, 1)["attempts"] == 2
     outputs = user.get(f"/api/tasks/{task['id']}/outputs").json()
@@ -248,7 +248,7 @@ def test_worker_waits_out_a_server_that_is_away(server_settings: Settings, tmp_p
         try:
             wait_until(
                 "the worker to register",
-                lambda: any(w["name"] == "patient" for w in list_workers(farm.db)),
+                lambda: any(w.name == "patient" for w in list_workers(farm.db)),
                 timeout=40,
             )
         finally:

@@ -142,13 +142,9 @@ def _wait_registered(
     names = {w.name for w in workers}
     deadline = time.monotonic() + REGISTER_TIMEOUT
     while not stop.is_set():
-        seen = [
-            w for w in list_workers(farm.db) if w["name"] in names and w["registered_at"] >= since
-        ]
-        if {w["name"] for w in seen} >= names:
-            offered = sorted(
-                {f"{s['name']} {s.get('version', '')}".strip() for w in seen for s in w["software"]}
-            )
+        seen = [w for w in list_workers(farm.db) if w.name in names and w.registered_at >= since]
+        if {w.name for w in seen} >= names:
+            offered = sorted({f"{s.name} {s.version}".strip() for w in seen for s in w.software})
             return offered
         for w in workers:
             if w.proc is not None and w.proc.poll() is not None:

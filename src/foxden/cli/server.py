@@ -283,7 +283,7 @@ def _workers_list(args: argparse.Namespace) -> int:
 
     farm = _open(args)
     try:
-        print(json.dumps(list_workers(farm.db), indent=2))
+        print(json.dumps([w.model_dump(mode="json") for w in list_workers(farm.db)], indent=2))
     finally:
         farm.close()
     return 0

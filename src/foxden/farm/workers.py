@@ -19,8 +19,14 @@ from foxden.farm import scheduler
 from foxden.farm.caches import TokenCache
 from foxden.farm.scheduler import WorkerInfo
 from foxden.farm.secrets import hash_secret, matches, new_secret
-from foxden.wire.api import SoftwareOut, WorkerApprovedOut, WorkerRevokedOut
-from foxden.wire.worker import WorkerRegister
+from foxden.wire.api import (
+    CurrentWork,
+    SoftwareOut,
+    WorkerApprovedOut,
+    WorkerOut,
+    WorkerRevokedOut,
+)
+from foxden.wire.worker import SoftwareEntry, WorkerRegister
 
 
 class RegisteredWorker(TypedDict):
@@ -222,7 +228,7 @@ def sign_off(db: Database, worker_id: int) -> None:
         )
 
 
-def list_workers(db: Database) -> list[dict[str, Any]]:
+def list_workers(db: Database) -> list[WorkerOut]:
     """Every worker with its state, software, current work and last heartbeat."""
     now = time.time()
     with db.read() as conn:
@@ -233,31 +239,31 @@ def list_workers(db: Database) -> list[dict[str, Any]]:
             .where(leases.c.state == LeaseState.ACTIVE.value)
             .group_by(leases.c.worker_id, leases.c.task_id)
         ).all()
-    current: dict[int, list[dict[str, int]]] = {}
+    current: dict[int, list[CurrentWork]] = {}
     for w_id, task_id, n in work:
-        current.setdefault(w_id, []).append({"task_id": task_id, "frames": n})
+        current.setdefault(w_id, []).append(CurrentWork(task_id=task_id, frames=n))
     out = []
     for r in rows:
         status = r["status"]
         if status not in _SIGNED_OFF and now - r["last_seen"] > OFFLINE_AFTER:
             status = WorkerState.OFFLINE.value
         out.append(
-            {
-                "id": r["id"],
-                "name": r["name"],
-                "status": status,
-                "software": r["software"],
-                "cores": r["cores"],
-                "memory_mb": r["memory_mb"],
-                "gpus": r["gpus"],
-                "tags": r["tags"],
-                "slots": r["slots"],
-                "registered_at": r["registered_at"],
-                "last_seen": r["last_seen"],
-                "current_work": current.get(r["id"], []),
-                "sandboxed": bool(r["sandboxed"]),
-                "approved": bool(r["approved"]),
-            }
+            WorkerOut(
+                id=r["id"],
+                name=r["name"],
+                status=status,
+                software=[SoftwareEntry.model_validate(s) for s in r["software"]],
+                cores=r["cores"],
+                memory_mb=r["memory_mb"],
+                gpus=r["gpus"],
+                tags=r["tags"],
+                slots=r["slots"],
+                registered_at=r["registered_at"],
+                last_seen=r["last_seen"],
+                current_work=current.get(r["id"], []),
+                sandboxed=bool(r["sandboxed"]),
+                approved=bool(r["approved"]),
+            )
         )
     return out
 

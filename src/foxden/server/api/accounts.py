@@ -86,7 +86,7 @@ def project_sandbox(
 @router.get("/workers")
 def list_workers(farm: FarmDep, _admin: AdminDep) -> list[WorkerOut]:
     """Every worker with its state, software, current work and last heartbeat (admins only)."""
-    return [WorkerOut.model_validate(w) for w in workers.list_workers(farm.db)]
+    return workers.list_workers(farm.db)
 
 
 @router.get("/software")
