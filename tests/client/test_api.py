@@ -18,13 +18,31 @@ def _farm(statuses: list[str], asked: list[str]) -> Client:
     def handler(request: httpx.Request) -> httpx.Response:
         asked.append(str(request.url.params.get("frames")))
         status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
-        body: dict[str, Any] = {
+        body: dict[str, Any] = {  # every field of a task, as the server sends it
             "id": 7,
             "project_name": "p",
             "status": status,
             "frames": "1",
             "frame_count": 1,
+            "counts": {"waiting": 0, "running": 0, "done": 1 if status == "done" else 0},
+            "progress": 1.0 if status == "done" else 0.0,
+            "cg_soft_name": "blender 3.4",
+            "plugin_name": "",
+            "job_type": "blender",
             "scene_path": "/v/s.blend",
+            "render_layer": "",
+            "camera": "",
+            "artist": "",
+            "options": {},
+            "warnings": [],
+            "priority": 0,
+            "chunk_size": 1,
+            "max_attempts": 3,
+            "output_folder": "/output/7",
+            "submit_account": "alice",
+            "submit_time": 1_000_000.0,
+            "start_time": None,
+            "completed_time": None,
         }
         if request.url.params.get("frames") == "true":
             body["frames_detail"] = []

@@ -3,9 +3,10 @@ model each, and the request bodies that the farm's services take as they are.
 
 The farm's services build them, the server declares its routes with them (so docs/openapi.json
 says what each returns) and the typed client reads its replies into them
-(`foxden.client.records`). The server always sends every field (the document marks them all
-required); the defaults let a client read a reply that lacks one (an older server) as the
-client always did. The other request bodies are in `foxden.server.api.models`.
+(`foxden.client.records`). The server always sends every field and a reply model has no
+defaults (but a task's `frames_detail`, there only when asked for), so a reply that lacks one
+fails to validate, on the server as in the client. The other request bodies are in
+`foxden.server.api.models`.
 """
 
 from __future__ import annotations
@@ -63,11 +64,11 @@ class AccountOut(Record):
     id: int
     name: str
     is_admin: bool
-    disabled: bool = False
-    trusted: bool = False  # may use privileged job types (`command`): an administrator's decision
-    email: str = ""
-    created_at: float | None = None
-    login_at: float | None = None
+    disabled: bool
+    trusted: bool  # may use privileged job types (`command`): an administrator's decision
+    email: str
+    created_at: float | None
+    login_at: float | None
 
 
 class AccessKeyOut(Record):
@@ -102,7 +103,7 @@ class SoftwareOut(Record):
     """Software (and its plugins) that the farm's workers can run: a plugin-config choice."""
 
     cg_soft_name: str
-    plugins: list[str] = []
+    plugins: list[str]
 
 
 class CurrentWork(Record):
@@ -151,8 +152,8 @@ class PluginConfigOut(Record):
 
     config_id: int
     cg_soft_name: str
-    plugin_name: str = ""
-    is_default: bool = False
+    plugin_name: str
+    is_default: bool
 
 
 class ProjectOut(Record):
@@ -160,13 +161,13 @@ class ProjectOut(Record):
 
     project_id: int
     project_name: str
-    project_path: str = ""
-    render_os: str = ""
-    remark: str = ""
-    create_time: float | None = None
-    plugins: list[PluginConfigOut] = []
-    allow_network: bool = False  # sandbox rights, set by administrators only
-    allow_scripts: bool = False
+    project_path: str
+    render_os: str
+    remark: str
+    create_time: float | None
+    plugins: list[PluginConfigOut]
+    allow_network: bool  # sandbox rights, set by administrators only
+    allow_scripts: bool
 
 
 class FileOut(Record):
@@ -221,7 +222,7 @@ class FrameOutput(Record):
     path: str
     hash: str
     size: int
-    thumb_hash: str | None = None
+    thumb_hash: str | None
 
 
 class FrameOut(Record):
@@ -230,14 +231,14 @@ class FrameOut(Record):
     id: int
     number: int
     status: str
-    attempts: int = 0
-    progress: float = 0.0
-    worker_id: int | None = None
-    start_time: float | None = None
-    end_time: float | None = None
-    render_time: float | None = None
-    error: str = ""
-    outputs: list[FrameOutput] = []
+    attempts: int
+    progress: float
+    worker_id: int | None
+    start_time: float | None
+    end_time: float | None
+    render_time: float | None
+    error: str
+    outputs: list[FrameOutput]
 
 
 class TaskOut(Record):
@@ -248,25 +249,25 @@ class TaskOut(Record):
     status: str
     frames: str
     frame_count: int
-    counts: dict[str, int] = {}
-    progress: float = 0.0
-    cg_soft_name: str = ""
-    plugin_name: str = ""
-    job_type: str = ""
+    counts: dict[str, int]
+    progress: float
+    cg_soft_name: str
+    plugin_name: str
+    job_type: str
     scene_path: str
-    render_layer: str = ""
-    camera: str = ""
-    artist: str = ""
-    options: dict[str, Any] = {}
-    warnings: list[str] = []
-    priority: int = 0
-    chunk_size: int = 1
-    max_attempts: int = 1
-    output_folder: str = ""
-    submit_account: str = ""
-    submit_time: float | None = None
-    start_time: float | None = None
-    completed_time: float | None = None
+    render_layer: str
+    camera: str
+    artist: str
+    options: dict[str, Any]
+    warnings: list[str]
+    priority: int
+    chunk_size: int
+    max_attempts: int
+    output_folder: str
+    submit_account: str
+    submit_time: float | None
+    start_time: float | None
+    completed_time: float | None
     frames_detail: list[FrameOut] | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
@@ -292,8 +293,8 @@ class TaskOutputOut(Record):
     path: str
     hash: str
     size: int
-    thumb_hash: str | None = None
-    frame: int | None = None
+    thumb_hash: str | None
+    frame: int | None
 
 
 class HealthOut(Record):
