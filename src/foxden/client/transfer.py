@@ -43,6 +43,7 @@ from foxden.errors import BadRequest, NotFound, TransferError
 from foxden.paths import bidi_controls
 from foxden.replies import code_of, error_from
 from foxden.retry import RetryableStatus, retry_status
+from foxden.wire.api import FileEntry, ManifestCheckOut, UploadStatusOut
 
 if TYPE_CHECKING:
     from foxden.client.api import Client
@@ -324,15 +325,17 @@ class Uploader:
         return files
 
     def _batch(self, files: list[LocalFile]) -> None:
-        entries: list[dict[str, Any]] = [
-            {"path": f.client_path, "size": f.size, "hash": f.digest, "mtime": f.mtime}
-            for f in files
+        entries = [
+            FileEntry(path=f.client_path, size=f.size, hash=f.digest, mtime=f.mtime) for f in files
         ]
-        check = self.client.request(
-            "POST", "/api/files/check", json={"files": entries}, idempotent=True
+        manifest = [e.model_dump() for e in entries]
+        check = ManifestCheckOut.from_json(
+            self.client.request(
+                "POST", "/api/files/check", json={"files": manifest}, idempotent=True
+            )
         )
-        missing = {f.digest for f in files} if self.force else set(check["missing"])
-        pending = set(check["pending"])
+        missing = {f.digest for f in files} if self.force else set(check.missing)
+        pending = set(check.pending)
         by_hash: dict[str, LocalFile] = {}
         for f in files:
             if f.digest in missing:
@@ -351,7 +354,7 @@ class Uploader:
 
         with self.progress.task("upload", sum(f.size for f in to_send)) as advance:
             parallel(lambda job: send(job, advance), jobs, self.client.workers)
-        todo = [e for e in entries if self.force or _mirror(str(e["path"])) in pending]
+        todo = [e.model_dump() for e in entries if self.force or _mirror(e.path) in pending]
         if todo:
             self.client.request("POST", "/api/files/commit", json={"files": todo}, idempotent=True)
 
@@ -386,18 +389,17 @@ class Uploader:
         for f in rest:  # refused as corrupted (or changed since hashing: that is caught there)
             self._send_blob(f, advance)
 
-    def _status(self, digest: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.client.request("GET", f"/api/uploads/{digest}")
-        return result
+    def _status(self, digest: str) -> UploadStatusOut:
+        return UploadStatusOut.from_json(self.client.request("GET", f"/api/uploads/{digest}"))
 
     def _send_blob(self, f: LocalFile, advance: Callable[[int], None]) -> None:
         chunk = self.client.chunk_size
         offset = 0
         if f.size > chunk and not self.force:
             status = self._status(f.digest)
-            if status["complete"]:
+            if status.complete:
                 return
-            offset = int(status["offset"])
+            offset = status.offset
             if offset:
                 self.stats.add(resumed=1)
                 advance(offset)
@@ -435,9 +437,9 @@ class Uploader:
                     self.stats.add(chunks_resent=1)
                 if response.status_code in (409, 422):  # ask the farm where to continue
                     status = self._status(f.digest)
-                    if status["complete"]:
+                    if status.complete:
                         break
-                    offset = int(status["offset"])
+                    offset = status.offset
                     continue
                 reply = response.json()
                 advance(int(reply["offset"]) - offset)
