@@ -27,7 +27,13 @@ from foxden.client.api import Client
 from foxden.client.records import Task
 from foxden.client.transfer import TransferStats
 from foxden.errors import BadRequest, Unauthorized
-from foxden.wire.vendor import VendorProject, VendorTask, VendorUser
+from foxden.wire.vendor import (
+    VendorPlugin,
+    VendorProject,
+    VendorTask,
+    VendorTaskDeleted,
+    VendorUser,
+)
 
 log = logging.getLogger("foxden.client")
 _aspera_noted = False
@@ -233,10 +239,10 @@ class Fox:
             )
         )
 
-    def get_plugins_available(self) -> list[dict[str, Any]]:
+    def get_plugins_available(self) -> list[VendorPlugin]:
         """Software and plugins the farm can render with: [{cg_soft_name, plugin_name}]."""
         return [
-            {"cg_soft_name": s.cg_soft_name, "plugin_name": ",".join(s.plugins)}
+            VendorPlugin(cg_soft_name=s.cg_soft_name, plugin_name=",".join(s.plugins))
             for s in self.client.software()
         ]
 
@@ -293,10 +299,10 @@ class Fox:
             ) from None
         return [vendor_records.task(self.client.restart(i, kind)) for i in _ids(task_ids)]
 
-    def delete_tasks(self, task_ids: int | Iterable[int]) -> list[dict[str, Any]]:
+    def delete_tasks(self, task_ids: int | Iterable[int]) -> list[VendorTaskDeleted]:
         """Delete tasks that are not queued or rendering (stop them first)."""
         out = []
         for i in _ids(task_ids):
             self.client.delete(i)
-            out.append({"task_id": i, "deleted": True})
+            out.append(VendorTaskDeleted(task_id=i, deleted=True))
         return out
