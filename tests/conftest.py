@@ -17,11 +17,13 @@ import psycopg
 import pytest
 import uvicorn
 
+from foxden.cli.server import uvicorn_tls
 from foxden.farm.accounts import create_account
 from foxden.farm.rights import set_trusted
 from foxden.server.app import create_app
 from foxden.server.config import Settings
 from foxden.server.context import Farm
+from foxden.server.tls import ensure_self_signed
 from tests.waiting import wait_until
 
 PG_ADMIN_DSN = os.environ.get("FOXDEN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -128,7 +130,13 @@ def start_server(settings: Settings) -> tuple[_Server, threading.Thread, Farm]:
     farm = Farm.open(settings)
     app = create_app(farm)
     server = _Server(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            **uvicorn_tls(settings),
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -182,4 +190,21 @@ def server_settings(db_url: str, tmp_path: Path) -> Settings:
 def live_server(server_settings: Settings) -> Iterator[LiveServer]:
     """A real server over HTTP on a fresh database (run once on SQLite, once on PostgreSQL)."""
     with running_server(server_settings) as live:
+        yield live
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """A real server over HTTPS (SQLite) with the self-signed certificate `foxden up --tls`
+    makes; `tls_server.data_dir / "tls" / "cert.pem"` is the certificate to trust."""
+    data_dir = tmp_path / "tls-data"
+    own = ensure_self_signed(data_dir, ["127.0.0.1"])
+    settings = farm_settings(
+        f"sqlite:///{tmp_path / 'tls.db'}",
+        tmp_path,
+        data_dir=data_dir,
+        tls_cert=own.cert,
+        tls_key=own.key,
+    )
+    with running_server(settings) as live:
         yield live

@@ -102,6 +102,12 @@ class ServerUnavailable(FoxdenError):
     code = "unavailable"
 
 
+class UntrustedCertificate(ServerUnavailable):
+    """The farm's certificate is not trusted: pass its certificate with --ca-cert FILE."""
+
+    code = "untrusted_certificate"
+
+
 class PayloadTooLarge(FoxdenError):
     """The request body is too large."""
 

@@ -22,6 +22,7 @@ from typing import TypeVar
 import httpx
 
 from foxden.errors import FoxdenError
+from foxden.tls import untrusted_certificate
 
 T = TypeVar("T")
 log = logging.getLogger("foxden.retry")
@@ -73,7 +74,7 @@ class RetryPolicy:
     def retryable(self, exc: BaseException, idempotent: bool) -> bool:
         """Whether the failure `exc` of a call may be retried."""
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-            return True  # the request never reached the server
+            return not untrusted_certificate(exc)  # never arrived; an untrusted cert stays so
         if isinstance(exc, RetryableStatus):
             return idempotent or exc.response.status_code in UNPROCESSED
         if isinstance(exc, Retryable):

@@ -31,6 +31,11 @@ def register(sub: Any) -> None:
     farm.add_argument(
         "--farm-dir", type=Path, help="use DIR/credentials.json written by 'foxden up'"
     )
+    farm.add_argument(
+        "--ca-cert",
+        type=Path,
+        help="trust this CA bundle or farm certificate for HTTPS (env FOXDEN_CA_CERT)",
+    )
     as_json = argparse.ArgumentParser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="print JSON (for scripts)")
 
@@ -38,6 +43,11 @@ def register(sub: Any) -> None:
     p.add_argument("--server", required=True, help="URL, host:port, or host (port 8642)")
     p.add_argument("--account", required=True)
     p.add_argument("--key", required=True, help="the account's access key")
+    p.add_argument(
+        "--ca-cert",
+        type=Path,
+        help="the farm's certificate (or CA bundle) to trust over HTTPS; stored with the login",
+    )
     p.set_defaults(func=_login)
 
     p = sub.add_parser("upload", parents=[farm, as_json], help="upload files and folders")
@@ -142,7 +152,8 @@ def _client(args: argparse.Namespace) -> Client:
 
     farm_dir = getattr(args, "farm_dir", None)
     login = read_credentials(farm_dir / "credentials.json") if farm_dir else load_login()
-    return Client(login.server, login.access_key)
+    ca_cert = getattr(args, "ca_cert", None)
+    return Client(login.server, login.access_key, verify=ca_cert or login.verify())
 
 
 def _print_json(data: Any) -> None:
@@ -159,11 +170,12 @@ def _login(args: argparse.Namespace) -> int:
     from foxden.client.api import Client
     from foxden.client.settings import Login, save_login
 
-    with Client(args.server, args.key) as client:
+    ca_cert = str(args.ca_cert.expanduser().resolve()) if args.ca_cert else ""
+    with Client(args.server, args.key, verify=ca_cert or True) as client:
         me = client.login()
         if me.name != args.account:
             raise Unauthorized(f"this key belongs to account {me.name!r}, not {args.account!r}")
-        path = save_login(Login(client.base_url, args.account, args.key))
+        path = save_login(Login(client.base_url, args.account, args.key, ca_cert))
     print(f"logged in as {me.name} on {client.base_url} (saved in {path})")
     return 0
 

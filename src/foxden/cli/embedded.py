@@ -25,6 +25,7 @@ from pathlib import Path
 
 import uvicorn
 
+from foxden.cli.server import uvicorn_tls
 from foxden.errors import Conflict, FoxdenError
 from foxden.farm.accounts import authenticate, create_account
 from foxden.farm.workers import list_workers
@@ -88,17 +89,24 @@ def client_url(settings: Settings) -> str:
     if settings.public_url:
         return settings.public_url
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    return f"http://{host}:{settings.port}"
+    return f"{settings.scheme}://{host}:{settings.port}"
 
 
-def ensure_credentials(farm: Farm, data_dir: Path, url: str) -> tuple[dict[str, str], bool]:
-    """The admin credentials of this farm, created on first start; True if created now."""
+def ensure_credentials(
+    farm: Farm, data_dir: Path, url: str, ca_cert: str = ""
+) -> tuple[dict[str, str], bool]:
+    """The admin credentials of this farm, created on first start; True if created now.
+
+    `ca_cert`: the certificate clients of `--farm-dir` trust (the farm's own, over HTTPS)."""
     path = data_dir / "credentials.json"
     if path.exists():
         creds: dict[str, str] = json.loads(path.read_text())
         if _key_works(farm, creds.get("access_key", "")):
-            if creds.get("render_server") != url:
+            if creds.get("render_server") != url or creds.get("ca_cert", "") != ca_cert:
                 creds["render_server"] = url
+                creds.pop("ca_cert", None)
+                if ca_cert:
+                    creds["ca_cert"] = ca_cert
                 _write_private(path, creds)
             return creds, False
         log.warning("the key in %s is not valid for this farm: making a new one", path)
@@ -112,6 +120,8 @@ def ensure_credentials(farm: Farm, data_dir: Path, url: str) -> tuple[dict[str, 
     else:
         raise FoxdenError("cannot create an admin account for credentials.json")
     creds = {"render_server": url, "account": name, "access_key": key}
+    if ca_cert:
+        creds["ca_cert"] = ca_cert
     _write_private(path, creds)
     return creds, True
 
@@ -170,10 +180,13 @@ def run_farm(
     farm = Farm.open(settings)
     server, thread = _start_server(farm, settings)
     url = client_url(settings)
+    ca_cert = str(trust) if (trust := trusted_cert(settings)) else ""
     workers: list[LocalWorker] = []
     try:
-        _announce_credentials(farm, settings.data_dir, url)
+        _announce_credentials(farm, settings.data_dir, url, ca_cert)
         env = dict(os.environ, FOXDEN_JOIN_KEY=farm.join_key)
+        if ca_cert:
+            env["FOXDEN_CA_CERT"] = ca_cert
         since = time.time() - 1.0
         for worker in _local_workers(settings.data_dir, n_workers, url, env, blender, sandbox):
             worker.start()
@@ -200,6 +213,7 @@ def _start_server(farm: Farm, settings: Settings) -> tuple[_ThreadServer, thread
             host=settings.host,
             port=settings.port,
             log_level=apply_log_level(settings),
+            **uvicorn_tls(settings),
         )
     )
     thread = threading.Thread(target=server.run, name="foxden-server", daemon=True)
@@ -212,9 +226,18 @@ def _start_server(farm: Farm, settings: Settings) -> tuple[_ThreadServer, thread
     return server, thread
 
 
-def _announce_credentials(farm: Farm, data_dir: Path, url: str) -> None:
+def trusted_cert(settings: Settings) -> Path | None:
+    """The certificate local workers and `--farm-dir` clients trust: the farm's own when it
+    is the self-signed one of `foxden up --tls`, else none (a CA-issued one is trusted already)."""
+    own = settings.data_dir / "tls" / "cert.pem"
+    if settings.tls_cert is not None and settings.tls_cert.resolve() == own.resolve():
+        return own
+    return None
+
+
+def _announce_credentials(farm: Farm, data_dir: Path, url: str, ca_cert: str = "") -> None:
     """Make sure the admin credentials exist and say where they are."""
-    creds, created = ensure_credentials(farm, data_dir, url)
+    creds, created = ensure_credentials(farm, data_dir, url, ca_cert)
     cred_path = data_dir / "credentials.json"
     if created:
         print(

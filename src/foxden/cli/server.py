@@ -24,6 +24,29 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="TOML config file (default <data-dir>/foxden.toml)")
 
 
+def add_tls_options(p: argparse.ArgumentParser) -> None:
+    """--tls-cert and --tls-key: serve HTTPS."""
+    p.add_argument(
+        "--tls-cert",
+        type=Path,
+        metavar="FILE",
+        help="serve HTTPS with this PEM certificate (env FOXDEN_TLS_CERT)",
+    )
+    p.add_argument(
+        "--tls-key",
+        type=Path,
+        metavar="FILE",
+        help="the certificate's private key (env FOXDEN_TLS_KEY)",
+    )
+
+
+def uvicorn_tls(settings: Settings) -> dict[str, Any]:
+    """uvicorn's certificate options for `settings` (none for plain HTTP)."""
+    if settings.tls_cert is None or settings.tls_key is None:
+        return {}
+    return {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)}
+
+
 def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
     """Settings from the command line, the environment and the config file."""
     cli = {"data_dir": args.data_dir, "database_url": args.database_url, **extra}
@@ -44,6 +67,7 @@ def register(sub: Any) -> None:
         help="a newly registered worker gets no work until an admin approves it "
         "(env FOXDEN_APPROVE_WORKERS)",
     )
+    add_tls_options(p)
     p.set_defaults(func=_serve)
 
     acc = sub.add_parser("account", help="manage accounts")
@@ -167,6 +191,8 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         lease_seconds=args.lease_seconds,
         approve_workers=args.approve_workers,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
     farm = Farm.open(settings)
     print(f"foxden server on {settings.url} (data in {settings.data_dir})", flush=True)
@@ -180,6 +206,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_level=apply_log_level(settings),
+        **uvicorn_tls(settings),
     )
     return 0
 

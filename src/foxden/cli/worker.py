@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from foxden.cli.server import add_tls_options
 from foxden.errors import BadRequest
 
 
@@ -43,6 +44,12 @@ def register(sub: Any) -> None:
         type=float,
         default=2.0,
         help="seconds between claims when there is no work (default 2)",
+    )
+    w.add_argument(
+        "--ca-cert",
+        type=Path,
+        default=os.environ.get("FOXDEN_CA_CERT") or None,
+        help="trust this CA bundle or farm certificate for HTTPS (env FOXDEN_CA_CERT)",
     )
     w.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     box = w.add_argument_group(
@@ -92,6 +99,13 @@ def register(sub: Any) -> None:
         action="store_true",
         help="local workers run renderers without the sandbox: trusted, single-user farms only",
     )
+    u.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a self-signed certificate made once in <data-dir>/tls "
+        "(its fingerprint and path are printed: clients trust it with --ca-cert)",
+    )
+    add_tls_options(u)
     u.set_defaults(func=_up)
 
 
@@ -121,6 +135,7 @@ def _worker(args: argparse.Namespace) -> int:
         "bwrap": args.bwrap,
         "sandbox_uid": args.sandbox_uid,
         "max_processes": args.max_processes,
+        "ca_cert": args.ca_cert,
     }
     if args.name:
         values["name"] = args.name
@@ -152,7 +167,25 @@ def _up(args: argparse.Namespace) -> int:
 
     if args.workers < 0:
         raise BadRequest("--workers must be 0 or more")
-    settings = load_settings({"data_dir": args.data_dir, "port": args.port, "host": args.host})
+    cli: dict[str, Any] = {"data_dir": args.data_dir, "port": args.port, "host": args.host}
+    cli.update(tls_cert=args.tls_cert, tls_key=args.tls_key)
+    if args.tls:
+        if args.tls_cert or args.tls_key:
+            raise BadRequest(
+                "give either --tls (a self-signed certificate) or --tls-cert/--tls-key"
+            )
+        from foxden.server.tls import ensure_self_signed
+
+        host = args.host or load_settings(cli).host
+        own = ensure_self_signed(load_settings(cli).data_dir, [host])
+        print(
+            f"{'created' if own.created else 'using'} the farm's self-signed certificate "
+            f"{own.cert}\n  SHA-256 fingerprint {own.fingerprint}\n"
+            f"  clients trust it with: --ca-cert {own.cert} (or FOXDEN_CA_CERT, verify=)",
+            flush=True,
+        )
+        cli.update(tls_cert=own.cert, tls_key=own.key)
+    settings = load_settings(cli)
     return run_farm(
         settings,
         args.workers,

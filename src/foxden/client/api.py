@@ -41,6 +41,7 @@ from foxden.errors import (
 from foxden.paths import is_client_absolute
 from foxden.replies import error_from
 from foxden.retry import RetryableStatus, RetryPolicy, retry_status
+from foxden.tls import Verify, ssl_verify, untrusted_certificate, untrusted_error
 from foxden.version import __version__
 
 
@@ -57,7 +58,12 @@ def local_path(path: str | os.PathLike[str]) -> str:
 
 
 class Client:
-    """A session with one farm, authenticated by an access key."""
+    """A session with one farm, authenticated by an access key.
+
+    `verify`: True (the system's trusted authorities; the default), a CA bundle or the farm's
+    own certificate (a path: `foxden up --tls` prints it), or False (no check). A certificate
+    that fails the check raises `UntrustedCertificate`, saying so.
+    """
 
     def __init__(
         self,
@@ -71,6 +77,7 @@ class Client:
         progress: bool | None = None,
         cache: HashCache | None = None,
         transport: httpx.BaseTransport | None = None,
+        verify: Verify | None = None,
     ) -> None:
         if not access_key:
             raise Unauthorized("no access key given: pass the key the farm issued for your account")
@@ -91,6 +98,7 @@ class Client:
                 max_connections=self.workers + 4, max_keepalive_connections=self.workers + 4
             ),
             transport=transport,
+            verify=ssl_verify(verify),
         )
 
     # ---- plumbing ------------------------------------------------------------------------
@@ -141,6 +149,8 @@ class Client:
         except RetryableStatus as exc:
             response = exc.response
         except httpx.TransportError as exc:
+            if reason := untrusted_certificate(exc):
+                raise untrusted_error(self.base_url, reason) from None
             raise ServerUnavailable(
                 f"cannot reach the farm at {self.base_url} ({type(exc).__name__}: {exc}): "
                 "check the address and that the server is running"

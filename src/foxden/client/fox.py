@@ -27,6 +27,7 @@ from foxden.client.api import Client
 from foxden.client.records import Task
 from foxden.client.transfer import TransferStats
 from foxden.errors import BadRequest, Unauthorized
+from foxden.tls import Verify
 from foxden.wire.vendor import (
     VendorPlugin,
     VendorProject,
@@ -104,11 +105,14 @@ class Fox:
         *,
         progress: bool | None = None,
         timeout: float = 60.0,
+        verify: Verify | None = None,
     ) -> None:
         if aspera_server or aspera_password:
             _note_aspera()
         self.account = account
-        self.client = Client(render_server, access_key, progress=progress, timeout=timeout)
+        self.client = Client(
+            render_server, access_key, progress=progress, timeout=timeout, verify=verify
+        )
         try:
             me = self.client.login()
         except BaseException:

@@ -6,8 +6,8 @@ default port (the vendor's clients gave bare hosts such as `www5.renderbus.com`)
 proxy with TLS in front of the farm and give an `https://` URL when it is not on your own network.
 
 The login (`foxden login`) is kept in `$FOXDEN_CONFIG_DIR` or `$XDG_CONFIG_HOME/foxden` or
-`~/.config/foxden`, file `client.json`, mode 0600. FOXDEN_SERVER, FOXDEN_ACCOUNT and
-FOXDEN_ACCESS_KEY override what the file says.
+`~/.config/foxden`, file `client.json`, mode 0600, with the CA certificate to trust if any.
+FOXDEN_SERVER, FOXDEN_ACCOUNT, FOXDEN_ACCESS_KEY and FOXDEN_CA_CERT override what the file says.
 """
 
 from __future__ import annotations
@@ -55,6 +55,11 @@ class Login:
     server: str
     account: str
     access_key: str
+    ca_cert: str = ""  # the CA bundle (or farm certificate) to trust; '' = the system's
+
+    def verify(self) -> str | bool:
+        """What `Client(verify=)` takes for this login."""
+        return self.ca_cert or True
 
 
 def login_file() -> Path:
@@ -83,6 +88,7 @@ def read_credentials(path: Path) -> Login:
             str(data.get("render_server") or data["server"]),
             str(data["account"]),
             str(data["access_key"]),
+            str(data.get("ca_cert") or ""),
         )
     except FileNotFoundError:
         raise BadRequest(
@@ -99,13 +105,14 @@ def load_login(environ: dict[str, str] | None = None, path: Path | None = None) 
     stored: dict[str, str] = {}
     if target.exists():
         login = read_credentials(target)
-        stored = {"server": login.server, "account": login.account, "access_key": login.access_key}
+        stored = asdict(login)
     values = {
         "server": env.get("FOXDEN_SERVER") or stored.get("server", ""),
         "account": env.get("FOXDEN_ACCOUNT") or stored.get("account", ""),
         "access_key": env.get("FOXDEN_ACCESS_KEY") or stored.get("access_key", ""),
     }
     missing = [k for k, v in values.items() if not v]
+    values["ca_cert"] = env.get("FOXDEN_CA_CERT") or stored.get("ca_cert", "")
     if missing:
         raise Unauthorized(
             f"not logged in ({', '.join(missing)} unknown): run 'foxden login --server URL "

@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 ENV_PREFIX = "FOXDEN_"
 DEFAULT_DATA_DIR = Path(".foxden")
@@ -35,6 +35,14 @@ class Settings(BaseModel):
     max_manifest_bytes: int = Field(default=64 << 20, ge=1024)  # /api/files/check and commit
     login_failures: int = Field(default=10, ge=1)  # failed logins per address or account ...
     login_window_seconds: float = Field(default=60.0, gt=0)  # ... in this many seconds
+    tls_cert: Path | None = None  # serve HTTPS with this certificate (PEM; chain allowed) ...
+    tls_key: Path | None = None  # ... and this private key
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("HTTPS needs both tls_cert and tls_key (--tls-cert and --tls-key)")
+        return self
 
     @field_validator("data_dir")
     @classmethod
@@ -57,9 +65,14 @@ class Settings(BaseModel):
         return self.data_dir / "blobs"
 
     @property
+    def scheme(self) -> str:
+        """'https' when a certificate is configured, else 'http'."""
+        return "https" if self.tls_cert is not None else "http"
+
+    @property
     def url(self) -> str:
         """The URL clients and workers use to reach this server."""
-        return self.public_url or f"http://{self.host}:{self.port}"
+        return self.public_url or f"{self.scheme}://{self.host}:{self.port}"
 
 
 def apply_log_level(settings: Settings) -> str:

@@ -40,7 +40,7 @@ class Agent:
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
         self.shutdown = threading.Event()
-        self.client = WorkerClient(settings.server, self.shutdown)
+        self.client = WorkerClient(settings.server, self.shutdown, verify=settings.ca_cert)
         self.cache = BlobCache(settings.cache_dir / "blobs", settings.cache_size)
         self.work_dir = settings.cache_dir / "work"
         self.software: list[Software] = []

@@ -21,6 +21,7 @@ import httpx
 from foxden.errors import FoxdenError, LeaseLost, NotFound, Unauthorized
 from foxden.replies import error_from, message_of
 from foxden.retry import Abandoned, Retryable, RetryableStatus, RetryPolicy, retry_status
+from foxden.tls import Verify, ssl_verify, untrusted_certificate, untrusted_error
 from foxden.wire.worker import (
     FrameResult,
     HeartbeatOut,
@@ -98,7 +99,18 @@ def _retried(
     except Abandoned as exc:
         raise Stopping(f"{what}: abandoned, the worker is stopping") from exc
     except (httpx.TransportError, Retryable) as exc:
+        if reason := untrusted_certificate(exc):
+            raise untrusted_error(_origin(exc), reason, what) from exc
         raise WorkerError(f"{what}: {type(exc).__name__}: {exc}") from exc
+
+
+def _origin(exc: BaseException) -> str:
+    """The scheme, host and port `exc`'s request went to ('' if unknown)."""
+    try:
+        url = exc.request.url  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):
+        return ""
+    return f"{url.scheme}://{url.netloc.decode()}"
 
 
 # -- client --------------------------------------------------------------------------------------
@@ -113,12 +125,13 @@ class WorkerClient:
         stop: threading.Event,
         policy: RetryPolicy | None = None,
         timeout: float = 60.0,
+        verify: Verify | None = None,
     ) -> None:
         self.server = server.rstrip("/")
         self.stop = stop
         self.policy = policy or WORKER_RETRY
         self.token = ""
-        self._http = httpx.Client(base_url=self.server, timeout=timeout)
+        self._http = httpx.Client(base_url=self.server, timeout=timeout, verify=ssl_verify(verify))
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -30,7 +30,7 @@ def parse_size(text: str | int) -> int:
 
 class WorkerSettings(BaseModel):
     """Everything `foxden worker` can be told (CLI > environment: FOXDEN_SERVER,
-    FOXDEN_JOIN_KEY)."""
+    FOXDEN_JOIN_KEY, FOXDEN_CA_CERT)."""
 
     server: str
     join_key: str = Field(min_length=1)
@@ -42,6 +42,7 @@ class WorkerSettings(BaseModel):
     blender: Path | None = None
     poll_seconds: float = Field(default=2.0, gt=0)
     exit_with_parent: bool = False
+    ca_cert: Path | None = None  # trust this CA bundle or farm certificate over HTTPS
     # The renderer's sandbox (see foxden.worker.sandbox); False only on trusted single-user farms.
     sandbox: bool = True
     bwrap: str = Field(default="bwrap", min_length=1)
