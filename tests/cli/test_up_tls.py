@@ -11,8 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from foxden.cli import main
+from foxden.client.settings import login_file
 from foxden.server.tls import fingerprint
-from tests.conftest import free_port
+from tests.conftest import LiveServer, free_port
 from tests.waiting import wait_until
 
 
@@ -69,3 +73,17 @@ def test_foxden_up_tls_makes_its_certificate_once(tmp_path: Path) -> None:
     second = both[len(first) :]
     assert f"using the farm's self-signed certificate {cert}" in second
     assert re.findall(r"SHA-256 fingerprint ([0-9A-F:]{95})", second) == printed
+
+
+def test_login_stores_the_ca_cert_and_says_when_it_is_missing(
+    tls_server: LiveServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cert = str(tls_server.data_dir / "tls" / "cert.pem")
+    login = ["login", "--server", tls_server.url, "--account", "alice", "--key"]
+    assert main([*login, tls_server.user_key]) == 1
+    assert "the farm's certificate is not trusted" in capsys.readouterr().err
+    assert main([*login, tls_server.user_key, "--ca-cert", cert]) == 0
+    assert json.loads(login_file().read_text())["ca_cert"] == cert
+    capsys.readouterr()
+    assert main(["projects", "--json"]) == 0  # the stored login trusts the farm
+    assert json.loads(capsys.readouterr().out) == []
