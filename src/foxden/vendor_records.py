@@ -48,7 +48,8 @@ def user(record: AccountOut | Mapping[str, Any]) -> VendorUser:
 
 
 def project(record: ProjectOut | Mapping[str, Any]) -> VendorProject:
-    """A project record as the vendor shaped it (it already uses the vendor's names)."""
+    """A project record as the vendor shaped it (it already uses the vendor's names; a plugin
+    config's `is_default` is "1" or "0", the strings the vendor's client compares)."""
     p = _read(ProjectOut, record)
     return {
         "project_id": p.project_id,
@@ -62,7 +63,7 @@ def project(record: ProjectOut | Mapping[str, Any]) -> VendorProject:
                 config_id=c.config_id,
                 cg_soft_name=c.cg_soft_name,
                 plugin_name=c.plugin_name,
-                is_default=c.is_default,
+                is_default="1" if c.is_default else "0",
             )
             for c in p.plugins
         ],

@@ -216,4 +216,5 @@ def test_compat_endpoint_is_isolated_too(live_server: LiveServer) -> None:
         "/api/v1/task",
         json={"head": head, "body": {"task_id": [world["task"]], "operate_order": 2}},
     )
-    assert r.json()["head"]["result"] == "1" and r.status_code == 404
+    assert r.status_code == 200 and r.json()["head"]["result"] == "1"
+    assert r.json()["head"]["error_code"] == "404"

@@ -2,7 +2,8 @@
 
 Uploads of blobs stream to disk under their own cap (`max_blob_bytes`) and are left alone here;
 batch manifests (`/api/files/check`, `/api/files/commit`) and worker reports get the larger
-`max_manifest_bytes`; every other body (JSON, forms) gets `max_json_bytes`.
+`max_manifest_bytes`; every other body (JSON, forms) gets `max_json_bytes`. The vendor's
+`/api/v1/task` is refused in its own envelope, with HTTP 200 (its clients read no other status).
 """
 
 from __future__ import annotations
@@ -70,12 +71,28 @@ async def _drain_receive(receive: Receive, limit: int = DRAIN_LIMIT) -> None:
             return
 
 
-async def _reply(send: Send, exc: PayloadTooLarge) -> None:
-    body = json.dumps({"error": {"code": exc.code, "message": exc.message}}).encode()
+#: The vendor's endpoint answers every failure with HTTP 200 and the error in `head`.
+VENDOR_PATH = "/api/v1/task"
+
+
+async def _reply(send: Send, exc: PayloadTooLarge, path: str = "") -> None:
+    status = exc.status_code
+    reply: dict[str, object] = {"error": {"code": exc.code, "message": exc.message}}
+    if path == VENDOR_PATH:
+        status = 200
+        reply = {
+            "head": {
+                "result": "1",
+                "error_code": str(exc.status_code),
+                "error_message": exc.message,
+            },
+            "body": {"data": [], "total_size": 0},
+        }
+    body = json.dumps(reply).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": exc.status_code,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
@@ -104,7 +121,7 @@ class BodyLimit:
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdigit() and (len(declared) > 18 or int(declared) > cap):
             await _drain_receive(receive)
-            await _reply(send, _too_large(cap))
+            await _reply(send, _too_large(cap), scope["path"])
             return
         seen = 0
         exceeded = False
@@ -134,4 +151,4 @@ class BodyLimit:
                 raise
         if exceeded and not started:
             await _drain_receive(receive)
-            await _reply(send, _too_large(cap))
+            await _reply(send, _too_large(cap), scope["path"])

@@ -10,6 +10,16 @@ from pydantic import BaseModel
 from typing_extensions import TypedDict
 
 
+class VendorTransport(TypedDict):
+    """A way to move files to and from the farm, as the login names it: foxden's own HTTP(S)
+    transfer (`engine` "foxden-http"), at the host and port the login came in by."""
+
+    engine: str
+    server: str
+    ip: str
+    port: int
+
+
 class VendorUser(TypedDict):
     """A user record (`query_customer`)."""
 
@@ -23,6 +33,9 @@ class VendorUser(TypedDict):
     coupon: int
     register_date: str  # yyyy-MM-dd HH:mm:ss, local time; '' for none
     login_date: str
+    upload_id: NotRequired[int]  # the login (`query_customer` on /api/v1/task) adds these three
+    download_id: NotRequired[int]
+    transports: NotRequired[list[VendorTransport]]
 
 
 class VendorPluginConfig(TypedDict):
@@ -31,7 +44,7 @@ class VendorPluginConfig(TypedDict):
     config_id: int
     cg_soft_name: str
     plugin_name: str
-    is_default: bool
+    is_default: Literal["1", "0"]  # strings, as the vendor's client compares them
 
 
 class VendorProject(TypedDict):
@@ -120,7 +133,9 @@ VendorRecord = (
 
 
 class VendorHead(BaseModel):
-    """The envelope's head: "0" and no error, or "1" with the HTTP status as `error_code`."""
+    """The envelope's head: "0" and no error, or "1" with the error's code as `error_code` (the
+    HTTP status foxden's own API would give it, e.g. "401", "404", "429"); the HTTP status of the
+    reply itself is always 200."""
 
     result: Literal["0", "1"]
     error_code: str
@@ -134,8 +149,14 @@ class VendorBody(BaseModel):
     total_size: int
 
 
+class VendorProjectBody(VendorBody):
+    """The body of `create_project`: the new project's id besides its record."""
+
+    project_id: int
+
+
 class VendorReply(BaseModel):
-    """A reply of `POST /api/v1/task`, success or failure."""
+    """A reply of `POST /api/v1/task`, success or failure (`query_plugin`: the list itself)."""
 
     head: VendorHead
-    body: VendorBody
+    body: VendorProjectBody | VendorBody | list[VendorPlugin]
