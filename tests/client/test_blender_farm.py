@@ -115,13 +115,15 @@ def test_seed_calls_on_foxden_up_with_blender(up: dict[str, str], tmp_path: Path
     )
     blender = next(
         p["cg_soft_name"]
-        for p in fox.get_plugins_available()
+        for p in fox.get_plugins_available()[1]
         if p["cg_soft_name"].startswith("blender")
     )
     fox.create_project("api", cg_soft_name=blender)
 
-    first = fox.upload(path_list=[str(scene), str(scene.parent / "tex")])
-    assert first.files == 2 and first.files_sent == 2
+    paths = [str(scene), str(scene.parent / "tex")]
+    assert fox.upload(path_list=paths) == dict.fromkeys(paths, True)
+    first = fox.last_transfer
+    assert first is not None and first.files == 2 and first.files_sent == 2
     task_id = fox.submit_task(project_name="api", input_scene_path=str(scene), frames="1-4[1]")
     task_info = {
         "project_name": "api",
@@ -169,8 +171,79 @@ def test_seed_calls_on_foxden_up_with_blender(up: dict[str, str], tmp_path: Path
     with Image.open(cam_b) as b, Image.open(frame_2) as a:
         assert b.convert("RGB").tobytes() != a.convert("RGB").tobytes()  # another camera
 
-    again = fox.upload(path_list=[str(scene), str(scene.parent / "tex")])
-    assert again.bytes_sent == 0 and again.files_sent == 0 and again.bytes_hashed == 0
+    fox.upload(path_list=paths)
+    again = fox.last_transfer
+    assert (
+        again is not None
+        and again.bytes_sent == 0
+        and again.files_sent == 0
+        and again.bytes_hashed == 0
+    )
     down_again = fox.download(task_id=task_id, local_path=str(out))
     assert down_again.files_fetched == 0 and down_again.bytes_fetched == 0
     fox.close()
+
+
+#: a script as a user of the vendor's client writes it: it sets its project up with the
+#: vendor's later calls only (create_project, get_plugins_available, add_project_config by id).
+VENDOR_SCRIPT = """
+import sys
+import time
+
+from foxden import Fox
+
+render_server, account, access_key, scene, textures, output = sys.argv[1:7]
+fox = Fox(render_server=render_server, account=account, access_key=access_key,
+          aspera_server="app5.renderbus.com", aspera_password="XXX")
+ok, project_id = fox.create_project(project_name="spinning_cube", remark="made by a script")
+ok, plugins = fox.get_plugins_available()
+blender = [p for p in plugins if p["cg_soft_name"].startswith("blender")][0]
+fox.add_project_config(project_id, blender["cg_soft_name"], blender["plugin_name"], is_default=1)
+fox.upload(path_list=[scene, textures])
+task_id = fox.submit_task(project_name="spinning_cube", input_scene_path=scene, frames="1-3[1]")
+deadline = time.time() + 240
+while True:
+    task = fox.get_tasks(task_id=task_id)[0]
+    if task["task_status"] == "System_Done":
+        break
+    if task["task_status"] != "Start" or time.time() > deadline:
+        sys.exit("task %s: %s" % (task_id, task["task_status"]))
+    time.sleep(1)
+fox.download(task_id=task_id, local_path=output)
+print(task["output_folder"])
+"""
+
+
+def test_a_vendor_script_sets_up_its_project_and_renders(
+    up: dict[str, str], tmp_path: Path
+) -> None:
+    scene = _scene(tmp_path)
+    script = tmp_path / "render_with_fox.py"
+    script.write_text(VENDOR_SCRIPT)
+    out = tmp_path / "output"
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            up["render_server"],
+            up["account"],
+            up["access_key"],
+            str(scene),
+            str(scene.parent / "tex"),
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    images = sorted((out / run.stdout.strip().splitlines()[-1]).iterdir())
+    assert len(images) == 3
+    pixels = []
+    for path in images:
+        with Image.open(path) as img:
+            img.verify()
+        with Image.open(path) as img:
+            assert img.size == (64, 48)
+            pixels.append(img.convert("RGB").tobytes())
+    assert len(set(pixels)) == 3  # three real frames of the moving cube

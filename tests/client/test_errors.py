@@ -98,27 +98,31 @@ def test_software_not_on_offer(fox: Fox) -> None:
 def test_operations_and_configs(fox: Fox, project_tree: Path) -> None:
     scene = str(project_tree / "shot" / "lgt.ma")
     fox.upload([scene])
-    assert fox.get_plugins_available() == [{"cg_soft_name": "command 1", "plugin_name": ""}]
-    project = fox.add_project_config("api", "command 1", "denoise")
-    configs = project["plugins"]
-    assert len(configs) == 2 and configs[0]["is_default"]
+    assert fox.get_plugins_available() == (
+        True,
+        [{"cg_soft_name": "command 1", "plugin_name": ""}],
+    )
+    assert fox.add_project_config("api", "command 1", "denoise") is True
+    configs = fox.get_project_plugins_config("api")
+    assert len(configs) == 2 and int(configs[0]["is_default"]) == 1
     second = configs[1]["config_id"]
-    project = fox.modify_project_config("api", second, is_default=1)
-    assert [c["is_default"] for c in project["plugins"]] == [False, True]
-    project = fox.delete_project_config("api", second)
-    assert len(project["plugins"]) == 1 and project["plugins"][0]["is_default"]
+    assert fox.modify_project_config("api", second, is_default=1) is True
+    assert [int(c["is_default"]) for c in fox.get_project_plugins_config("api")] == [0, 1]
+    assert fox.delete_project_config("api", second) is True
+    configs = fox.get_project_plugins_config("api")
+    assert len(configs) == 1 and int(configs[0]["is_default"]) == 1
 
     task_id = fox.submit_task(project_name="api", input_scene_path=scene, frames="1-3")
     with pytest.raises(Conflict, match="stop it first"):
         fox.delete_tasks([task_id])  # nothing renders it: it stays queued
-    stopped = fox.stop_tasks(task_id)
+    assert fox.stop_tasks(task_id) is True
+    stopped = fox.get_tasks(task_id=task_id)
     assert stopped[0]["task_status"] == "Stopped" and stopped[0]["stopped_count"] == 3
     with pytest.raises(Conflict, match="only a queued or rendering task can be stopped"):
         fox.stop_tasks([task_id])
-    restarted = fox.restart_tasks([task_id], restart_type=0)
-    assert restarted[0]["task_id"] == task_id
+    assert fox.restart_tasks([task_id], restart_type=0) is True
     assert fox.get_tasks(task_filter={"task_status": "Stopped"})[0]["task_id"] == task_id
-    assert fox.delete_tasks([task_id]) == [{"task_id": task_id, "deleted": True}]
+    assert fox.delete_tasks([task_id]) is True
     with pytest.raises(NotFound):
         fox.get_tasks(task_id=task_id)
 

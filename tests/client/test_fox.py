@@ -1,7 +1,8 @@
 """`Fox` is a pure adapter over `Client`: no HTTP of its own, no private imports (read from its AST).
 
-Its behaviour is tested through the vendor's calls: test_seed.py, test_blender_farm.py,
-test_errors.py and tests/security/test_trusted_accounts.py.
+Its behaviour is tested through the vendor's calls: test_fox_vendor.py (every call, in the
+vendor's positional and keyword forms), test_seed.py, test_blender_farm.py, test_errors.py and
+tests/security/test_trusted_accounts.py.
 """
 
 from __future__ import annotations

@@ -33,8 +33,14 @@ def test_seed_page_calls_in_order(sim_farm: SimFarm, project_tree: Path, tmp_pat
     scene = str(project_tree / "shot" / "lgt.ma")
     images = str(project_tree / "asset" / "sourceimages")
 
-    first = fox.upload(path_list=[scene, images])
-    assert first.files == 7 and first.files_sent == 7 and first.bytes_sent == first.bytes_total
+    assert fox.upload(path_list=[scene, images]) == {scene: True, images: True}
+    first = fox.last_transfer
+    assert (
+        first is not None
+        and first.files == 7
+        and first.files_sent == 7
+        and first.bytes_sent == first.bytes_total
+    )
 
     task_a = fox.submit_task(project_name="api", input_scene_path=scene, frames="1-10[1]")
     assert isinstance(task_a, int)
@@ -84,8 +90,14 @@ def test_seed_page_calls_in_order(sim_farm: SimFarm, project_tree: Path, tmp_pat
     assert [j["job_name"] for j in jobs] == [f"frame{n:04d}" for n in range(1, 11)]
     assert {j["job_status"] for j in jobs} == {"done"}
 
-    again = fox.upload(path_list=[scene, images])
-    assert again.bytes_sent == 0 and again.files_sent == 0 and again.bytes_hashed == 0
+    fox.upload(path_list=[scene, images])
+    again = fox.last_transfer
+    assert (
+        again is not None
+        and again.bytes_sent == 0
+        and again.files_sent == 0
+        and again.bytes_hashed == 0
+    )
     assert again.files_skipped == 7
     again_down = fox.download(task_id=task_a, local_path=str(out))
     assert again_down.files_fetched == 0 and again_down.bytes_fetched == 0

@@ -9,8 +9,12 @@ Every call of the vendor's documentation page works as written (see README "Pyth
     fox.get_tasks(task_id=task_id, has_frames=1)
     fox.download(task_id=task_id, local_path="/proj/output")
 
-Records have the vendor's shapes (`foxden.vendor_records`); failures raise `foxden.errors.FoxdenError`
-subclasses whose message says what to do (the vendor's client returned error codes instead).
+The vendor's later calls keep its signatures and return values too: `create_project` gives
+`(True, project_id)`, `get_plugins_available` `(True, [...])`, the plugin-config calls take the
+project's id and give True, the task operations take an id, "12,13" or a list and give True.
+Records have the vendor's shapes (`foxden.vendor_records`); where the vendor's client printed and
+returned False (or an error code), foxden raises a `foxden.errors.FoxdenError` subclass whose
+message says what to do.
 `render_server` may be a bare host (foxden's port 8642, plain HTTP), `host:port` or a URL.
 Transfers use foxden's own protocol, so the Aspera arguments are accepted and ignored.
 """
@@ -19,20 +23,20 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import foxden.vendor_records as vendor_records
 from foxden.client.api import Client
 from foxden.client.records import Task
 from foxden.client.transfer import TransferStats
-from foxden.errors import BadRequest, Unauthorized
+from foxden.errors import BadRequest, NotFound, Unauthorized
 from foxden.tls import Verify
 from foxden.wire.vendor import (
     VendorPlugin,
+    VendorPluginConfig,
     VendorProject,
     VendorTask,
-    VendorTaskDeleted,
     VendorUser,
 )
 
@@ -73,17 +77,61 @@ def _note_aspera() -> None:
         )
 
 
-def _ids(task_ids: int | str | Iterable[int | str]) -> list[int]:
-    items = [task_ids] if isinstance(task_ids, int | str) else list(task_ids)
+#: what the task operations take: an id, a string id ("12" or "12,13"), or a list of ids.
+TaskIds = int | str | Iterable[int | str]
+
+
+def _ignore(call: str, kwargs: dict[str, Any]) -> None:
+    """Note the keyword arguments of the vendor's that foxden has no use for."""
+    if kwargs:
+        log.info("%s: foxden ignores %s", call, ", ".join(sorted(kwargs)))
+
+
+def _ids(task_ids: TaskIds) -> list[int]:
+    if isinstance(task_ids, str):
+        items: list[int | str] = [i for i in task_ids.split(",") if i.strip()]
+    elif isinstance(task_ids, int):
+        items = [task_ids]
+    else:
+        items = list(task_ids)
     if not items:
         raise BadRequest("no task id given: pass a task id or a list of them")
     try:
-        return [int(i) for i in items]
-    except (TypeError, ValueError):
+        return [_id("task id", i) for i in items]
+    except BadRequest:
         raise BadRequest(f"task ids must be whole numbers, not {task_ids!r}") from None
 
 
-def _paths(path_list: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[str]:
+def _id(what: str, value: object) -> int:
+    """A whole-number id given as an int or a string."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise BadRequest(f"{what} must be a whole number, not {value!r}")
+    try:
+        return int(value)
+    except ValueError:
+        raise BadRequest(f"{what} must be a whole number, not {value!r}") from None
+
+
+def _flag(what: str, value: object) -> bool:
+    """The vendor's 0/1 flags, given as ints, strings or booleans."""
+    if isinstance(value, bool):
+        return value
+    if value in (0, 1, "0", "1"):
+        return str(value) == "1"
+    raise BadRequest(f"{what} must be 0 or 1, not {value!r}")
+
+
+def _required(what: str, value: str | None) -> str:
+    if not value:
+        raise BadRequest(f"no {what} given: name the software, e.g. 'blender 3.4'")
+    return value
+
+
+#: what upload() takes: a path or a list of them.
+Paths = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
+
+
+def _paths(path_list: Paths) -> list[str]:
     if isinstance(path_list, str | os.PathLike):
         return [os.fspath(path_list)]
     paths = [os.fspath(p) for p in path_list]
@@ -100,16 +148,21 @@ class Fox:
         render_server: str,
         account: str,
         access_key: str,
+        language: str = "en",
+        *,
         aspera_server: str | None = None,
         aspera_password: str | None = None,
-        *,
         progress: bool | None = None,
         timeout: float = 60.0,
         verify: Verify | None = None,
+        **kwargs: Any,
     ) -> None:
         if aspera_server or aspera_password:
             _note_aspera()
+        _ignore("Fox", kwargs)
         self.account = account
+        #: the vendor's message language; foxden's messages are English whatever it says.
+        self.language = language
         self.client = Client(
             render_server, access_key, progress=progress, timeout=timeout, verify=verify
         )
@@ -141,12 +194,33 @@ class Fox:
 
     def upload(
         self,
-        path_list: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+        local_path_list: Paths | None = None,
+        server_path: str = "/",
         skip_same: int = 1,
-    ) -> TransferStats:
-        """Upload files and folders; files the farm already has unchanged are skipped by default."""
-        self.last_transfer = self.client.upload(_paths(path_list), force=not skip_same)
-        return self.last_transfer
+        *,
+        path_list: Paths | None = None,
+        **kwargs: Any,
+    ) -> dict[str, bool]:
+        """Upload files and folders; files the farm already has unchanged are skipped by default.
+
+        Returns `{local path: True}` for each path given, as the vendor did (a failure raises);
+        the transfer's counts are in `last_transfer`. Each file lands on the farm at its own
+        local path, so `server_path` must be '/', the vendor's default.
+        """
+        _ignore("upload", kwargs)
+        if local_path_list is not None and path_list is not None:
+            raise BadRequest("give local_path_list or path_list, not both")
+        given = local_path_list if local_path_list is not None else path_list
+        if given is None:
+            raise BadRequest("no path_list given: name the files and folders to upload")
+        if server_path not in ("/", "", "\\"):
+            raise BadRequest(
+                f"server_path {server_path!r} is not supported: foxden keeps each file at its "
+                "local path on the farm (server_path='/')"
+            )
+        paths = _paths(given)
+        self.last_transfer = self.client.upload(paths, force=not int(skip_same))
+        return dict.fromkeys(paths, True)
 
     def submit_task(
         self, project_name: str, input_scene_path: str, frames: str, **extra: Any
@@ -165,16 +239,21 @@ class Fox:
         return task.id
 
     def download(
-        self, task_id: int, local_path: str | os.PathLike[str], skip_same: int = 1
+        self,
+        task_id: int | str,
+        local_path: str | os.PathLike[str],
+        skip_same: int = 1,
+        **kwargs: Any,
     ) -> TransferStats:
         """Download a task's outputs into local_path/<task output folder>/; identical files are skipped."""
+        _ignore("download", kwargs)
         self.last_transfer = self.client.download(int(task_id), local_path, force=not skip_same)
         return self.last_transfer
 
     # ---- queries ---------------------------------------------------------------------------
 
-    def get_users(self) -> list[VendorUser]:
-        """The account's user record (a list of one, as the vendor returned it)."""
+    def get_users(self, has_child_account: int = 0) -> list[VendorUser]:
+        """The account's user record (a list of one: foxden has no child accounts)."""
         return [vendor_records.user(self.client.me())]
 
     def get_projects(self, project_name: str | None = None) -> list[VendorProject]:
@@ -185,12 +264,20 @@ class Fox:
 
     def get_tasks(
         self,
-        task_filter: dict[str, Any] | None = None,
+        task_id: int | str | Mapping[str, Any] | None = None,
         project_name: str | None = None,
-        task_id: int | None = None,
-        has_frames: int = 0,
+        has_frames: int | str = 0,
+        task_filter: Mapping[str, Any] | None = None,
     ) -> list[VendorTask]:
-        """Tasks matching a filter, of a project, or one task; `has_frames=1` adds `jobs`."""
+        """Tasks matching a filter, of a project, or one task; `has_frames=1` adds `jobs`.
+
+        The vendor's argument order; a filter dict given first (foxden's earlier order) is
+        still read as `task_filter`.
+        """
+        if isinstance(task_id, Mapping):
+            if task_filter is not None:
+                raise BadRequest("give task_filter once")
+            task_id, task_filter = None, task_id
         filters = dict(task_filter or {})
         unknown = set(filters) - TASK_FILTER_KEYS
         if unknown:
@@ -230,69 +317,146 @@ class Fox:
         project_path: str = "",
         remark: str = "",
         render_os: str = "linux",
-    ) -> VendorProject:
-        """Create a project (with a default plugin config when cg_soft_name is given)."""
-        return vendor_records.project(
-            self.client.create_project(
-                project_name,
-                cg_soft_name,
-                plugin_name,
-                path=project_path,
-                remark=remark,
-                render_os=render_os,
-            )
-        )
+        **kwargs: Any,
+    ) -> tuple[bool, int]:
+        """Create a project; returns `(True, project_id)` as the vendor did.
 
-    def get_plugins_available(self) -> list[VendorPlugin]:
-        """Software and plugins the farm can render with: [{cg_soft_name, plugin_name}]."""
-        return [
+        `cg_soft_name` (foxden's addition) also gives it a default plugin config; the vendor's
+        `sub_account` is accepted and ignored (foxden has no sub-accounts).
+        """
+        _ignore("create_project", kwargs)
+        created = self.client.create_project(
+            project_name,
+            cg_soft_name,
+            plugin_name or "",
+            path=project_path,
+            remark=remark,
+            render_os=render_os,
+        )
+        return True, created.project_id
+
+    def get_plugins_available(self, **filters: Any) -> tuple[bool, list[VendorPlugin]]:
+        """`(True, [{cg_soft_name, plugin_name}])`: software the farm's workers run now.
+
+        Filters: `cg_soft_name` (the software, e.g. 'blender 3.4') and `plugin_name` (software
+        offering that plugin); any other key raises BadRequest.
+        """
+        unknown = set(filters) - {"cg_soft_name", "plugin_name"}
+        if unknown:
+            raise BadRequest(
+                f"unknown get_plugins_available filter(s) {', '.join(sorted(unknown))}; "
+                "known: cg_soft_name, plugin_name"
+            )
+        soft = str(filters.get("cg_soft_name") or "").strip().lower()
+        plugin = str(filters.get("plugin_name") or "").strip().lower()
+        return True, [
             VendorPlugin(cg_soft_name=s.cg_soft_name, plugin_name=",".join(s.plugins))
             for s in self.client.software()
+            if (not soft or s.cg_soft_name.lower() == soft)
+            and (not plugin or plugin in (p.lower() for p in s.plugins))
         ]
 
+    def get_project_plugins_config(self, project_name: str) -> list[VendorPluginConfig]:
+        """The project's plugin configs (its `plugins` list)."""
+        return vendor_records.project(self.client.project(project_name))["plugins"]
+
     def add_project_config(
-        self, project_name: str, cg_soft_name: str, plugin_name: str = "", is_default: int = 0
-    ) -> VendorProject:
-        """Add a plugin config (software + plugins) to a project; returns the project."""
-        return vendor_records.project(
-            self.client.add_config(
-                project_name, cg_soft_name, plugin_name, is_default=bool(is_default)
-            )
+        self,
+        project_id: int | str | None = None,
+        cg_soft_name: str | None = None,
+        plugin_name: str | None = None,
+        is_default: int | str = 0,
+        *,
+        project_name: str | None = None,
+        **kwargs: Any,
+    ) -> bool:
+        """Add a plugin config (software + plugins) to the project with this id; returns True.
+
+        `project_name=` names the project instead (foxden's earlier form).
+        """
+        _ignore("add_project_config", kwargs)
+        name = self._project_name(project_id, project_name)
+        self.client.add_config(
+            name,
+            _required("cg_soft_name", cg_soft_name),
+            plugin_name or "",
+            is_default=_flag("is_default", is_default),
         )
+        return True
 
     def modify_project_config(
         self,
-        project_name: str,
-        config_id: int,
+        project_id: int | str | None = None,
+        config_id: int | str | None = None,
         cg_soft_name: str | None = None,
         plugin_name: str | None = None,
-        is_default: int | None = None,
-    ) -> VendorProject:
-        """Change a project's plugin config, or make it the default; returns the project."""
-        return vendor_records.project(
-            self.client.modify_config(
-                project_name,
-                config_id,
-                cg_soft_name=cg_soft_name,
-                plugin_name=plugin_name,
-                is_default=None if is_default is None else bool(is_default),
-            )
+        is_default: int | str | None = None,
+        *,
+        project_name: str | None = None,
+        **kwargs: Any,
+    ) -> bool:
+        """Change a project's plugin config, or make it the default; returns True."""
+        _ignore("modify_project_config", kwargs)
+        name = self._project_name(project_id, project_name)
+        self.client.modify_config(
+            name,
+            _id("config_id", config_id),
+            cg_soft_name=cg_soft_name,
+            plugin_name=plugin_name,
+            is_default=None if is_default is None else _flag("is_default", is_default),
         )
+        return True
 
-    def delete_project_config(self, project_name: str, config_id: int) -> VendorProject:
-        """Remove a plugin config from a project; returns the project."""
-        return vendor_records.project(self.client.delete_config(project_name, config_id))
+    def delete_project_config(
+        self,
+        project_id: int | str | None = None,
+        config_id: int | str | None = None,
+        *,
+        project_name: str | None = None,
+        **kwargs: Any,
+    ) -> bool:
+        """Remove a plugin config from a project, or all of them without `config_id`; True."""
+        _ignore("delete_project_config", kwargs)
+        name = self._project_name(project_id, project_name)
+        if config_id is not None and config_id != "":
+            self.client.delete_config(name, _id("config_id", config_id))
+            return True
+        for config in self.client.project(name).plugins:
+            self.client.delete_config(name, config.config_id)
+        return True
+
+    def _project_name(self, project_id: int | str | None, project_name: str | None) -> str:
+        """The name of the project a config call means: by id (the vendor's) or by name.
+
+        A `project_id` that is not a whole number is taken as a name (foxden's earlier form).
+        """
+        if project_name:
+            if project_id not in (None, ""):
+                raise BadRequest("give the project's id or its project_name, not both")
+            return project_name
+        if project_id is None or project_id == "":
+            raise BadRequest("no project given: pass the project's id (or project_name=)")
+        if isinstance(project_id, str) and not project_id.strip().isdigit():
+            return project_id
+        wanted = _id("project_id", project_id)
+        for p in self.client.projects():
+            if p.project_id == wanted:
+                return p.project_name
+        raise NotFound(
+            f"no project with id {wanted}: create_project() returns the id, "
+            "get_projects() lists them"
+        )
 
     # ---- operations ------------------------------------------------------------------------
 
-    def stop_tasks(self, task_ids: int | Iterable[int]) -> list[VendorTask]:
-        """Stop queued or rendering tasks; returns them."""
-        return [vendor_records.task(self.client.stop(i)) for i in _ids(task_ids)]
+    def stop_tasks(self, task_id: TaskIds) -> bool:
+        """Stop queued or rendering tasks (an id, "12,13" or a list of ids); returns True."""
+        for i in _ids(task_id):
+            self.client.stop(i)
+        return True
 
-    def restart_tasks(
-        self, task_ids: int | Iterable[int], restart_type: int = 0
-    ) -> list[VendorTask]:
-        """Restart frames: 0 failed, 1 abandoned, 2 finished, 3 started, 4 waiting; returns the tasks."""
+    def restart_tasks(self, task_id: TaskIds, restart_type: int | str = "0") -> bool:
+        """Restart frames: 0 failed, 1 abandoned, 2 finished, 3 started, 4 waiting; True."""
         try:
             kind = vendor_records.RESTART_TYPES[int(restart_type)]
         except (KeyError, TypeError, ValueError):
@@ -301,12 +465,12 @@ class Fox:
                 "(0 failed, 1 abandoned, 2 finished, 3 started, 4 waiting), "
                 f"not {restart_type!r}"
             ) from None
-        return [vendor_records.task(self.client.restart(i, kind)) for i in _ids(task_ids)]
+        for i in _ids(task_id):
+            self.client.restart(i, kind)
+        return True
 
-    def delete_tasks(self, task_ids: int | Iterable[int]) -> list[VendorTaskDeleted]:
-        """Delete tasks that are not queued or rendering (stop them first)."""
-        out = []
-        for i in _ids(task_ids):
+    def delete_tasks(self, task_id: TaskIds) -> bool:
+        """Delete tasks that are not queued or rendering (stop them first); returns True."""
+        for i in _ids(task_id):
             self.client.delete(i)
-            out.append(VendorTaskDeleted(task_id=i, deleted=True))
-        return out
+        return True
