@@ -2,8 +2,9 @@
 
 Address rules (`server_url`): a full URL (`http://farm:8642`, `https://farm.example.com`) is used
 as given; `host:port` means `http://host:port`; a bare host means `http://host:8642`, foxden's
-default port (the vendor's clients gave bare hosts such as `www5.renderbus.com`). Put a reverse
-proxy with TLS in front of the farm and give an `https://` URL when it is not on your own network.
+default port (the vendor's clients gave bare hosts such as `www5.renderbus.com`). Give an
+`https://` URL for a farm that serves HTTPS (`foxden serve --tls-cert`, `foxden up --tls`), with
+the farm's certificate as `ca_cert` when it is self-signed.
 
 The login (`foxden login`) is kept in `$FOXDEN_CONFIG_DIR` or `$XDG_CONFIG_HOME/foxden` or
 `~/.config/foxden`, file `client.json`, mode 0600, with the CA certificate to trust if any.
