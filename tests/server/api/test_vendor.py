@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ssl
+import threading
 from typing import Any
 
 import httpx
 import pytest
 
 from foxden.farm import workers
+from foxden.wire.worker import SoftwareEntry, WorkerRegister
+from foxden.worker.protocol import WorkerClient
 from tests.conftest import LiveServer
 from tests.farmkit import register_worker, upload
 
@@ -301,3 +305,32 @@ def test_rate_limited_logins_answer_200_with_429_in_head(live_server: LiveServer
         r = _call(live_server, "query_customer", {}, key=f"wrong-{i}")
     assert _failed(r, "429", "")
     assert int(r.headers["Retry-After"]) >= 1
+
+
+def test_the_original_client_over_https(tls_server: LiveServer) -> None:
+    """The vendor's client always speaks `https://{render_server}/api/v1/task`: the same calls
+    over HTTPS with the farm's self-signed certificate, errors in the envelope with HTTP 200."""
+    cert = tls_server.data_dir / "tls" / "cert.pem"
+    worker = WorkerClient(tls_server.url, threading.Event(), verify=cert)
+    software = [SoftwareEntry(name="command", version="1")]
+    worker.register(tls_server.farm.join_key, WorkerRegister(name="w", software=software))
+    worker.close()
+    http = tls_server.client(verify=ssl.create_default_context(cafile=str(cert)))
+    key = tls_server.user_key
+    user = _client_call(http, key, "query_customer", {"login_name": "alice"})["data"][0]
+    port = int(tls_server.url.rsplit(":", 1)[1])
+    assert user["transports"] == [
+        {"engine": "foxden-https", "server": "127.0.0.1", "ip": "127.0.0.1", "port": port}
+    ]
+    assert {"cg_soft_name": "command 1", "plugin_name": ""} in _client_call(
+        http, key, "query_plugin", {}
+    )
+    project_id = _client_call(http, key, "create_project", {"project_name": "tls"})["project_id"]
+    body = {"operate_type": 0, "project_id": project_id, "cg_soft_name": "command 1"}
+    (project,) = _client_call(http, key, "operate_project", body)["data"]
+    assert [c["is_default"] for c in project["plugins"]] == ["1"]
+    head = {"access_key": "wrong", "account": "alice", "action": "query_customer"}
+    reply = http.post("/api/v1/task", json={"head": head, "body": {"login_name": "alice"}})
+    assert _failed(reply, "401", "wrong access key")
+    reply = http.post("/api/v1/task", content=b"{", headers={"Content-Type": "application/json"})
+    assert _failed(reply, "400", "not JSON")
