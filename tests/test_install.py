@@ -15,7 +15,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVER_ONLY = ("fastapi", "sqlalchemy", "uvicorn", "alembic", "psycopg", "jinja2", "PIL")
+SERVER_ONLY = (
+    "fastapi",
+    "sqlalchemy",
+    "uvicorn",
+    "alembic",
+    "psycopg",
+    "jinja2",
+    "PIL",
+    "cryptography",
+)
 
 
 def _run(
