@@ -6,20 +6,14 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 
-from foxden.errors import Forbidden, FoxdenError, NotFound
+from foxden.errors import FoxdenError, NotFound
 from foxden.farm import accounts, projects, rights
-from foxden.farm.accounts import Account
-from foxden.web.auth import PageAccount, web_state
+from foxden.web.auth import PageAccount, require_admin, web_state
 from foxden.web.page import CheckedForm, PageRoute, field, safe_next
 from foxden.web.templating import redirect, render
 from foxden.wire.api import AccountOut
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
-
-
-def _admin(account: Account) -> None:
-    if not account.is_admin:
-        raise Forbidden("Only an administrator can manage the farm's accounts.")
 
 
 def _url(name: str) -> str:
@@ -36,7 +30,7 @@ def _account(request: Request, name: str) -> AccountOut:
 @router.get("/accounts")
 def account_list(request: Request, account: PageAccount) -> Response:
     """Every account: admin, trusted, disabled; Trust and Untrust buttons."""
-    _admin(account)
+    require_admin(account, "manage the farm's accounts")
     return render(
         request,
         "accounts.html",
@@ -49,7 +43,7 @@ def account_list(request: Request, account: PageAccount) -> Response:
 @router.get("/accounts/{name}")
 def account_page(name: str, request: Request, account: PageAccount) -> Response:
     """One account: its trust and its projects' sandbox rights."""
-    _admin(account)
+    require_admin(account, "manage the farm's accounts")
     record = _account(request, name)
     return render(
         request,
@@ -65,7 +59,7 @@ def account_page(name: str, request: Request, account: PageAccount) -> Response:
 @router.post("/accounts/{name}/trust")
 def trust(name: str, request: Request, account: PageAccount, form: CheckedForm) -> Response:
     """Trust an account with the command job type, or take that back."""
-    _admin(account)
+    require_admin(account, "manage the farm's accounts")
     back = safe_next(field(form, "next"), "/accounts")
     trusted = field(form, "trusted") == "1"
     try:
@@ -87,7 +81,7 @@ def sandbox(
     name: str, project: str, request: Request, account: PageAccount, form: CheckedForm
 ) -> Response:
     """Set what renders of a project may do in the sandbox: reach the network, run scripts."""
-    _admin(account)
+    require_admin(account, "manage the farm's accounts")
     back = safe_next(field(form, "next"), _url(name))
     try:
         made = rights.set_project_rights(

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from foxden.db.engine import Database
+from foxden.errors import Forbidden
 from foxden.farm import sessions
 from foxden.farm.accounts import Account
 from foxden.server.context import Farm
@@ -94,6 +95,12 @@ def page_account(request: Request) -> Account:
 
 
 PageAccount = Annotated[Account, Depends(page_account)]
+
+
+def require_admin(account: Account, to_do: str) -> None:
+    """403 "Only an administrator can <to_do>." for anyone else (the admins' pages)."""
+    if not account.is_admin:
+        raise Forbidden(f"Only an administrator can {to_do}.")
 
 
 def _forbidden(message: str) -> JSONResponse:

@@ -5,25 +5,19 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from foxden.core.states import WorkerState
-from foxden.errors import Conflict, Forbidden
+from foxden.errors import Conflict
 from foxden.farm import workers
-from foxden.farm.accounts import Account
-from foxden.web.auth import PageAccount, web_state
+from foxden.web.auth import PageAccount, require_admin, web_state
 from foxden.web.page import CheckedForm, PageRoute
 from foxden.web.templating import redirect, render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 
-def _admin_only(account: Account) -> None:
-    if not account.is_admin:
-        raise Forbidden("Only an administrator can see the farm's workers.")
-
-
 @router.get("/workers")
 def worker_list(request: Request, account: PageAccount) -> Response:
     """Each worker's state, software, current work and last heartbeat; revoke and approve."""
-    _admin_only(account)
+    require_admin(account, "see the farm's workers")
     return render(
         request,
         "workers.html",
@@ -38,7 +32,7 @@ def worker_list(request: Request, account: PageAccount) -> Response:
 @router.post("/workers/{worker_id}/revoke")
 def revoke(worker_id: int, request: Request, account: PageAccount, _form: CheckedForm) -> Response:
     """Take the worker's token away and requeue its running frames."""
-    _admin_only(account)
+    require_admin(account, "see the farm's workers")
     farm = web_state(request).farm
     done = workers.revoke(farm.db, worker_id, farm.tokens)
     return redirect(
@@ -51,7 +45,7 @@ def revoke(worker_id: int, request: Request, account: PageAccount, _form: Checke
 @router.post("/workers/{worker_id}/approve")
 def approve(worker_id: int, request: Request, account: PageAccount, _form: CheckedForm) -> Response:
     """Let a worker waiting for approval take work."""
-    _admin_only(account)
+    require_admin(account, "see the farm's workers")
     farm = web_state(request).farm
     try:
         workers.approve(farm.db, worker_id, farm.tokens)
