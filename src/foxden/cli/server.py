@@ -1,4 +1,4 @@
-"""Server-side commands: `serve`; `account create|list|disable|enable|rotate-key|trust|untrust`;
+"""Server-side commands: `serve`; `account create|list|disable|enable|rotate-key|sdk-key|trust|untrust`;
 `project allow`; `join-key`; `workers list|revoke|approve`; `gc`; `fsck`; `migrate`."""
 
 from __future__ import annotations
@@ -91,6 +91,15 @@ def register(sub: Any) -> None:
     rk.add_argument("name")
     add_server_options(rk)
     rk.set_defaults(func=_account_rotate)
+
+    sk = acc_sub.add_parser(
+        "sdk-key",
+        help="give an account a new access id and key for the vendor's SDK, rayvision_api "
+        "(printed as JSON, once; the old pair stops working)",
+    )
+    sk.add_argument("name")
+    add_server_options(sk)
+    sk.set_defaults(func=_account_sdk_key)
 
     for name, flag in (("trust", True), ("untrust", False)):
         t = acc_sub.add_parser(
@@ -254,6 +263,24 @@ def _account_rotate(args: argparse.Namespace) -> int:
     finally:
         farm.close()
     print(json.dumps({"account": args.name, "access_key": key}))
+    return 0
+
+
+def _account_sdk_key(args: argparse.Namespace) -> int:
+    from foxden.farm.accounts import get_account_by_name
+    from foxden.farm.sdk_keys import issue
+
+    farm = _open(args)
+    try:
+        record = get_account_by_name(farm.db, args.name)
+        key = issue(farm.db, farm.sdk_box, record.id)
+    finally:
+        farm.close()
+    print(
+        json.dumps(
+            {"account": record.name, "access_id": key.access_id, "access_key": key.access_key}
+        )
+    )
     return 0
 
 

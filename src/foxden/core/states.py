@@ -36,8 +36,11 @@ class FrameStatus(StrEnum):
 
 
 class TaskStatus(StrEnum):
-    """A task's status, derived from its frames."""
+    """A task's status, derived from its frames (a draft has none yet)."""
 
+    #: reserved by the vendor SDK's createTask and not submitted: no frames, never scheduled,
+    #: left out of task lists; submit turns it into a queued task with the same id.
+    DRAFT = "draft"
     QUEUED = "queued"
     RENDERING = "rendering"
     STOPPED = "stopped"
@@ -170,16 +173,16 @@ class TaskOp(StrEnum):
 _OP_ALLOWED: Mapping[TaskOp, frozenset[TaskStatus]] = {
     TaskOp.STOP: ACTIVE,
     TaskOp.RESUME: frozenset({TaskStatus.STOPPED}),
-    TaskOp.RESTART: frozenset(TaskStatus),
-    TaskOp.ABORT: frozenset(TaskStatus) - {TaskStatus.DONE, TaskStatus.ABORTED},
+    TaskOp.RESTART: frozenset(TaskStatus) - {TaskStatus.DRAFT},
+    TaskOp.ABORT: frozenset(TaskStatus) - {TaskStatus.DONE, TaskStatus.ABORTED, TaskStatus.DRAFT},
     TaskOp.DELETE: frozenset(TaskStatus) - ACTIVE,
 }
 
 _OP_HINT: Mapping[TaskOp, str] = {
     TaskOp.STOP: "only a queued or rendering task can be stopped",
     TaskOp.RESUME: "only a stopped task can be resumed",
-    TaskOp.RESTART: "",
-    TaskOp.ABORT: "a finished or aborted task cannot be aborted",
+    TaskOp.RESTART: "a draft has no frames yet: submit it first",
+    TaskOp.ABORT: "a finished, aborted or draft task cannot be aborted",
     TaskOp.DELETE: "only a task that is not queued or rendering can be deleted: stop it first",
 }
 
@@ -193,6 +196,7 @@ def check_task_op(op: TaskOp, status: TaskStatus | str) -> None:
 # ---- the vendor's names, for the compatible API ---------------------------------------------
 
 VENDOR_TASK_STATUS: Mapping[TaskStatus, str] = {
+    TaskStatus.DRAFT: "Waiting",
     TaskStatus.QUEUED: "Start",
     TaskStatus.RENDERING: "Start",
     TaskStatus.STOPPED: "Stopped",
@@ -234,3 +238,28 @@ def statuses_for_filter(value: str) -> frozenset[TaskStatus]:
         return VENDOR_FILTER[key]
     known = sorted({s.value for s in TaskStatus} | {"Start", "Stopped", "System_Done", "Failed"})
     raise ValueError(f"unknown task status {value!r}; use one of {', '.join(known)}")
+
+
+# ---- the vendor's current SDK (rayvision_api): numeric status codes ---------------------------
+
+#: foxden task status -> the SDK's `taskStatus` code. 0 waiting, 5 rendering, 10 stopped,
+#: 25 done, 30 done with failed frames, 35 abandoned, 45 failed (see `sdk_task_status`).
+SDK_TASK_STATUS: Mapping[TaskStatus, int] = {
+    TaskStatus.DRAFT: 0,
+    TaskStatus.QUEUED: 0,
+    TaskStatus.RENDERING: 5,
+    TaskStatus.STOPPED: 10,
+    TaskStatus.DONE: 25,
+    TaskStatus.FAILED: 45,
+    TaskStatus.ABORTED: 35,
+}
+#: the SDK's codes at which a task is over (rayvision_sync stops downloading then).
+SDK_ENDED = frozenset({10, 20, 23, 25, 30, 35, 45})
+
+
+def sdk_task_status(status: TaskStatus | str, counts: Mapping[str, int]) -> int:
+    """The SDK's `taskStatus` code: a failed task some of whose frames rendered is 30."""
+    ours = TaskStatus(status)
+    if ours is TaskStatus.FAILED and counts.get(F.DONE.value, 0):
+        return 30
+    return SDK_TASK_STATUS[ours]

@@ -43,6 +43,8 @@ accounts = Table(
     Column("login_at", Float),
     # may use privileged job types (`command`): an admin's decision, `foxden account trust`
     Column("trusted", Boolean, nullable=False, default=False, server_default=false()),
+    # the vendor SDK's user setting `taskOverTimeSec` (None: the farm's default)
+    Column("task_timeout_s", Integer),
 )
 
 projects = Table(
@@ -132,6 +134,8 @@ tasks = Table(
     Column("submit_time", Float, nullable=False),
     Column("start_time", Float),
     Column("completed_time", Float),
+    # the vendor SDK's per-task timeout (setTaskOverTimeStop), seconds; None: none set
+    Column("frame_timeout_s", Integer),
 )
 
 task_inputs = Table(
@@ -245,4 +249,51 @@ web_sessions = Table(
     Column("created_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
     Column("revoked", Boolean, nullable=False, default=False, server_default=false()),
+)
+
+sdk_keys = Table(
+    "sdk_keys",
+    metadata,
+    # one SDK credential per account: the vendor SDK signs with the secret, so the server keeps
+    # it encrypted (Fernet, key in the data dir), unlike access keys, which are only hashed
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("access_id", String(64), nullable=False, unique=True),
+    Column("secret_box", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+sdk_nonces = Table(
+    "sdk_nonces",
+    metadata,
+    # signed requests seen inside the replay window: (access id, timestamp, nonce) is used once
+    Column("access_id", String(64), primary_key=True),
+    Column("stamp", BigInteger, primary_key=True),
+    Column("nonce", String(16), primary_key=True),
+    Column("seen_at", Float, nullable=False, index=True),
+)
+task_configs = Table(
+    "task_configs",
+    metadata,
+    # the vendor SDK's config files of a task: task.json, upload.json, asset.json, tips.json
+    Column("task_id", ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(32), primary_key=True),
+    Column("content", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+render_envs = Table(
+    "render_envs",
+    metadata,
+    # the vendor SDK's render environments (user plugin configs), per account
+    Column("id", Integer, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("edit_name", String(128), nullable=False),
+    Column("cg_id", Integer, nullable=False),
+    Column("cg_name", String(64), nullable=False),
+    Column("cg_version", String(64), nullable=False),
+    Column("render_layer_type", Integer, nullable=False, default=0),
+    Column("render_system", Integer, nullable=False, default=1),
+    Column("plugin_ids", JSON, nullable=False, default=list),
+    Column("project_path", String(1024), nullable=False, default=""),
+    Column("is_default", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("account_id", "edit_name"),
 )

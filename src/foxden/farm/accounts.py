@@ -125,6 +125,15 @@ def get_account(db: Database, account_id: int) -> AccountOut:
     return account_record(row)
 
 
+def get_account_by_name(db: Database, name: str) -> AccountOut:
+    """One account's record, by name (404 when there is none)."""
+    with db.read() as conn:
+        row = conn.execute(select(accounts).where(accounts.c.name == name)).mappings().first()
+    if row is None:
+        raise NotFound(f"no account named {name!r}")
+    return account_record(row)
+
+
 def list_accounts(db: Database) -> list[AccountOut]:
     """Every account (admins only, checked by the caller)."""
     with db.read() as conn:

@@ -505,8 +505,8 @@ def list_tasks(db: Database, account_id: int, filters: Mapping[str, Any]) -> Tas
 
 
 def _task_filter(account_id: int, f: Mapping[str, Any]) -> ColumnElement[bool]:
-    """The account's tasks that match the vendor's filter keys in `f`."""
-    where = tasks.c.account_id == account_id
+    """The account's tasks that match the vendor's filter keys in `f` (drafts never do)."""
+    where = (tasks.c.account_id == account_id) & (tasks.c.status != TaskStatus.DRAFT.value)
     if f.get("task_id") not in (None, ""):
         where &= tasks.c.id == _int_in("task_id", f["task_id"], 0, 2**62)
     for key, col in (

@@ -18,6 +18,7 @@ from foxden.server import guards
 from foxden.server.api import accounts, files, projects, tasks, vendor, worker, worker_admin
 from foxden.server.bodies import BodyLimit, caps
 from foxden.server.context import Farm
+from foxden.server.rayvision.router import router as rayvision_router
 from foxden.web.routes import install as install_web
 from foxden.wire.api import HealthOut, QueueDepthOut
 
@@ -86,6 +87,7 @@ def create_app(farm: Farm, *, start_background: bool = True) -> FastAPI:
         worker.router,
         worker_admin.router,
         vendor.router,
+        rayvision_router,
     ):
         app.include_router(router)
     install_web(app)

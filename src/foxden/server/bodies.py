@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from foxden.errors import PayloadTooLarge
 from foxden.server.config import Settings
+from foxden.server.rayvision import envelope
 
 CapFor = Callable[[str, str], int | None]
 
@@ -73,6 +74,8 @@ async def _drain_receive(receive: Receive, limit: int = DRAIN_LIMIT) -> None:
 
 #: The vendor's endpoint answers every failure with HTTP 200 and the error in `head`.
 VENDOR_PATH = "/api/v1/task"
+#: The vendor SDK's API answers in its envelope (server/rayvision/envelope.py).
+SDK_PREFIXES = ("/api/render/", "/api/rendering/")
 
 
 async def _reply(send: Send, exc: PayloadTooLarge, path: str = "") -> None:
@@ -88,6 +91,8 @@ async def _reply(send: Send, exc: PayloadTooLarge, path: str = "") -> None:
             },
             "body": {"data": [], "total_size": 0},
         }
+    elif path.startswith(SDK_PREFIXES):
+        reply = envelope.body(exc.status_code, exc.message, None)
     body = json.dumps(reply).encode()
     await send(
         {

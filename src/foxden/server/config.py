@@ -35,6 +35,9 @@ class Settings(BaseModel):
     max_manifest_bytes: int = Field(default=64 << 20, ge=1024)  # /api/files/check and commit
     login_failures: int = Field(default=10, ge=1)  # failed logins per address or account ...
     login_window_seconds: float = Field(default=60.0, gt=0)  # ... in this many seconds
+    # the vendor SDK's signed requests: how far UTCTimestamp may be from the server's clock
+    # (nonces are remembered this long, so a captured request cannot be replayed)
+    sdk_clock_window_seconds: int = Field(default=300, ge=10, le=3600)
     tls_cert: Path | None = None  # serve HTTPS with this certificate (PEM; chain allowed) ...
     tls_key: Path | None = None  # ... and this private key
 

@@ -11,6 +11,7 @@ from foxden.db.engine import Database
 from foxden.db.migrate import upgrade
 from foxden.farm.caches import PayloadCache, TokenCache
 from foxden.farm.scheduler import WorkerInfo, reap_expired
+from foxden.farm.sdk_keys import SecretBox
 from foxden.farm.workers import JoinKey
 from foxden.server.config import Settings
 from foxden.server.logins import LoginLimiter
@@ -46,9 +47,12 @@ class Farm:
     _stop: threading.Event = field(default_factory=threading.Event)
     _reaper: threading.Thread | None = None
     logins: LoginLimiter = field(init=False)
+    #: the vendor SDK's secrets, encrypted with the key in the data dir (farm/sdk_keys.py)
+    sdk_box: SecretBox = field(init=False)
 
     def __post_init__(self) -> None:
         self.logins = LoginLimiter(self.settings.login_failures, self.settings.login_window_seconds)
+        self.sdk_box = SecretBox(self.settings.data_dir)
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Farm:

@@ -68,7 +68,7 @@ def task_list(request: Request, account: PageAccount) -> Response:
         query=urlencode({**query, "page_no": page, "page_size": PAGE_SIZE}),
         link=lambda n: "/tasks?" + urlencode({**query, "page_no": n}),
         projects=[p.project_name for p in projects.list_projects(farm.db, account.id)],
-        statuses=[s.value for s in TaskStatus],
+        statuses=[s.value for s in TaskStatus if s is not TaskStatus.DRAFT],
     )
 
 

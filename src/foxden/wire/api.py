@@ -78,6 +78,15 @@ class AccessKeyOut(Record):
     access_key: str
 
 
+class SdkKeyOut(Record):
+    """The vendor SDK's credential of an account: `RayvisionAPI(access_id=..., access_key=...)`.
+    The key is shown in this reply and never again; a new one replaces the old at once."""
+
+    account: str
+    access_id: str
+    access_key: str
+
+
 class AccountCreatedOut(AccessKeyOut):
     """A new account and its access key."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from foxden.farm import accounts, rights, workers
+from foxden.farm import accounts, rights, sdk_keys, workers
 from foxden.server.api.deps import AccountDep, AdminDep, FarmDep
 from foxden.server.api.models import AccountChange, AccountCreate, AccountTrust, ProjectRights
 from foxden.wire.api import (
@@ -12,6 +12,7 @@ from foxden.wire.api import (
     AccountCreatedOut,
     AccountOut,
     ProjectRightsOut,
+    SdkKeyOut,
     SoftwareOut,
     TrustOut,
     WorkerOut,
@@ -37,6 +38,22 @@ def login(farm: FarmDep, account: AccountDep) -> AccountOut:
 def rotate_my_key(farm: FarmDep, account: AccountDep) -> AccessKeyOut:
     """A new access key for the calling account; the old one stops working at once."""
     return AccessKeyOut(account=account.name, access_key=accounts.rotate_key(farm.db, account.name))
+
+
+@router.post("/me/sdk-key")
+def issue_my_sdk_key(farm: FarmDep, account: AccountDep) -> SdkKeyOut:
+    """A new access id and key for the vendor's SDK (`rayvision_api`); the old pair stops working
+    at once. The key is shown in this reply only."""
+    key = sdk_keys.issue(farm.db, farm.sdk_box, account.id)
+    return SdkKeyOut(account=account.name, access_id=key.access_id, access_key=key.access_key)
+
+
+@router.post("/accounts/{name}/sdk-key")
+def issue_sdk_key(name: str, farm: FarmDep, _admin: AdminDep) -> SdkKeyOut:
+    """A new SDK access id and key for an account (admins)."""
+    record = accounts.get_account_by_name(farm.db, name)
+    key = sdk_keys.issue(farm.db, farm.sdk_box, record.id)
+    return SdkKeyOut(account=record.name, access_id=key.access_id, access_key=key.access_key)
 
 
 @router.get("/accounts")

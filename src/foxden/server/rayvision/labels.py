@@ -1,0 +1,1 @@
+"""The SDK's labels endpoints (to be written)."""

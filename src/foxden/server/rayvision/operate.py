@@ -1,0 +1,1 @@
+"""The SDK's operate endpoints (to be written)."""

@@ -1,0 +1,1 @@
+"""The SDK's query endpoints (to be written)."""

@@ -1,0 +1,1 @@
+"""The SDK's software endpoints (to be written)."""

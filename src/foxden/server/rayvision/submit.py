@@ -1,0 +1,1 @@
+"""The SDK's submit endpoints (to be written)."""

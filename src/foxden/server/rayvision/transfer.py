@@ -1,0 +1,1 @@
+"""The SDK's transfer endpoints (to be written)."""
