@@ -1,0 +1,85 @@
+"""Signed calls: what is refused, and the envelope on every reply."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+
+from tests.conftest import LiveServer
+from tests.rayvision_kit import sdk_caller, signed_headers
+
+
+def test_a_signed_call_answers_in_the_envelope(live_server: LiveServer) -> None:
+    caller = sdk_caller(live_server.url, live_server.user_key)
+    reply = caller.post("/api/render/setUp/queryUserProfile").json()
+    assert reply["code"] == 200 and reply["result"] is True and reply["message"] == "success"
+    assert reply["version"] and abs(reply["serverTime"] / 1000 - time.time()) < 60
+    assert reply["data"]["userName"] == "alice" and isinstance(reply["data"]["userId"], int)
+
+
+def test_a_wrong_secret_is_401_in_the_envelope(live_server: LiveServer) -> None:
+    caller = sdk_caller(live_server.url, live_server.user_key)
+    caller.secret = caller.secret[:-2] + "xx"
+    code, message = caller.code("/api/render/setUp/queryUserProfile")
+    assert code == 401 and "signature" in message
+
+
+def test_a_replayed_request_is_refused(live_server: LiveServer) -> None:
+    caller = sdk_caller(live_server.url, live_server.user_key)
+    path = "/api/render/setUp/queryUserProfile"
+    headers = signed_headers(caller.access_id, caller.secret, caller.domain, path, {})
+    first = httpx.post(live_server.url + path, content="{}", headers=headers)
+    again = httpx.post(live_server.url + path, content="{}", headers=headers)
+    assert first.json()["code"] == 200
+    assert again.json()["code"] == 401 and "replay" in again.json()["message"]
+
+
+def test_a_stale_request_is_refused_even_when_signed(live_server: LiveServer) -> None:
+    caller = sdk_caller(live_server.url, live_server.user_key)
+    stale = str(int(time.time()) - 3600)
+    reply = caller.post("/api/render/setUp/queryUserProfile", UTCTimestamp=stale).json()
+    assert reply["code"] == 401 and "behind" in reply["message"]
+
+
+def test_the_signature_covers_body_and_path(live_server: LiveServer) -> None:
+    caller = sdk_caller(live_server.url, live_server.user_key)
+    path = "/api/render/setUp/queryUserProfile"
+    headers = signed_headers(caller.access_id, caller.secret, caller.domain, path, {"a": 1})
+    tampered = httpx.post(live_server.url + path, content=json.dumps({"a": 2}), headers=headers)
+    assert tampered.json()["code"] == 401
+    other = "/api/render/transfer/getBid"
+    moved = httpx.post(live_server.url + other, content=json.dumps({"a": 1}), headers=headers)
+    assert moved.json()["code"] == 401
+
+
+def test_unknown_paths_and_bad_bodies_get_the_envelope(live_server: LiveServer) -> None:
+    caller = sdk_caller(live_server.url, live_server.user_key)
+    unknown = caller.post("/api/render/no/such/call")
+    assert unknown.status_code == 404 and unknown.json()["code"] == 404
+    assert unknown.json()["result"] is False
+    bare = httpx.post(live_server.url + "/api/rendering/task/x", content="[1]")
+    assert bare.json()["code"] == 400 and "object" in bare.json()["message"]
+    unsigned = httpx.post(live_server.url + "/api/render/setUp/queryUserProfile", content="{}")
+    assert unsigned.json()["code"] == 401
+    got = httpx.get(live_server.url + "/api/render/setUp/queryUserProfile")
+    assert got.json()["code"] == 405
+
+
+def test_a_new_sdk_key_replaces_the_old(live_server: LiveServer) -> None:
+    old = sdk_caller(live_server.url, live_server.user_key)
+    new = sdk_caller(live_server.url, live_server.user_key)
+    assert new.call("/api/render/transfer/getBid")["input_bid"]
+    assert old.code("/api/render/transfer/getBid")[0] == 401
+
+
+def test_the_secret_is_not_in_the_database(live_server: LiveServer) -> None:
+    caller = sdk_caller(live_server.url, live_server.user_key)
+    from sqlalchemy import select
+
+    from foxden.db.schema import sdk_keys
+
+    with live_server.farm.db.read() as conn:
+        stored = conn.execute(select(sdk_keys.c.secret_box)).scalars().all()
+    assert stored and all(caller.secret not in s for s in stored)
