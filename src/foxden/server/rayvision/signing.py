@@ -82,6 +82,6 @@ def domains_for(host: str, scheme: str) -> list[str]:
     if not host:
         return []
     candidates = [host]
-    if not host.endswith("]") and ":" not in host.rsplit("]", 1)[-1]:
+    if ":" not in host.rsplit("]", 1)[-1]:  # no port (an IPv6 literal is in brackets)
         candidates.append(f"{host}:{443 if scheme == 'https' else 80}")
     return candidates
