@@ -83,3 +83,14 @@ def test_the_secret_is_not_in_the_database(live_server: LiveServer) -> None:
     with live_server.farm.db.read() as conn:
         stored = conn.execute(select(sdk_keys.c.secret_box)).scalars().all()
     assert stored and all(caller.secret not in s for s in stored)
+
+
+def test_an_oversized_body_is_413_in_the_envelope(live_server: LiveServer) -> None:
+    cap = live_server.farm.settings.max_json_bytes
+    reply = httpx.post(
+        live_server.url + "/api/render/submit/taskJsonFile",
+        content=b"{" + b" " * (cap + 10) + b"}",
+        headers={"Content-Type": "application/json"},
+    )
+    assert reply.status_code == 413
+    assert reply.json()["code"] == 413 and reply.json()["result"] is False
