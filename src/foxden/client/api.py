@@ -432,13 +432,23 @@ class Client:
         return uploader.run([os.fspath(p) for p in paths])
 
     def download(
-        self, task_id: int, dest: str | os.PathLike[str], *, force: bool = False
+        self,
+        task_id: int,
+        dest: str | os.PathLike[str],
+        *,
+        force: bool = False,
+        under: str = "",
+        flatten: bool = False,
     ) -> TransferStats:
         """Download a task's outputs under `dest/<output folder>/`; returns the stats.
 
-        `force` fetches every file again, even those present and identical.
+        `force` fetches every file again, even those present and identical. `under` takes only
+        the outputs in that folder (`"12_shot"`, `"12_shot/layer"`); `flatten` puts them
+        directly in `dest` (at their path inside `under`).
         """
-        return Downloader(self, force=force).run(int(task_id), Path(dest))
+        return Downloader(self, force=force).run(
+            int(task_id), Path(dest), under=under, flatten=flatten
+        )
 
 
 def _seg(name: str) -> str:

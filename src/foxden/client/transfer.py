@@ -512,12 +512,27 @@ class Downloader:
         self.stats = TransferStats()
         self.progress = _Progress(client.progress)
 
-    def run(self, task_id: int, dest: Path) -> TransferStats:
-        """Download task `task_id`'s outputs under `dest`; returns the stats."""
+    def run(
+        self, task_id: int, dest: Path, *, under: str = "", flatten: bool = False
+    ) -> TransferStats:
+        """Download task `task_id`'s outputs under `dest`; returns the stats.
+
+        `under` (a folder of the manifest, e.g. the output folder): only the outputs inside it;
+        `flatten`: they land at `dest/<path inside under>` instead of `dest/<path>`.
+        """
         start = time.monotonic()
         manifest = self.client.outputs(task_id)
         root = Path(os.path.abspath(dest))
-        plan = [(o, root / safe_relative(o.path)) for o in manifest]
+        prefix = safe_relative(under) if under else None
+        plan = []
+        for o in manifest:
+            rel = safe_relative(o.path)
+            if prefix is not None:
+                if prefix not in rel.parents:
+                    continue
+                if flatten:
+                    rel = rel.relative_to(prefix)
+            plan.append((o, root / rel))
         for _, target in plan:
             if root not in target.parents:
                 raise BadRequest(f"output {target} would land outside {root}: refusing to write it")
