@@ -52,6 +52,14 @@ echo "== installing foxden and its test dependencies"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
 
+# The vendor's SDK (tests/rayvision/ drive it unmodified): its own environment, as it pins old
+# versions of requests and urllib3 that must not meet foxden's.
+if ! .rayvision-venv/bin/python -c "import rayvision_api, rayvision_sync" 2>/dev/null; then
+  echo "== installing the vendor's SDK into .rayvision-venv"
+  python3 -m venv .rayvision-venv
+  .rayvision-venv/bin/python -m pip install -q rayvision-api rayvision-sync rayvision-utils rayvision-blender
+fi
+
 # A fresh machine may lack the trust login the tests use: give the postgres role a password then.
 if ! .venv/bin/python -c "import psycopg,os; psycopg.connect(os.environ['FOXDEN_TEST_PG'], connect_timeout=5).close()" 2>/dev/null; then
   if command -v runuser >/dev/null && [ "$(id -u)" = 0 ]; then
