@@ -16,7 +16,7 @@ DELETE = "/api/render/plugin/deleteUserPluginConfig"
 DEFAULT = "/api/render/plugin/setDefaultUserPluginConfig"
 GET = "/api/render/plugin/getUserPluginConfig"
 
-BLENDER = [
+BLENDER: list[dict[str, Any]] = [
     {"name": "blender", "version": "3.4.1", "plugins": ["flip-fluids 1.7"]},
     {"name": "Blender", "version": "4.1"},
     {"name": "command", "version": "1"},
