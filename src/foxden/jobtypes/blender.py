@@ -24,6 +24,7 @@ import re
 import shutil
 import subprocess
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,96 @@ def output_prefix(chunk: ChunkSpec) -> Path:
     """Outputs are `<prefix><frame:04d><ext>`, e.g. output_dir/shot_0001.png."""
     name = _UNSAFE_NAME.sub("_", chunk.scene_name) or "frame"
     return chunk.output_dir / f"{name}_"
+
+
+@dataclass(frozen=True)
+class SceneSettings:
+    """What a .blend file's current scene renders: frames, camera, view layers, size."""
+
+    scene: str
+    frame_start: int
+    frame_end: int
+    frame_step: int
+    camera: str | None  # the scene's camera object, None when it has none
+    cameras: list[str]  # every camera object of the file
+    view_layers: list[str]  # the view layers used for rendering (empty: before Blender 2.80)
+    width: int
+    height: int
+
+    @property
+    def frames(self) -> str:
+        """The frame range as a frame spec: "1-250[1]"."""
+        return f"{self.frame_start}-{self.frame_end}[{self.frame_step}]"
+
+
+_OB_CAMERA = 11  # Object.type of a camera (DNA_object_types.h)
+_VIEW_LAYER_RENDER = 1  # ViewLayer.flag: used for rendering
+
+
+def scene_settings(scene_file: Path) -> SceneSettings:
+    """Read the render settings of a .blend file's current scene, without running Blender
+    (blender_asset_tracer reads the file's data blocks); ValueError saying why it cannot."""
+    try:
+        with scene_file.open("rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise ValueError(f"cannot read the scene file: {exc.strerror or exc}") from None
+    if not head.startswith(_BLEND_MAGIC):
+        raise ValueError(f"not a .blend file (it starts with {head[:8]!r})")
+    from blender_asset_tracer import blendfile
+
+    with _BAT_LOCK:
+        try:
+            return _read_settings(blendfile.open_cached(scene_file))
+        except Exception as exc:  # BAT raises many kinds on damaged files
+            raise ValueError(
+                f"cannot read it as a .blend file ({type(exc).__name__}: {exc}); it may be "
+                "damaged or from a newer Blender"
+            ) from None
+        finally:
+            blendfile.close_all_cached()
+
+
+def _id_name(block: Any) -> str:
+    return bytes(block.id_name[2:]).decode("utf-8", errors="replace")
+
+
+def _read_settings(bfile: Any) -> SceneSettings:
+    glob = bfile.find_blocks_from_code(b"GLOB")
+    scene = glob[0].get_pointer(b"curscene") if glob else None
+    if scene is None:
+        scenes = bfile.find_blocks_from_code(b"SC")
+        if not scenes:
+            raise ValueError("the file holds no scene")
+        scene = scenes[0]
+    camera = scene.get_pointer(b"camera")
+    layers: list[str] = []
+    try:
+        layer = scene.get_pointer((b"view_layers", b"first"))
+    except KeyError:  # a file from before Blender 2.80: render layers, not view layers
+        layer = None
+    while layer is not None and len(layers) < 1000:
+        if int(layer.get(b"flag")) & _VIEW_LAYER_RENDER:
+            name = layer.get(b"name")
+            layers.append(name.decode("utf-8", "replace") if isinstance(name, bytes) else name)
+        layer = layer.get_pointer(b"next")
+    cameras = sorted(
+        _id_name(ob)
+        for ob in bfile.find_blocks_from_code(b"OB")
+        if int(ob.get(b"type")) == _OB_CAMERA
+    )
+    percent = int(scene.get((b"r", b"size"))) or 100
+    return SceneSettings(
+        scene=_id_name(scene),
+        frame_start=int(scene.get((b"r", b"sfra"))),
+        frame_end=int(scene.get((b"r", b"efra"))),
+        frame_step=max(1, int(scene.get((b"r", b"frame_step")))),
+        camera=None if camera is None else _id_name(camera),
+        cameras=cameras,
+        view_layers=layers,
+        width=int(scene.get((b"r", b"xsch"))) * percent // 100,
+        height=int(scene.get((b"r", b"ysch"))) * percent // 100,
+    )
 
 
 class BlenderProgressParser(MarkerParser):
