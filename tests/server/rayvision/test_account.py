@@ -70,23 +70,31 @@ def test_hardware_configs_come_from_the_workers(live_server: LiveServer) -> None
     keys = {(c["model"], c["ram"], c["gpuNum"]) for c in configs}
     assert ("CPU", "64GB", None) in keys and ("CPU", "128GB", None) not in keys
     assert ("RTX 4090", "16GB", "2*GPU") in keys and ("RTX 4090", "16GB", "1*GPU") in keys
-    assert ("RTX 4090", "32GB", "1*GPU") not in keys
+    assert ("RTX 4090", "32GB", "1*GPU") in keys  # up to the standard 64 GB: every worker
+    assert ("RTX 4090", "128GB", "1*GPU") not in keys
     assert len({c["id"] for c in configs}) == len(configs)
     assert all(c["notSupportCgId"] == [] and c["platform"] == 2 for c in configs)
 
     assert len(_matches(DEMO_CONFIG, configs)) == 1
     assert _matches({"model": "RTX 4090", "ram": "16GB", "gpuNum": "2*GPU"}, configs)
     assert _matches({"model": "CPU", "ram": "512GB", "gpuNum": None}, configs) == []
-    assert _matches({"model": "RTX 4090", "ram": "64GB", "gpuNum": "1*GPU"}, configs) == []
+    assert _matches({"model": "RTX 4090", "ram": "64GB", "gpuNum": "4*GPU"}, configs) == []
+    assert _matches({"model": "A100", "ram": "64GB", "gpuNum": "1*GPU"}, configs) == []
     assert caller.call(HARDWARE, {"cloneTask": "false"}) == configs  # the same ids each time
     assert caller.code(HARDWARE, {"taskIds": ["x"]})[0] == 400
 
 
-def test_a_worker_of_unknown_memory_serves_the_demo(live_server: LiveServer) -> None:
+def test_any_worker_serves_the_demo(live_server: LiveServer) -> None:
     register_worker(live_server.url, live_server.farm.join_key)  # reports no memory size
     caller = sdk_caller(live_server.url, live_server.user_key)
     configs = caller.call(HARDWARE, {"cloneTask": "false"})
     assert _matches(DEMO_CONFIG, configs)
+    assert {c["ram"] for c in configs} == {"8GB", "16GB", "32GB", "64GB"}
+    _join(live_server, "small", 8 * 1024, [])
+    _join(live_server, "huge", 256 * 1024, [])
+    configs = caller.call(HARDWARE, {"cloneTask": "false"})
+    assert len(_matches(DEMO_CONFIG, configs)) == 1
+    assert _matches({"model": "CPU", "ram": "256GB", "gpuNum": None}, configs)
     third = caller.post(HARDWARE, {"cloneTask": "false"}, platform="21").json()["data"]
     assert {c["platform"] for c in third} == {21}  # the farm is the caller's platform
 

@@ -20,8 +20,11 @@ from foxden.vendor_records import vendor_time
 #: the task time limit an account may set (seconds): a minute to thirty days, or none.
 MIN_TASK_TIMEOUT_S = 60
 MAX_TASK_TIMEOUT_S = 30 * 24 * 3600
-#: the memory sizes (GB) hardware configs are offered in; a worker serves those it has.
+#: the memory sizes (GB) hardware configs are offered in.
 RAM_TIERS_GB = (8, 16, 32, 64, 128, 256, 512, 1024)
+#: the vendor's standard size (its demo asks for it, its task.json defaults to it): every
+#: worker offers it and the sizes below it, bigger ones only a worker that has them.
+STANDARD_RAM_GB = 64
 #: a machine sold as 64 GB reports a little less to the system.
 _RAM_SLACK = 0.9
 #: the largest page of records.
@@ -92,11 +95,16 @@ def platform_number(call: Call) -> int:
 
 
 def _tiers(memory_mb: int) -> list[int]:
-    """The memory sizes a worker serves (all of them when it did not report its memory: an
-    unknown size is not a limit foxden can check)."""
-    if memory_mb <= 0:
-        return list(RAM_TIERS_GB)
-    return [gb for gb in RAM_TIERS_GB if memory_mb >= gb * 1024 * _RAM_SLACK]
+    """The memory sizes a worker is offered in.
+
+    foxden reserves no memory for a task (its scheduler matches software and tags), so a size
+    is a class, not a promise: up to the vendor's standard size every worker is offered, so
+    the vendor's demo config runs on any farm; a bigger size only where a worker has it, so a
+    task that asks for one fails the SDK's check on a farm without such a machine.
+    """
+    return [
+        gb for gb in RAM_TIERS_GB if gb <= STANDARD_RAM_GB or memory_mb >= gb * 1024 * _RAM_SLACK
+    ]
 
 
 @handles("/api/render/hardwareConfig/list")
@@ -104,7 +112,7 @@ def hardware_configs(call: Call) -> list[dict[str, Any]]:
     """The hardware the farm's working, approved workers offer, in the SDK's shape.
 
     Each worker offers model "CPU" (`gpuNum` None) and, per kind of GPU it has, that model with
-    1..n GPUs (`gpuNum` "n*GPU"), in each memory size it has ("64GB"). The SDK's check matches
+    1..n GPUs (`gpuNum` "n*GPU"), in memory sizes ("64GB", see `_tiers`). The SDK's check matches
     the caller's {model, ram, gpuNum} exactly against these (model "Default": any model) and
     names the ones on offer when nothing matches.
     """
