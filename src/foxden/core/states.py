@@ -18,7 +18,7 @@ asks `transition()` which frames may move and `derive_task_status()` what the ta
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 
 from foxden.errors import Conflict
@@ -263,3 +263,61 @@ def sdk_task_status(status: TaskStatus | str, counts: Mapping[str, int]) -> int:
     if ours is TaskStatus.FAILED and counts.get(F.DONE.value, 0):
         return 30
     return SDK_TASK_STATUS[ours]
+
+
+#: The vendor's task status codes that foxden never reaches (preprocessing, stopped for arrears,
+#: timed out, test frames done, analysing, and 15 and 100 of the list's notes): a filter on them
+#: matches no task.
+SDK_UNUSED_TASK_CODES = frozenset({8, 15, 20, 23, 40, 50, 100})
+
+
+def sdk_task_selection(codes: Iterable[int]) -> list[tuple[TaskStatus, bool | None]]:
+    """What a filter on the SDK's task status codes selects: (foxden status, whether some
+    frames must be done: True for 30, False for 45, None when it does not matter).
+
+    ValueError names a code the SDK does not know."""
+    chosen: list[tuple[TaskStatus, bool | None]] = []
+    for code in codes:
+        if code == 30:
+            chosen.append((TaskStatus.FAILED, True))
+        elif code == SDK_TASK_STATUS[TaskStatus.FAILED]:
+            chosen.append((TaskStatus.FAILED, False))
+        elif code in SDK_UNUSED_TASK_CODES:
+            continue
+        else:
+            found = [
+                s for s, c in SDK_TASK_STATUS.items() if c == code and s is not TaskStatus.DRAFT
+            ]
+            if not found:
+                known = sorted({*SDK_TASK_STATUS.values(), 30, *SDK_UNUSED_TASK_CODES})
+                raise ValueError(
+                    f"unknown task status code {code}; the SDK's codes are "
+                    + ", ".join(map(str, known))
+                )
+            chosen.extend((s, None) for s in found)
+    return chosen
+
+
+#: foxden frame status -> the SDK's `frameStatus` code. The vendor documents 1 (waiting) and 4
+#: (done, the only status with a thumbnail); 2, 3, 5 and 6 are foxden's, in the same range.
+SDK_FRAME_STATUS: Mapping[FrameStatus, int] = {
+    FrameStatus.WAITING: 1,
+    FrameStatus.RUNNING: 2,
+    FrameStatus.STOPPED: 3,
+    FrameStatus.DONE: 4,
+    FrameStatus.FAILED: 5,
+    FrameStatus.ABORTED: 6,
+}
+
+
+def sdk_frame_statuses(codes: Iterable[int]) -> list[FrameStatus]:
+    """The frame statuses the SDK's `frameStatus` codes name (ValueError for an unknown one)."""
+    by_code = {c: s for s, c in SDK_FRAME_STATUS.items()}
+    chosen: list[FrameStatus] = []
+    for code in codes:
+        if code not in by_code:
+            known = ", ".join(f"{c} {s.value}" for s, c in SDK_FRAME_STATUS.items())
+            raise ValueError(f"unknown frame status code {code}; use {known}")
+        if by_code[code] not in chosen:
+            chosen.append(by_code[code])
+    return chosen

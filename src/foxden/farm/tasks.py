@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePosixPath
@@ -15,8 +15,10 @@ from sqlalchemy import (
     Connection,
     UnaryExpression,
     delete,
+    false,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -30,6 +32,7 @@ from foxden.core.states import (
     TaskOp,
     TaskStatus,
     check_task_op,
+    sdk_task_selection,
     statuses_for_filter,
 )
 from foxden.db.engine import Database, new_id
@@ -555,6 +558,8 @@ def _task_filter(account_id: int, f: Mapping[str, Any]) -> ColumnElement[bool]:
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
         where &= tasks.c.status.in_([s.value for s in wanted])
+    if f.get("sdk_status") is not None:  # the vendor SDK's numeric codes (a list)
+        where &= _sdk_status_where(f["sdk_status"])
     for key, col, op in (
         ("submit_time_from", tasks.c.submit_time, "ge"),
         ("submit_time_to", tasks.c.submit_time, "le"),
@@ -663,3 +668,194 @@ def held_input(db: Database, worker_id: int, digest: str) -> str | None:
             .limit(1)
         ).scalar()
     return path
+
+
+# ---- for the vendor SDK's task and frame calls (foxden.server.rayvision) ---------------------
+
+
+def _sdk_status_where(codes: Iterable[int]) -> ColumnElement[bool]:
+    """Tasks whose SDK status code is one of `codes` (400 for a code the SDK does not know)."""
+    try:
+        chosen = sdk_task_selection(codes)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    parts: list[ColumnElement[bool]] = []
+    for status, some_done in chosen:
+        condition = tasks.c.status == status.value
+        if some_done is not None:
+            condition &= (tasks.c.n_done > 0) if some_done else (tasks.c.n_done == 0)
+        parts.append(condition)
+    return or_(false(), *parts)
+
+
+def set_priority(db: Database, account_id: int, task_id: int, priority: int) -> TaskOut:
+    """Set a task's priority (higher is claimed first), whatever its status: the priority only
+    orders the claims of frames still waiting."""
+    value = _int_in("priority", priority, -1000, 1000)
+    with db.write() as conn:
+        lifecycle.lock_task(conn, task_id)
+        _task_row(conn, account_id, task_id)
+        conn.execute(update(tasks).where(tasks.c.id == task_id).values(priority=value))
+        return task_record(_task_row(conn, account_id, task_id), _account_name(conn, account_id))
+
+
+def set_frame_timeout(
+    db: Database, account_id: int, task_ids: Sequence[int], seconds: int | None
+) -> None:
+    """Store the time a frame of each task may render (`tasks.frame_timeout_s`; None clears it),
+    for all the tasks or none: 404 names the first that is not the account's."""
+    with db.write() as conn:
+        for task_id in task_ids:
+            _task_row(conn, account_id, task_id)
+        conn.execute(
+            update(tasks)
+            .where(tasks.c.id.in_(list(task_ids)) & (tasks.c.account_id == account_id))
+            .values(frame_timeout_s=seconds)
+        )
+
+
+def stop_frames(
+    db: Database,
+    account_id: int,
+    task_id: int,
+    *,
+    numbers: list[int] | None = None,
+    statuses: Sequence[FrameStatus] | None = None,
+) -> TaskOut:
+    """Stop some frames of a queued or rendering task: those numbered (400 for one the task
+    lacks), else those in `statuses`; frames that cannot stop (done, failed...) stay as they are.
+    A task with other frames still waiting stays queued or rendering."""
+    with db.write() as conn:
+        _operable_row(conn, account_id, task_id, TaskOp.STOP)
+        if numbers:
+            where = _restart_filter(conn, task_id, "all", numbers)
+        else:
+            where = lifecycle.status_filter(statuses or [FrameStatus.WAITING, FrameStatus.RUNNING])
+        lifecycle.transition(conn, task_id, Event.STOP, where)
+        lifecycle.revoke_idle_leases(conn, task_id, "frames were stopped")
+        return task_record(_task_row(conn, account_id, task_id), _account_name(conn, account_id))
+
+
+def frame_numbers(
+    db: Database, account_id: int, task_id: int, frame_ids: Iterable[int]
+) -> list[int]:
+    """The numbers of the task's frames with these row ids (404 for an id not of the task)."""
+    wanted = sorted(set(frame_ids))
+    with db.read() as conn:
+        _task_row(conn, account_id, task_id)
+        rows = conn.execute(
+            select(frames.c.id, frames.c.number).where(
+                (frames.c.task_id == task_id) & frames.c.id.in_(wanted)
+            )
+        ).all()
+    missing = sorted(set(wanted) - {r.id for r in rows})
+    if missing:
+        shown = ", ".join(map(str, missing[:20])) + (" ..." if len(missing) > 20 else "")
+        raise NotFound(
+            f"task {task_id} has no frame with id {shown}: frame ids are the `id` of the task's "
+            "frames as its frame list shows them"
+        )
+    return sorted(r.number for r in rows)
+
+
+def frame_of(db: Database, account_id: int, frame_id: int) -> tuple[int, int]:
+    """(task id, frame number) of the frame with this row id in the account's tasks (404 else)."""
+    with db.read() as conn:
+        row = conn.execute(
+            select(frames.c.task_id, frames.c.number)
+            .join(tasks, tasks.c.id == frames.c.task_id)
+            .where((frames.c.id == frame_id) & (tasks.c.account_id == account_id))
+        ).first()
+    if row is None:
+        raise NotFound(f"no frame with id {frame_id} in your account's tasks")
+    return int(row.task_id), int(row.number)
+
+
+def frame_page(
+    db: Database,
+    account_id: int,
+    task_id: int,
+    offset: int,
+    limit: int,
+    numbers: Sequence[int] | None = None,
+) -> tuple[int, list[FrameOut]]:
+    """(how many frames, one page of them in frame order with their outputs); `numbers` keeps
+    only those frames. A page past the end is empty."""
+    where = frames.c.task_id == task_id
+    if numbers is not None:
+        where &= frames.c.number.in_(sorted(set(numbers)))
+    with db.read() as conn:
+        _task_row(conn, account_id, task_id)
+        total = conn.execute(select(func.count()).select_from(frames).where(where)).scalar_one()
+        rows = conn.execute(
+            select(frames).where(where).order_by(frames.c.number).offset(offset).limit(limit)
+        ).all()
+        outs: dict[int, list[FrameOutput]] = {}
+        if rows:
+            for o in conn.execute(
+                select(outputs)
+                .where(outputs.c.frame_id.in_([r.id for r in rows]))
+                .order_by(outputs.c.path)
+            ).all():
+                outs.setdefault(o.frame_id, []).append(
+                    FrameOutput(path=o.path, hash=o.hash, size=o.size, thumb_hash=o.thumb_hash)
+                )
+    fields = [name for name in FrameOut.model_fields if name != "outputs"]
+    return int(total), [
+        FrameOut.model_validate(
+            {**{name: r._mapping[name] for name in fields}, "outputs": outs.get(r.id, [])}
+        )
+        for r in rows
+    ]
+
+
+def frame_totals(db: Database, account_id: int) -> dict[str, int]:
+    """How many frames of the account's tasks are in each frame status."""
+    with db.read() as conn:
+        row = conn.execute(
+            select(
+                *(
+                    func.coalesce(func.sum(tasks.c[f"n_{s.value}"]), 0).label(s.value)
+                    for s in FrameStatus
+                )
+            ).where((tasks.c.account_id == account_id) & (tasks.c.status != TaskStatus.DRAFT.value))
+        ).one()
+    return {s.value: int(row._mapping[s.value]) for s in FrameStatus}
+
+
+@dataclass(frozen=True)
+class TaskExtras:
+    """What a task record leaves out: seconds its frames rendered, its frame timeout."""
+
+    render_seconds: float
+    frame_timeout_s: int | None
+
+
+def task_extras(db: Database, account_id: int, task_ids: Sequence[int]) -> dict[int, TaskExtras]:
+    """`TaskExtras` of the account's tasks among `task_ids`."""
+    if not task_ids:
+        return {}
+    with db.read() as conn:
+        timeouts: dict[int, int | None] = {
+            r.id: r.frame_timeout_s
+            for r in conn.execute(
+                select(tasks.c.id, tasks.c.frame_timeout_s).where(
+                    (tasks.c.account_id == account_id) & tasks.c.id.in_(list(task_ids))
+                )
+            )
+        }
+        seconds: dict[int, float] = {
+            r.task_id: float(r.seconds)
+            for r in conn.execute(
+                select(
+                    frames.c.task_id,
+                    func.coalesce(func.sum(frames.c.render_time), 0.0).label("seconds"),
+                )
+                .where(frames.c.task_id.in_(list(timeouts)))
+                .group_by(frames.c.task_id)
+            )
+        }
+    return {
+        task_id: TaskExtras(seconds.get(task_id, 0.0), timeout)
+        for task_id, timeout in timeouts.items()
+    }
