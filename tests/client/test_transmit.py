@@ -163,6 +163,12 @@ def test_upload_path_stores_a_task_config(
     remote = f"/{task_id}/cfg/task.json"
     assert main(argv(live_server.url, login, "upload_path", config, remote)) == 0
     assert f"task {task_id} config task.json" in capsys.readouterr().out
+    with live_server.client(live_server.user_key) as http:
+        stored = http.get(f"/api/tasks/{task_id}/configs/task.json")
+    assert stored.status_code == 200 and stored.content == config.read_bytes()
+    config.write_text("{not json")
+    assert main(argv(live_server.url, login, "upload_path", config, remote)) == 9
+    assert "task.json" in capsys.readouterr().err
 
 
 def test_download_path_with_and_without_the_output_folder(

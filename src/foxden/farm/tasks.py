@@ -584,8 +584,10 @@ def _task_order(f: Mapping[str, Any]) -> tuple[UnaryExpression[Any], bool]:
     return (SORTS[key].desc() if desc else SORTS[key].asc()), desc
 
 
-def frame_log(db: Database, account_id: int, task_id: int, number: int) -> str:
-    """The log of one frame, every attempt."""
+def frame_log(
+    db: Database, account_id: int, task_id: int, number: int, attempt: int | None = None
+) -> str:
+    """The log of one frame: every attempt, or only `attempt` (404 if it has no such attempt)."""
     with db.read() as conn:
         _task_row(conn, account_id, task_id)
         frame = conn.execute(
@@ -600,6 +602,15 @@ def frame_log(db: Database, account_id: int, task_id: int, number: int) -> str:
             .where(frame_logs.c.frame_id == frame.id)
             .order_by(frame_logs.c.id)
         ).all()
+    tried = sorted({r.attempt for r in rows})
+    if attempt is not None:
+        rows = [r for r in rows if r.attempt == attempt]
+        if not rows:
+            have = ", ".join(map(str, tried)) or "none yet"
+            raise NotFound(
+                f"frame {number} of task {task_id} has no log of attempt {attempt} "
+                f"(attempts logged: {have})"
+            )
     parts: list[str] = []
     attempt = None
     for r in rows:
@@ -607,7 +618,7 @@ def frame_log(db: Database, account_id: int, task_id: int, number: int) -> str:
             attempt = r.attempt
             parts.append(f"===== attempt {attempt} =====\n")
         parts.append(r.text if r.text.endswith("\n") else r.text + "\n")
-    if frame.error:
+    if frame.error and (attempt is None or attempt == tried[-1]):
         parts.append(f"===== error =====\n{frame.error}\n")
     return "".join(parts)
 

@@ -104,9 +104,15 @@ def delete(task_id: int, farm: FarmDep, account: AccountDep) -> TaskDeletedOut:
 
 
 @router.get("/{task_id}/frames/{number}/log", response_class=PlainTextResponse)
-def frame_log(task_id: int, number: int, farm: FarmDep, account: AccountDep) -> str:
-    """The render log of one frame (every attempt)."""
-    return tasks.frame_log(farm.db, account.id, task_id, number)
+def frame_log(
+    task_id: int,
+    number: int,
+    farm: FarmDep,
+    account: AccountDep,
+    attempt: Annotated[int | None, Query(ge=1)] = None,
+) -> str:
+    """The render log of one frame: every attempt, or only `attempt`."""
+    return tasks.frame_log(farm.db, account.id, task_id, number, attempt)
 
 
 @router.get(
