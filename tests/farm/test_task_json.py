@@ -154,9 +154,9 @@ def test_sections_must_be_objects() -> None:
 
 def test_loads_refuses_what_is_not_a_json_object() -> None:
     assert loads('{"a": 1}') == {"a": 1}
-    with pytest.raises(BadRequest, match="task.json is not JSON"):
+    with pytest.raises(BadRequest, match=r"task\.json is not JSON"):
         loads("{not json")
-    with pytest.raises(BadRequest, match="upload.json must hold a JSON object"):
+    with pytest.raises(BadRequest, match=r"upload\.json must hold a JSON object"):
         loads("[1, 2]", "upload.json")
 
 

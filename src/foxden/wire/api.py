@@ -287,6 +287,14 @@ class TaskDeletedOut(Record):
     deleted: Literal[True]
 
 
+class TaskConfigOut(Record):
+    """A config file of a task, stored (`PUT /api/tasks/{task_id}/configs/{name}`)."""
+
+    task_id: int
+    name: str  # task.json, upload.json, asset.json or tips.json
+    size: int  # bytes (UTF-8)
+
+
 class TaskPageOut(Record):
     """One page of a task listing."""
 

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from foxden import frames as frame_spec
 from foxden.core.states import TaskOp
-from foxden.errors import NotFound
-from foxden.farm import tasks
+from foxden.errors import BadRequest, NotFound
+from foxden.farm import drafts, tasks
 from foxden.server.api.deps import AccountDep, FarmDep
 from foxden.server.api.models import RestartIn, TaskIn
 from foxden.server.api.responses import binary
-from foxden.wire.api import TaskDeletedOut, TaskOut, TaskOutputOut, TaskPageOut
+from foxden.wire.api import TaskConfigOut, TaskDeletedOut, TaskOut, TaskOutputOut, TaskPageOut
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
@@ -133,3 +134,46 @@ def thumbnail(task_id: int, number: int, farm: FarmDep, account: AccountDep) -> 
 def outputs(task_id: int, farm: FarmDep, account: AccountDep) -> list[TaskOutputOut]:
     """The task's output manifest (download each with GET /api/blobs/{hash})."""
     return tasks.task_outputs(farm.db, account.id, task_id)
+
+
+_CONFIG_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The file as it is (UTF-8 text).",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@router.put("/{task_id}/configs/{name}", openapi_extra=_CONFIG_BODY)
+async def put_config(
+    task_id: int, name: str, request: Request, farm: FarmDep, account: AccountDep
+) -> TaskConfigOut:
+    """Keep a config file of your task (task.json, upload.json, asset.json or tips.json; the
+    vendor SDK's upload_config): the body is the file. task.json and upload.json must be JSON;
+    a task is submitted from its task.json (the SDK's submit)."""
+    raw = await request.body()
+    try:
+        content = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest(f"{name} is not UTF-8 text") from None
+    return await run_in_threadpool(
+        drafts.store_config,
+        farm.db,
+        account.id,
+        task_id,
+        name,
+        content,
+        limit=farm.settings.max_json_bytes,
+    )
+
+
+@router.get(
+    "/{task_id}/configs/{name}",
+    response_class=Response,
+    responses=binary("The config file as it was stored.", "application/json"),
+)
+def get_config(task_id: int, name: str, farm: FarmDep, account: AccountDep) -> Response:
+    """A config file of your task, as it was stored (404 when there is none)."""
+    content = drafts.read_config(farm.db, account.id, task_id, name)
+    return Response(content, media_type="application/json")
