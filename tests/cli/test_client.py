@@ -58,7 +58,8 @@ def test_login_upload_submit_list_download(
         "--option",
         "note=hello",
     )
-    task_id = int(out.strip())
+    task_id = int(out.split()[1])
+    assert out.startswith(f"task {task_id} queued: lgt.ma frames 1-3 (3 frames) in project api")
     code, out, err = run(
         capsys, "render", scene, "--project", "api", "--frames", "4,5", "--out", str(tmp_path / "r")
     )
@@ -69,7 +70,7 @@ def test_login_upload_submit_list_download(
     assert {t["id"] for t in tasks} >= {task_id}
     first = next(t for t in tasks if t["id"] == task_id)
     assert first["camera"] == "CamB" and first["options"]["note"] == "hello"
-    code, out, _ = run(capsys, "tasks", "--project", "api", "--status", "System_Done")
+    code, out, _ = run(capsys, "tasks", "--project", "api", "--status", "done")
     assert out.splitlines()[0].startswith("ID")
 
     code, out, _ = run(capsys, "frames", str(task_id), "--json")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from foxden import __version__
 from foxden.errors import FoxdenError
 
-_GROUPS = ("foxden.cli.server", "foxden.cli.worker", "foxden.cli.client")
+_GROUPS = ("foxden.cli.server", "foxden.cli.worker", "foxden.cli.client", "foxden.cli.operate")
 
 # What a plain `pip install foxden` (the client) lacks, and the extra that brings it.
 _EXTRAS = {
@@ -60,7 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `foxden` command line."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit:  # --help or a usage error, printed already
+        _flush_stdout()
+        raise
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -68,8 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    code = 0
     try:
-        code: int = args.func(args)
+        code = args.func(args)
+    except BrokenPipeError:
+        _quiet_stdout()  # the reader went away (`foxden tasks | head -1`): nothing more to say
     except FoxdenError as exc:
         print(f"foxden: {exc.message}", file=sys.stderr)
         return 1
@@ -85,7 +93,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    _flush_stdout()
     return code
+
+
+def _flush_stdout() -> None:
+    """Flush stdout now, quietly if its reader has gone away."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _quiet_stdout()
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,25 +25,46 @@ if TYPE_CHECKING:
 
 DEFAULT_PROJECT = "default"
 
+#: the statuses a task can be in, the words every table and filter of the command line uses.
+TASK_STATUSES = ("queued", "rendering", "stopped", "done", "failed", "aborted")
 
-def register(sub: Any) -> None:
-    """Add the client commands."""
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise here
+#: a frame's status in the same words as a task's (the API's `waiting` and `running`).
+_FRAME_WORDS = {"waiting": "queued", "running": "rendering"}
+
+
+def frame_word(status: str) -> str:
+    """A frame status in the command line's words: queued, rendering, stopped, done, ..."""
+    return _FRAME_WORDS.get(status, status)
+
+
+def farm_options() -> argparse.ArgumentParser:
+    """The options that say which farm to use (a parent parser)."""
     farm = argparse.ArgumentParser(add_help=False)
     farm.add_argument(
-        "--farm-dir", type=Path, help="use DIR/credentials.json written by 'foxden up'"
+        "--farm-dir",
+        type=Path,
+        metavar="DIR",
+        help="use DIR/credentials.json written by 'foxden up --data-dir DIR'",
     )
     farm.add_argument(
         "--ca-cert",
         type=Path,
+        metavar="PEM",
         help="trust this CA bundle or farm certificate for HTTPS (env FOXDEN_CA_CERT)",
     )
+    return farm
+
+
+def register(sub: Any) -> None:
+    """Add the client commands."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise here
+    farm = farm_options()
     as_json = argparse.ArgumentParser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="print JSON (for scripts)")
 
     p = sub.add_parser("login", help="check and store the farm address, account and access key")
     p.add_argument("--server", required=True, help="URL, host:port, or host (port 8642)")
-    p.add_argument("--account", required=True)
+    p.add_argument("--account", required=True, help="your account's name on the farm")
     p.add_argument("--key", required=True, help="the account's access key")
     p.add_argument(
         "--ca-cert",
@@ -51,7 +74,7 @@ def register(sub: Any) -> None:
     p.set_defaults(func=_login)
 
     p = sub.add_parser("upload", parents=[farm, as_json], help="upload files and folders")
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="a file or folder to upload")
     p.add_argument("--force", action="store_true", help="send everything, even what the farm has")
     p.add_argument(
         "--follow-links",
@@ -65,23 +88,23 @@ def register(sub: Any) -> None:
     )
     _task_options(p)
     p.add_argument("--scene", required=True, help="the scene's local path (uploaded before)")
-    p.add_argument("--project", required=True)
+    p.add_argument("--project", required=True, help="the project (and software) to render with")
     p.set_defaults(func=_submit)
 
     p = sub.add_parser("tasks", parents=[farm, as_json], help="list your tasks")
-    p.add_argument("--project")
+    p.add_argument("--project", help="only this project's tasks")
+    p.add_argument("--status", choices=TASK_STATUSES, help="only tasks in this status: %(choices)s")
     p.add_argument(
-        "--status", help="queued, rendering, done, failed, ... or Start, System_Done, ..."
+        "--limit", type=int, default=50, help="show at most this many (newest first; default 50)"
     )
-    p.add_argument("--limit", type=int, default=50)
     p.set_defaults(func=_tasks)
 
     p = sub.add_parser("frames", parents=[farm, as_json], help="the frames of a task")
-    p.add_argument("task_id", type=int, metavar="TASK_ID")
+    p.add_argument("task_id", type=int, metavar="TASK", help="task id")
     p.set_defaults(func=_frames)
 
     p = sub.add_parser("download", parents=[farm, as_json], help="download a task's outputs")
-    p.add_argument("task_id", type=int, metavar="TASK_ID")
+    p.add_argument("task_id", type=int, metavar="TASK", help="task id")
     p.add_argument(
         "--out", type=Path, default=Path("."), help="folder to download into (default .)"
     )
@@ -92,17 +115,18 @@ def register(sub: Any) -> None:
     p.set_defaults(func=_projects)
     actions = p.add_subparsers(dest="projects_action", metavar="ACTION")
     c = actions.add_parser("create", parents=[farm, as_json], help="create a project")
-    c.add_argument("name")
+    c.add_argument("name", help="the project's name")
     c.add_argument("--software", help="default plugin config, e.g. 'blender 3.4'")
     c.add_argument("--plugins", default="", help="comma-separated plugins")
     c.set_defaults(func=_project_create)
+    _config_commands(actions, [farm, as_json])
 
     p = sub.add_parser(
         "render",
         parents=[farm],
         help="upload a scene's folder, render it, wait, download the frames",
     )
-    p.add_argument("scene", type=Path, metavar="SCENE")
+    p.add_argument("scene", type=Path, metavar="SCENE", help="the scene file (.blend) to render")
     _task_options(p)
     p.add_argument(
         "--project",
@@ -111,16 +135,51 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--out", type=Path, default=Path("renders"), help="where the frames go (default ./renders)"
     )
-    p.add_argument("--timeout", type=float, help="give up after this many seconds")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        help="stop waiting after this many seconds (the task renders on)",
+    )
+    p.add_argument(
+        "--stop-on-interrupt",
+        action="store_true",
+        help="on Ctrl-C, stop the task too (by default it renders on and can be downloaded later)",
+    )
     p.set_defaults(func=_render)
+
+
+def _config_commands(actions: Any, parents: list[argparse.ArgumentParser]) -> None:
+    """`foxden projects config add|remove|default`: the software a project renders with."""
+    cfg = actions.add_parser(
+        "config", help="add, remove or choose the default software of a project"
+    )
+    which = cfg.add_subparsers(dest="config_action", metavar="ACTION", required=True)
+    a = which.add_parser("add", parents=parents, help="give a project software to render with")
+    a.add_argument("project", help="the project's name")
+    a.add_argument("software", help="software the farm offers, e.g. 'blender 4.2'")
+    a.add_argument("--plugins", default="", help="comma-separated plugins")
+    a.add_argument("--default", action="store_true", help="make it the project's default")
+    a.set_defaults(func=_config_add)
+    for name, help_text, func in (
+        ("remove", "remove software from a project", _config_remove),
+        ("default", "make software the project's default", _config_default),
+    ):
+        c = which.add_parser(name, parents=parents, help=help_text)
+        c.add_argument("project", help="the project's name")
+        c.add_argument(
+            "config",
+            metavar="CONFIG",
+            help="the config's id (#N in 'foxden projects') or its software, e.g. 'blender 4.2'",
+        )
+        c.set_defaults(func=func)
 
 
 def _task_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", required=True, help="frame spec: 1-10[1], 1,2,3, 1,20-30[2]")
-    p.add_argument("--layer", default="", help="render layer (view layer)")
-    p.add_argument("--camera", default="")
-    p.add_argument("--artist", default="")
-    p.add_argument("--priority", type=int, default=0)
+    p.add_argument("--layer", default="", help="render layer (view layer; default: the scene's)")
+    p.add_argument("--camera", default="", help="camera to render (default: the scene's)")
+    p.add_argument("--artist", default="", help="who the task is for (shown in task lists)")
+    p.add_argument("--priority", type=int, default=0, help="higher renders first (default 0)")
     p.add_argument("--chunk-size", type=int, help="frames per worker claim")
     p.add_argument(
         "--option",
@@ -146,14 +205,50 @@ def _extra(args: argparse.Namespace) -> dict[str, Any]:
     return extra
 
 
-def _client(args: argparse.Namespace) -> Client:
+@contextmanager
+def client_for(args: argparse.Namespace) -> Iterator[Client]:
+    """A client of the farm the command names (`--farm-dir`) or the stored login; a refused
+    key is explained for where it came from."""
     from foxden.client.api import Client
     from foxden.client.settings import load_login, read_credentials
 
     farm_dir = getattr(args, "farm_dir", None)
     login = read_credentials(farm_dir / "credentials.json") if farm_dir else load_login()
     ca_cert = getattr(args, "ca_cert", None)
-    return Client(login.server, login.access_key, verify=ca_cert or login.verify())
+    with Client(login.server, login.access_key, verify=ca_cert or login.verify()) as client:
+        try:
+            yield client
+        except Unauthorized as exc:
+            if not exc.message.startswith("wrong access key"):
+                raise
+            raise Unauthorized(_wrong_key(farm_dir, login.server, login.account)) from None
+
+
+_client = client_for
+
+
+def _wrong_key(farm_dir: Path | None, server: str, account: str) -> str:
+    """What to do when the farm refuses the key, for whoever uses it."""
+    import os
+
+    from foxden.client.settings import login_file
+
+    if farm_dir is not None:
+        creds = farm_dir / "credentials.json"
+        return (
+            f"the farm at {server} refused the access key in {creds}: that file is another "
+            f"farm's; 'foxden up --data-dir {farm_dir}' writes its own farm's key there"
+        )
+    if os.environ.get("FOXDEN_ACCESS_KEY"):
+        return (
+            f"the farm at {server} refused the access key in FOXDEN_ACCESS_KEY: set the key "
+            f"of account {account!r} on this farm"
+        )
+    return (
+        f"the farm at {server} refused the access key stored in {login_file()}: log in again "
+        f"with your account's key (foxden login --server {server} --account {account} --key "
+        "KEY; 'foxden up' prints this line with its own key)"
+    )
 
 
 def _print_json(data: Any) -> None:
@@ -172,7 +267,16 @@ def _login(args: argparse.Namespace) -> int:
 
     ca_cert = str(args.ca_cert.expanduser().resolve()) if args.ca_cert else ""
     with Client(args.server, args.key, verify=ca_cert or True) as client:
-        me = client.login()
+        try:
+            me = client.login()
+        except Unauthorized as exc:
+            if not exc.message.startswith("wrong access key"):
+                raise
+            raise Unauthorized(
+                f"the farm at {client.base_url} refused this access key: use the key the farm "
+                f"gave account {args.account!r} (a farm started with 'foxden up' prints a ready "
+                "'foxden login' line)"
+            ) from None
         if me.name != args.account:
             raise Unauthorized(f"this key belongs to account {me.name!r}, not {args.account!r}")
         path = save_login(Login(client.base_url, args.account, args.key, ca_cert))
@@ -223,10 +327,44 @@ def _submit(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(task.raw)
     else:
-        print(task.id)
+        print(task_summary(task))
         for warning in task.warnings:
             print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _spec(frames: str) -> str:
+    """A frame spec as people write it: '1-24[1]' and '1,2,3' read '1-24' and '1-3'."""
+    from foxden import frames as frame_spec
+
+    plain = frames.replace("[1]", "")
+    try:
+        numbers = frame_spec.parse(frames)
+    except BadRequest:
+        return plain
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    simple = ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+    return simple if len(simple) <= len(plain) else plain
+
+
+def task_summary(task: Task) -> str:
+    """One line: 'task 12 queued: shot.blend frames 1-24 (24 frames) in project demo, ...'."""
+    scene = task.scene_path.replace("\\", "/").rsplit("/", 1)[-1]
+    count = f"{task.frame_count} frame{'' if task.frame_count == 1 else 's'}"
+    parts = [f"task {task.id} {task.status}: {scene} frames {_spec(task.frames)} ({count})"]
+    parts[0] += f" in project {task.project_name}"
+    if task.camera:
+        parts.append(f"camera {task.camera}")
+    if task.render_layer:
+        parts.append(f"layer {task.render_layer}")
+    if task.artist:
+        parts.append(f"artist {task.artist}")
+    return ", ".join(parts)
 
 
 def _tasks(args: argparse.Namespace) -> int:
@@ -242,15 +380,19 @@ def _tasks(args: argparse.Namespace) -> int:
             str(t.id),
             t.project_name,
             t.status,
-            t.frames,
+            _spec(t.frames),
             f"{t.counts.get('done', 0)}/{t.frame_count}",
+            t.camera or "-",
+            t.render_layer or "-",
+            t.artist or "-",
             t.cg_soft_name,
             t.scene_path,
             _when(t.submit_time),
         )
         for t in page.items
     ]
-    _table(("ID", "PROJECT", "STATUS", "FRAMES", "DONE", "SOFTWARE", "SCENE", "SUBMITTED"), rows)
+    header = ("ID", "PROJECT", "STATUS", "FRAMES", "DONE", "CAMERA", "LAYER", "ARTIST")
+    _table((*header, "SOFTWARE", "SCENE", "SUBMITTED"), rows)
     if page.total > len(page.items):
         print(f"({len(page.items)} of {page.total}; --limit for more)")
     return 0
@@ -263,10 +405,11 @@ def _frames(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(task.raw.get("frames_detail", []))
         return 0
+    print(task_summary(task))
     rows = [
         (
             str(f.number),
-            f.status,
+            frame_word(f.status),
             str(f.attempts),
             f"{f.render_time:.1f}s" if f.render_time else "-",
             ", ".join(o.path.rsplit("/", 1)[-1] for o in f.outputs) or "-",
@@ -300,11 +443,12 @@ def _projects(args: argparse.Namespace) -> int:
         (
             p.project_name,
             ", ".join(
-                f"{c.cg_soft_name}{' [' + c.plugin_name + ']' if c.plugin_name else ''}"
+                f"#{c.config_id} {c.cg_soft_name}"
+                f"{' [' + c.plugin_name + ']' if c.plugin_name else ''}"
                 f"{' (default)' if c.is_default and len(p.plugins) > 1 else ''}"
                 for c in p.plugins
             )
-            or "(no plugin config)",
+            or "(no software: foxden projects config add)",
             _when(p.create_time),
         )
         for p in projects
@@ -325,6 +469,64 @@ def _project_create(args: argparse.Namespace) -> int:
     else:
         print(f"created project {project.project_name}")
     return 0
+
+
+def _config_add(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        project = client.add_config(
+            args.project, args.software, args.plugins, is_default=args.default
+        )
+    return _config_done(args, project, f"added {args.software} to project {args.project}")
+
+
+def _config_remove(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        config = _find_config(client.project(args.project), args.config)
+        project = client.delete_config(args.project, config.config_id)
+    return _config_done(
+        args, project, f"removed {config.cg_soft_name} (#{config.config_id}) from {args.project}"
+    )
+
+
+def _config_default(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        config = _find_config(client.project(args.project), args.config)
+        project = client.modify_config(args.project, config.config_id, is_default=True)
+    return _config_done(
+        args,
+        project,
+        f"project {args.project} renders with {config.cg_soft_name} (#{config.config_id}) "
+        "unless a task says otherwise",
+    )
+
+
+def _config_done(args: argparse.Namespace, project: Project, line: str) -> int:
+    if args.json:
+        _print_json(_project_json(project))
+        return 0
+    print(line)
+    for c in project.plugins:
+        plugins = f" [{c.plugin_name}]" if c.plugin_name else ""
+        print(f"  #{c.config_id} {c.cg_soft_name}{plugins}{' (default)' if c.is_default else ''}")
+    return 0
+
+
+def _find_config(project: Project, wanted: str) -> Any:
+    """A project's config by id ('3' or '#3') or by its software ('blender 4.2')."""
+    key = wanted.strip().lstrip("#")
+    if key.isdigit():
+        found = [c for c in project.plugins if c.config_id == int(key)]
+    else:
+        found = [c for c in project.plugins if c.cg_soft_name.lower() == key.lower()]
+    have = ", ".join(f"#{c.config_id} {c.cg_soft_name}" for c in project.plugins) or "none"
+    if not found:
+        raise NotFound(f"project {project.project_name} has no config {wanted!r}; it has: {have}")
+    if len(found) > 1:
+        raise BadRequest(
+            f"project {project.project_name} has {len(found)} configs with {wanted!r}: "
+            f"name one by its id ({have})"
+        )
+    return found[0]
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
@@ -357,7 +559,7 @@ def _render(args: argparse.Namespace) -> int:
     scene = args.scene.expanduser().resolve()
     if not scene.is_file():
         raise NotFound(f"{args.scene}: no such scene file")
-    with _client(args) as client:
+    with client_for(args) as client:
         project = default_project(client, args.project)
         up = client.upload([scene.parent])
         for warning in up.warnings:
@@ -366,30 +568,77 @@ def _render(args: argparse.Namespace) -> int:
         task = client.submit(
             project, scene, args.frames, render_layer=args.layer, camera=args.camera, **_extra(args)
         )
-        print(
-            f"task {task.id}: {task.frame_count} frame(s) of {scene.name} on project {project}",
-            file=sys.stderr,
-        )
+        print(task_summary(task), file=sys.stderr, flush=True)
         for warning in task.warnings:
             print(f"warning: {warning}", file=sys.stderr)
-        final = _watch(client, task.id, task.frame_count, args.timeout)
+        try:
+            final = _watch(client, task.id, task.frame_count, args.timeout)
+        except KeyboardInterrupt:
+            return _interrupted(client, args, task.id)
         down = client.download(task.id, args.out)
         print(_stats_line("downloaded", down), file=sys.stderr)
     folder = args.out / final.output_folder
     if final.status != "done":
-        failed = [f for f in client_frames(final) if f.status != "done"]
-        for f in failed[:10]:
-            print(
-                f"frame {f.number}: {f.status} {f.error.splitlines()[0] if f.error else ''}",
-                file=sys.stderr,
-            )
-        print(
-            f"task {task.id} ended {final.status}; the frames that rendered are in {folder}",
-            file=sys.stderr,
-        )
+        _explain_failure(final, folder, _farm_flags(args))
         return 1
     print(f"{final.frame_count} frame(s) in {folder}")
     return 0
+
+
+def _farm_flags(args: argparse.Namespace) -> str:
+    """The options a later command needs to reach the same farm (`--farm-dir DIR`)."""
+    flags = ""
+    if getattr(args, "farm_dir", None):
+        flags += f" --farm-dir {shlex.quote(str(args.farm_dir))}"
+    if getattr(args, "ca_cert", None):
+        flags += f" --ca-cert {shlex.quote(str(args.ca_cert))}"
+    return flags
+
+
+def _interrupted(client: Client, args: argparse.Namespace, task_id: int) -> int:
+    """Ctrl-C while `render` waits: the task renders on (or stops, if asked); say what next."""
+    flags = _farm_flags(args)
+    out = shlex.quote(str(args.out))
+    if args.stop_on_interrupt:
+        task = client.stop(task_id)
+        print(
+            f"\ninterrupted: task {task_id} is {task.status}; resume it with "
+            f"'foxden resume {task_id}{flags}'",
+            file=sys.stderr,
+        )
+        return 130
+    print(
+        f"\ninterrupted: task {task_id} goes on rendering on the farm.\n"
+        f"  stop it:               foxden stop {task_id}{flags}\n"
+        f"  download its frames:   foxden download {task_id} --out {out}{flags}\n"
+        f"  see how far it got:    foxden frames {task_id}{flags}",
+        file=sys.stderr,
+    )
+    return 130
+
+
+def _explain_failure(task: Task, folder: Path, flags: str) -> None:
+    """What failed in a finished task, and where the frames that did render went."""
+    bad = [f for f in client_frames(task) if f.status != "done"]
+    total = task.frame_count
+    print(
+        f"task {task.id} {task.status}: {len(bad)} of {total} frame(s) did not render",
+        file=sys.stderr,
+    )
+    for f in bad[:5]:
+        reason = f.error.strip().splitlines()[0] if f.error.strip() else "no reason recorded"
+        print(f"  frame {f.number} {frame_word(f.status)}: {reason}", file=sys.stderr)
+    if len(bad) > 5:
+        print(f"  ... and {len(bad) - 5} more: foxden frames {task.id}{flags}", file=sys.stderr)
+    if bad:
+        print(f"  a frame's log: foxden log {task.id} {bad[0].number}{flags}", file=sys.stderr)
+    rendered = total - len(bad)
+    if rendered and folder.is_dir() and any(folder.iterdir()):
+        print(f"the {rendered} frame(s) that rendered are in {folder}", file=sys.stderr)
+    elif rendered:
+        print(f"{rendered} frame(s) rendered but left no file to download", file=sys.stderr)
+    else:
+        print("no frame rendered, so nothing was downloaded", file=sys.stderr)
 
 
 def client_frames(task: Any) -> list[Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -183,7 +184,7 @@ def run_farm(
     ca_cert = str(trust) if (trust := trusted_cert(settings)) else ""
     workers: list[LocalWorker] = []
     try:
-        _announce_credentials(farm, settings.data_dir, url, ca_cert)
+        creds, created = _announce_credentials(farm, settings.data_dir, url, ca_cert)
         env = dict(os.environ, FOXDEN_JOIN_KEY=farm.join_key)
         if ca_cert:
             env["FOXDEN_CA_CERT"] = ca_cert
@@ -198,6 +199,7 @@ def run_farm(
                 f"{' offering ' + ', '.join(offered) if offered else ''}",
                 flush=True,
             )
+            print(greeting(url, creds, created, settings.data_dir, ca_cert), flush=True)
         _keep_running(workers, stop)
     finally:
         _stop_all(workers, server, thread)
@@ -235,8 +237,37 @@ def trusted_cert(settings: Settings) -> Path | None:
     return None
 
 
-def _announce_credentials(farm: Farm, data_dir: Path, url: str, ca_cert: str = "") -> None:
-    """Make sure the admin credentials exist and say where they are."""
+def greeting(
+    url: str, creds: dict[str, str], created: bool, data_dir: Path, ca_cert: str = ""
+) -> str:
+    """What `foxden up` tells its user once the farm is ready: the web address, the account,
+    where its key is, and the `foxden login` line to paste (with the key)."""
+    cred_path = data_dir / "credentials.json"
+    account = creds["account"]
+    trust = f" --ca-cert {shlex.quote(ca_cert)}" if ca_cert else ""
+    login = (
+        f"foxden login --server {shlex.quote(url)} --account {shlex.quote(account)} "
+        f"--key {shlex.quote(creds['access_key'])}{trust}"
+    )
+    return "\n".join(
+        [
+            "",
+            f"  web site:  {url}/  (sign in as {account} with the key below)",
+            f"  account:   {account} (administrator, {'created now' if created else 'found'})",
+            f"  key:       in {cred_path} (readable by you only)",
+            "  log in from this computer's command line (then: foxden render SCENE --frames 1-10):",
+            f"    {login}",
+            f"  or, without logging in: foxden tasks --farm-dir {shlex.quote(str(data_dir))}",
+            "",
+        ]
+    )
+
+
+def _announce_credentials(
+    farm: Farm, data_dir: Path, url: str, ca_cert: str = ""
+) -> tuple[dict[str, str], bool]:
+    """Make sure the admin credentials exist and say where they are; returns them and
+    whether they were created now."""
     creds, created = ensure_credentials(farm, data_dir, url, ca_cert)
     cred_path = data_dir / "credentials.json"
     if created:
@@ -246,6 +277,7 @@ def _announce_credentials(farm: Farm, data_dir: Path, url: str, ca_cert: str = "
         )
     else:
         print(f"using account {creds['account']!r} from {cred_path}", flush=True)
+    return creds, created
 
 
 def _local_workers(

@@ -78,7 +78,8 @@ def register(sub: Any) -> None:
     c.add_argument("--email", default="")
     add_server_options(c)
     c.set_defaults(func=_account_create)
-    ls = acc_sub.add_parser("list", help="list accounts as JSON")
+    ls = acc_sub.add_parser("list", help="list accounts (a table; --json for scripts)")
+    ls.add_argument("--json", action="store_true", help="print JSON (for scripts)")
     add_server_options(ls)
     ls.set_defaults(func=_account_list)
     for name, flag in (("disable", True), ("enable", False)):
@@ -234,12 +235,33 @@ def _account_create(args: argparse.Namespace) -> int:
 
 def _account_list(args: argparse.Namespace) -> int:
     from foxden.farm.accounts import list_accounts
+    from foxden.vendor_records import vendor_time
 
     farm = _open(args)
     try:
-        print(json.dumps([a.model_dump(mode="json") for a in list_accounts(farm.db)], indent=2))
+        found = list_accounts(farm.db)
     finally:
         farm.close()
+    if args.json:
+        print(json.dumps([a.model_dump(mode="json") for a in found], indent=2))
+        return 0
+    rows = [
+        (
+            a.name,
+            "admin" if a.is_admin else "user",
+            "disabled" if a.disabled else "active",
+            "yes" if a.trusted else "no",
+            a.email or "-",
+            vendor_time(a.created_at) or "-",
+            vendor_time(a.login_at) or "never",
+        )
+        for a in found
+    ]
+    header = ("ACCOUNT", "ROLE", "STATE", "TRUSTED", "EMAIL", "CREATED", "LAST LOGIN")
+    lines = [header, *rows]
+    widths = [max(len(r[i]) for r in lines) for i in range(len(header))]
+    for row in lines:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
     return 0
 
 

@@ -365,9 +365,12 @@ class Client:
         """Delete a task that is not queued or rendering."""
         self.request("DELETE", f"/api/tasks/{int(task_id)}")
 
-    def frame_log(self, task_id: int, number: int) -> str:
-        """The render log of one frame."""
-        return self.send("GET", f"/api/tasks/{int(task_id)}/frames/{int(number)}/log").text
+    def frame_log(self, task_id: int, number: int, *, attempt: int | None = None) -> str:
+        """The render log of one frame: every attempt, or only `attempt`."""
+        params = {} if attempt is None else {"attempt": int(attempt)}
+        return self.send(
+            "GET", f"/api/tasks/{int(task_id)}/frames/{int(number)}/log", params=params
+        ).text
 
     def outputs(self, task_id: int) -> list[OutputFile]:
         """The task's output manifest."""

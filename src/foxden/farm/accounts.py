@@ -86,7 +86,7 @@ def check_account(
         ).where(where)
     ).first()
     if row is None or not key_ok(row.key_hash):
-        raise Unauthorized("wrong access key: check the key printed by 'foxden account create'")
+        raise Unauthorized("wrong access key: check the key this farm gave your account")
     if account_name is not None and account_name != row.name:
         raise Unauthorized(f"the access key does not belong to account {quote(account_name)}")
     if row.disabled:
