@@ -75,8 +75,7 @@ from rayvision_sync.upload import RayvisionUpload
 api = RayvisionAPI(access_id=PARAMS["id"], access_key=PARAMS["key"], domain=PARAMS["domain"],
                    platform="2", protocol="http")
 versions = [v["cgVersion"] for v in api.query.supported_plugin("blender")["cgVersion"]]
-hardware = [h for h in api.user.get_hardware_config() if h["status"] and h["platform"] == 2][0]
-hardware_config = {"model": hardware["model"], "ram": hardware["ram"], "gpuNum": hardware["gpuNum"]}
+hardware_config = {"model": "Default", "ram": "64GB", "gpuNum": None}  # the demo's own
 
 workspace = os.path.join(os.environ["HOME"], "workspace")
 os.makedirs(workspace)
