@@ -90,10 +90,12 @@ class Farm:
         return sdk_caller(self.live.url, self.live.new_account(name))
 
 
-def farm_of(live: LiveServer) -> Farm:
-    """alice with a project ('command 1') and a scene, and a worker that offers the software."""
-    register_worker(live.url, live.farm.join_key, name="seed")
-    user = live.client(live.user_key)
+def farm_of(live: LiveServer, key: str | None = None) -> Farm:
+    """alice (or the account of `key`) with a project ('command 1') and a scene; the first
+    time, a worker that offers the software."""
+    if key is None:
+        register_worker(live.url, live.farm.join_key, name="seed")
+    user = live.client(key or live.user_key)
     make_project(user, "proj")
     upload(user, "/v/p/scene.txt", b"scene")
-    return Farm(live=live, user=user, sdk=sdk_caller(live.url, live.user_key))
+    return Farm(live=live, user=user, sdk=sdk_caller(live.url, key or live.user_key))

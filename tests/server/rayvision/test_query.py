@@ -143,7 +143,10 @@ def test_frames_page_by_page_until_an_empty_page(farm: Farm) -> None:
     )
     assert frames["4"]["frameStatus"] == 5 and frames["4"]["errorMessage"] == "frame 4 crashed"
     assert frames["1"]["endTime"] >= frames["1"]["startTime"] > 0
-    assert frames["1"]["outputs"] == [f"{task_id}_scene/scene_0001.png"] and frames["1"]["taskId"] == task_id
+    assert (
+        frames["1"]["outputs"] == [f"{task_id}_scene/scene_0001.png"]
+        and frames["1"]["taskId"] == task_id
+    )
     assert len({f["id"] for f in frames.values()}) == 5
     waiting = farm.frames(farm.submit("7"))["7"]
     assert (waiting["frameStatus"], waiting["startTime"]) == (1, 0)
