@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from foxden.client.api import Client
-from foxden.client.transmit import main
+from foxden.client.transmit import install, main
 from foxden.paths import mirror
 from tests.client.conftest import SimFarm
 from tests.conftest import LiveServer, free_port
@@ -240,3 +240,25 @@ def test_install_writes_a_private_wrapper_the_sdk_can_run(
     assert tree(live_server.url, live_server.user_key, mirror(str(tmp_path))) == {
         mirror(str(scene)): 33
     }
+
+
+def test_install_refuses_a_folder_with_other_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shared = tmp_path / "bin"
+    shared.mkdir(mode=0o755)
+    (shared / "python").write_text("not to be made world-writable")
+    assert main(["--install", str(shared)]) == 9
+    assert "holds other files (python)" in capsys.readouterr().err
+    assert not (shared / "foxden-transmit").exists()
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755
+    again = tmp_path / "mine"
+    assert main(["--install", str(again)]) == 0
+    assert main(["--install", str(again)]) == 0  # installing again over its own wrapper
+
+
+def test_install_on_windows_writes_a_cmd_wrapper(tmp_path: Path) -> None:
+    exe = install(str(tmp_path / "t"), windows=True)
+    assert exe.name == "foxden-transmit.cmd"
+    text = exe.read_bytes().decode()
+    assert f'@"{sys.executable}" -m foxden.client.transmit %*\r\n' in text

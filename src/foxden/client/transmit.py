@@ -333,19 +333,41 @@ def download_path(client: Client, req: Request) -> int:
     return OK
 
 
-def install(folder: str) -> Path:
-    """Write the wrapper `folder/foxden-transmit` (folder made private); returns its path."""
+def install(folder: str, *, windows: bool | None = None) -> Path:
+    """Write the wrapper `folder/foxden-transmit` (`.cmd` on Windows) in a private folder (0700)
+    that holds nothing else; returns its path.
+
+    The SDK makes every file in its transmitter's folder world-writable, so a folder that holds
+    other files is refused.
+    """
+    windows = os.name == "nt" if windows is None else windows
     target = Path(folder).expanduser().resolve()
+    name = WRAPPER_NAME + (".cmd" if windows else "")
+    if target.exists():
+        if not target.is_dir():
+            raise BadRequest(f"{target} exists and is not a folder: give a new folder")
+        others = sorted(p.name for p in target.iterdir() if p.name not in (name, f"{name}.tmp"))
+        if others:
+            raise BadRequest(
+                f"{target} holds other files ({', '.join(others[:3])}); the SDK makes every file "
+                "in its transmitter's folder world-writable: give a new, empty folder"
+            )
     target.mkdir(parents=True, exist_ok=True)
     os.chmod(target, 0o700)
-    exe = target / WRAPPER_NAME
-    script = (
-        "#!/bin/sh\n"
-        "# foxden's transmitter for the vendor's SDK: pass this file as transmitter_exe=\n"
-        f'exec {shlex.quote(sys.executable)} -m foxden.client.transmit "$@"\n'
-    )
+    exe = target / name
+    if windows:
+        script = (
+            "@rem foxden's transmitter for the vendor's SDK: pass this file as transmitter_exe=\r\n"
+            f'@"{sys.executable}" -m foxden.client.transmit %*\r\n'
+        )
+    else:
+        script = (
+            "#!/bin/sh\n"
+            "# foxden's transmitter for the vendor's SDK: pass this file as transmitter_exe=\n"
+            f'exec {shlex.quote(sys.executable)} -m foxden.client.transmit "$@"\n'
+        )
     tmp = exe.with_name(exe.name + ".tmp")
-    tmp.write_text(script)
+    tmp.write_bytes(script.encode())
     os.chmod(tmp, 0o755)
     os.replace(tmp, exe)
     return exe
