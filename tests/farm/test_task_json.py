@@ -179,3 +179,11 @@ def test_upload_paths() -> None:
     many = {"asset": [{"local": f"/a/{i}"} for i in range(MAX_UPLOAD_ENTRIES + 1)]}
     with pytest.raises(BadRequest, match="more than"):
         upload_paths(many)
+
+
+def test_a_render_layer_and_frames_of_task_info_are_taken() -> None:
+    data = copy.deepcopy(FULL)
+    data["scene_info_render"] = {"common": {"render_layer": "LayerB"}}
+    data["task_info"]["frames"] = "7"
+    spec = parse(data)
+    assert spec.render_layer == "LayerB" and spec.frames == "7"

@@ -212,7 +212,9 @@ def submit_draft(
             "task.json names no software: set software_config.cg_name and cg_version "
             "(such as 'Blender' and '3.4')"
         )
-    spec, notes = _fill_scene_info(spec, split_soft_name(soft)[0], store, scene.hash, scene_path)
+    spec, notes, found = _fill_scene_info(
+        spec, split_soft_name(soft)[0], store, scene.hash, scene_path
+    )
     if spec.frames is None:
         raise BadRequest(
             "task.json gives no frames (scene_info_render.common.frames, such as '1-10[1]') "
@@ -220,7 +222,9 @@ def submit_draft(
         )
     project_name = spec.project_name or DEFAULT_PROJECT
     config_id = _project_config(db, account_id, project_name, soft, spec.plugin_name)
-    options: dict[str, Any] = {"scene_info_from": "foxden" if notes else "task.json"}
+    options: dict[str, Any] = {"scene_info_from": "task.json"}
+    if found is not None:
+        options.update(scene_info_from="foxden", scene_info=found)
     inputs = _extra_inputs(upload, scene_path)
     if inputs:
         options["inputs"] = inputs
@@ -250,11 +254,12 @@ def submit_draft(
 
 def _fill_scene_info(
     spec: task_json.TaskJson, job_type: str, store: BlobStore, digest: str, scene_path: str
-) -> tuple[task_json.TaskJson, list[str]]:
-    """task.json with the frames it lacks read from the Blender scene, and a note saying what
-    came from there (nothing when task.json has its frames, or the scene is not Blender's)."""
+) -> tuple[task_json.TaskJson, list[str], dict[str, Any] | None]:
+    """task.json with the frames it lacks read from the Blender scene, a note saying what came
+    from there, and what was read (nothing when task.json has its frames, or the scene is not
+    Blender's)."""
     if spec.frames is not None or job_type != "blender":
-        return spec, []
+        return spec, [], None
     from foxden.jobtypes.blender import scene_settings
 
     try:
@@ -273,7 +278,16 @@ def _fill_scene_info(
         f"scene info from foxden's analysis of {PurePosixPath(scene_path).name} (task.json had "
         f"none): scene {found.scene}, {', '.join(said)}"
     )
-    return replace(spec, frames=found.frames), [note]
+    record = {
+        "scene": found.scene,
+        "frames": found.frames,
+        "camera": found.camera,
+        "cameras": found.cameras[:100],
+        "view_layers": found.view_layers[:100],
+        "width": found.width,
+        "height": found.height,
+    }
+    return replace(spec, frames=found.frames), [note], record
 
 
 def _project_config(

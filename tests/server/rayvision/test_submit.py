@@ -143,6 +143,12 @@ def test_submit_from_a_skeleton_task_json_reads_the_scene(
     assert task["scene_path"] == "/home/u/shots/anim.blend"
     assert task["project_name"] == "default" and task["artist"] == "bob"
     assert task["options"]["scene_info_from"] == "foxden"
+    read = task["options"]["scene_info"]
+    assert read["camera"] == "CamA" and read["cameras"] == ["CamA", "CamB"]
+    assert read["view_layers"] == ["LayerA", "LayerB"] and (read["width"], read["height"]) == (
+        64,
+        48,
+    )
     note = task["warnings"][0]
     assert "foxden's analysis" in note and "frames 1-5[1]" in note
     assert "camera CamA" in note and "view layers LayerA, LayerB" in note
