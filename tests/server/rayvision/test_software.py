@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import insert
+
+from foxden.db.schema import render_envs
+from foxden.farm.accounts import get_account_by_name
+from foxden.server.rayvision.software import MAX_ENVS, MAX_PLUGINS
 from tests.conftest import LiveServer
 from tests.farmkit import register_worker
 from tests.rayvision_kit import SdkCaller, sdk_caller
@@ -132,3 +137,28 @@ def test_render_environments_stay_in_their_account(live_server: LiveServer) -> N
     bob.call(ADD, _env("shared-name", cgVersion="4.1"))  # names are per account
     assert _envs(alice)["shared-name"]["cgVersion"] == "3.4"
     assert _envs(bob)["shared-name"]["cgVersion"] == "4.1"
+
+
+def test_an_account_keeps_a_bounded_number_of_environments(live_server: LiveServer) -> None:
+    caller = sdk_caller(live_server.url, live_server.user_key)
+    account_id = get_account_by_name(live_server.farm.db, "alice").id
+    rows = [
+        {
+            "account_id": account_id,
+            "edit_name": f"env{i}",
+            "cg_id": 2007,
+            "cg_name": "Blender",
+            "cg_version": "3.4",
+            "plugin_ids": [],
+            "is_default": i == 0,
+            "created_at": 0.0,
+        }
+        for i in range(MAX_ENVS)
+    ]
+    with live_server.farm.db.write() as conn:
+        conn.execute(insert(render_envs), rows)
+    code, message = caller.code(ADD, _env("one-more"))
+    assert code == 409 and "delete one first" in message
+    code, message = caller.code(EDIT, _env("env1", pluginIds=list(range(1, MAX_PLUGINS + 2))))
+    assert code == 400 and "more than" in message
+    assert len(caller.call(GET, {})) == MAX_ENVS
