@@ -24,7 +24,8 @@ def test_a_task_record_has_what_the_sdk_and_the_downloader_read(farm: Farm) -> N
     bid = farm.sdk.call("/api/render/transfer/getBid")["output_bid"]
     assert record["id"] == task_id and record["userId"] == profile["userId"]
     assert (record["taskStatus"], record["statusText"]) == (0, "render_task_status_0")
-    assert record["isOpen"] == 0 and record["respRenderingTaskList"] is None
+    assert record["isOpen"] == 0  # rayvision_sync reads no sub-task, get_small_task_id its own id
+    assert [(s["id"], s["taskStatus"]) for s in record["respRenderingTaskList"]] == [(task_id, 0)]
     assert record["outputFileName"] == f"{task_id}_scene" and record["bid"] == bid
     assert record["sceneName"] == "scene.txt" and record["projectName"] == "proj"
     assert record["taskUserLevel"] == 50 and record["producer"] == "ann"

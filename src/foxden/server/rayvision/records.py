@@ -1,7 +1,7 @@
 """The SDK's task and frame records, built from foxden's (`TaskOut`, `FrameOut`).
 
 What the SDK and rayvision_sync read (see the reference on the vendor's API): a task's `id`,
-`taskStatus`, `statusText`, `isOpen` (0: no sub-tasks in `respRenderingTaskList`),
+`taskStatus`, `statusText`, `isOpen` (0: do not look into `respRenderingTaskList`),
 `outputFileName` (the download folder), `userId` and `bid` (the output storage id); a frame's
 `id` and `frameIndex`. The rest follows the vendor's field names so scripts that print them work.
 Times are milliseconds since 1970, as the vendor sends them.
@@ -60,7 +60,18 @@ def thumbnail_path(task_id: int, number: int) -> str:
 
 def task(t: TaskOut, account_id: int, extras: TaskExtras | None = None) -> dict[str, Any]:
     """A task as `queryTaskInfo/v2` and `getTaskList/v2` list it. `renderConsume` and
-    `renderDuration` are the seconds its frames rendered (foxden charges nothing)."""
+    `renderDuration` are the seconds its frames rendered (foxden charges nothing).
+
+    The vendor splits a job into render sub-tasks listed in `respRenderingTaskList`; a foxden
+    task is its own single sub-task, so that list holds the task once more (with an empty list
+    of its own). The SDK's `get_small_task_id` then gives the task's own id (with null there it
+    fails), and `isOpen` 0 tells rayvision_sync not to look into the list."""
+    record = _task_fields(t, account_id, extras)
+    record["respRenderingTaskList"] = [{**record, "respRenderingTaskList": []}]
+    return record
+
+
+def _task_fields(t: TaskOut, account_id: int, extras: TaskExtras | None) -> dict[str, Any]:
     counts = t.counts
     code = sdk_task_status(t.status, counts)
     seconds = extras.render_seconds if extras else 0.0
@@ -75,7 +86,6 @@ def task(t: TaskOut, account_id: int, extras: TaskExtras | None = None) -> dict[
         "preTaskStatus": None,
         "preStatusText": None,
         "isOpen": 0,
-        "respRenderingTaskList": None,
         "layerParentId": 0,
         "outputFileName": t.output_folder or None,
         "userId": account_id,
