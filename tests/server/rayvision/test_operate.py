@@ -58,6 +58,16 @@ def test_refused_transitions_say_why(farm: Farm) -> None:
     assert farm.info(done)["taskStatus"] == 25 and farm.info(queued)["taskStatus"] == 0
 
 
+def test_a_draft_can_be_deleted_but_not_stopped_or_restarted(farm: Farm) -> None:
+    create = "/api/render/submit/createTask"
+    draft = farm.sdk.call(create, {"count": 1})["taskIdList"][0]
+    assert farm.sdk.code(STOP, {"taskIds": [draft]})[0] == 409
+    code, message = farm.sdk.code(RECOMMIT, {"taskIds": [draft]})
+    assert code == 409 and "submit it first" in message
+    farm.sdk.call(DELETE, {"taskIds": [draft]})
+    assert farm.sdk.call(INFO, {"taskIds": [draft]})["items"] == []
+
+
 def test_several_ids_are_checked_before_any_changes(farm: Farm) -> None:
     done = farm.submit("1")
     farm.render(done)

@@ -60,6 +60,16 @@ def test_status_codes_follow_the_frames(farm: Farm) -> None:
     assert farm.info(rendering)["taskStatus"] == 5
 
 
+def test_a_draft_is_shown_by_id_and_not_listed(farm: Farm) -> None:
+    create = "/api/render/submit/createTask"
+    draft = farm.sdk.call(create, {"count": 1, "taskUserLevel": 50})["taskIdList"][0]
+    record = farm.info(draft)
+    assert (record["id"], record["taskStatus"], record["totalFrames"]) == (draft, 0, 0)
+    assert record["outputFileName"] is None  # named when it is submitted
+    assert farm.sdk.call(LIST, {"pageNum": 1})["total"] == 0
+    assert farm.sdk.call(FRAMES, {"taskId": draft})["items"] == []
+
+
 def test_task_info_shows_only_the_callers_tasks(farm: Farm) -> None:
     mine = [farm.submit("1"), farm.submit("1")]
     items = farm.sdk.call(INFO, {"taskIds": [mine[1], 999999, mine[0], mine[1]]})["items"]

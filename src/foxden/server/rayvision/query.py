@@ -22,7 +22,7 @@ SEARCH_LIMIT = 10_000
 def paging(body: dict[str, Any]) -> tuple[int, int]:
     """(pageNum, pageSize) of a list call: 1 and 100 when left out."""
     return (
-        integer(body, "pageNum", 1, low=1),
+        integer(body, "pageNum", 1, low=1, high=10**9),
         integer(body, "pageSize", 100, low=1, high=PAGE_LIMIT),
     )
 
