@@ -106,7 +106,7 @@ def test_another_account_or_storage_is_refused_with_9(
     assert "is not the storage of account" in capsys.readouterr().err
     kind = argv(live_server.url, login, "upload_json", upload, **{"-S": f"output-{login}"})
     assert main(kind) == 9
-    assert "is not an input storage id" in capsys.readouterr().err
+    assert "is not the input storage id" in capsys.readouterr().err
     assert main(argv(live_server.url, login, "upload_json", upload)) == 0
 
 
@@ -130,15 +130,43 @@ def test_a_wrong_key_or_bad_arguments_exit_9(
 
 
 def test_an_unreachable_farm_exits_9(
-    live_server: LiveServer, login: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    live_server: LiveServer,
+    login: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     upload = tmp_path / "upload.json"
     upload.write_text(json.dumps({"asset": []}))
-    closed = argv("127.0.0.1", login, "upload_json", upload, **{"-P": str(free_port())})
+    port = str(free_port())
+    monkeypatch.setenv("FOXDEN_SERVER", f"http://127.0.0.1:{port}")
+    closed = argv("127.0.0.1", login, "upload_json", upload, **{"-P": port})
     assert main(closed) == 9
-    assert "cannot reach the farm at http://127.0.0.1:" in capsys.readouterr().err
+    assert f"cannot reach the farm at http://127.0.0.1:{port}" in capsys.readouterr().err
+    monkeypatch.delenv("FOXDEN_SERVER")  # the SDK's farm, as the login names none
     nowhere = argv("http://no-such-host.invalid:8642", login, "upload_json", upload)
     assert main(nowhere) == 9
+    assert "cannot reach the farm at http://no-such-host.invalid:8642" in capsys.readouterr().err
+
+
+def test_the_key_goes_to_the_login_farm_only(
+    live_server: LiveServer,
+    login: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    upload = tmp_path / "upload.json"
+    upload.write_text(json.dumps({"asset": []}))
+    elsewhere = argv("http://127.0.0.1:1", login, "upload_json", upload)
+    assert main(elsewhere) == 9
+    err = capsys.readouterr().err
+    assert "the SDK's farm (http://127.0.0.1:1) is not the farm of your foxden login" in err
+    port = live_server.url.rsplit(":", 1)[1]
+    as_host = argv("127.0.0.1", login, "upload_json", upload, **{"-P": port})
+    assert main(as_host) == 0  # host and port, the same farm
+    monkeypatch.setenv("FOXDEN_SERVER", f"127.0.0.1:{port}")  # stored as host:port
+    assert main(argv(live_server.url, login, "upload_json", upload)) == 0
 
 
 def test_upload_path_of_an_unknown_task_exits_9(

@@ -21,8 +21,9 @@ and reads its exit status: 0 done, 9 bad arguments or farm unreachable (the SDK 
 
 The farm and the access key come from `foxden login` (or FOXDEN_SERVER, FOXDEN_ACCOUNT,
 FOXDEN_ACCESS_KEY, FOXDEN_CA_CERT), as for the `foxden` command; `-H`/`-P` (from the SDK's
-getConfig) name the farm: a `-H` holding `://` is its base URL, else `http://H:P`. `-U` and `-S`
-must be the id and a storage id of the account the key belongs to.
+getConfig) name the farm: a `-H` holding `://` is its base URL, else `http://H:P`. It must be
+the login's farm (the key is sent nowhere else); when the login names no farm, it is the farm.
+`-U` and `-S` must be the id and a storage id of the account the key belongs to.
 
 The SDK runs `chmod 777 -R <the transmitter's folder>/*` before each transfer: give it the
 wrapper `foxden-transmit --install DIR` writes (DIR is made private, 0700), never a file in a
@@ -156,7 +157,7 @@ def request_of(args: argparse.Namespace) -> Request:
     if storage is None or storage.group(1) != wanted:
         raise Refused(
             BAD_ARGUMENTS,
-            f"bad arguments: -S {args.storage!r} is not an {wanted} storage id "
+            f"bad arguments: -S {args.storage!r} is not the {wanted} storage id "
             f"('{wanted}-<account id>', as getBid gives it) for {args.type}",
         )
     account_id = int(args.user)
@@ -191,25 +192,45 @@ def reachable(url: str) -> None:
         ) from None
 
 
+def same_farm(a: str, b: str) -> bool:
+    """Whether two base URLs name the same farm (scheme, host and port; default ports filled)."""
+
+    def key(url: str) -> tuple[str, str, int]:
+        parts = urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        scheme = parts.scheme.lower()
+        default = 443 if scheme == "https" else 80
+        return scheme, (parts.hostname or "").lower(), port or default
+
+    return key(a) == key(b)
+
+
 def connect(req: Request) -> Client:
-    """A `Client` for the stored login (or FOXDEN_*), at the farm the SDK named."""
+    """A `Client` for the stored login (or FOXDEN_*), at the farm the SDK named.
+
+    The access key goes to the login's farm only: a `-H` that names another farm is refused.
+    """
     from foxden.client.api import Client
-    from foxden.client.settings import load_login
+    from foxden.client.settings import load_login, server_url
 
     env = dict(os.environ)
     if req.server and not env.get("FOXDEN_SERVER"):
         env["FOXDEN_SERVER"] = req.server  # the login may name none: the SDK's farm is the one
     try:
         login = load_login(env)
+        base = server_url(login.server)
+        if req.server and not same_farm(server_url(req.server), base):
+            raise Refused(
+                BAD_ARGUMENTS,
+                f"the SDK's farm ({server_url(req.server)}) is not the farm of your foxden login "
+                f"({base}): log in to it (foxden login --server {server_url(req.server)} ...), "
+                "or give the SDK the address you logged in with",
+            )
     except FoxdenError as exc:
         raise Refused(BAD_ARGUMENTS, exc.message) from None
-    server = req.server or login.server
-    from foxden.client.settings import server_url
-
-    try:
-        base = server_url(server)
-    except BadRequest as exc:
-        raise Refused(BAD_ARGUMENTS, f"bad arguments: {exc.message}") from None
     reachable(base)
     client = Client(base, login.access_key, verify=login.verify(), progress=False)
     try:
