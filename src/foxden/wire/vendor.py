@@ -160,3 +160,15 @@ class VendorReply(BaseModel):
 
     head: VendorHead
     body: VendorProjectBody | VendorBody | list[VendorPlugin]
+
+
+class SdkReply(BaseModel):
+    """A reply of the vendor SDK's API (`/api/render/...`, `/api/rendering/...`), success or
+    failure: `code` 200 and the call's `data`, or the error's code (401, 404, ...) and `message`."""
+
+    version: str
+    result: bool
+    code: int
+    message: str
+    data: dict[str, Any] | list[Any] | str | int | None
+    serverTime: int

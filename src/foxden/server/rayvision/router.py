@@ -30,17 +30,26 @@ from foxden.server.rayvision import (  # noqa: F401  (each module registers its 
 from foxden.server.rayvision.calls import HANDLERS, Call
 from foxden.server.rayvision.envelope import failure, success
 from foxden.server.rayvision.signing import domains_for, verify
+from foxden.wire.vendor import SdkReply
 
 router = APIRouter(tags=["rayvision"])
 log = logging.getLogger("foxden.server")
 
 
-METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+OTHER_METHODS = ["GET", "PUT", "PATCH", "DELETE"]
 _DESCRIPTION = (
     "The vendor's current SDK (`rayvision_api`): every call is a signed `POST` whose reply is "
     "the SDK's envelope (`code`, `message`, `data`, `version`, `result`, `serverTime`). "
     "See docs/from-renderbus.md."
 )
+
+_REPLY: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": SdkReply,
+        "description": "The SDK's envelope: `code` 200 and the call's `data`, or the refusal's "
+        "code and message (the HTTP status is then that code).",
+    }
+}
 
 
 def _body(raw: bytes) -> dict[str, Any]:
@@ -135,13 +144,24 @@ async def _answer(request: Request, path: str) -> JSONResponse:
         return failure(500, "the farm failed to answer this call; its log has the details")
 
 
-@router.api_route("/api/render/{rest:path}", methods=METHODS, description=_DESCRIPTION)
+@router.post(
+    "/api/render/{rest:path}", description=_DESCRIPTION, response_model=None, responses=_REPLY
+)
 async def render_call(request: Request, rest: str) -> JSONResponse:
     """One call of the SDK's `/api/render/...` API."""
     return await _answer(request, f"/api/render/{rest}")
 
 
-@router.api_route("/api/rendering/{rest:path}", methods=METHODS, description=_DESCRIPTION)
+@router.post(
+    "/api/rendering/{rest:path}", description=_DESCRIPTION, response_model=None, responses=_REPLY
+)
 async def rendering_call(request: Request, rest: str) -> JSONResponse:
     """One call of the SDK's `/api/rendering/...` API."""
     return await _answer(request, f"/api/rendering/{rest}")
+
+
+@router.api_route("/api/render/{rest:path}", methods=OTHER_METHODS, include_in_schema=False)
+@router.api_route("/api/rendering/{rest:path}", methods=OTHER_METHODS, include_in_schema=False)
+async def other_method(request: Request, rest: str) -> JSONResponse:
+    """Any other method under the SDK's paths: 405 in the envelope."""
+    return await _answer(request, request.url.path)
