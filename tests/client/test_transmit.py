@@ -13,7 +13,18 @@ import httpx
 import pytest
 
 from foxden.client.api import Client
-from foxden.client.transmit import install, main
+from foxden.client.transmit import exit_code, install, main
+from foxden.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    ServerUnavailable,
+    StorageFull,
+    TooManyRequests,
+    TransferError,
+    Unauthorized,
+    UntrustedCertificate,
+)
 from foxden.paths import mirror
 from tests.client.conftest import SimFarm
 from tests.conftest import LiveServer, free_port
@@ -290,3 +301,23 @@ def test_install_on_windows_writes_a_cmd_wrapper(tmp_path: Path) -> None:
     assert exe.name == "foxden-transmit.cmd"
     text = exe.read_bytes().decode()
     assert f'@"{sys.executable}" -m foxden.client.transmit %*\r\n' in text
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (ServerUnavailable("the farm is busy"), 10),
+        (TooManyRequests("slow down"), 10),
+        (StorageFull(), 10),
+        (TransferError("arrived corrupted"), 10),
+        (httpx.ReadTimeout("read timed out"), 10),
+        (Unauthorized(), 9),
+        (Forbidden(), 9),
+        (NotFound(), 9),
+        (BadRequest(), 9),
+        (UntrustedCertificate(), 9),
+        (PermissionError("cannot write"), 9),
+    ],
+)
+def test_failures_map_to_the_sdks_exit_codes(error: BaseException, code: int) -> None:
+    assert exit_code(error) == code
