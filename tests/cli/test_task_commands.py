@@ -26,7 +26,9 @@ def farm(live_server: LiveServer) -> Iterator[CliFarm]:
         ready.worker.close()
 
 
-def test_submit_prints_one_line_and_the_tables_show_camera_layer_artist(farm: CliFarm) -> None:
+def test_submit_prints_one_line_and_the_tables_show_camera_layer_artist(
+    farm: CliFarm, tmp_path: Path
+) -> None:
     done = farm.run(
         "submit", "--project", "p", "--scene", SCENE, "--frames", "1-4",
         "--camera", "CamB", "--layer", "L1", "--artist", "bob",
@@ -67,6 +69,13 @@ def test_submit_prints_one_line_and_the_tables_show_camera_layer_artist(farm: Cl
     lines = frames.stdout.splitlines()
     assert lines[0].startswith(f"task {task_id} queued: a.ma") and "camera CamB" in lines[0]
     assert [ln.split()[:2] for ln in lines[2:]] == [[str(n), "queued"] for n in range(1, 5)]
+
+    nothing = farm.run("download", str(task_id), "--out", str(tmp_path / "down"))
+    assert nothing.returncode == 0, nothing.stderr
+    assert (
+        nothing.stdout.splitlines()[-1] == f"task {task_id} has no output files yet (it is queued)"
+    )
+    assert "frames in" not in nothing.stdout
 
 
 def test_stop_resume_abort_delete_take_several_tasks_and_say_why_one_is_refused(
@@ -246,3 +255,25 @@ def test_account_list_is_a_table(tmp_path: Path) -> None:
         [*FOXDEN, "account", "list", "--json", *data], capture_output=True, text=True, env=env
     )
     assert [a["name"] for a in json.loads(as_json.stdout)] == ["boss", "carol"]
+
+
+def test_every_option_of_the_people_commands_says_what_it_does() -> None:
+    import argparse
+
+    from foxden.cli import build_parser
+
+    commands = {"login", "upload", "submit", "tasks", "frames", "download", "projects", "render"}
+    commands |= {"stop", "resume", "abort", "delete", "restart", "log", "account"}
+    silent: list[str] = []
+
+    def walk(parser: argparse.ArgumentParser, path: list[str]) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    if path or name in commands:
+                        walk(sub, [*path, name])
+            elif not action.help and (path[0] != "account" or path[1:2] == ["list"]):
+                silent.append(f"{' '.join(path)} {action.option_strings or action.dest}")
+
+    walk(build_parser(), [])
+    assert silent == []

@@ -424,12 +424,16 @@ def _frames(args: argparse.Namespace) -> int:
 def _download(args: argparse.Namespace) -> int:
     with _client(args) as client:
         stats = client.download(args.task_id, args.out, force=args.force)
-        folder = client.task(args.task_id).output_folder
+        task = client.task(args.task_id)
     if args.json:
         _print_json(stats.as_dict())
+        return 0
+    print(_stats_line("downloaded", stats))
+    folder = args.out / task.output_folder
+    if folder.is_dir():
+        print(f"frames in {folder}")
     else:
-        print(_stats_line("downloaded", stats))
-        print(f"frames in {args.out / folder}")
+        print(f"task {task.id} has no output files yet (it is {task.status})")
     return 0
 
 
@@ -575,7 +579,15 @@ def _render(args: argparse.Namespace) -> int:
             final = _watch(client, task.id, task.frame_count, args.timeout)
         except KeyboardInterrupt:
             return _interrupted(client, args, task.id)
-        down = client.download(task.id, args.out)
+        try:
+            down = client.download(task.id, args.out)
+        except KeyboardInterrupt:
+            print(
+                f"\ninterrupted while downloading: 'foxden download {task.id} --out "
+                f"{shlex.quote(str(args.out))}{_farm_flags(args)}' fetches the rest",
+                file=sys.stderr,
+            )
+            return 130
         print(_stats_line("downloaded", down), file=sys.stderr)
     folder = args.out / final.output_folder
     if final.status != "done":
