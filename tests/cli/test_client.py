@@ -103,7 +103,7 @@ def test_render_reads_farm_credentials(
         "--farm-dir",
         str(farm_dir),
     )
-    assert code == 1 and "no worker of this farm offers Blender" in err
+    assert code == 1 and "no worker of this farm offers Blender: start the farm with a" in err
     run(capsys, "projects", "create", "p", "--software", "command 1", "--farm-dir", str(farm_dir))
     code, _out, err = run(
         capsys,
@@ -120,6 +120,15 @@ def test_render_reads_farm_credentials(
     )
     assert code == 0, err
     assert len(list((tmp_path / "o").rglob("*.png"))) == 2
+
+
+def test_render_without_blender_on_a_team_farm_points_to_the_administrator(
+    sim_farm: SimFarm, project_tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(capsys, "login", "--server", sim_farm.url, "--account", "alice", "--key", sim_farm.key)
+    code, _, err = run(capsys, "render", str(project_tree / "shot" / "lgt.ma"), "--frames", "1")
+    assert code == 1 and "ask the farm's administrator to start a render node" in err
+    assert "foxden up" not in err
 
 
 def test_not_logged_in(capsys: pytest.CaptureFixture[str]) -> None:

@@ -540,8 +540,10 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
         print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
 
 
-def default_project(client: Any, name: str | None) -> str:
-    """The project `render` uses: the one named, or 'default' made with the farm's Blender."""
+def default_project(client: Any, name: str | None, *, embedded: bool = False) -> str:
+    """The project `render` uses: the one named, or 'default' made with the farm's Blender.
+
+    `embedded`: the farm is a `foxden up` one of this user (`--farm-dir`), which the hint names."""
     if name:
         return name
     try:
@@ -551,9 +553,13 @@ def default_project(client: Any, name: str | None) -> str:
         pass
     blenders = [s.cg_soft_name for s in client.software() if s.cg_soft_name.startswith("blender")]
     if not blenders:
+        start = (
+            "start the farm with a worker (foxden up --workers 1)"
+            if embedded
+            else "ask the farm's administrator to start a render node with Blender"
+        )
         raise BadRequest(
-            "no worker of this farm offers Blender: start one (foxden up --workers 1) "
-            "or name a project with --project"
+            f"no worker of this farm offers Blender: {start}, or name a project with --project"
         )
     client.create_project(DEFAULT_PROJECT, sorted(blenders)[-1])
     return DEFAULT_PROJECT
@@ -564,7 +570,7 @@ def _render(args: argparse.Namespace) -> int:
     if not scene.is_file():
         raise NotFound(f"{args.scene}: no such scene file")
     with client_for(args) as client:
-        project = default_project(client, args.project)
+        project = default_project(client, args.project, embedded=bool(args.farm_dir))
         up = client.upload([scene.parent])
         for warning in up.warnings:
             print(f"warning: {warning}", file=sys.stderr)
