@@ -111,7 +111,11 @@ def register(sub: Any) -> None:
     p.add_argument("--force", action="store_true", help="fetch everything again")
     p.set_defaults(func=_download)
 
-    p = sub.add_parser("projects", parents=[farm, as_json], help="list projects (or create one)")
+    p = sub.add_parser(
+        "projects",
+        parents=[farm, as_json],
+        help="list projects; create one (create); give one software (config)",
+    )
     p.set_defaults(func=_projects)
     actions = p.add_subparsers(dest="projects_action", metavar="ACTION")
     c = actions.add_parser("create", parents=[farm, as_json], help="create a project")
