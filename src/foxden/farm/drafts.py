@@ -50,6 +50,7 @@ def create_drafts(
     artist: str = "",
     labels: list[str] | None = None,
     user_level: int | None = None,
+    priority: int = 0,
 ) -> list[int]:
     """Reserve `count` task ids as drafts of the account (ascending); drafts left unsubmitted
     for a week are deleted first. 409 when the account holds too many drafts."""
@@ -72,13 +73,17 @@ def create_drafts(
             )
         return [
             new_id(
-                conn.execute(insert(tasks).values(**_draft_row(account_id, artist, options, now)))
+                conn.execute(
+                    insert(tasks).values(**_draft_row(account_id, artist, options, now, priority))
+                )
             )
             for _ in range(count)
         ]
 
 
-def _draft_row(account_id: int, artist: str, options: dict[str, Any], now: float) -> dict[str, Any]:
+def _draft_row(
+    account_id: int, artist: str, options: dict[str, Any], now: float, priority: int
+) -> dict[str, Any]:
     """A task row that holds nothing yet but its owner (the NOT NULL columns neutral)."""
     return {
         "account_id": account_id,
@@ -95,7 +100,7 @@ def _draft_row(account_id: int, artist: str, options: dict[str, Any], now: float
         "artist": artist,
         "options": options,
         "warnings": [],
-        "priority": 0,
+        "priority": priority,
         "chunk_size": 1,
         "max_attempts": 1,
         "output_folder": "",
@@ -107,7 +112,7 @@ def _draft_row(account_id: int, artist: str, options: dict[str, Any], now: float
 
 def _own_task(conn: Connection, account_id: int, task_id: int) -> Any:
     row = conn.execute(
-        select(tasks.c.id, tasks.c.status).where(
+        select(tasks.c.id, tasks.c.status, tasks.c.priority, tasks.c.options).where(
             (tasks.c.id == task_id) & (tasks.c.account_id == account_id)
         )
     ).first()
@@ -222,7 +227,8 @@ def submit_draft(
         )
     project_name = spec.project_name or DEFAULT_PROJECT
     config_id = _project_config(db, account_id, project_name, soft, spec.plugin_name)
-    options: dict[str, Any] = {"scene_info_from": "task.json"}
+    # what createTask was told (labels, the SDK's level) stays with the task
+    options: dict[str, Any] = {**(row.options or {}), "scene_info_from": "task.json"}
     if found is not None:
         options.update(scene_info_from="foxden", scene_info=found)
     inputs = _extra_inputs(upload, scene_path)
@@ -237,6 +243,7 @@ def submit_draft(
         "artist": producer or spec.artist or "",
         "config_id": config_id,
         "options": options,
+        "priority": row.priority,  # createTask's taskUserLevel
     }
     if spec.chunk_size is not None:
         request["chunk_size"] = spec.chunk_size

@@ -270,3 +270,20 @@ def test_error_details_and_pack_nodes(live_server: LiveServer) -> None:
     assert code == 400 and "code" in message
     packs = caller.call("/api/render/submit/getUserPackNodeInfo")
     assert packs["packNodeList"] == [] and "no render nodes" in packs["note"]
+
+
+def test_create_tasks_level_is_the_submitted_tasks_priority(
+    live_server: LiveServer, anim_blend: bytes
+) -> None:
+    register_worker(live_server.url, live_server.farm.join_key)
+    caller = sdk_caller(live_server.url, live_server.user_key)
+    user = live_server.client(live_server.user_key)
+    task_id = caller.call(CREATE, {"count": 1, "taskUserLevel": 60})["taskIdList"][0]
+    upload(user, "D:/proj/anim.blend", anim_blend)
+    _put_json(caller, task_id, FULL)
+    caller.call(SUBMIT, {"taskId": task_id})
+    assert user.get(f"/api/tasks/{task_id}").json()["priority"] == 10
+    info = caller.call("/api/render/handle/queryTaskInfo/v2", {"taskIds": [task_id]})
+    assert info["items"][0]["taskUserLevel"] == 60
+    code, message = caller.code(CREATE, {"count": 1, "taskUserLevel": 101})
+    assert code == 400 and "taskUserLevel" in message

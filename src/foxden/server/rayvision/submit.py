@@ -8,6 +8,7 @@ from typing import Any
 from foxden.errors import BadRequest
 from foxden.farm import drafts
 from foxden.server.rayvision.calls import Call, handles, integer, text
+from foxden.server.rayvision.records import priority_of_level
 
 #: The most labels one createTask may give, and their longest name.
 MAX_LABELS = 20
@@ -59,7 +60,7 @@ def create_task(call: Call) -> dict[str, Any]:
     """Reserve `count` task ids as drafts of the caller (submitted later by `task`)."""
     body = call.body
     count = integer(body, "count", 1, low=1, high=drafts.MAX_COUNT)
-    level = integer(body, "taskUserLevel", 0, high=1000) if "taskUserLevel" in body else None
+    level = integer(body, "taskUserLevel", 0, high=100) if "taskUserLevel" in body else None
     if body.get("outUserId") not in (None, ""):
         integer(body, "outUserId")  # a third party's user id: checked, not used by foxden
     ids = drafts.create_drafts(
@@ -69,6 +70,7 @@ def create_task(call: Call) -> dict[str, Any]:
         artist=text(body, "artist", "", limit=128),
         labels=_labels(body),
         user_level=level,
+        priority=0 if level is None else priority_of_level(level),
     )
     return {
         "taskIdList": ids,

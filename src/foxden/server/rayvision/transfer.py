@@ -53,8 +53,8 @@ def get_config(call: Call) -> dict[str, Any]:
 def get_raysync_user_key(call: Call) -> dict[str, Any]:
     """The SDK asks for a Raysync password part before every upload and download.
 
-    foxden's transmitter does not use it: it signs its requests with the SDK's own access key.
-    So the key here is a fixed placeholder, not a secret, and grants nothing.
+    foxden's transmitter does not use it: it sends the account's foxden access key
+    (FOXDEN_* variables or the stored login) over foxden's own transfers. So the key here is a fixed placeholder, not a secret, and grants nothing.
     """
     return {
         "raySyncUserKey": "foxden-not-used",
