@@ -248,6 +248,9 @@ class FrameOut(Record):
     render_time: float | None
     error: str
     outputs: list[FrameOutput]
+    #: why its last attempt failed (`foxden.core.failures.Category`), '' when it did not
+    failure_category: str = ""
+    advice: str = ""  # one sentence: what to do about that failure
 
 
 class TaskOut(Record):
@@ -277,6 +280,8 @@ class TaskOut(Record):
     submit_time: float | None
     start_time: float | None
     completed_time: float | None
+    #: "2 of 24 frames failed: camera 'CamC' not found ...", '' when no frame failed
+    failure_summary: str = ""
     frames_detail: list[FrameOut] | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
