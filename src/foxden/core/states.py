@@ -153,6 +153,14 @@ class WorkerState(StrEnum):
     GONE = "gone"  # removed for good
 
 
+class WorkerMode(StrEnum):
+    """What an administrator wants of a render node (independent of where it is)."""
+
+    ACTIVE = "active"  # it claims work
+    DRAINING = "draining"  # it finishes its leases and claims no new work
+    DISABLED = "disabled"  # it claims no work; its leases were released when it was disabled
+
+
 #: worker states whose token is refused.
 LOCKED_OUT = frozenset({WorkerState.REVOKED, WorkerState.GONE})
 

@@ -168,6 +168,8 @@ workers = Table(
     Column("sandboxed", Boolean, nullable=False, default=True, server_default=true()),
     # false while an admin has not approved it (server started with --approve-workers)
     Column("approved", Boolean, nullable=False, default=True, server_default=true()),
+    # what an admin wants of it: active, draining (no new work) or disabled (`WorkerMode`)
+    Column("admin_state", String(16), nullable=False, default="active", server_default="active"),
 )
 
 leases = Table(
