@@ -9,7 +9,15 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, text, update
 
-from foxden.core.states import ACTIVE, LIVE_LEASES, Event, FrameStatus, LeaseState, WorkerState
+from foxden.core.states import (
+    ACTIVE,
+    LIVE_LEASES,
+    Event,
+    FrameStatus,
+    LeaseState,
+    WorkerMode,
+    WorkerState,
+)
 from foxden.db.engine import Database
 from foxden.db.schema import (
     account_blobs,
@@ -50,6 +58,7 @@ class WorkerInfo:
 
 # A privileged job type renders only for an account that is trusted (or an admin) now: a task
 # queued before its account was untrusted, or before the farm had trusted accounts, waits.
+# A worker an administrator drains or disables finds no candidates (its claim answers 204).
 _ACTIVE_SQL = ", ".join(f"'{status.value}'" for status in sorted(ACTIVE))
 _CANDIDATE_TASKS = text(
     "SELECT tasks.id, tasks.chunk_size, tasks.options, tasks.submit_time FROM tasks "
@@ -58,6 +67,8 @@ _CANDIDATE_TASKS = text(
     "AND tasks.n_waiting > 0 "
     "AND tasks.software_key IN :keys "
     "AND (tasks.job_type NOT IN :privileged OR accounts.trusted OR accounts.is_admin) "
+    "AND EXISTS (SELECT 1 FROM workers WHERE workers.id = :worker_id "
+    f"AND workers.admin_state = '{WorkerMode.ACTIVE.value}') "
     "ORDER BY tasks.priority DESC, tasks.id LIMIT 20"
 ).bindparams(
     bindparam("keys", expanding=True),
@@ -126,7 +137,9 @@ def claim(
     now = time.time() if now is None else now
     pick = _WAITING_FRAMES_PG if db.dialect == "postgresql" else _WAITING_FRAMES_SQLITE
     with db.write(durable=False) as conn:
-        candidates = conn.execute(_CANDIDATE_TASKS, {"keys": list(worker.software_keys)}).all()
+        candidates = conn.execute(
+            _CANDIDATE_TASKS, {"keys": list(worker.software_keys), "worker_id": worker.id}
+        ).all()
         for cand in candidates:
             options = (
                 cand.options if isinstance(cand.options, dict) else json.loads(cand.options or "{}")

@@ -11,7 +11,7 @@ from typing import Any, TypedDict
 from sqlalchemy import func, select, update
 
 from foxden.core.software import display_name, offered_keys, software_key
-from foxden.core.states import LOCKED_OUT, LeaseState, WorkerState
+from foxden.core.states import LOCKED_OUT, FrameStatus, LeaseState, WorkerMode, WorkerState
 from foxden.db.engine import Database, new_id
 from foxden.db.schema import frames, leases, tasks, workers
 from foxden.errors import BadRequest, Conflict, NotFound, Unauthorized
@@ -22,6 +22,7 @@ from foxden.farm.secrets import hash_secret, matches, new_secret
 from foxden.wire.api import (
     CurrentWork,
     SoftwareOut,
+    WorkerAdminStateOut,
     WorkerApprovedOut,
     WorkerOut,
     WorkerRevokedOut,
@@ -218,6 +219,27 @@ def approve(
     return WorkerApprovedOut(worker_id=worker_id, approved=True)
 
 
+def set_admin_state(db: Database, worker_id: int, mode: WorkerMode) -> WorkerAdminStateOut:
+    """Drain, disable or reactivate a worker (what an administrator wants of it).
+
+    Draining: it finishes the frames it holds and claims no new work. Disabling: it claims no
+    work, and its running frames go back to the queue at once (no attempt spent); the worker
+    hears its lease is gone at its next heartbeat and stops rendering. Active: it claims again.
+    The claim reads the state in its own transaction, so the change holds from the next claim.
+    """
+    with db.write() as conn:
+        row = conn.execute(select(workers.c.status).where(workers.c.id == worker_id)).first()
+        if row is None:
+            raise NotFound(f"no worker {worker_id}")
+        if row.status in LOCKED_OUT:
+            raise Conflict(f"worker {worker_id} was revoked: it must join again")
+        conn.execute(
+            update(workers).where(workers.c.id == worker_id).values(admin_state=mode.value)
+        )
+    released = scheduler.release(db, worker_id) if mode is WorkerMode.DISABLED else 0
+    return WorkerAdminStateOut(worker_id=worker_id, admin_state=mode.value, released=released)
+
+
 def sign_off(db: Database, worker_id: int) -> None:
     """Mark a worker offline (its running frames are released by the caller)."""
     with db.write() as conn:
@@ -239,6 +261,12 @@ def list_workers(db: Database) -> list[WorkerOut]:
             .where(leases.c.state == LeaseState.ACTIVE.value)
             .group_by(leases.c.worker_id, leases.c.task_id)
         ).all()
+        tally = conn.execute(
+            select(frames.c.worker_id, frames.c.status, func.count(frames.c.id))
+            .where(frames.c.status.in_([FrameStatus.DONE.value, FrameStatus.FAILED.value]))
+            .group_by(frames.c.worker_id, frames.c.status)
+        ).all()
+    finished = {(w_id, status): int(n) for w_id, status, n in tally}
     current: dict[int, list[CurrentWork]] = {}
     for w_id, task_id, n in work:
         current.setdefault(w_id, []).append(CurrentWork(task_id=task_id, frames=n))
@@ -263,6 +291,9 @@ def list_workers(db: Database) -> list[WorkerOut]:
                 current_work=current.get(r["id"], []),
                 sandboxed=bool(r["sandboxed"]),
                 approved=bool(r["approved"]),
+                admin_state=r["admin_state"],
+                frames_done=finished.get((r["id"], FrameStatus.DONE.value), 0),
+                frames_failed=finished.get((r["id"], FrameStatus.FAILED.value), 0),
             )
         )
     return out

@@ -139,6 +139,10 @@ class WorkerOut(Record):
     current_work: list[CurrentWork]
     sandboxed: bool
     approved: bool
+    #: what an administrator wants of it: active, draining (no new work) or disabled
+    admin_state: str = "active"
+    frames_done: int = 0  # frames now done whose last attempt ran on it
+    frames_failed: int = 0  # frames now failed whose last attempt ran on it
 
 
 class WorkerRevokedOut(Record):
@@ -154,6 +158,14 @@ class WorkerApprovedOut(Record):
 
     worker_id: int
     approved: bool
+
+
+class WorkerAdminStateOut(Record):
+    """A worker an administrator drained, disabled or put back to work."""
+
+    worker_id: int
+    admin_state: str
+    released: int  # its running frames that went back to the queue (disabling only)
 
 
 class PluginConfigOut(Record):

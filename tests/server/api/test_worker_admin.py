@@ -1,0 +1,126 @@
+"""Administrators drain, disable and re-enable workers over the API; the claim obeys at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.conftest import LiveServer
+from tests.farmkit import make_project, register_worker, submit, upload
+
+
+def _task(live: LiveServer, frames: str) -> dict[str, Any]:
+    alice = live.client(live.user_key)
+    make_project(alice, "p")
+    upload(alice, "/v/p/scene.txt", b"alice's scene")
+    return submit(
+        alice,
+        project_name="p",
+        input_scene_path="/v/p/scene.txt",
+        frames=frames,
+        chunk_size=1,
+        max_attempts=3,
+    )
+
+
+def _worker_id(admin: httpx.Client, name: str) -> int:
+    return int(next(w["id"] for w in admin.get("/api/workers").json() if w["name"] == name))
+
+
+def _listed(admin: httpx.Client, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(w for w in admin.get("/api/workers").json() if w["name"] == name)
+    return found
+
+
+def _counts(live: LiveServer, task_id: int) -> dict[str, int]:
+    counts: dict[str, int] = (
+        live.client(live.user_key).get(f"/api/tasks/{task_id}").json()["counts"]
+    )
+    return counts
+
+
+def _finish(worker: httpx.Client, lease: dict[str, Any]) -> httpx.Response:
+    frame = lease["frames"][0]
+    return worker.post(
+        f"/api/worker/leases/{lease['lease_id']}/frames",
+        json={"results": [{"frame": frame, "status": "done", "render_time": 0.1}]},
+    )
+
+
+def test_a_draining_worker_finishes_its_lease_and_claims_nothing_new(
+    live_server: LiveServer,
+) -> None:
+    live = live_server
+    worker = register_worker(live.url, live.farm.join_key, name="drained")
+    task = _task(live, "1-3")
+    lease = worker.post("/api/worker/claim", json={}).json()
+    admin = live.client(live.admin_key)
+    worker_id = _worker_id(admin, "drained")
+    assert live.client(live.user_key).post(f"/api/workers/{worker_id}/drain").status_code == 403
+
+    reply = admin.post(f"/api/workers/{worker_id}/drain")
+    assert reply.status_code == 200
+    assert reply.json() == {"worker_id": worker_id, "admin_state": "draining", "released": 0}
+    assert _listed(admin, "drained")["admin_state"] == "draining"
+    # its lease lives on: heartbeats continue and its frame is accepted
+    beat = worker.post(
+        f"/api/worker/leases/{lease['lease_id']}/heartbeat", json={"progress": {"1": 0.5}}
+    )
+    assert beat.status_code == 200 and beat.json()["action"] == "continue"
+    assert _finish(worker, lease).json()["accepted"] == [1]
+    # but it claims no new work while frames wait
+    assert worker.post("/api/worker/claim", json={}).status_code == 204
+    assert _counts(live, task["id"])["waiting"] == 2
+    listed = _listed(admin, "drained")
+    assert listed["frames_done"] == 1 and listed["frames_failed"] == 0
+    assert listed["current_work"] == []
+
+    # enabled again, it claims the next frame
+    back = admin.post(f"/api/workers/{worker_id}/enable")
+    assert back.status_code == 200 and back.json()["admin_state"] == "active"
+    again = worker.post("/api/worker/claim", json={})
+    assert again.status_code == 200 and again.json()["frames"] == [2]
+
+
+def test_a_disabled_worker_gives_its_frames_back_and_claims_nothing(
+    live_server: LiveServer,
+) -> None:
+    live = live_server
+    worker = register_worker(live.url, live.farm.join_key, name="off")
+    task = _task(live, "1-2")
+    lease = worker.post("/api/worker/claim", json={}).json()
+    assert _counts(live, task["id"])["running"] == 1
+    admin = live.client(live.admin_key)
+    worker_id = _worker_id(admin, "off")
+
+    reply = admin.post(f"/api/workers/{worker_id}/disable")
+    assert reply.status_code == 200
+    assert reply.json() == {"worker_id": worker_id, "admin_state": "disabled", "released": 1}
+    # its frame waits again with no attempt spent; its heartbeat hears the lease is gone
+    counts = _counts(live, task["id"])
+    assert counts["waiting"] == 2 and counts["running"] == 0
+    frames = live.client(live.user_key).get(f"/api/tasks/{task['id']}?frames=true").json()
+    assert [f["attempts"] for f in frames["frames_detail"]] == [0, 0]
+    beat = worker.post(f"/api/worker/leases/{lease['lease_id']}/heartbeat", json={})
+    assert beat.status_code == 410
+    assert worker.post("/api/worker/claim", json={}).status_code == 204
+    # its token still works (it is not revoked), and another worker takes the frames
+    other = register_worker(live.url, live.farm.join_key, name="other")
+    assert other.post("/api/worker/claim", json={}).json()["frames"] == [1]
+    assert _listed(admin, "off")["admin_state"] == "disabled"
+    assert admin.post(f"/api/workers/{worker_id}/enable").status_code == 200
+    assert worker.post("/api/worker/claim", json={}).json()["frames"] == [2]
+
+
+def test_drain_and_disable_refuse_unknown_and_revoked_workers(live_server: LiveServer) -> None:
+    live = live_server
+    register_worker(live.url, live.farm.join_key, name="gone")
+    admin = live.client(live.admin_key)
+    worker_id = _worker_id(admin, "gone")
+    assert admin.post(f"/api/workers/{worker_id}/revoke").status_code == 200
+    for action in ("drain", "disable", "enable"):
+        refused = admin.post(f"/api/workers/{worker_id}/{action}")
+        assert refused.status_code == 409 and "revoked" in refused.json()["error"]["message"]
+        assert admin.post(f"/api/workers/99999/{action}").status_code == 404
+        assert admin.post(f"/api/workers/0/{action}").status_code == 422
