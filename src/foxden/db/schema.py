@@ -136,6 +136,8 @@ tasks = Table(
     Column("completed_time", Float),
     # the vendor SDK's per-task timeout (setTaskOverTimeStop), seconds; None: none set
     Column("frame_timeout_s", Integer),
+    # "2 of 24 frames failed: ..." (foxden.core.failures.summarize), kept with the counters
+    Column("failure_summary", Text, nullable=False, default="", server_default=""),
 )
 
 task_inputs = Table(
@@ -208,6 +210,8 @@ frames = Table(
     Column("end_time", Float),
     Column("render_time", Float),
     Column("error", Text, nullable=False, default=""),
+    # the category of the error (foxden.core.failures.Category); None: not classified yet
+    Column("failure_category", String(32)),
     UniqueConstraint("task_id", "number"),
     Index(
         "ix_frames_waiting",
