@@ -8,8 +8,9 @@ asks `transition()` which frames may move and `derive_task_status()` what the ta
             claim              finish
  waiting ---------> running ----------> done
    ^  ^               |  |  \\
-   |  +-- retry ------+  |   +-- fail (attempts left: waiting; none left: failed)
-   |     (fail/expire)   +------ lease expired (same rule as fail)
+   |  +-- retry ------+  |   +-- fail (attempts left: waiting; none left, or a
+   |     (fail/expire)   |        deterministic failure: failed)
+   |                     +------ lease expired (same rule as fail)
    |                     +------ release (worker signs off: waiting, attempt refunded)
    +-- resume -- stopped <-- stop -- waiting | running
  restart: any status -> waiting (attempts reset)          abort: not done -> aborted
@@ -80,10 +81,15 @@ SOURCES: Mapping[Event, frozenset[FrameStatus]] = {
 }
 
 
-def target(event: Event, attempts: int = 0, max_attempts: int = 1) -> FrameStatus:
-    """The status a frame moves to on `event` (after `attempts` tries out of `max_attempts`)."""
+def target(
+    event: Event, attempts: int = 0, max_attempts: int = 1, *, retry: bool = True
+) -> FrameStatus:
+    """The status a frame moves to on `event` (after `attempts` tries out of `max_attempts`).
+
+    A failure goes back to waiting while attempts are left, unless `retry` is false: a
+    deterministic failure (`foxden.core.failures.retried`) fails the frame at once."""
     if event in (Event.FAIL, Event.EXPIRE):
-        return F.WAITING if attempts < max_attempts else F.FAILED
+        return F.WAITING if retry and attempts < max_attempts else F.FAILED
     return {
         Event.CLAIM: F.RUNNING,
         Event.FINISH: F.DONE,

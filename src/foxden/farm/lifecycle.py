@@ -12,8 +12,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, bindparam, select, text, update
+from sqlalchemy import ColumnElement, Connection, bindparam, func, select, text, update
 
+from foxden.core.failures import summarize
 from foxden.core.states import (
     FINISHED,
     Event,
@@ -31,7 +32,7 @@ COUNTER = {s: f"n_{s.value}" for s in FrameStatus}
 _BUMP_SQL = text(
     "UPDATE tasks SET "
     + ", ".join(f"{c} = {c} + :{c}" for c in (f"n_{s.value}" for s in FrameStatus))
-    + " WHERE id = :task_id RETURNING status, start_time, completed_time, "
+    + " WHERE id = :task_id RETURNING status, start_time, completed_time, frame_count, "
     + ", ".join(f"n_{s.value}" for s in FrameStatus)
 )
 
@@ -84,6 +85,7 @@ def transition(
     *,
     rows: Sequence[Any] | None = None,
     max_attempts: int = 1,
+    retry: bool = True,
     values: Mapping[int, Mapping[str, Any]] | None = None,
     common: Mapping[str, Any] | None = None,
 ) -> list[int]:
@@ -91,6 +93,7 @@ def transition(
 
     Returns the moved frame numbers. `values` gives extra column values per frame id (all
     frames given values must share the same columns), `common` values for every moved frame.
+    `retry` false fails frames at once on FAIL (a deterministic failure, see `target`).
     """
     if rows is None:
         of_task = frames.c.task_id == task_id
@@ -103,7 +106,7 @@ def transition(
     deltas: Counter[FrameStatus] = Counter()
     for r in rows:
         attempts = 0 if event is Event.RESTART else r.attempts
-        new = target(event, attempts, max_attempts)
+        new = target(event, attempts, max_attempts, retry=retry)
         groups.setdefault(new, []).append(r)
         deltas[FrameStatus(r.status)] -= 1
         deltas[new] += 1
@@ -117,7 +120,13 @@ def transition(
             base["progress"] = 1.0
         if event is Event.RESTART:
             base.update(
-                attempts=0, progress=0.0, error="", start_time=None, end_time=None, render_time=None
+                attempts=0,
+                progress=0.0,
+                error="",
+                failure_category=None,
+                start_time=None,
+                end_time=None,
+                render_time=None,
             )
         if event is Event.RELEASE:
             base["attempts"] = frames.c.attempts - 1
@@ -178,9 +187,24 @@ def bump_counts(conn: Connection, task_id: int, deltas: Mapping[FrameStatus, int
         fix["completed_time"] = now
     if not finished and row.completed_time is not None:
         fix["completed_time"] = None
+    if deltas.get(FrameStatus.FAILED, 0):
+        fix["failure_summary"] = failure_summary(conn, task_id, row.frame_count)
     if fix:
         conn.execute(update(tasks).where(tasks.c.id == task_id).values(**fix))
     return status.value
+
+
+def failure_summary(conn: Connection, task_id: int, frame_count: int) -> str:
+    """The summary of a task's failed frames now ('' when none failed), see
+    `foxden.core.failures.summarize`; kept on the task row whenever its failed count moves."""
+    rows = conn.execute(
+        select(frames.c.failure_category, frames.c.error, func.count().label("n"))
+        .where((frames.c.task_id == task_id) & (frames.c.status == FrameStatus.FAILED.value))
+        .group_by(frames.c.failure_category, frames.c.error)
+        .order_by(func.count().desc())
+        .limit(50)
+    ).all()
+    return summarize(frame_count, [(r.failure_category, r.error, int(r.n)) for r in rows])
 
 
 _LOCK_TASK = text("SELECT id FROM tasks WHERE id = :task_id FOR UPDATE")

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, text, update
 
+from foxden.core import failures
 from foxden.core.states import (
     ACTIVE,
     LIVE_LEASES,
@@ -113,6 +114,7 @@ _RUNNING_OF_LEASE_SQLITE = text(_RUNNING_OF_LEASE)
 _RUNNING_OF_LEASE_PG = text(_RUNNING_OF_LEASE + " FOR UPDATE")
 
 _LIVE = sorted(state.value for state in LIVE_LEASES)
+LEASE_EXPIRED = "the worker stopped answering (lease expired)"
 
 
 def claim(
@@ -340,7 +342,7 @@ class _Verdicts:
     accepted: list[int] = field(default_factory=list)
     rejected: list[RejectedFrame] = field(default_factory=list)
     done: dict[int, dict[str, float]] = field(default_factory=dict)  # frame id -> its values
-    failed: dict[int, dict[str, str]] = field(default_factory=dict)
+    failed: dict[int, dict[str, str]] = field(default_factory=dict)  # error, failure_category
     logs: list[tuple[int, int, str]] = field(default_factory=list)  # frame id, attempt, text
 
 
@@ -370,14 +372,16 @@ def _judge(
             proofs.check_outputs(conn, lease.id, res.frame, res.outputs)
             _file_outputs(conn, lease, frame.id, res.outputs, now)
     else:
-        error = res.error or "the worker reported a failure"
-        verdicts.failed[frame.id] = {"error": frame_log.bound(error, frame_log.ERROR_BYTES)}
+        error = frame_log.bound(res.error or "the worker reported a failure", frame_log.ERROR_BYTES)
+        category = failures.classify(error, res.log)
+        verdicts.failed[frame.id] = {"error": error, "failure_category": category.value}
     verdicts.accepted.append(res.frame)
 
 
 def _apply_verdicts(conn: Connection, lease: Any, locked: Any, verdicts: _Verdicts) -> None:
     """Finish the frames reported done and fail those reported failed (the state machine's
-    FINISH and FAIL events)."""
+    FINISH and FAIL events): a transient failure is retried while attempts are left, a
+    deterministic one (`foxden.core.failures.retried`) fails its frame at once."""
     if verdicts.done:
         lifecycle.transition(
             conn,
@@ -385,17 +389,24 @@ def _apply_verdicts(conn: Connection, lease: Any, locked: Any, verdicts: _Verdic
             Event.FINISH,
             rows=[r for r in locked if r.id in verdicts.done],
             values=verdicts.done,
-            common={"error": ""},
+            common={"error": "", "failure_category": None},
         )
-    if verdicts.failed:
-        lifecycle.transition(
-            conn,
-            lease.task_id,
-            Event.FAIL,
-            rows=[r for r in locked if r.id in verdicts.failed],
-            max_attempts=lease.max_attempts,
-            values=verdicts.failed,
-        )
+    for retry in (True, False):
+        ids = {
+            frame_id
+            for frame_id, failed in verdicts.failed.items()
+            if failures.retried(failed["failure_category"]) is retry
+        }
+        if ids:
+            lifecycle.transition(
+                conn,
+                lease.task_id,
+                Event.FAIL,
+                rows=[r for r in locked if r.id in ids],
+                max_attempts=lease.max_attempts,
+                retry=retry,
+                values={i: verdicts.failed[i] for i in ids},
+            )
 
 
 def _file_outputs(
@@ -483,7 +494,10 @@ def reap_expired(db: Database, now: float | None = None) -> int:
                     Event.EXPIRE,
                     frames.c.lease_id == lease.id,
                     max_attempts=lease.max_attempts,
-                    common={"error": "the worker stopped answering (lease expired)"},
+                    common={
+                        "error": LEASE_EXPIRED,
+                        "failure_category": failures.classify(LEASE_EXPIRED),
+                    },
                 )
             )
             conn.execute(

@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 
 from foxden import frames as frame_spec
+from foxden.core import failures
 from foxden.core.software import software_key, split_soft_name
 from foxden.core.states import (
     Event,
@@ -337,6 +338,7 @@ def task_record(
         submit_time=row.submit_time,
         start_time=row.start_time,
         completed_time=row.completed_time,
+        failure_summary=row.failure_summary,
         frames_detail=frames_detail,
     )
 
@@ -354,22 +356,30 @@ def frame_records(conn: Connection, task_id: int) -> list[FrameOut]:
     rows = conn.execute(
         select(frames).where(frames.c.task_id == task_id).order_by(frames.c.number)
     ).all()
-    return [
-        FrameOut(
-            id=r.id,
-            number=r.number,
-            status=r.status,
-            attempts=r.attempts,
-            progress=r.progress,
-            worker_id=r.worker_id,
-            start_time=r.start_time,
-            end_time=r.end_time,
-            render_time=r.render_time,
-            error=r.error,
-            outputs=outs.get(r.id, []),
-        )
-        for r in rows
-    ]
+    return [frame_record(r, outs.get(r.id, [])) for r in rows]
+
+
+def frame_record(r: Any, outs: list[FrameOutput]) -> FrameOut:
+    """The public record of a frame row: its last failure's category (classified now when the
+    row predates categories) and the advice for it, when its last attempt failed."""
+    category = ""
+    if r.error:
+        category = r.failure_category or failures.classify(r.error).value
+    return FrameOut(
+        id=r.id,
+        number=r.number,
+        status=r.status,
+        attempts=r.attempts,
+        progress=r.progress,
+        worker_id=r.worker_id,
+        start_time=r.start_time,
+        end_time=r.end_time,
+        render_time=r.render_time,
+        error=r.error,
+        outputs=outs,
+        failure_category=category,
+        advice=failures.advice(category) if category else "",
+    )
 
 
 def _account_name(conn: Connection, account_id: int) -> str:
@@ -811,13 +821,7 @@ def frame_page(
                 outs.setdefault(o.frame_id, []).append(
                     FrameOutput(path=o.path, hash=o.hash, size=o.size, thumb_hash=o.thumb_hash)
                 )
-    fields = [name for name in FrameOut.model_fields if name != "outputs"]
-    return int(total), [
-        FrameOut.model_validate(
-            {**{name: r._mapping[name] for name in fields}, "outputs": outs.get(r.id, [])}
-        )
-        for r in rows
-    ]
+    return int(total), [frame_record(r, outs.get(r.id, [])) for r in rows]
 
 
 def frame_totals(db: Database, account_id: int) -> dict[str, int]:
