@@ -7,6 +7,10 @@ from typing import Any
 
 import httpx
 
+#: a stand-in .blend for tests that never render it: Blender's header, then nothing Blender can
+#: read (submit accepts it, with a warning that analysis could not read the scene).
+UNREADABLE_BLEND = b"BLENDER-v304" + b"\x00" * 64
+
 
 def register_worker(
     url: str,

@@ -124,9 +124,10 @@ def test_the_worker_words_how_a_process_ended() -> None:
 
 
 def test_headline_keeps_the_renderers_reason_on_one_line() -> None:
-    assert headline("Blender exited with status 1: camera 'C' not found\nmore") == (
-        "camera 'C' not found more"
+    assert headline("Blender exited with status 1: camera 'C' not found\nTraceback") == (
+        "camera 'C' not found"
     )
+    assert headline("Blender exited with status 1: \n  Error: x\n") == "Error: x"
     crash = "Blender exited with signal 11 (SIGSEGV): Blender crashed"
     assert headline(crash) == crash
     assert len(headline("x" * 1000)) == 240 and headline("x" * 1000).endswith("...")

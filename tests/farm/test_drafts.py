@@ -15,7 +15,7 @@ from foxden.db.schema import accounts, frames, task_configs, tasks
 from foxden.errors import BadRequest, Conflict, FoxdenError, NotFound
 from foxden.farm import drafts
 from tests.conftest import LiveServer
-from tests.farmkit import make_project, register_worker, upload
+from tests.farmkit import UNREADABLE_BLEND, make_project, register_worker, upload
 
 TASK_JSON: dict[str, Any] = {
     "software_config": {"cg_name": "Blender", "cg_version": "3.4", "plugins": {}},
@@ -103,7 +103,7 @@ def test_the_task_software_gets_a_config_in_an_existing_project(
     alice = _alice(live_server)
     user = live_server.client(live_server.user_key)
     make_project(user, "p1", "blender 3.3")
-    upload(user, "D:/p/shot.blend", b"scene")
+    upload(user, "D:/p/shot.blend", UNREADABLE_BLEND)
     db = live_server.farm.db
     for _ in range(2):
         [task_id] = drafts.create_drafts(db, alice, 1)
@@ -122,7 +122,7 @@ def test_a_draft_submits_once_when_two_submit_it_at_once(live_server: LiveServer
     register_worker(live_server.url, live_server.farm.join_key)
     alice = _alice(live_server)
     user = live_server.client(live_server.user_key)
-    upload(user, "D:/p/shot.blend", b"scene")
+    upload(user, "D:/p/shot.blend", UNREADABLE_BLEND)
     db = live_server.farm.db
     [task_id] = drafts.create_drafts(db, alice, 1)
     drafts.store_config(db, alice, task_id, "task.json", json.dumps(TASK_JSON), limit=10_000)

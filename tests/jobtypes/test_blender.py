@@ -142,9 +142,12 @@ def test_garbage_file_is_not_a_blend(scene_workspace: Path, tmp_path: Path) -> N
     junk = tmp_path / "junk.blend"
     junk.write_bytes(b"\x00garbage" * 100)
     analysis = get_job_type("blender").analyse(junk, "/v/junk.blend")
-    assert analysis.dependencies == []
-    assert analysis.warnings == ["scene /v/junk.blend is not a .blend file "
-                                 "(it starts with b'\\x00garbage')"]  # fmt: skip
+    assert analysis.dependencies == [] and analysis.warnings == []
+    assert analysis.refusal == (
+        "scene /v/junk.blend is not a .blend file (it starts with b'\\x00garbage'): "
+        "submit the Blender scene itself (upload the .blend first)"
+    )
+    assert analysis.cameras is None and analysis.frame_range is None  # nothing to check
     missing = get_job_type("blender").analyse(tmp_path / "nope.blend", "/v/nope.blend")
     assert "cannot read scene /v/nope.blend" in missing.warnings[0]
 
@@ -190,7 +193,10 @@ def test_analyse_lists_dependencies_as_tree_paths(scene_workspace: Path) -> None
     job_type = get_job_type("blender")
     anim = job_type.analyse(scene_workspace / SHOT / "anim.blend", "/v/project/shot/anim.blend")
     assert anim.dependencies == ["/v/project/shot/tex/checker.png"]
-    assert anim.warnings == []
+    assert anim.warnings == [] and anim.refusal is None
+    # what a submission may choose from: every camera and view layer, the frame range
+    assert anim.cameras == ["CamA", "CamB"] and anim.layers == ["LayerA", "LayerB"]
+    assert anim.frame_range == (1, 5)
     missing = job_type.analyse(
         scene_workspace / SHOT / "missing_tex.blend", "/v/project/shot/missing_tex.blend"
     )
@@ -248,6 +254,7 @@ def test_linked_library_at_a_client_path(
     scene = scene_workspace / SHOT / "linked.blend"
     analysis = get_job_type("blender").analyse(scene, "/v/project/shot/linked.blend")
     assert analysis.dependencies == ["/v/project/lib/props.blend"]
+    assert analysis.cameras is None  # a library may bring cameras: none is refused at submit
     # The library uploaded to its mirrored place is loaded instead of the client path.
     workspace = tmp_path / "ws"
     (workspace / SHOT).mkdir(parents=True)

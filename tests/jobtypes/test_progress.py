@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from foxden.jobtypes import MarkerParser, ProgressEvent
+from foxden.jobtypes.base import readable_line
 from foxden.jobtypes.blender import BlenderProgressParser
 
 # Captured from `foxden_render.py` rendering anim.blend frame 1 (two view layers), trimmed.
@@ -92,8 +93,26 @@ def test_errors_are_collected() -> None:
     assert parser.errors == [
         "Blender cannot open /w/a.blend: Error: File format is not supported",
         "Error: File format is not supported in file '/w/a.blend'",
-        "Blender crashed (crash report /tmp/a.crash.txt)",
+        "Blender crashed",  # its report is in the sandbox's /tmp, gone with it
     ]
+
+
+def test_the_log_a_user_reads_leaves_progress_markers_out() -> None:
+    assert readable_line("FOXDEN_FRAME_START 4") is None
+    assert readable_line("FOXDEN_PROGRESS 4 0.5") is None
+    assert readable_line("FOXDEN_FRAME_DONE 4 /o/x_0004.png") is None
+    assert readable_line("  FOXDEN_LAYERS 2") is None
+    assert readable_line("FOXDEN_WARNING missing file v:/p/a.png") == (
+        "foxden: warning: missing file v:/p/a.png"
+    )
+    assert readable_line("FOXDEN_ERROR camera 'X' not found") == (
+        "foxden: error: camera 'X' not found"
+    )
+    assert readable_line("FOXDEN_REMAP v:\\p\\a.png -> /w/tree/v/p/a.png") == (
+        "foxden: found v:\\p\\a.png at /w/tree/v/p/a.png"
+    )
+    assert readable_line("Fra:1 Mem:12M | Sample 1/4") == "Fra:1 Mem:12M | Sample 1/4"
+    assert readable_line("FOXDEN is great") == "FOXDEN is great"
 
 
 def test_generic_markers() -> None:

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import LiveServer
-from tests.farmkit import submit, upload
+from tests.farmkit import UNREADABLE_BLEND, submit, upload
 from tests.web.webkit import SimWorker
 
 pytestmark = pytest.mark.browser
@@ -117,7 +117,7 @@ def test_render_watch_restart_and_isolation(
 
         # Submit through the JSON API; the list shows it and follows it live.
         api = live_server.client(live_server.user_key)
-        upload(api, "/v/shots/shot.blend", b"not really a blend file")
+        upload(api, "/v/shots/shot.blend", UNREADABLE_BLEND)
         task = submit(
             api,
             project_name="shots",
@@ -142,7 +142,7 @@ def test_render_watch_restart_and_isolation(
         row.get_by_role("link", name=f"#{task_id}").click()
         expect(page).to_have_url(f"{url}/tasks/{task_id}")
         expect(page.get_by_role("heading", name="Warnings from scene analysis")).to_be_visible()
-        expect(page.locator(".warnings li").first).to_contain_text("not a .blend file")
+        expect(page.locator(".warnings li").first).to_contain_text("cannot read scene")
         page.evaluate("window.__sameDocument = true")
         status = page.locator("h1 [data-status]")
         frame3 = page.locator('li[data-frame="3"]')

@@ -151,5 +151,5 @@ def test_corrupt_scene_fails_with_blenders_error(
     assert [f["status"] for f in final["frames_detail"]] == ["failed", "failed"]
     log = user.get(f"/api/tasks/{task['id']}/frames/1/log").text
     assert "cannot open" in log, log
-    assert "blender exited with status" in log, log
+    assert "Blender exited with status 1" in log, log
     assert "Blender" in final["frames_detail"][1]["error"], final

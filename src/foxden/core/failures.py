@@ -251,11 +251,12 @@ HEADLINE_CHARS = 240
 
 
 def headline(error: str) -> str:
-    """The telling part of an error, on one line: the renderer's own reason rather than how
-    its process ended ("camera 'CamC' not found ..." of "Blender exited with status 1:
-    camera 'CamC' not found ..."), at most HEADLINE_CHARS characters."""
+    """The telling part of an error: its first line (a worker puts the renderer's own reason
+    first, one per line), without how the process ended when a reason follows ("camera 'CamC'
+    not found ..." of "Blender exited with status 1: camera 'CamC' not found ..."), at most
+    HEADLINE_CHARS characters."""
     text = _ENDED.sub("", error.strip(), count=1)
-    line = " ".join(text.split())
+    line = next((x.strip() for x in text.splitlines() if x.strip()), "")
     if len(line) > HEADLINE_CHARS:
         line = line[: HEADLINE_CHARS - 3].rstrip() + "..."
     return line

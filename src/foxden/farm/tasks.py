@@ -48,10 +48,11 @@ from foxden.db.schema import (
     tasks,
 )
 from foxden.errors import BadRequest, Conflict, NotFound
-from foxden.farm import lifecycle
+from foxden.farm import lifecycle, scene_checks
 from foxden.farm.files import lookup
 from foxden.farm.privileges import PRIVILEGED_JOB_TYPES, require_allowed
 from foxden.farm.projects import config_for_submit
+from foxden.jobtypes.base import Analysis
 from foxden.paths import mirror
 from foxden.store.blobs import BlobStore
 from foxden.wire.api import (
@@ -78,6 +79,7 @@ KNOWN_FIELDS = {
     "max_attempts",
     "options",
     "config_id",
+    "strict",
 }
 MAX_INPUTS = 20_000
 
@@ -92,20 +94,19 @@ def _int_in(name: str, value: Any, low: int, high: int) -> int:
     return number
 
 
-def _analyse(
-    job_type: str, store: BlobStore, digest: str, scene_path: str
-) -> tuple[list[str], list[str]]:
+def _analyse(job_type: str, store: BlobStore, digest: str, scene_path: str) -> Analysis:
+    """What the job type reads of the scene (nothing for software it cannot analyse, and a
+    warning when analysis itself breaks: that must never lose a submission)."""
     try:
         from foxden.jobtypes.registry import job_types
 
         known = {jt.name: jt for jt in job_types()}
         if job_type not in known:
-            return [], []  # no analysis for this software: nothing to report
-        analysis = known[job_type].analyse(store.path(digest), scene_path)
-    except Exception as exc:  # analysis must never lose a submission
+            return Analysis()  # no analysis for this software: nothing to report
+        return known[job_type].analyse(store.path(digest), scene_path)
+    except Exception as exc:
         log.warning("scene analysis failed", extra={"event": "analysis_failed", "error": str(exc)})
-        return [], [f"scene analysis failed: {exc}"]
-    return list(analysis.dependencies), list(analysis.warnings)
+        return Analysis(warnings=[f"scene analysis failed: {exc}"])
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class _Submission:
     priority: int
     chunk: int
     attempts: int
+    strict: bool  # refuse, rather than warn about, files the scene uses that were not uploaded
 
 
 def submit(
@@ -134,7 +136,10 @@ def submit(
 ) -> TaskOut:
     """Validate and create a task with one row per frame; returns the task record.
 
-    With `draft_id`, the account's draft task of that id (reserved by the vendor SDK's
+    The scene's analysis is checked first (`scene_checks`): a file that is not the software's
+    scene, a camera or view layer it lacks are refused (400) before anything is written;
+    frames outside its range and files it uses that were never uploaded are warnings (with
+    `strict` in the request, the missing files are refused instead). With `draft_id`, the account's draft task of that id (reserved by the vendor SDK's
     createTask) becomes the task, keeping its id (409 when it is no longer a draft). `notes`
     go first in the task's warnings (what the caller filled in, and from where)."""
     sub = _checked(request, default_chunk, default_attempts)
@@ -154,11 +159,19 @@ def submit(
             "upload it (and its textures and caches) first, then submit"
         )
     job_type, _version = split_soft_name(cfg.cg_soft_name)
-    deps, found = _analyse(job_type, store, scene.hash, sub.scene_path)
-    warnings = [*(notes or []), *found]
+    analysis = _analyse(job_type, store, scene.hash, sub.scene_path)
+    warnings = [*(notes or []), *analysis.warnings]
+    warnings += scene_checks.check_choices(
+        analysis,
+        sub.scene_path,
+        str(request.get("camera") or ""),
+        str(request.get("render_layer") or ""),
+        sub.numbers,
+    )
     with db.write() as conn:
         require_allowed(conn, account_id, cfg.cg_soft_name, lock=True)  # an untrust meanwhile
-        inputs = _inputs(conn, account_id, scene, deps, sub.options, warnings)
+        inputs, missing = _inputs(conn, account_id, scene, analysis.dependencies, sub.options)
+        warnings += scene_checks.missing_files(missing, strict=sub.strict)
         task_id = _insert_task(conn, account_id, project, cfg, job_type, sub, warnings, draft_id)
         _insert_frames(conn, task_id, sub.numbers)
         if inputs:
@@ -183,7 +196,17 @@ def _checked(request: dict[str, Any], default_chunk: int, default_attempts: int)
         priority=_int_in("priority", request.get("priority", 0), -1000, 1000),
         chunk=_int_in("chunk_size", request.get("chunk_size", default_chunk), 1, 10_000),
         attempts=_int_in("max_attempts", request.get("max_attempts", default_attempts), 1, 100),
+        strict=_yes_no("strict", request.get("strict", False)),
     )
+
+
+def _yes_no(name: str, value: Any) -> bool:
+    """A flag given as a boolean, 0/1 or 'true'/'false' (400 for anything else)."""
+    if isinstance(value, bool):
+        return value
+    if value in (0, 1) or str(value).strip().lower() in ("0", "1", "true", "false"):
+        return str(value).strip().lower() in ("1", "true")
+    raise BadRequest(f"{name} must be true or false, not {value!r}")
 
 
 def _insert_task(
@@ -269,9 +292,9 @@ def _inputs(
     scene: Any,
     deps: list[str],
     options: dict[str, Any],
-    warnings: list[str],
-) -> list[InputFile]:
-    """The files a task's workers may fetch: scene, its dependencies, its folder, extra inputs."""
+) -> tuple[list[InputFile], list[str]]:
+    """The files a task's workers may fetch (scene, its dependencies, its folder, extra
+    inputs), and the dependencies that were never uploaded."""
     chosen = {scene.path: InputFile(path=scene.path, hash=scene.hash, size=scene.size)}
     folders = [str(PurePosixPath(scene.path).parent)]
     for extra in options.get("inputs") or []:
@@ -288,15 +311,14 @@ def _inputs(
         ).all()
         for r in rows:
             chosen[r.path] = InputFile(path=r.path, hash=r.hash, size=r.size)
+    missing: list[str] = []
     for dep in deps:
         row = lookup(conn, account_id, dep)
         if row is None:
-            warnings.append(
-                f"missing file {dep}: the scene uses it but it was not uploaded; upload it and restart the task"
-            )
+            missing.append(dep)
         else:
             chosen[row.path] = InputFile(path=row.path, hash=row.hash, size=row.size)
-    return list(chosen.values())
+    return list(chosen.values()), missing
 
 
 def _task_row(conn: Connection, account_id: int, task_id: int) -> Any:

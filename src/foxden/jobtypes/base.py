@@ -59,10 +59,17 @@ class ChunkSpec:
 
 @dataclass
 class Analysis:
-    """What a scene needs (tree paths) and what looked wrong while reading it."""
+    """What a scene needs (tree paths), what looked wrong while reading it, and what it offers
+    to render, for the checks at submit. None means analysis could not tell (nothing is
+    checked against it)."""
 
     dependencies: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: why the file is not this software's scene at all (submit refuses it), else None
+    refusal: str | None = None
+    cameras: list[str] | None = None  # the camera names a task may choose
+    layers: list[str] | None = None  # the render (view) layer names a task may choose
+    frame_range: tuple[int, int] | None = None  # the scene's first and last frame
 
 
 @dataclass
@@ -98,6 +105,26 @@ class ProgressParser(Protocol):
     def feed(self, line: str) -> list[ProgressEvent]: ...
 
 
+#: foxden's markers: a line of its own, ``FOXDEN_<TAG> [rest]`` (see `MarkerParser`).
+MARKER = re.compile(r"^FOXDEN_([A-Z_]+)(?:\s+(.*))?$")
+#: markers that tell the user something, and how their log shows them (the others only drive
+#: progress and are left out of the log a user reads).
+_SHOWN = {"WARNING": "foxden: warning: ", "ERROR": "foxden: error: ", "REMAP": "foxden: found "}
+
+
+def readable_line(line: str) -> str | None:
+    """A line of a renderer's output as the log a user reads shows it: foxden's progress
+    markers left out (None), a warning or error marker in words, other lines as they are."""
+    match = MARKER.match(line.strip())
+    if match is None:
+        return line
+    prefix = _SHOWN.get(match.group(1))
+    if prefix is None:
+        return None
+    rest = (match.group(2) or "").strip()
+    return prefix + rest.replace(" -> ", " at ", 1) if match.group(1) == "REMAP" else prefix + rest
+
+
 class MarkerParser:
     """Understands foxden's own markers, which any program may print on a line of its own:
 
@@ -106,7 +133,7 @@ class MarkerParser:
     Fractions only grow, events come only when a frame moves by at least 1% or finishes.
     """
 
-    _MARKER = re.compile(r"^FOXDEN_([A-Z_]+)(?:\s+(.*))?$")
+    _MARKER = MARKER
 
     def __init__(self) -> None:
         self.current: int | None = None
@@ -185,8 +212,9 @@ class JobType(ABC):
 
     @abstractmethod
     def analyse(self, scene_file: Path, scene_tree_path: str) -> Analysis:
-        """Read a scene: its dependencies as tree paths, and warnings. Never raises for a bad
-        scene file: that is a warning."""
+        """Read a scene: its dependencies as tree paths, warnings, and what it offers to
+        render. Never raises for a bad scene file: that is a warning, or the analysis's
+        `refusal` when the file is not this software's scene at all."""
 
     @abstractmethod
     def commands(self, chunk: ChunkSpec) -> list[Command]:

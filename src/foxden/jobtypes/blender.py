@@ -24,7 +24,7 @@ import re
 import shutil
 import subprocess
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,8 @@ class SceneSettings:
     view_layers: list[str]  # the view layers used for rendering (empty: before Blender 2.80)
     width: int
     height: int
+    layer_names: list[str] = field(default_factory=list)  # every view layer, used or not
+    links_libraries: bool = False  # objects may come from linked .blend files too
 
     @property
     def frames(self) -> str:
@@ -138,10 +140,12 @@ def _read_settings(bfile: Any) -> SceneSettings:
         layer = scene.get_pointer((b"view_layers", b"first"))
     except KeyError:  # a file from before Blender 2.80: render layers, not view layers
         layer = None
-    while layer is not None and len(layers) < 1000:
+    names: list[str] = []
+    while layer is not None and len(names) < 1000:
+        name = layer.get(b"name")
+        names.append(name.decode("utf-8", "replace") if isinstance(name, bytes) else name)
         if int(layer.get(b"flag")) & _VIEW_LAYER_RENDER:
-            name = layer.get(b"name")
-            layers.append(name.decode("utf-8", "replace") if isinstance(name, bytes) else name)
+            layers.append(names[-1])
         layer = layer.get_pointer(b"next")
     cameras = sorted(
         _id_name(ob)
@@ -159,6 +163,8 @@ def _read_settings(bfile: Any) -> SceneSettings:
         view_layers=layers,
         width=int(scene.get((b"r", b"xsch"))) * percent // 100,
         height=int(scene.get((b"r", b"ysch"))) * percent // 100,
+        layer_names=names,
+        links_libraries=bool(bfile.find_blocks_from_code(b"LI")),
     )
 
 
@@ -197,7 +203,8 @@ class BlenderProgressParser(MarkerParser):
                 return self.progress(self.current, 0.99)
             return self.finish(self.current)  # plain Blender output: a still is written
         if text.startswith("Writing: ") and text.endswith(".crash.txt"):
-            self._other_errors.append(f"Blender crashed (crash report {text[9:]})")
+            # the report is in the sandbox's private /tmp, gone with it: say only what happened
+            self._other_errors.append("Blender crashed")
         return super()._other(text)
 
     def _fra_line(self, frame: int, text: str) -> list[ProgressEvent]:
@@ -245,16 +252,21 @@ class BlenderJobType(JobType):
         scene_tree = tree_path(scene_tree_path)
         try:
             with scene_file.open("rb") as fh:
-                head = fh.read(8)
+                head = fh.read(16)
         except OSError as exc:
             analysis.warnings.append(f"cannot read scene {scene_tree}: {exc.strerror or exc}")
             return analysis
         if not head.startswith(_BLEND_MAGIC):
-            analysis.warnings.append(
-                f"scene {scene_tree} is not a .blend file (it starts with {head[:8]!r})"
+            analysis.refusal = (
+                f"scene {scene_tree} is not a .blend file ({_content_kind(head)}): "
+                "submit the Blender scene itself (upload the .blend first)"
             )
             return analysis
+        from blender_asset_tracer import blendfile
+
         with _BAT_LOCK:
+            with contextlib.suppress(Exception):  # unknown: nothing is checked against it
+                self._offers(blendfile.open_cached(scene_file), analysis)
             try:
                 self._trace(scene_file, scene_tree, analysis)
             except Exception as exc:  # BAT raises many kinds on damaged files
@@ -263,10 +275,17 @@ class BlenderJobType(JobType):
                     f"({type(exc).__name__}: {exc}); it may be damaged or from a newer Blender"
                 )
             finally:
-                from blender_asset_tracer import blendfile
-
                 blendfile.close_all_cached()
         return analysis
+
+    @staticmethod
+    def _offers(bfile: Any, analysis: Analysis) -> None:
+        """The cameras, view layers and frame range of the scene Blender renders."""
+        settings = _read_settings(bfile)
+        # Objects of linked libraries are not in this file: their cameras cannot be checked.
+        analysis.cameras = None if settings.links_libraries else settings.cameras
+        analysis.layers = settings.layer_names or None  # none read: a file before 2.80
+        analysis.frame_range = (settings.frame_start, settings.frame_end)
 
     def _trace(self, scene_file: Path, scene_tree: str, analysis: Analysis) -> None:
         from blender_asset_tracer import bpathlib, trace
@@ -349,6 +368,28 @@ class BlenderJobType(JobType):
             if n.startswith(stem) and not n[len(stem) : len(stem) + 1].isdigit()
         ]
         return sorted(p for p in found if p.is_file())
+
+
+_KINDS = (
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"\x76\x2f\x31\x01", "an OpenEXR image"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
+    (b"PK\x03\x04", "a zip archive"),
+    (b"%PDF", "a PDF document"),
+    (b"7z\xbc\xaf", "a 7-Zip archive"),
+)
+
+
+def _content_kind(head: bytes) -> str:
+    """What the first bytes of a file that is not a .blend say it is, in words."""
+    if not head:
+        return "it is empty"
+    for magic, kind in _KINDS:
+        if head.startswith(magic):
+            return f"it is {kind}"
+    return f"it starts with {head[:8]!r}"
 
 
 def client_to_tree(path: str, base_dir: str) -> str:

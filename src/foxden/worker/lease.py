@@ -19,6 +19,7 @@ import time
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
+from foxden.core.failures import ended_by
 from foxden.core.software import split_soft_name
 from foxden.errors import FoxdenError
 from foxden.jobtypes import ChunkSpec, Command, JobType, Software, get_job_type
@@ -36,6 +37,7 @@ from foxden.worker.protocol import (
     WorkerClient,
     WorkerError,
 )
+from foxden.worker.readable import PLAIN, Readable
 from foxden.worker.sandbox import SANDBOX_PATH, Limits, Sandbox, clean_env, trusted_env
 from foxden.worker.settings import WorkerSettings
 
@@ -68,7 +70,7 @@ def exit_reason(returncode: int, limits: Limits, tail: list[str]) -> str:
         return f"used up the CPU time limit ({limits.cpu_seconds} s per process; SIGXCPU)"
     if signum == signal.SIGXFSZ or (limits.file_size and _said(tail, "File too large")):
         return f"wrote a file larger than the file size limit ({_size(limits.file_size)})"
-    text = f"exited with status {returncode}"
+    text = ended_by(returncode)  # "exited with signal 11 (SIGSEGV)", "exited with status 1"
     if limits.memory and _said(tail, *_OUT_OF_MEMORY):
         text += f" (out of memory: the limit is {_size(limits.memory)} per process)"
     elif limits.processes and _said(tail, *_NO_FORK):
@@ -89,6 +91,15 @@ def _size(n: int) -> str:
         if n >= 1 << shift:
             return f"{n / (1 << shift):.3g} {unit}"
     return f"{n} bytes"
+
+
+def program_name(job_type: JobType, argv0: str) -> str:
+    """The renderer's name in errors: "Blender" for the job type's own program, else the
+    program's file name."""
+    name = Path(argv0).name
+    if name.lower().removesuffix(".exe") == job_type.name:
+        return job_type.name.capitalize()
+    return name
 
 
 def pick_software(software: list[Software], job_type: str, cg_soft_name: str) -> Software | None:
@@ -119,6 +130,7 @@ class LeaseRun:
         )
         self.finished = self.messenger.finished  # frames whose fate is decided
         self.ws: workspaces.Workspace | None = None
+        self.readable = PLAIN  # the user's view of its output (set once the workspace is)
 
     def run(self) -> None:
         """Render the lease's frames; returns when they are reported or the work is dropped."""
@@ -134,7 +146,16 @@ class LeaseRun:
         try:
             self.ws = self._layout()
             if self.ws is not None:
+                self.readable = Readable.for_lease(
+                    self.ws.tree,
+                    self.ws.out,
+                    task["output_folder"],
+                    self.ws.root,
+                    self.agent.cache.root,
+                    self.agent.work_dir,
+                )
                 self.messenger.out = self.ws.out
+                self.messenger.readable = self.readable
                 self._render(self.ws)
         finally:
             self.messenger.close()
@@ -199,7 +220,7 @@ class LeaseRun:
             )
             commands = job_type.commands(chunk)
         except FoxdenError as exc:
-            self._fail_all(exc.message)
+            self._fail_all(self.readable.paths(exc.message))
             return
         parser = job_type.progress_parser(chunk)
         for command in commands:
@@ -220,7 +241,10 @@ class LeaseRun:
                 del tail[:-30]
             events = parser.feed(line)
             current = getattr(parser, "current", None)
-            self.messenger.add_log(current if current in frames else self._first_open(frames), line)
+            shown = self.readable.line(line)
+            if shown is not None:
+                frame = current if current in frames else self._first_open(frames)
+                self.messenger.add_log(frame, shown)
             for event in events:
                 if event.frame not in frames or event.frame in self.finished:
                     continue
@@ -242,10 +266,11 @@ class LeaseRun:
                 inherit_env=False,
             )
         except (OSError, ValueError) as exc:
+            error = self.readable.paths(f"cannot start {command.argv[0]}: {exc}")
             for f in frames:
-                self._decide(job_type, chunk, f, False, f"cannot start {command.argv[0]}: {exc}")
+                self._decide(job_type, chunk, f, False, error)
             return False
-        program = Path(command.argv[0]).name
+        program = program_name(job_type, command.argv[0])
         log.info(
             "lease %d: %s ended with status %d after %.2fs",
             self.id,
@@ -256,7 +281,9 @@ class LeaseRun:
         )
         if result.killed or self._should_stop():
             return False
-        reason = "; ".join(parser.errors[:5]) or "\n".join(tail[-15:])
+        shown_tail = [s for s in map(self.readable.line, tail[-15:]) if s is not None]
+        # one reason a line, the most telling first (the summary of a task shows the first)
+        reason = self.readable.paths("\n".join(parser.errors[:5])) or "\n".join(shown_tail)
         ending = exit_reason(result.returncode, self.agent.settings.limits(), tail)
         for f in frames:
             if f in self.finished:
@@ -300,7 +327,7 @@ class LeaseRun:
             outputs = job_type.outputs_for(chunk, frame)
             problems = [p for p in map(job_type.check_output, outputs) if p]
             if problems:
-                ok, error = False, "; ".join(problems)
+                ok, error = False, self.readable.paths("; ".join(problems))
             elif not outputs and job_type.expects_outputs(chunk):
                 ok, error = False, f"frame {frame} wrote no output file"
         self.messenger.finish(Finish(frame, ok, error, outputs))

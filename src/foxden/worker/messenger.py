@@ -27,6 +27,7 @@ from foxden.worker.protocol import (
     WorkerClient,
     WorkerError,
 )
+from foxden.worker.readable import PLAIN
 
 log = logging.getLogger("foxden.worker")
 MAX_LOG_CHUNK = 512 * 1024  # log text per frame per heartbeat; more is cut in the middle
@@ -63,6 +64,7 @@ class Messenger:
         self.stop = stop
         self.token_rejected = token_rejected
         self.out: Path | None = None
+        self.readable = PLAIN  # paths in errors as the user knows them (set with `out`)
         self.finished: set[int] = set()  # frames whose fate is decided (queued for a report)
         self._lock = threading.Lock()
         self._progress: dict[int, float] = {}
@@ -220,7 +222,7 @@ class Messenger:
                     assert self.out is not None
                     outputs.append(upload_output(self.client, self.id, self.out, path))
             except OSError as exc:
-                done, error, outputs = False, f"cannot read output: {exc}", []
+                done, error, outputs = False, self.readable.paths(f"cannot read output: {exc}"), []
             except RequestRejected as exc:
                 done, error, outputs = False, f"the server refused an output: {exc.message}", []
         with self._lock:

@@ -13,7 +13,7 @@ from foxden.farm import workers
 from foxden.wire.worker import SoftwareEntry, WorkerRegister
 from foxden.worker.protocol import WorkerClient
 from tests.conftest import LiveServer
-from tests.farmkit import register_worker, upload
+from tests.farmkit import UNREADABLE_BLEND, register_worker, upload
 
 
 def _call(
@@ -180,7 +180,7 @@ def test_the_original_client_call_by_call(live_server: LiveServer) -> None:
     # get_project_plugins_config / submit_task: pick the config whose is_default == "1"
     (project,) = _client_call(http, key, "query_project", {"project_name": "shots"})["data"]
     (default,) = [c for c in project["plugins"] if c["is_default"] == "1"]
-    upload(live_server.client(key), r"E:\test_files\shot.blend", b"blend")
+    upload(live_server.client(key), r"E:\test_files\shot.blend", UNREADABLE_BLEND)
     body = _client_call(
         http,
         key,

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tests.conftest import LiveServer
-from tests.farmkit import make_project, upload
+from tests.farmkit import UNREADABLE_BLEND, make_project, upload
 from tests.server.rayvision.taskkit import FRAMES, INFO, LIST, Farm, farm_of
 
 
@@ -38,7 +38,7 @@ def test_a_task_record_has_what_the_sdk_and_the_downloader_read(farm: Farm) -> N
 
 def test_a_blender_task_has_the_sdks_software_id(farm: Farm) -> None:
     make_project(farm.user, "blend", "blender 3.4")
-    upload(farm.user, "/v/p/shot.blend", b"not really a blend file")
+    upload(farm.user, "/v/p/shot.blend", UNREADABLE_BLEND)
     task_id = farm.submit("1", project_name="blend", input_scene_path="/v/p/shot.blend")
     record = farm.info(task_id)
     assert record["cgId"] == 2007 and record["outputFileName"] == f"{task_id}_shot"

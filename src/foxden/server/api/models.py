@@ -77,6 +77,11 @@ class TaskIn(BaseModel):
     max_attempts: Int32 | None = None
     config_id: RowId | None = None
     options: dict[str, Any] = {}
+    strict: bool = Field(
+        False,
+        description="refuse the task (400 naming them) when the scene uses files that were "
+        "never uploaded, instead of submitting it with a warning for each",
+    )
 
     @model_validator(mode="before")
     @classmethod

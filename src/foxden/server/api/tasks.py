@@ -22,7 +22,12 @@ router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
 @router.post("", status_code=201)
 def submit(body: TaskIn, farm: FarmDep, account: AccountDep) -> TaskOut:
-    """Submit a task: a scene you uploaded, a project with a plugin config, and frames."""
+    """Submit a task: a scene you uploaded, a project with a plugin config, and frames.
+
+    The scene is checked first: a file that is not a scene of the project's software, or a
+    camera or view layer it does not have, is refused (400, naming the choices) and no task is
+    made. Frames outside the scene's range and files it uses that were never uploaded come
+    back in the task's `warnings`; with `strict`, missing files are refused instead."""
     request = body.model_dump(exclude_none=True)
     return tasks.submit(
         farm.db,
