@@ -85,6 +85,8 @@ def frame(record: FrameOut | Mapping[str, Any]) -> VendorJob:
         "consume_time": round(f.render_time, 3) if f.render_time is not None else 0,
         "attempts": f.attempts,
         "error": f.error,
+        "failure_category": f.failure_category,
+        "advice": f.advice,
         "outputs": [o.path for o in f.outputs],
     }
 
@@ -117,6 +119,7 @@ def task(record: TaskOut | Mapping[str, Any]) -> VendorTask:
         "completed_time": vendor_time(t.completed_time),
         "output_folder": t.output_folder,
         "warnings": list(t.warnings),
+        "failure_summary": t.failure_summary,
         "fee": 0,
     }
     if t.frames_detail is not None:

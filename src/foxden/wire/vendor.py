@@ -81,6 +81,8 @@ class VendorJob(TypedDict):
     consume_time: float
     attempts: int
     error: str
+    failure_category: str  # why its last attempt failed (foxden's category), '' if it did not
+    advice: str  # one sentence: what to do about that failure
     outputs: list[str]
 
 
@@ -110,6 +112,7 @@ class VendorTask(TypedDict):
     completed_time: str
     output_folder: str
     warnings: list[str]
+    failure_summary: str  # "2 of 24 frames failed: ...", '' when no frame failed
     fee: int
     jobs: NotRequired[list[VendorJob]]
 

@@ -119,6 +119,7 @@ def _task_fields(t: TaskOut, account_id: int, extras: TaskExtras | None) -> dict
         "taskLimit": None,
         "isDelete": 1,
         "warnings": list(t.warnings),
+        "failureSummary": t.failure_summary,  # foxden's: why frames failed, '' when none did
     }
 
 
@@ -142,6 +143,8 @@ def frame(f: FrameOut, task_id: int) -> dict[str, Any]:
         "attempts": f.attempts,
         "nodeId": "" if f.worker_id is None else str(f.worker_id),
         "errorMessage": f.error,
+        "failureCategory": f.failure_category,  # foxden's (core/failures.py), '' if none
+        "advice": f.advice,
         "outputs": [o.path for o in f.outputs],
         "thumbnail": (
             thumbnail_path(task_id, f.number) if any(o.thumb_hash for o in f.outputs) else None
