@@ -20,10 +20,15 @@ NOT_ACCOUNT_DATA = {
     ("GET", "/api/workers"),  # admin only
     ("POST", "/api/workers/{worker_id}/revoke"),  # admin only (tests/security/test_worker_trust.py)
     ("POST", "/api/workers/{worker_id}/approve"),  # admin only
+    ("POST", "/api/workers/{worker_id}/drain"),  # admin only
+    ("POST", "/api/workers/{worker_id}/disable"),  # admin only
+    ("POST", "/api/workers/{worker_id}/enable"),  # admin only
     ("POST", "/api/accounts/{name}/key"),  # admin only
     ("POST", "/api/accounts/{name}/trust"),  # admin only (tests/security/test_trusted_accounts.py)
     ("PATCH", "/api/accounts/{name}/projects/{project}/sandbox"),  # admin only (same)
     ("POST", "/api/me/key"),  # one's own key
+    ("POST", "/api/me/sdk-key"),  # one's own SDK key
+    ("POST", "/api/accounts/{name}/sdk-key"),  # admin only
     ("POST", "/api/files/check"),
     ("POST", "/api/files/commit"),  # checked below by content
     ("GET", "/api/uploads/{digest}"),
@@ -120,6 +125,11 @@ def test_second_account_sees_nothing_of_the_first(live_server: LiveServer) -> No
             {"json": {"hashes": [world["output"], world["scene"]]}},
         ),
         ("DELETE", "/api/files"): ("/api/files", {"params": {"path": "/v/secret/scene.txt"}}),
+        ("GET", "/api/tasks/{task_id}/configs/{name}"): (f"/api/tasks/{t}/configs/task.json", {}),
+        ("PUT", "/api/tasks/{task_id}/configs/{name}"): (
+            f"/api/tasks/{t}/configs/task.json",
+            {"content": b"{}"},
+        ),
     }
     for (method, _template), (path, kw) in calls.items():
         r = bob.request(method, path, **kw)
@@ -199,6 +209,7 @@ def test_second_account_sees_nothing_of_the_first(live_server: LiveServer) -> No
         if path.startswith("/api/")
         and not path.startswith("/api/worker/")
         and path != "/api/v1/task"
+        and not path.startswith(("/api/render/", "/api/rendering/"))  # the SDK: walked below
     } - walked
     assert not unwalked, f"endpoints not covered by the isolation walk: {sorted(unwalked)}"
 
@@ -218,3 +229,70 @@ def test_compat_endpoint_is_isolated_too(live_server: LiveServer) -> None:
     )
     assert r.status_code == 200 and r.json()["head"]["result"] == "1"
     assert r.json()["head"]["error_code"] == "404"
+
+
+def _records(value: Any) -> list[dict[str, Any]]:
+    """Every JSON object inside `value`."""
+    if isinstance(value, dict):
+        return [value] + [r for v in value.values() for r in _records(v)]
+    if isinstance(value, list):
+        return [r for v in value for r in _records(v)]
+    return []
+
+
+def test_the_sdk_api_is_isolated_too(live_server: LiveServer) -> None:
+    """Every call of the vendor SDK's API, made by bob with alice's ids, shows and changes nothing
+    of hers (each handler registered is walked: a new one is covered without a change here)."""
+    from sqlalchemy import select
+
+    from foxden.db.schema import frames
+    from foxden.server.rayvision.calls import HANDLERS
+    from tests.rayvision_kit import sdk_caller
+
+    world = _alice_world(live_server)
+    t = world["task"]
+    with live_server.farm.db.read() as conn:
+        frame_ids = list(conn.execute(select(frames.c.id).where(frames.c.task_id == t)).scalars())
+    alice = live_server.client(live_server.user_key)
+    alice.put(f"/api/tasks/{t}/configs/tips.json", content=b'{"secret": 1}')
+    before = alice.get(f"/api/tasks/{t}").json()
+    bob = sdk_caller(live_server.url, live_server.new_account("bob"))
+    body = {
+        "taskId": t,
+        "taskIds": [t],
+        "id": frame_ids[0],
+        "ids": frame_ids,
+        "selectAll": 1,
+        "status": 1,
+        "delName": "secret-project",
+        "newName": "bobs-project",
+        "editName": "secret-project",
+        "labelNames": ["secret-project"],
+        "flag": 2,
+        "taskUserLevel": 60,
+        "overTime": 100,
+        "fileName": "tips.json",
+        "content": "{}",
+        "treePath": "",
+        "pageNum": 1,
+        "pageSize": 100,
+        "renderingType": 1,
+        "frameStatus": 4,
+        "count": 1,
+    }
+    assert len(HANDLERS) > 40
+    for path in sorted(HANDLERS):
+        reply = bob.post(path, body).json()
+        text = json.dumps(reply).replace("secret-project", "")  # what bob sent may be echoed
+        assert "secret" not in text and "alice" not in text, (path, text)
+        assert f"{t}_scene" not in text, (path, text)  # alice's output folder
+        for record in _records(reply["data"]):  # no record of alice's task or frames
+            if "frameIndex" in record:
+                assert record.get("id") not in frame_ids, (path, record)
+            else:
+                assert t not in (record.get("id"), record.get("taskId")), (path, record)
+    after = alice.get(f"/api/tasks/{t}").json()
+    assert after["status"] == before["status"] and after["counts"] == before["counts"]
+    assert after["priority"] == before["priority"]
+    assert alice.get(f"/api/tasks/{t}/configs/tips.json").content == b'{"secret": 1}'
+    assert alice.get("/api/projects/secret-project").status_code == 200
