@@ -92,3 +92,21 @@ def test_a_frame_failed_before_categories_is_classified_when_read(scene: Scene) 
     frame = scene.task(tid)["frames_detail"][0]
     assert frame["failure_category"] == "renderer_crash"
     assert frame["advice"] == advice("renderer_crash")
+
+
+def test_an_older_workers_markers_are_left_out_of_the_log(scene: Scene) -> None:
+    tid = scene.submit("1")
+    worker = scene.worker()
+    lease = claim(scene, worker)
+    log = (
+        "Read blend: /v/p/a.blend\nFOXDEN_LAYERS 1\nFOXDEN_FRAME_START 1\n"
+        "FOXDEN_WARNING missing file v:/p/t.png\nFra:1 Mem:1M | Sample 1/4\n"
+        "FOXDEN_FRAME_DONE 1 /w/out/a_0001.png\n"
+    )
+    result = FrameResult(frame=1, status="done", log=log)
+    scheduler.report(scene.farm.db, worker.id, lease["lease_id"], [result], now=T0 + 1)
+    shown = tasks.frame_log(scene.farm.db, scene.account_id, tid, 1)
+    assert shown == (
+        "===== attempt 1 =====\nRead blend: /v/p/a.blend\n"
+        "foxden: warning: missing file v:/p/t.png\nFra:1 Mem:1M | Sample 1/4\n"
+    )

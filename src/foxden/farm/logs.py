@@ -4,6 +4,11 @@ A renderer can print without end; the farm keeps, per frame attempt, the first `
 its log and the last `TAIL_BYTES`, with one line between them saying how much was cut:
 `[... N bytes cut ...]`. One heartbeat or report adds at most `CHUNK_BYTES` per frame (more is
 cut in the middle, saying so the same way). Sizes are UTF-8 bytes.
+
+What is kept is the log a user reads (REST, web, CLI, the vendors' log calls): foxden's progress
+markers are left out and its warnings and errors worded (`readable`). The worker already sends
+it so, with paths as the user knows them; a worker older than that sends markers, which are
+left out here too (its paths stay as it wrote them).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import re
 from sqlalchemy import Connection, LargeBinary, cast, func, insert, select, update
 
 from foxden.db.schema import frame_logs
+from foxden.jobtypes.base import readable_line
 
 CHUNK_BYTES = 1 << 20  # of one frame's log in one heartbeat or report
 HEAD_BYTES = 8 << 20  # kept from the start of one attempt's log
@@ -38,6 +44,14 @@ def bound(text: str, limit: int) -> str:
     return head + marker(len(data) - 2 * half) + tail
 
 
+def readable(text: str) -> str:
+    """Log text without foxden's progress markers (`foxden.jobtypes.base.readable_line`)."""
+    if "FOXDEN_" not in text:
+        return text
+    lines = [readable_line(line) for line in text.split("\n")]
+    return "\n".join(line for line in lines if line is not None)
+
+
 def _stored_bytes(conn: Connection, frame_id: int, attempt: int) -> int:
     column = frame_logs.c.text
     size = (
@@ -55,7 +69,7 @@ def _stored_bytes(conn: Connection, frame_id: int, attempt: int) -> int:
 
 def append(conn: Connection, frame_id: int, attempt: int, text: str, now: float) -> None:
     """Add log text to a frame attempt, within the bounds above (in the caller's transaction)."""
-    text = bound(text, CHUNK_BYTES)
+    text = bound(readable(text), CHUNK_BYTES)
     if not text:
         return
     data = text.encode("utf-8", errors="replace")
