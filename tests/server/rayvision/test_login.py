@@ -6,6 +6,7 @@ import json
 import time
 
 import httpx
+import pytest
 
 from tests.conftest import LiveServer
 from tests.rayvision_kit import sdk_caller, signed_headers
@@ -94,3 +95,23 @@ def test_an_oversized_body_is_413_in_the_envelope(live_server: LiveServer) -> No
     )
     assert reply.status_code == 413
     assert reply.json()["code"] == 413 and reply.json()["result"] is False
+
+
+def test_a_server_error_is_500_in_the_envelope_and_logged(
+    live_server: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    from foxden.server.rayvision.calls import HANDLERS, Call
+
+    def broken(call: Call) -> None:
+        raise RuntimeError("a bug inside foxden")
+
+    HANDLERS["/api/render/test/broken"] = broken
+    try:
+        caller = sdk_caller(live_server.url, live_server.user_key)
+        reply = caller.post("/api/render/test/broken")
+    finally:
+        del HANDLERS["/api/render/test/broken"]
+    assert reply.status_code == 500
+    assert reply.json()["code"] == 500 and "log" in reply.json()["message"]
+    assert "a bug inside foxden" not in reply.text  # the details stay in the server's log
+    assert "a bug inside foxden" in caplog.text
