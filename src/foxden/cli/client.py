@@ -186,6 +186,12 @@ def _task_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--priority", type=int, default=0, help="higher renders first (default 0)")
     p.add_argument("--chunk-size", type=int, help="frames per worker claim")
     p.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse to submit when the scene uses files that were never uploaded "
+        "(default: submit, and warn about each)",
+    )
+    p.add_argument(
         "--option",
         action="append",
         default=[],
@@ -198,6 +204,8 @@ def _extra(args: argparse.Namespace) -> dict[str, Any]:
     extra: dict[str, Any] = {"artist": args.artist, "priority": args.priority}
     if args.chunk_size:
         extra["chunk_size"] = args.chunk_size
+    if args.strict:
+        extra["strict"] = True
     for item in args.option:
         key, sep, value = item.partition("=")
         if not sep or not key:
@@ -570,9 +578,11 @@ def default_project(client: Any, name: str | None, *, embedded: bool = False) ->
 
 
 def _render(args: argparse.Namespace) -> int:
+    from foxden.client.api import check_scene_path
+
     scene = args.scene.expanduser().resolve()
-    if not scene.is_file():
-        raise NotFound(f"{args.scene}: no such scene file")
+    if not check_scene_path(str(scene)):  # a folder is refused there, naming its scenes
+        raise NotFound(f"{args.scene}: no such scene file (nothing at {scene})")
     with client_for(args) as client:
         project = default_project(client, args.project, embedded=bool(args.farm_dir))
         up = client.upload([scene.parent])

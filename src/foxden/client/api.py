@@ -33,7 +33,9 @@ from foxden.client.settings import server_url
 from foxden.client.transfer import ChunkHook, Downloader, TransferStats, Uploader
 from foxden.core.states import TaskStatus
 from foxden.errors import (
+    BadRequest,
     Conflict,
+    NotFound,
     ServerUnavailable,
     Unauthorized,
     WaitTimeout,
@@ -55,6 +57,19 @@ def local_path(path: str | os.PathLike[str]) -> str:
     if is_client_absolute(text):
         return text
     return os.path.abspath(os.path.expanduser(text))
+
+
+def check_scene_path(path: str) -> bool | None:
+    """Whether a scene's path (as `local_path` gives it) is a file on this machine: True, False
+    when nothing is there, None when it is another system's path (`v:\\x` on Linux). A folder
+    raises BadRequest, naming the scenes inside it."""
+    if not os.path.isabs(path):
+        return None
+    if os.path.isdir(path):
+        inside = sorted(p.name for p in Path(path).glob("*.blend"))[:5]
+        hint = f" ({', '.join(inside)} in it)" if inside else ""
+        raise BadRequest(f"{path} is a folder, not a scene file: name the scene file{hint}")
+    return os.path.isfile(path)
 
 
 class Client:
@@ -292,18 +307,40 @@ class Client:
         *,
         render_layer: str = "",
         camera: str = "",
+        strict: bool = False,
         **extra: Any,
     ) -> Task:
-        """Submit a task for an uploaded scene (given by its local path); extra keys are options."""
+        """Submit a task for an uploaded scene (given by its local path); extra keys are options.
+
+        The farm checks the scene first: a camera or view layer it lacks, or a file that is not
+        a scene of the project's software, raises BadRequest naming the choices (no task is
+        made). What it only warns about (frames outside the scene's range, files the scene
+        uses that were never uploaded) is in the returned task's `warnings`; `strict` makes
+        the missing files a BadRequest instead. A scene path that is a folder on this machine
+        is refused here; one that is on neither this machine nor the farm raises NotFound.
+        """
+        path = local_path(scene)
+        here = check_scene_path(path)
         body = {
             "project_name": project_name,
-            "input_scene_path": local_path(scene),
+            "input_scene_path": path,
             "frames": str(frames),
             "render_layer": render_layer or "",
             "camera": camera or "",
             **extra,
         }
-        return Task.from_json(self.request("POST", "/api/tasks", json=body, idempotent=False))
+        if strict:
+            body["strict"] = True
+        try:
+            reply = self.request("POST", "/api/tasks", json=body, idempotent=False)
+        except BadRequest as exc:
+            if here is False and "was never uploaded" in exc.message:
+                raise NotFound(
+                    f"{path}: no such file on this machine, and none was uploaded to the farm "
+                    "at that path: check the scene's path"
+                ) from None
+            raise
+        return Task.from_json(reply)
 
     def tasks(
         self, *, page_size: int = 100, page_no: int = 1, with_frames: bool = False, **filters: Any

@@ -140,6 +140,18 @@ def _paths(path_list: Paths) -> list[str]:
     return paths
 
 
+class SubmittedTask(int):
+    """A submitted task's id (an int, as the vendor's client returned) with the farm's
+    `warnings` about the task."""
+
+    warnings: tuple[str, ...]
+
+    def __new__(cls, task_id: int, warnings: Iterable[str] = ()) -> SubmittedTask:
+        made = super().__new__(cls, task_id)
+        made.warnings = tuple(warnings)
+        return made
+
+
 class Fox:
     """A logged-in session with a foxden farm, shaped like the vendor's `Fox` client."""
 
@@ -179,6 +191,8 @@ class Fox:
             )
         #: the stats of the last upload() or download().
         self.last_transfer: TransferStats | None = None
+        #: the task the last submit_task() made (its `warnings` included).
+        self.last_task: Task | None = None
 
     def __enter__(self) -> Fox:
         return self
@@ -224,19 +238,32 @@ class Fox:
 
     def submit_task(
         self, project_name: str, input_scene_path: str, frames: str, **extra: Any
-    ) -> int:
-        """Submit a task (extra keys: render_layer, camera, artist, priority, ...); returns its id."""
+    ) -> SubmittedTask:
+        """Submit a task (extra keys: render_layer, camera, artist, priority, strict, ...);
+        returns its id.
+
+        The id is an int, as the vendor's was, that also carries the farm's `warnings` (frames
+        outside the scene's range, files the scene uses that were never uploaded); each is
+        logged too, and the task itself is `last_task`. `strict=True` (or 1) refuses a scene
+        with missing files instead (BadRequest naming them); a camera or view layer the scene
+        lacks is always refused.
+        """
         render_layer = str(extra.pop("render_layer", "") or "")
         camera = str(extra.pop("camera", "") or "")
+        strict = _flag("strict", extra.pop("strict", False))
         task = self.client.submit(
             project_name,
             input_scene_path,
             frames,
             render_layer=render_layer,
             camera=camera,
+            strict=strict,
             **extra,
         )
-        return task.id
+        self.last_task = task
+        for warning in task.warnings:
+            log.warning("task %s: %s", task.id, warning)
+        return SubmittedTask(task.id, task.warnings)
 
     def download(
         self,
