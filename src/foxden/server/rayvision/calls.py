@@ -86,12 +86,12 @@ def text(body: dict[str, Any], name: str, default: str | None = None, *, limit: 
     return result
 
 
-def ids(body: dict[str, Any], name: str, *, required: bool = True, limit: int = 1000) -> list[int]:
-    """A list of ids (`taskIds`); a single id or "1,2" is taken too. 400 when missing or bad."""
+def numbers(
+    body: dict[str, Any], name: str, *, limit: int, low: int = 0, high: int = MAX_ID
+) -> list[int]:
+    """A list of whole numbers: a list, one number, or "1,2"; [] when absent. 400 when bad."""
     value = body.get(name)
     if value is None or value == "" or value == []:
-        if required:
-            raise BadRequest(f"{name} is required: a list of ids")
         return []
     if isinstance(value, str):
         items: list[Any] = [v for v in value.split(",") if v.strip()]
@@ -100,5 +100,13 @@ def ids(body: dict[str, Any], name: str, *, required: bool = True, limit: int = 
     else:
         items = [value]
     if len(items) > limit:
-        raise BadRequest(f"{name} names more than {limit} ids")
-    return [integer({name: item}, name, low=1) for item in items]
+        raise BadRequest(f"{name} names more than {limit} values")
+    return [integer({name: item}, name, low=low, high=high) for item in items]
+
+
+def ids(body: dict[str, Any], name: str, *, required: bool = True, limit: int = 1000) -> list[int]:
+    """A list of ids (`taskIds`); a single id or "1,2" is taken too. 400 when missing or bad."""
+    found = numbers(body, name, limit=limit, low=1)
+    if not found and required:
+        raise BadRequest(f"{name} is required: a list of ids")
+    return found

@@ -7,10 +7,10 @@ from typing import Any
 
 from foxden import frames as frame_spec
 from foxden.core.states import SDK_FRAME_STATUS, FrameStatus
-from foxden.errors import BadRequest, NotFound
+from foxden.errors import NotFound
 from foxden.farm import tasks
 from foxden.server.rayvision import records
-from foxden.server.rayvision.calls import Call, handles, ids, integer, text
+from foxden.server.rayvision.calls import Call, handles, ids, integer, numbers, text
 from foxden.vendor_records import vendor_time
 
 #: The most items one page holds.
@@ -29,18 +29,7 @@ def paging(body: dict[str, Any]) -> tuple[int, int]:
 
 def codes(body: dict[str, Any], name: str) -> list[int]:
     """A list of status codes (`statusList`, `status`): a list, one code or "0,5"."""
-    value = body.get(name)
-    if value is None or value == "" or value == []:
-        return []
-    if isinstance(value, str):
-        items: list[Any] = [v for v in value.split(",") if v.strip()]
-    elif isinstance(value, list):
-        items = value
-    else:
-        items = [value]
-    if len(items) > 100:
-        raise BadRequest(f"{name} names more than 100 status codes")
-    return [integer({name: item}, name, high=1000) for item in items]
+    return numbers(body, name, limit=100, high=1000)
 
 
 def unique(values: list[int]) -> list[int]:
