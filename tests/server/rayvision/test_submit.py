@@ -287,3 +287,35 @@ def test_create_tasks_level_is_the_submitted_tasks_priority(
     assert info["items"][0]["taskUserLevel"] == 60
     code, message = caller.code(CREATE, {"count": 1, "taskUserLevel": 101})
     assert code == 400 and "taskUserLevel" in message
+
+
+def test_a_camera_or_layer_the_scene_lacks_is_refused_and_the_draft_waits(
+    live_server: LiveServer, anim_blend: bytes
+) -> None:
+    register_worker(live_server.url, live_server.farm.join_key)
+    caller = sdk_caller(live_server.url, live_server.user_key)
+    user = live_server.client(live_server.user_key)
+    task_id = _draft(caller)
+    upload(user, "D:/proj/anim.blend", anim_blend)
+    no_camera = copy.deepcopy(FULL)
+    no_camera["scene_info_render"]["common"]["camera_name"] = '<bpy_struct, Object("CamC")>'
+    _put_json(caller, task_id, no_camera)
+    code, message = caller.code(SUBMIT, {"taskId": task_id})
+    assert code == 400
+    assert "camera 'CamC' is not in anim.blend: its cameras are CamA, CamB" in message
+    no_layer = copy.deepcopy(FULL)
+    no_layer["scene_info_render"]["common"]["render_layer"] = "LayerC"
+    _put_json(caller, task_id, no_layer)
+    code, message = caller.code(SUBMIT, {"taskId": task_id})
+    assert code == 400 and "its view layers are LayerA, LayerB" in message
+    assert user.get("/api/tasks").json()["total"] == 0  # nothing was made
+    # the same draft submits once task.json is right; what is only doubtful is a warning
+    late = copy.deepcopy(FULL)
+    late["scene_info_render"]["common"]["frames"] = "4-7[1]"
+    _put_json(caller, task_id, late)
+    caller.call(SUBMIT, {"taskId": task_id})
+    task = user.get(f"/api/tasks/{task_id}").json()
+    assert task["status"] == "queued" and task["camera"] == "CamB"
+    assert any(w.startswith("frames 6-7 are outside the frame range") for w in task["warnings"])
+    # anim.blend's texture (//tex/checker.png) was never uploaded
+    assert any(w.startswith("missing file /d/proj/tex/checker.png") for w in task["warnings"])
