@@ -106,7 +106,7 @@ class SimWorker(threading.Thread):
                 data = png(n)
                 digest = hashlib.sha256(data).hexdigest()
                 self.client.put(
-                    f"/api/worker/blobs/{digest}", params={"lease": lease_id}, content=data
+                    f"/api/worker/blobs/{digest}", params={"lease": str(lease_id)}, content=data
                 ).raise_for_status()
                 result = {
                     "frame": n,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request, Response
 from starlette.datastructures import FormData
@@ -11,6 +11,7 @@ from foxden.errors import FoxdenError
 from foxden.farm import projects, workers
 from foxden.web.auth import PageAccount, web_state
 from foxden.web.page import CheckedForm, PageRoute, field
+from foxden.web.tallies import ProjectTally, project_tallies
 from foxden.web.templating import redirect, render
 from foxden.wire.api import PluginConfigChange, PluginConfigIn, ProjectChange
 
@@ -20,6 +21,10 @@ RENDER_OS = ("linux", "windows", "macos")
 
 def _url(name: str) -> str:
     return "/projects/" + quote(name, safe="")
+
+
+def _tasks_url(name: str) -> str:
+    return "/tasks?" + urlencode({"project_name": name})
 
 
 def _config(form: FormData, *, default: bool = True) -> PluginConfigIn | None:
@@ -48,6 +53,9 @@ def _list_page(
         error=error,
         title="Projects",
         projects=projects.list_projects(farm.db, account.id),
+        tallies=project_tallies(farm.db, account.id),
+        no_tasks=ProjectTally(),
+        tasks_url=_tasks_url,
         offer=workers.software_on_offer(farm.db),
         render_os=RENDER_OS,
         values=values or {},
@@ -103,6 +111,8 @@ def project_page(name: str, request: Request, account: PageAccount) -> Response:
         account=account,
         title=f"Project {name}",
         project=project,
+        tally=project_tallies(farm.db, account.id).get(name, ProjectTally()),
+        tasks_url=_tasks_url(name),
         offer=workers.software_on_offer(farm.db),
         render_os=RENDER_OS,
         url=_url(name),

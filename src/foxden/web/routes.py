@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from foxden.web import account_pages, login_pages, project_pages, task_pages, worker_pages
@@ -21,3 +22,9 @@ def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for module in (login_pages, project_pages, task_pages, worker_pages, account_pages):
         app.include_router(module.router)
+    app.add_api_route("/favicon.ico", _favicon, include_in_schema=False)
+
+
+def _favicon() -> RedirectResponse:
+    """Browsers ask for /favicon.ico; ours is an SVG."""
+    return RedirectResponse("/static/favicon.svg", status_code=301)

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from foxden import frames as frame_spec
 from foxden.core.states import SETTLED, FrameStatus, TaskOp, TaskStatus, check_task_op
 from foxden.errors import BadRequest, Conflict, FoxdenError, NotFound
 from foxden.farm import projects, tasks
+from foxden.farm.accounts import Account
+from foxden.web import progress
 from foxden.web.auth import PageAccount, web_state
 from foxden.web.outputs import member_name, zip_stream
 from foxden.web.page import CheckedForm, PageRoute, field
-from foxden.web.templating import redirect, render
+from foxden.web.templating import SECURITY_HEADERS, redirect, render, size_text
 from foxden.wire.api import TaskOut, TaskOutputOut, TaskPageOut
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -35,9 +38,15 @@ def allowed_statuses(op: TaskOp) -> list[str]:
     return allowed
 
 
-@router.get("/tasks")
-def task_list(request: Request, account: PageAccount) -> Response:
-    """Your tasks, filtered by project, status and text, with live progress."""
+def _json(content: object) -> JSONResponse:
+    """A reply for the page's script (never cached)."""
+    return JSONResponse(content, headers=SECURITY_HEADERS)
+
+
+def _listed(
+    request: Request, account: Account
+) -> tuple[dict[str, str], int, TaskPageOut, dict[int, str], str | None]:
+    """The filters chosen, the page number, the tasks found, their ETAs, and an error."""
     farm = web_state(request).farm
     chosen = {k: request.query_params.get(k, "").strip() for k in FILTERS}
     try:
@@ -53,6 +62,17 @@ def task_list(request: Request, account: PageAccount) -> Response:
     except BadRequest as exc:
         found = TaskPageOut(total=0, page_no=page, page_size=PAGE_SIZE, items=[])
         error = exc.message
+    paces = progress.paces(farm.db, [t.id for t in found.items])
+    etas = {t.id: progress.eta_text(progress.eta(t, paces.get(t.id))) for t in found.items}
+    return chosen, page, found, etas, error
+
+
+@router.get("/tasks")
+def task_list(request: Request, account: PageAccount) -> Response:
+    """Your tasks, filtered by project, status and text, with live progress and ETAs."""
+    farm = web_state(request).farm
+    chosen, page, found, etas, error = _listed(request, account)
+    query = {k: v for k, v in chosen.items() if v}
     pages = max(1, -(-found.total // PAGE_SIZE))
     return render(
         request,
@@ -61,39 +81,100 @@ def task_list(request: Request, account: PageAccount) -> Response:
         title="Tasks",
         error=error,
         tasks=found.items,
+        etas=etas,
         total=found.total,
         page=page,
         pages=pages,
         chosen=chosen,
-        query=urlencode({**query, "page_no": page, "page_size": PAGE_SIZE}),
+        query=urlencode({**query, "page_no": page}),
         link=lambda n: "/tasks?" + urlencode({**query, "page_no": n}),
         projects=[p.project_name for p in projects.list_projects(farm.db, account.id)],
         statuses=[s.value for s in TaskStatus if s is not TaskStatus.DRAFT],
     )
 
 
+@router.get("/tasks/live")
+def task_list_live(request: Request, account: PageAccount) -> Response:
+    """The task list's live update (the same filters): each task's record and ETA."""
+    _chosen, _page, found, etas, error = _listed(request, account)
+    items = [{**t.model_dump(mode="json"), "eta": etas[t.id]} for t in found.items]
+    return _json({"total": found.total, "items": items, "error": error})
+
+
 def _task_url(task_id: int) -> str:
     return f"/tasks/{task_id}"
 
 
-@router.get("/tasks/{task_id}")
-def task_page(task_id: int, request: Request, account: PageAccount) -> Response:
-    """One task: status, warnings, frames as a grid, actions and outputs."""
+def _output_url(task_id: int, path: str) -> str:
+    return f"/tasks/{task_id}/outputs/{quote(path, safe='/')}"
+
+
+@dataclass(frozen=True)
+class _TaskView:
+    """What the task page shows: the task, its frame cards, outputs, failure summary, ETA."""
+
+    task: TaskOut
+    frames: list[progress.FrameView]
+    outputs: list[TaskOutputOut]
+    summary: str
+    eta: str
+
+
+def _task_view(request: Request, account: Account, task_id: int) -> _TaskView:
     farm = web_state(request).farm
     task = tasks.get_task(farm.db, account.id, task_id, with_frames=True)
-    outputs = tasks.task_outputs(farm.db, account.id, task_id)
+    pace = progress.paces(farm.db, [task_id]).get(task_id)
+    return _TaskView(
+        task=task,
+        frames=progress.frame_views(farm.db, task),
+        outputs=tasks.task_outputs(farm.db, account.id, task_id),
+        summary=progress.failure_summary(task),
+        eta=progress.eta_text(progress.eta(task, pace)),
+    )
+
+
+@router.get("/tasks/{task_id}")
+def task_page(task_id: int, request: Request, account: PageAccount) -> Response:
+    """One task: status, failure summary, warnings, frames as a grid, actions and outputs."""
+    view = _task_view(request, account, task_id)
     return render(
         request,
         "task.html",
         account=account,
         title=f"Task {task_id}",
-        task=task,
-        outputs=outputs,
-        frames=task.frames_detail,
+        task=view.task,
+        frames=view.frames,
+        outputs=view.outputs,
+        summary=view.summary,
+        eta=view.eta,
+        fps=progress.fps(view.task),
         ops={op.value: allowed_statuses(op) for op in TaskOp},
         frame_statuses=[s.value for s in FrameStatus],
         settled=sorted(s.value for s in SETTLED),
-        quote=lambda p: quote(p, safe="/"),
+        output_url=lambda p: _output_url(task_id, p),
+    )
+
+
+@router.get("/tasks/{task_id}/live")
+def task_live(task_id: int, request: Request, account: PageAccount) -> Response:
+    """The task page's live update: the task, its frame cards, outputs, summary and ETA."""
+    view = _task_view(request, account, task_id)
+    return _json(
+        {
+            "task": view.task.model_dump(mode="json", exclude={"frames_detail"}),
+            "frames": [card.json() for card in view.frames],
+            "outputs": [
+                {
+                    "path": o.path,
+                    "url": _output_url(task_id, o.path),
+                    "size": size_text(o.size),
+                    "frame": o.frame,
+                }
+                for o in view.outputs
+            ],
+            "summary": view.summary,
+            "eta": view.eta,
+        }
     )
 
 

@@ -64,7 +64,8 @@ def _duration(seconds: float | None) -> str:
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
 
 
-def _size(n: int | None) -> str:
+def size_text(n: int | None) -> str:
+    """A byte count as people read it: `512 B`, `1.5 MiB`."""
     value = float(n or 0)
     for unit in ("B", "KiB", "MiB", "GiB"):
         if value < 1024 or unit == "GiB":
@@ -80,7 +81,7 @@ ENV = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-ENV.filters.update(when=_when, iso=_iso, ago=_ago, duration=_duration, size=_size)
+ENV.filters.update(when=_when, iso=_iso, ago=_ago, duration=_duration, size=size_text)
 
 
 def is_https(request: Request) -> bool:

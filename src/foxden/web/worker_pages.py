@@ -1,11 +1,12 @@
-"""The farm's render nodes (administrators only): their state, and revoking or approving them."""
+"""The farm's render nodes (administrators only): their state and tallies; draining, disabling,
+enabling, revoking and approving them."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from foxden.core.states import WorkerState
-from foxden.errors import Conflict
+from foxden.core.states import WorkerMode, WorkerState
+from foxden.errors import Conflict, NotFound
 from foxden.farm import workers
 from foxden.web.auth import PageAccount, require_admin, web_state
 from foxden.web.page import CheckedForm, PageRoute
@@ -52,3 +53,30 @@ def approve(worker_id: int, request: Request, account: PageAccount, _form: Check
     except Conflict as exc:
         return redirect(request, "/workers", error=exc.message)
     return redirect(request, "/workers", f"Worker {worker_id} approved: it takes work now.")
+
+
+MODES = {"drain": WorkerMode.DRAINING, "disable": WorkerMode.DISABLED, "enable": WorkerMode.ACTIVE}
+
+
+@router.post("/workers/{worker_id}/{action}")
+def set_mode(
+    worker_id: int, action: str, request: Request, account: PageAccount, _form: CheckedForm
+) -> Response:
+    """Drain (finish its frames, no new work), disable (no work, its frames back to the queue)
+    or enable a worker."""
+    require_admin(account, "manage the farm's workers")
+    if action not in MODES:
+        raise NotFound(f"no action {action!r} for workers")
+    try:
+        done = workers.set_admin_state(web_state(request).farm.db, worker_id, MODES[action])
+    except Conflict as exc:
+        return redirect(request, "/workers", error=exc.message)
+    notes = {
+        "drain": f"Worker {worker_id} drains: it finishes its frames and takes no new work.",
+        "disable": (
+            f"Worker {worker_id} disabled: it takes no work; "
+            f"{done.released} running frame(s) went back to the queue."
+        ),
+        "enable": f"Worker {worker_id} takes work again.",
+    }
+    return redirect(request, "/workers", notes[action])

@@ -1,4 +1,5 @@
-// foxden web site: live progress (polling the JSON API), frame logs, confirmations.
+// foxden web site: live progress (polling the site's live JSON), frame viewer and flipbook,
+// frame logs in a side panel, confirmations.
 // Works without this script too: every action is a real form or link.
 "use strict";
 
@@ -41,17 +42,6 @@
     return seconds ? new Date(seconds * 1000).toLocaleString() : "";
   }
 
-  function duration(seconds) {
-    if (seconds === null || seconds === undefined) return "—";
-    if (seconds < 60) return seconds.toFixed(1) + " s";
-    let minutes = Math.floor(Math.round(seconds) / 60);
-    const secs = Math.round(seconds) % 60;
-    const hours = Math.floor(minutes / 60);
-    minutes %= 60;
-    const pad = (n) => String(n).padStart(2, "0");
-    return hours ? hours + " h " + pad(minutes) + " min" : minutes + " min " + pad(secs) + " s";
-  }
-
   function countsText(task) {
     const c = task.counts;
     let text = c.done + "/" + task.frame_count + " done";
@@ -90,6 +80,7 @@
       el("th", { scope: "row" }, [el("a", { href: "/tasks/" + task.id }, ["#" + task.id])]),
       el("td", {}, [el("span", { class: "badge st-" + task.status, "data-status": "" }, [task.status])]),
       el("td", {}, [box]),
+      el("td", { "data-eta": "" }, [task.eta]),
       el("td", {}, [task.project_name]),
       el("td", { class: "path" }, [task.scene_path]),
       el("td", {}, [task.cg_soft_name]),
@@ -99,7 +90,7 @@
     return row;
   }
 
-  // The task list: statuses and progress bars follow the farm; new tasks appear on page 1.
+  // The task list: statuses, progress bars and ETAs follow the farm; new tasks appear on page 1.
   const taskTable = document.querySelector("[data-poll-tasks]");
   if (taskTable) {
     poll(async () => {
@@ -115,6 +106,8 @@
         }
         setBadge(row.querySelector("[data-status]"), task.status);
         setProgress(row.querySelector("[data-progress]"), task);
+        const eta = row.querySelector("[data-eta]");
+        if (eta) eta.textContent = task.eta;
       }
       const total = document.querySelector("[data-total]");
       if (total) total.textContent = page.total + (page.total === 1 ? " task" : " tasks");
@@ -122,16 +115,74 @@
     });
   }
 
-  // One task: status, progress, buttons and every frame follow the farm.
+  // One frame card follows its frame (the server writes every text: time, reason, worker).
+  function updateFrame(item, frame, taskId) {
+    item.className = "frame st-" + frame.status + (item.classList.contains("showing-log") ? " showing-log" : "");
+    setBadge(item.querySelector("[data-status]"), frame.status);
+    item.querySelector("[data-attempts]").textContent = String(frame.attempts);
+    item.querySelector("[data-time]").textContent = frame.time;
+    item.querySelector("[data-worker-name]").textContent = frame.worker || "—";
+    const run = item.querySelector("[data-run]");
+    run.hidden = frame.status !== "running";
+    const bar = run.querySelector("progress");
+    bar.value = frame.progress;
+    bar.textContent = frame.progress + "%";
+    run.querySelector("[data-percent]").textContent = frame.progress + "%";
+    const reason = item.querySelector("[data-reason]");
+    reason.hidden = !frame.reason;
+    const advice = frame.advice ? [" ", el("span", { class: "advice" }, [frame.advice])] : [];
+    reason.replaceChildren(frame.reason, ...advice);
+    const output = frame.output ? "/tasks/" + taskId + "/outputs/" + frame.output.split("/").map(encodeURIComponent).join("/") : "";
+    item.dataset.output = output;
+    item.dataset.viewable = frame.viewable ? "yes" : "no";
+    if (frame.thumb && item.dataset.thumbHash !== frame.thumb) {
+      item.dataset.thumbHash = frame.thumb;
+      const img = el("img", {
+        src: "/api/tasks/" + taskId + "/frames/" + frame.number + "/thumbnail?v=" + frame.thumb,
+        alt: "Frame " + frame.number, width: "160", height: "90",
+      });
+      item.querySelector("[data-thumb]").replaceChildren(
+        el("a", {
+          href: output || "#", "data-view": String(frame.number),
+          "aria-label": "View frame " + frame.number + " full size",
+        }, [img]));
+    } else if (!frame.thumb && item.dataset.thumbHash) {
+      item.dataset.thumbHash = "";
+      item.querySelector("[data-thumb]").replaceChildren(
+        el("span", { "aria-hidden": "true" }, [String(frame.number)]));
+    }
+  }
+
+  // The outputs list follows the farm too.
+  function updateOutputs(outputs) {
+    const list = document.querySelector("[data-outputs]");
+    if (!list) return;
+    const shown = [...list.querySelectorAll("a")].map((a) => a.textContent).join("\n");
+    if (shown === outputs.map((o) => o.path).join("\n")) return;
+    list.replaceChildren(...outputs.map((o) => el("li", {}, [
+      el("a", { href: o.url }, [o.path]), " ",
+      el("span", { class: "muted" }, [o.size + (o.frame === null ? "" : ", frame " + o.frame)]),
+    ])));
+    list.hidden = !outputs.length;
+    const none = document.querySelector("[data-no-outputs]");
+    if (none) none.hidden = outputs.length > 0;
+  }
+
+  // One task: status, progress, summary, ETA, buttons, every frame and the outputs follow the farm.
   const taskBox = document.querySelector("[data-poll-task]");
   if (taskBox) {
     const taskId = taskBox.dataset.taskId;
     // statuses in which nothing moves until someone acts: the server's list (core/states.py)
     const settled = (taskBox.dataset.settled || "").split(" ").filter(Boolean);
     poll(async () => {
-      const task = await api("GET", taskBox.dataset.pollTask);
+      const live = await api("GET", taskBox.dataset.pollTask);
+      const task = live.task;
       setBadge(taskBox.querySelector("h1 [data-status]"), task.status);
       setProgress(taskBox.querySelector("[data-progress]"), task);
+      const summary = taskBox.querySelector("[data-summary]");
+      summary.textContent = live.summary;
+      summary.hidden = !live.summary;
+      taskBox.querySelector("[data-eta]").textContent = live.eta;
       const started = taskBox.querySelector("[data-started]");
       if (started && task.start_time) started.textContent = localTime(task.start_time);
       const completed = taskBox.querySelector("[data-completed]");
@@ -142,31 +193,119 @@
       for (const button of document.querySelectorAll("button[data-needs-failed]")) {
         button.disabled = !task.counts.failed;
       }
-      for (const frame of task.frames_detail || []) {
+      for (const frame of live.frames) {
         const item = taskBox.querySelector('li[data-frame="' + frame.number + '"]');
-        if (!item) continue;
-        item.className = "frame st-" + frame.status;
-        setBadge(item.querySelector("[data-status]"), frame.status);
-        item.querySelector("[data-attempts]").textContent = String(frame.attempts);
-        item.querySelector("[data-time]").textContent = duration(frame.render_time);
-        const thumb = frame.outputs.length ? frame.outputs[0].thumb_hash : null;
-        if (thumb && item.dataset.thumbHash !== thumb) {
-          item.dataset.thumbHash = thumb;
-          const img = el("img", {
-            src: "/api/tasks/" + taskId + "/frames/" + frame.number + "/thumbnail?v=" + thumb,
-            alt: "Frame " + frame.number, width: "160", height: "90",
-          });
-          item.querySelector("[data-thumb]").replaceChildren(img);
-        }
+        if (item) updateFrame(item, frame, taskId);
       }
+      updateOutputs(live.outputs);
+      showFlipbookButton();
       return settled.includes(task.status);
     });
   }
 
-  // Frame logs open in a panel on the task page (the link is a real page too).
+  // The frame viewer: a frame full size, previous/next (buttons and arrow keys), and a
+  // flipbook that plays the thumbnails at the scene's frame rate.
+  const viewer = document.getElementById("viewer");
+  const viewed = { number: null, timer: null, opener: null };
+
+  function framesWithPictures() {
+    return [...document.querySelectorAll("li[data-frame]")].filter((li) => li.dataset.thumbHash);
+  }
+
+  function showFlipbookButton() {
+    const button = document.querySelector("[data-flipbook]");
+    if (button) button.hidden = framesWithPictures().length < 2;
+  }
+  showFlipbookButton();
+
+  function showFrame(item, playing) {
+    const number = item.dataset.frame;
+    const taskId = taskBox.dataset.taskId;
+    const img = viewer.querySelector("[data-viewer-img]");
+    const thumb = "/api/tasks/" + taskId + "/frames/" + number + "/thumbnail?v=" + item.dataset.thumbHash;
+    const full = item.dataset.viewable === "yes" && item.dataset.output && !playing;
+    img.src = full ? item.dataset.output : thumb;
+    img.alt = "Frame " + number + (full ? "" : " (thumbnail)");
+    viewed.number = number;
+    viewer.querySelector("#viewer-h").textContent = "Frame " + number;
+    const all = framesWithPictures();
+    const at = all.indexOf(item);
+    viewer.querySelector("[data-viewer-caption]").textContent =
+      (at + 1) + " of " + all.length + " frames with pictures" + (full ? "" : " · thumbnail");
+  }
+
+  function step(delta, playing) {
+    const all = framesWithPictures();
+    if (!all.length) return;
+    let at = all.findIndex((li) => li.dataset.frame === viewed.number);
+    at = at < 0 ? 0 : (at + delta + all.length) % all.length;
+    showFrame(all[at], playing);
+  }
+
+  function stopPlaying() {
+    if (viewed.timer !== null) window.clearInterval(viewed.timer);
+    viewed.timer = null;
+    const play = viewer.querySelector("[data-viewer-play]");
+    play.textContent = "Play";
+    play.setAttribute("aria-pressed", "false");
+  }
+
+  function play() {
+    stopPlaying();
+    const input = viewer.querySelector("[data-viewer-fps]");
+    const fps = Math.min(120, Math.max(1, Number(input.value) || Number(taskBox.dataset.fps) || 24));
+    const play = viewer.querySelector("[data-viewer-play]");
+    play.textContent = "Pause";
+    play.setAttribute("aria-pressed", "true");
+    viewed.timer = window.setInterval(() => step(1, true), 1000 / fps);
+  }
+
+  function openViewer(item, opener, playing) {
+    viewed.opener = opener;
+    if (!viewer.open) viewer.showModal();
+    showFrame(item, playing);
+    if (playing) play();
+  }
+
+  if (viewer && taskBox) {
+    viewer.addEventListener("close", () => {
+      stopPlaying();
+      if (viewed.opener) viewed.opener.focus();
+    });
+    viewer.addEventListener("keydown", (event) => {
+      if (event.target.matches("input")) return;
+      if (event.key === "ArrowRight") { stopPlaying(); step(1, false); event.preventDefault(); }
+      if (event.key === "ArrowLeft") { stopPlaying(); step(-1, false); event.preventDefault(); }
+    });
+    viewer.addEventListener("click", (event) => {
+      if (event.target.closest("[data-viewer-next]")) { stopPlaying(); step(1, false); }
+      else if (event.target.closest("[data-viewer-prev]")) { stopPlaying(); step(-1, false); }
+      else if (event.target.closest("[data-viewer-close]")) viewer.close();
+      else if (event.target.closest("[data-viewer-play]")) {
+        if (viewed.timer === null) play(); else { stopPlaying(); step(0, false); }
+      }
+    });
+    viewer.querySelector("[data-viewer-fps]").addEventListener("change", () => {
+      if (viewed.timer !== null) play();
+    });
+  }
+
+  // Frame logs open in a panel beside the frames (the link is a real page too).
   const panel = document.getElementById("log-panel");
   let lastLogLink = null;
   document.addEventListener("click", async (event) => {
+    const view = event.target.closest("a[data-view]");
+    if (view && viewer && !event.ctrlKey && !event.metaKey && !event.shiftKey) {
+      event.preventDefault();
+      openViewer(view.closest("li[data-frame]"), view, false);
+      return;
+    }
+    const flipbook = event.target.closest("[data-flipbook]");
+    if (flipbook && viewer) {
+      const all = framesWithPictures();
+      if (all.length) openViewer(all[0], flipbook, true);
+      return;
+    }
     const link = event.target.closest("a[data-log]");
     if (link && panel && !event.ctrlKey && !event.metaKey && !event.shiftKey) {
       event.preventDefault();
@@ -176,6 +315,9 @@
       heading.textContent = "Log of frame " + link.dataset.frameNumber;
       text.textContent = "Loading…";
       panel.hidden = false;
+      panel.closest("[data-frames-area]").classList.add("with-log");
+      for (const li of document.querySelectorAll("li.frame.showing-log")) li.classList.remove("showing-log");
+      link.closest("li.frame").classList.add("showing-log");
       heading.focus();
       try {
         text.textContent = (await api("GET", link.dataset.log)) || "(no log yet)";
@@ -186,6 +328,8 @@
     }
     if (event.target.closest("[data-close-log]") && panel) {
       panel.hidden = true;
+      panel.closest("[data-frames-area]").classList.remove("with-log");
+      for (const li of document.querySelectorAll("li.frame.showing-log")) li.classList.remove("showing-log");
       if (lastLogLink) lastLogLink.focus();
     }
   });
