@@ -57,9 +57,18 @@ def register(sub: Any) -> None:
     """Add the server commands."""
     p = sub.add_parser("serve", help="run the farm server")
     add_server_options(p)
-    p.add_argument("--host")
-    p.add_argument("--port", type=int)
-    p.add_argument("--lease-seconds", type=float)
+    p.add_argument(
+        "--host",
+        help="the address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 for "
+        "every network; env FOXDEN_HOST)",
+    )
+    p.add_argument("--port", type=int, help="the port to listen on (default 8642; env FOXDEN_PORT)")
+    p.add_argument(
+        "--lease-seconds",
+        type=float,
+        help="how long a worker's claim on frames lasts without a heartbeat before they are "
+        "requeued (default 60; env FOXDEN_LEASE_SECONDS)",
+    )
     p.add_argument(
         "--approve-workers",
         action="store_true",
@@ -73,9 +82,11 @@ def register(sub: Any) -> None:
     acc = sub.add_parser("account", help="manage accounts")
     acc_sub = acc.add_subparsers(dest="account_command", metavar="ACTION", required=True)
     c = acc_sub.add_parser("create", help="create an account and print its access key as JSON")
-    c.add_argument("name")
+    c.add_argument("name", help="the account's name: what its owner logs in with")
     c.add_argument("--admin", action="store_true", help="an administrator account")
-    c.add_argument("--email", default="")
+    c.add_argument(
+        "--email", default="", help="the owner's e-mail address (shown in 'foxden account list')"
+    )
     add_server_options(c)
     c.set_defaults(func=_account_create)
     ls = acc_sub.add_parser("list", help="list accounts (a table; --json for scripts)")
@@ -84,12 +95,12 @@ def register(sub: Any) -> None:
     ls.set_defaults(func=_account_list)
     for name, flag in (("disable", True), ("enable", False)):
         d = acc_sub.add_parser(name, help=f"{name} an account")
-        d.add_argument("name")
+        d.add_argument("name", help="the account's name")
         add_server_options(d)
         d.set_defaults(func=_account_disable, disabled=flag)
 
     rk = acc_sub.add_parser("rotate-key", help="give an account a new access key (printed as JSON)")
-    rk.add_argument("name")
+    rk.add_argument("name", help="the account's name")
     add_server_options(rk)
     rk.set_defaults(func=_account_rotate)
 
@@ -98,7 +109,7 @@ def register(sub: Any) -> None:
         help="give an account a new access id and key for the vendor's SDK, rayvision_api "
         "(printed as JSON, once; the old pair stops working)",
     )
-    sk.add_argument("name")
+    sk.add_argument("name", help="the account's name")
     add_server_options(sk)
     sk.set_defaults(func=_account_sdk_key)
 
@@ -111,7 +122,7 @@ def register(sub: Any) -> None:
                 else "take the command job type back (its queued command tasks stop)"
             ),
         )
-        t.add_argument("name")
+        t.add_argument("name", help="the account's name")
         add_server_options(t)
         t.set_defaults(func=_account_trust, trusted=flag)
 
@@ -155,7 +166,9 @@ def register(sub: Any) -> None:
         ("approve", "let a worker waiting for approval take work"),
     ):
         wa = wk_sub.add_parser(name, help=helptext)
-        wa.add_argument("worker_id", type=int, metavar="ID")
+        wa.add_argument(
+            "worker_id", type=int, metavar="ID", help="the worker's id ('foxden workers list')"
+        )
         add_server_options(wa)
         wa.set_defaults(func=_workers_action, action_name=name)
 
