@@ -70,7 +70,7 @@ def test_stop_kills_blender_within_a_heartbeat(
     # Heartbeats carry Blender's output while it renders.
     wait_until(
         "the frame log",
-        lambda: "FOXDEN_FRAME_START 1" in user.get(f"/api/tasks/{task['id']}/frames/1/log").text,
+        lambda: "Fra:1 " in user.get(f"/api/tasks/{task['id']}/frames/1/log").text,
         timeout=30,
         every=0.2,
     )

@@ -79,9 +79,10 @@ def test_frames_render_through_the_farm(
     # A thumbnail per frame, a real PNG.
     thumb = user.get(f"/api/tasks/{task['id']}/frames/2/thumbnail")
     assert thumb.status_code == 200 and thumb.content.startswith(b"\x89PNG")
-    # Blender's output reached the frame log.
+    # Blender's output reached the frame log, with the user's paths and without foxden's markers.
     log = user.get(f"/api/tasks/{task['id']}/frames/2/log").text
-    assert "FOXDEN_FRAME_DONE 2" in log
+    assert f"Saved: '{task['id']}_anim/anim_0002.png'" in log, log
+    assert "FOXDEN_" not in log, log
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
