@@ -337,6 +337,8 @@ def test_resource_limits_fail_the_frame_with_a_clear_reason(
     assert "file size limit (1 MiB)" in frames[2]["error"]
     assert "CPU time limit (2 s per process" in frames[3]["error"]
     assert "cannot start more processes: the limit is 30" in frames[4]["error"]
+    categories = [frames[n]["failure_category"] for n in (1, 2, 3, 4)]
+    assert categories == ["out_of_memory", "sandbox_refusal", "timeout", "sandbox_refusal"]
 
 
 @sqlite_only

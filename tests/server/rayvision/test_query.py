@@ -153,6 +153,9 @@ def test_frames_page_by_page_until_an_empty_page(farm: Farm) -> None:
         frames["1"]["frameStatus"] == 4 and frames["1"]["frameStatusText"] == "task_frame_status_4"
     )
     assert frames["4"]["frameStatus"] == 5 and frames["4"]["errorMessage"] == "frame 4 crashed"
+    assert frames["4"]["failureCategory"] == "renderer_crash" and frames["4"]["advice"]
+    assert frames["1"]["failureCategory"] == "" and frames["1"]["advice"] == ""
+    assert farm.info(task_id)["failureSummary"] == "1 of 5 frames failed: frame 4 crashed"
     assert frames["1"]["endTime"] >= frames["1"]["startTime"] > 0
     assert (
         frames["1"]["outputs"] == [f"{task_id}_scene/scene_0001.png"]
