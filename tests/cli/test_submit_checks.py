@@ -83,7 +83,9 @@ def test_a_camera_the_scene_lacks_is_refused_with_its_cameras(cli: Cli) -> None:
     done = cli.submit("shot/anim.blend", "--frames", "1-8", "--camera", "CamB")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("task ") and "camera CamB" in done.stdout
-    assert "warning: frames 6-8 are outside the frame range of anim.blend (1-5)" in done.stderr
+    assert (
+        "warning: frames 6-8 are outside the frame range of anim.blend (frames 1-5)" in done.stderr
+    )
 
 
 def test_a_missing_texture_warns_and_strict_refuses(cli: Cli) -> None:

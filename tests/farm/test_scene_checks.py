@@ -45,7 +45,7 @@ def test_what_analysis_could_not_read_is_not_checked() -> None:
 def test_frames_outside_the_range_warn_in_runs() -> None:
     (warning,) = check_choices(_read(), SCENE, "", "", [-2, -1, 0, 5, 11, 12, 13, 20])
     assert warning.startswith("frames -2-0,11-13,20 are outside the frame range of anim.blend")
-    assert "(1-10)" in warning
+    assert "(frames 1-10)" in warning
     assert runs(list(range(0, 100, 2))) == ",".join(map(str, range(0, 40, 2))) + " and 30 more"
 
 

@@ -65,9 +65,10 @@ def check_choices(
     outside = [n for n in numbers if not first <= n <= last]
     if not outside:
         return []
+    span = f"frames {first}-{last}" if first != last else f"frame {first} only"
     return [
         f"frames {runs(outside)} are outside the frame range of {scene} "
-        f"({first}-{last}): they render all the same, showing the scene as it is at "
+        f"({span}): they render all the same, showing the scene as it is at "
         "those frames"
     ]
 

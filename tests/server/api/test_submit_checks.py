@@ -93,7 +93,7 @@ def test_frames_outside_the_scenes_range_are_a_warning_kept_on_the_task(
     task = reply.json()
     assert task["frame_count"] == 5
     (warning,) = task["warnings"]
-    assert warning.startswith("frames 6-8 are outside the frame range of anim.blend (1-5)")
+    assert warning.startswith("frames 6-8 are outside the frame range of anim.blend (frames 1-5)")
     assert user.get(f"/api/tasks/{task['id']}").json()["warnings"] == [warning]
 
 
