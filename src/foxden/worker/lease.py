@@ -37,7 +37,7 @@ from foxden.worker.protocol import (
     WorkerClient,
     WorkerError,
 )
-from foxden.worker.readable import PLAIN, Readable
+from foxden.worker.readable import Readable
 from foxden.worker.sandbox import SANDBOX_PATH, Limits, Sandbox, clean_env, trusted_env
 from foxden.worker.settings import WorkerSettings
 
@@ -130,7 +130,9 @@ class LeaseRun:
         )
         self.finished = self.messenger.finished  # frames whose fate is decided
         self.ws: workspaces.Workspace | None = None
-        self.readable = PLAIN  # the user's view of its output (set once the workspace is)
+        # the user's view of its output and errors: the worker's folders hidden until the
+        # workspace is laid out, then its paths as the user's
+        self.readable = Readable([(agent.cache.root, "(worker)"), (agent.work_dir, "(worker)")])
 
     def run(self) -> None:
         """Render the lease's frames; returns when they are reported or the work is dropped."""
@@ -195,7 +197,7 @@ class LeaseRun:
                 self._fail_all(f"cannot fetch the task's inputs: {exc.message}")
         except (WorkerError, FoxdenError, OSError) as exc:
             if not self._should_stop():
-                self._fail_all(f"cannot lay out the task's inputs: {exc}")
+                self._fail_all(self.readable.paths(f"cannot lay out the task's inputs: {exc}"))
         return None
 
     def _render(self, ws: workspaces.Workspace) -> None:
