@@ -102,6 +102,15 @@ def test_the_log_tells_when_the_error_does_not() -> None:
     # the error wins over the log
     assert classify("camera 'X' not found", log) is C.BAD_CAMERA_OR_LAYER
     assert classify("Blender exited with status 1: ", "Fra:1 all fine\n") is C.UNKNOWN
+    # a warning in the log does not make a failure deterministic
+    warned = "foxden: warning: missing file v:/p/t.png\nfoxden: error: camera 'X' not found\n"
+    assert classify("frame 1 wrote no output file", warned) is C.UNKNOWN
+    # the first line (how it ended, its first reason) before the lines the worker added
+    tail = "python3 exited with signal 11 (SIGSEGV): reading /v/a.png\nNo such file or directory"
+    assert classify(tail) is C.RENDERER_CRASH
+    assert classify("Blender exited with status 1: \nError: Python: Traceback") is (
+        C.SCENE_SCRIPT_ERROR
+    )
 
 
 def test_deterministic_categories_are_not_retried() -> None:

@@ -215,12 +215,18 @@ LOG_TAIL = 16_000  # characters of a frame's log read when its error names no ca
 
 
 def classify(error: str, log: str = "") -> Category:
-    """The category of a failed attempt, from the error the worker reported and, when that
-    names no known cause, from the end of the attempt's log."""
-    for text in (error, log[-LOG_TAIL:]):
+    """The category of a failed attempt: from the error the worker reported, its first line
+    (how the renderer ended and its most telling reason) before the rest; when the error names
+    no known cause, from the end of the attempt's log, which can only tell a transient
+    category (a log also holds warnings about what did not stop the render: a deterministic
+    verdict, which spends no more attempts, is taken only from the error)."""
+    first, _, rest = error.strip().partition("\n")
+    for text, transient_only in ((first, False), (rest, False), (log[-LOG_TAIL:], True)):
         if not text:
             continue
         for category, pattern in _RULES:
+            if transient_only and not retried(category):
+                continue
             if pattern.search(text):
                 return category
     return Category.UNKNOWN
