@@ -79,7 +79,10 @@ CASES = [
         "[Errno 13] Permission denied: '/etc/passwd'",
         C.SANDBOX_REFUSAL,
     ),
-    ("bwrap: Can't mount proc on /newroot/proc: Operation not permitted", C.SANDBOX_REFUSAL),
+    # the sandbox failed to start: the worker's trouble, retried (elsewhere, perhaps)
+    ("bwrap: Can't mount proc on /newroot/proc: Operation not permitted", C.UNKNOWN),
+    ("Blender exited with status 1: bwrap: Creating new namespace failed", C.UNKNOWN),
+    ("python3 exited with status 1: Operation not permitted", C.SANDBOX_REFUSAL),
     (
         "Blender exited with status 1 (cannot start more processes: the limit is 64, threads "
         "count): ",

@@ -136,6 +136,8 @@ def _any(*patterns: str) -> re.Pattern[str]:
 # could not be fetched; a script's PermissionError is the sandbox's refusal; an out-of-memory
 # kill and a CPU time limit also end the renderer with a signal).
 _RULES: tuple[tuple[Category, re.Pattern[str]], ...] = (
+    # bubblewrap itself failed to set the sandbox up: that worker's trouble, not the scene's
+    (Category.UNKNOWN, _any(r"\bbwrap: ")),
     (
         Category.BAD_CAMERA_OR_LAYER,
         _any(
@@ -169,8 +171,6 @@ _RULES: tuple[tuple[Category, re.Pattern[str]], ...] = (
     (
         Category.SANDBOX_REFUSAL,
         _any(
-            r"^bwrap: ",
-            r"\bbwrap: ",
             r"\bread-only file system\b",
             r"\bnetwork is unreachable\b",
             r"\btemporary failure in name resolution\b",
