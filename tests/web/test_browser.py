@@ -1,74 +1,25 @@
 """The web site in a real browser (Chromium through Playwright), against a live farm.
 
-Screenshots of the main pages go to docs/screenshots/ when FOXDEN_SCREENSHOTS=1 (SQLite run).
+The login page's screenshot goes to docs/screenshots/ when FOXDEN_SCREENSHOTS=1 (SQLite run);
+test_browser_farm.py takes the others.
 """
 
 from __future__ import annotations
 
-import os
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from tests.conftest import LiveServer
 from tests.farmkit import UNREADABLE_BLEND, submit, upload
+from tests.web.conftest import Shots, log_in
 from tests.web.webkit import SimWorker
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 WAIT_MS = 20_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """One headless Chromium for the module."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield chromium
-        chromium.close()
-
-
-class Shots:
-    """Screenshots of pages, kept only when asked for (and only once per run)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-
-    def take(self, page: Page, name: str) -> None:
-        if self.enabled:
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-@pytest.fixture
-def shots(request: pytest.FixtureRequest) -> Shots:
-    """Screenshots, when FOXDEN_SCREENSHOTS=1 and the farm runs on SQLite."""
-    params = getattr(request.node, "callspec", None)
-    on_sqlite = params is None or params.params.get("db_url") == "sqlite"
-    return Shots(os.environ.get("FOXDEN_SCREENSHOTS") == "1" and on_sqlite)
-
-
-def log_in(page: Page, url: str, account: str, key: str) -> None:
-    page.goto(f"{url}/login")
-    page.get_by_label("Account").fill(account)
-    page.get_by_label("Access key").fill(key)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_text(f"Logged in as {account}")).to_be_visible()
 
 
 def test_render_watch_restart_and_isolation(
@@ -106,7 +57,6 @@ def test_render_watch_restart_and_isolation(
         expect(page.get_by_role("cell", name="blender 3.4", exact=True)).to_be_visible()
         page.get_by_role("navigation", name="Main").get_by_role("link", name="Projects").click()
         expect(page.get_by_role("link", name="shots")).to_be_visible()
-        shots.take(page, "projects")
 
         # A CSRF-less POST from this logged-in browser is refused (form and JSON API alike).
         forged = context.request.post(f"{url}/projects", form={"project_name": "forged"})
@@ -136,7 +86,6 @@ def test_render_watch_restart_and_isolation(
         expect(row.locator("[data-status]")).to_have_text("rendering", timeout=WAIT_MS)
         expect(row.locator("[data-counts]")).to_contain_text("done", timeout=WAIT_MS)
         assert page.evaluate("window.__sameDocument") is True
-        shots.take(page, "tasks")
 
         # The task page: frames update live until the task fails on frame 3.
         row.get_by_role("link", name=f"#{task_id}").click()
@@ -168,7 +117,6 @@ def test_render_watch_restart_and_isolation(
         expect(panel.locator("pre")).to_contain_text("Error: out of memory rendering frame 3")
         expect(panel.locator("pre")).to_contain_text("the renderer crashed")
         expect(panel.get_by_role("heading")).to_be_focused()
-        shots.take(page, "task")
         panel.get_by_role("button", name="Close log").click()
         expect(panel).to_be_hidden()
 
@@ -214,7 +162,6 @@ def test_render_watch_restart_and_isolation(
         expect(worker_row).to_contain_text("blender 3.4.1")
         expect(worker_row).to_contain_text("command 1")
         expect(worker_row).to_contain_text("s ago")
-        shots.take(admin, "workers")
         admin_context.close()
 
         # Another account sees none of it.

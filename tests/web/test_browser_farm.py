@@ -69,6 +69,14 @@ def test_failures_live_outputs_log_beside_and_viewer(
         expect(frame1.locator("[data-run]")).to_be_hidden()
         expect(frame1.locator("[data-time]")).to_contain_text("(render 3.0 s)")
 
+        # With a frame done and one running, the task page and the tasks list show an ETA.
+        expect(page.locator("[data-eta]")).to_contain_text("about", timeout=WAIT_MS)
+        listing = context.new_page()
+        listing.goto(f"{url}/tasks")
+        expect(listing.locator(f'tr[data-task-id="{task_id}"] [data-eta]')).to_contain_text("about")
+        shots.take(listing, "tasks")
+        listing.close()
+
         # Frame 3 fails: its card says why, and the header sums it up.
         status = page.locator("h1 [data-status]")
         expect(status).to_have_text("failed", timeout=WAIT_MS)
@@ -160,7 +168,6 @@ def test_failures_live_outputs_log_beside_and_viewer(
         expect(page).to_have_url(f"{url}/tasks?project_name=shots")
         row = page.locator(f'tr[data-task-id="{task_id}"]')
         expect(row.locator("[data-eta]")).to_have_text("—")
-        shots.take(page, "tasks")
 
         # The favicon is our own SVG.
         icon = page.locator('link[rel="icon"]').get_attribute("href")

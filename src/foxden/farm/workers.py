@@ -275,6 +275,8 @@ def list_workers(db: Database) -> list[WorkerOut]:
         status = r["status"]
         if status not in _SIGNED_OFF and now - r["last_seen"] > OFFLINE_AFTER:
             status = WorkerState.OFFLINE.value
+        elif status == WorkerState.BUSY and r["id"] not in current:
+            status = WorkerState.IDLE.value  # its leases ended since it last called
         out.append(
             WorkerOut(
                 id=r["id"],
