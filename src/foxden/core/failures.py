@@ -19,7 +19,8 @@ Transient failures are retried while attempts are left:
 * renderer crash: crashes come from drivers, hardware and races as well as from scenes;
 * out of memory: another worker may have more memory, or run fewer frames beside it;
 * timeout: another worker may be faster or less busy;
-* unknown: nothing says it would happen again (a worker that stopped answering, for one).
+* unknown: nothing says it would happen again (a worker that stopped answering, a sandbox that
+  would not start on one worker).
 """
 
 from __future__ import annotations
