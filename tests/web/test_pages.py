@@ -213,6 +213,22 @@ def test_task_pages_operations_and_downloads(live_server: LiveServer) -> None:
         assert "frame_0001.png" in page.text
         log = client.get(f"/tasks/{task_id}/frames/2/log")
         assert "out of memory" in log.text and "the renderer crashed" in log.text
+        # the page's live update: frame cards (worker, reason, time), outputs, summary, ETA
+        live = client.get(f"/tasks/{task_id}/live")
+        assert live.headers["cache-control"] == "no-store"
+        cards = {card["number"]: card for card in live.json()["frames"]}
+        assert cards[2]["status"] == "failed" and cards[2]["reason"] == "the renderer crashed"
+        assert cards[3]["worker"] == "sim-1" and "(render 0.0 s)" in cards[3]["time"]
+        assert live.json()["summary"] == "1 of 3 frames failed: the renderer crashed"
+        assert [o["path"] for o in live.json()["outputs"]] == [
+            f"{task_id}_a/frame_0001.png",
+            f"{task_id}_a/frame_0003.png",
+        ]
+        listed = client.get("/tasks/live").json()["items"]
+        assert [(t["id"], t["eta"]) for t in listed] == [(task_id, "—")]
+        assert client.get("/favicon.ico", follow_redirects=False).headers["location"] == (
+            "/static/favicon.svg"
+        )
         archive = client.get(f"/tasks/{task_id}/outputs.zip")
         assert archive.headers["content-type"] == "application/zip"
         assert "attachment" in archive.headers["content-disposition"]
@@ -243,8 +259,10 @@ def test_another_account_sees_none_of_it(live_server: LiveServer) -> None:
     bob, token = login(live_server.url, "bob", bob_key)
     with closing(bob):
         assert "No tasks" in bob.get("/tasks").text and "shots" not in bob.get("/projects").text
+        assert bob.get("/tasks/live").json()["items"] == []
         for path in (
             f"/tasks/{task_id}",
+            f"/tasks/{task_id}/live",
             f"/tasks/{task_id}/frames/1/log",
             f"/tasks/{task_id}/outputs.zip",
             f"/tasks/{task_id}/outputs/{task_id}_a/frame_0001.png",
