@@ -206,7 +206,7 @@
   // The frame viewer: a frame full size, previous/next (buttons and arrow keys), and a
   // flipbook that plays the thumbnails at the scene's frame rate.
   const viewer = document.getElementById("viewer");
-  const viewed = { number: null, timer: null, opener: null };
+  const viewed = { number: null, timer: null, opener: null, preloaded: [] };
 
   function framesWithPictures() {
     return [...document.querySelectorAll("li[data-frame]")].filter((li) => li.dataset.thumbHash);
@@ -250,8 +250,19 @@
     play.setAttribute("aria-pressed", "false");
   }
 
+  // The flipbook's pictures, loaded once: the browser then swaps them without asking again.
+  function preload() {
+    const taskId = taskBox.dataset.taskId;
+    viewed.preloaded = framesWithPictures().map((li) => {
+      const img = new Image();
+      img.src = "/api/tasks/" + taskId + "/frames/" + li.dataset.frame + "/thumbnail?v=" + li.dataset.thumbHash;
+      return img;
+    });
+  }
+
   function play() {
     stopPlaying();
+    preload();
     const input = viewer.querySelector("[data-viewer-fps]");
     const fps = Math.min(120, Math.max(1, Number(input.value) || Number(taskBox.dataset.fps) || 24));
     const play = viewer.querySelector("[data-viewer-play]");
