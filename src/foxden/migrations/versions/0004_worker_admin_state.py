@@ -18,9 +18,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("workers") as batch:
         batch.add_column(
-            sa.Column(
-                "admin_state", sa.String(length=16), nullable=False, server_default="active"
-            )
+            sa.Column("admin_state", sa.String(length=16), nullable=False, server_default="active")
         )
 
 
