@@ -45,6 +45,8 @@ accounts = Table(
     Column("trusted", Boolean, nullable=False, default=False, server_default=false()),
     # the vendor SDK's user setting `taskOverTimeSec` (None: the farm's default)
     Column("task_timeout_s", Integer),
+    # fair share: the account's weight among accounts competing for render slots (admins set it)
+    Column("share", Float, nullable=False, default=1.0, server_default=text("1")),
 )
 
 projects = Table(
@@ -60,6 +62,9 @@ projects = Table(
     # set by admins only: the sandbox may reach the network / the scene's scripts may run
     Column("allow_network", Boolean, nullable=False, default=False, server_default=false()),
     Column("allow_scripts", Boolean, nullable=False, default=False, server_default=false()),
+    # defaults of the project's tasks: render time per frame / time without progress (seconds)
+    Column("frame_timeout_s", Integer),
+    Column("progress_timeout_s", Integer),
     UniqueConstraint("account_id", "name"),
 )
 
@@ -136,6 +141,14 @@ tasks = Table(
     Column("completed_time", Float),
     # the vendor SDK's per-task timeout (setTaskOverTimeStop), seconds; None: none set
     Column("frame_timeout_s", Integer),
+    # seconds without a new progress or log line before the renderer is killed; None: none
+    Column("progress_timeout_s", Integer),
+    # farm-wide priority band, set by admins only: a higher band is served before fair share
+    Column("band", Integer, nullable=False, default=0, server_default=text("0")),
+    # why the task waits (a dependency failed or was aborted); "" when it is not blocked
+    Column("blocked_reason", String(512), nullable=False, default="", server_default=""),
+    # adaptive chunks: the target seconds of one chunk (None: chunk_size as given)
+    Column("target_chunk_seconds", Float),
     # "2 of 24 frames failed: ..." (foxden.core.failures.summarize), kept with the counters
     Column("failure_summary", Text, nullable=False, default="", server_default=""),
 )
@@ -172,6 +185,9 @@ workers = Table(
     Column("approved", Boolean, nullable=False, default=True, server_default=true()),
     # what an admin wants of it: active, draining (no new work) or disabled (`WorkerMode`)
     Column("admin_state", String(16), nullable=False, default="active", server_default="active"),
+    # frames failed in a row, across tasks (reset by a frame done); flagged for admins at a limit
+    Column("failure_streak", Integer, nullable=False, default=0, server_default=text("0")),
+    Column("flagged", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 leases = Table(
@@ -212,6 +228,8 @@ frames = Table(
     Column("error", Text, nullable=False, default=""),
     # the category of the error (foxden.core.failures.Category); None: not classified yet
     Column("failure_category", String(32)),
+    # the order frames are claimed in (first, last, middle first when asked); None: by number
+    Column("seq", Integer),
     UniqueConstraint("task_id", "number"),
     Index(
         "ix_frames_waiting",
@@ -302,4 +320,88 @@ render_envs = Table(
     Column("is_default", Boolean, nullable=False, default=False),
     Column("created_at", Float, nullable=False),
     UniqueConstraint("account_id", "edit_name"),
+)
+
+worker_task_failures = Table(
+    "worker_task_failures",
+    metadata,
+    # how many frames of a task a worker failed: at the limit it is no longer given the task
+    Column("worker_id", ForeignKey("workers.id", ondelete="CASCADE"), primary_key=True),
+    Column("task_id", ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("last_at", Float, nullable=False),
+)
+task_dependencies = Table(
+    "task_dependencies",
+    metadata,
+    # `task_id` waits until `depends_on` is done
+    Column("task_id", ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True),
+    Column("depends_on", ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_task_dependencies_depends_on", "depends_on"),
+)
+limits = Table(
+    "limits",
+    metadata,
+    # a named limit of concurrent frames (a licensed plugin): `foxden limit set arnold 10`
+    Column("name", String(64), primary_key=True),
+    Column("max_running", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+task_limits = Table(
+    "task_limits",
+    metadata,
+    Column("task_id", ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", ForeignKey("limits.name", ondelete="CASCADE"), primary_key=True),
+    Index("ix_task_limits_name", "name"),
+)
+project_limits = Table(
+    "project_limits",
+    metadata,
+    Column("project_id", ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", ForeignKey("limits.name", ondelete="CASCADE"), primary_key=True),
+)
+webhooks = Table(
+    "webhooks",
+    metadata,
+    # where an account (or one task, when task_id is set) wants its events POSTed
+    Column("id", Integer, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("task_id", ForeignKey("tasks.id", ondelete="CASCADE")),
+    Column("url", String(2048), nullable=False),
+    Column("events", JSON, nullable=False, default=list),  # [] = every event
+    Column("secret_box", Text, nullable=False),  # the signing secret, encrypted (SecretBox)
+    Column("created_at", Float, nullable=False),
+)
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("webhook_id", ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # pending, delivered, failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_at", Float, nullable=False),
+    Column("last_error", String(512), nullable=False, default=""),
+    Column("response_status", Integer),
+    Column("created_at", Float, nullable=False),
+    Column("delivered_at", Float),
+    Index("ix_webhook_deliveries_state_next", "state", "next_at"),
+    Index("ix_webhook_deliveries_webhook_id", "webhook_id"),
+)
+usage = Table(
+    "usage",
+    metadata,
+    # one row per frame attempt that ran: kept when the task is deleted (no foreign keys)
+    Column("id", Integer, primary_key=True),
+    Column("account_id", Integer, nullable=False),
+    Column("project_name", String(128), nullable=False),
+    Column("task_id", Integer, nullable=False),
+    Column("frame_number", Integer, nullable=False),
+    Column("worker_id", Integer),
+    Column("core_seconds", Float, nullable=False),
+    Column("gpu_seconds", Float, nullable=False, default=0.0),
+    Column("ended_at", Float, nullable=False),
+    Index("ix_usage_account_ended", "account_id", "ended_at"),
+    Index("ix_usage_task", "task_id"),
 )
