@@ -1,5 +1,5 @@
 """Server-side commands: `serve`; `account create|list|disable|enable|rotate-key|sdk-key|trust|untrust`;
-`project allow`; `join-key`; `workers list|revoke|approve`; `gc`; `fsck`; `migrate`."""
+`project allow`; `join-key`; `workers list|revoke|approve|drain|disable|enable`; `gc`; `fsck`; `migrate`."""
 
 from __future__ import annotations
 
@@ -156,7 +156,9 @@ def register(sub: Any) -> None:
     )
     j.set_defaults(func=_join_key)
 
-    wk = sub.add_parser("workers", help="list, revoke and approve the farm's render nodes")
+    wk = sub.add_parser(
+        "workers", help="list, revoke, approve, drain, disable and enable the farm's render nodes"
+    )
     wk_sub = wk.add_subparsers(dest="workers_command", metavar="ACTION", required=True)
     wl = wk_sub.add_parser("list", help="list workers as JSON")
     add_server_options(wl)
@@ -164,6 +166,9 @@ def register(sub: Any) -> None:
     for name, helptext in (
         ("revoke", "take a worker's token away (401 at once) and requeue its frames"),
         ("approve", "let a worker waiting for approval take work"),
+        ("drain", "let a worker finish the frames it renders, then give it no new work"),
+        ("disable", "give a worker no work; its running frames go back to the queue"),
+        ("enable", "let a drained or disabled worker take work again"),
     ):
         wa = wk_sub.add_parser(name, help=helptext)
         wa.add_argument(
@@ -379,12 +384,22 @@ def _workers_list(args: argparse.Namespace) -> int:
 
 
 def _workers_action(args: argparse.Namespace) -> int:
+    from foxden.core.states import WorkerMode
     from foxden.farm import workers
 
-    action = workers.revoke if args.action_name == "revoke" else workers.approve
+    modes = {
+        "drain": WorkerMode.DRAINING,
+        "disable": WorkerMode.DISABLED,
+        "enable": WorkerMode.ACTIVE,
+    }
     farm = _open(args)
     try:
-        print(json.dumps(action(farm.db, args.worker_id).model_dump(mode="json")))
+        if args.action_name in modes:
+            out = workers.set_admin_state(farm.db, args.worker_id, modes[args.action_name])
+            print(json.dumps(out.model_dump(mode="json")))
+        else:
+            act = workers.revoke if args.action_name == "revoke" else workers.approve
+            print(json.dumps(act(farm.db, args.worker_id).model_dump(mode="json")))
     finally:
         farm.close()
     return 0

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import LiveServer
 from tests.farmkit import make_project, register_worker, submit, upload
@@ -124,3 +126,32 @@ def test_drain_and_disable_refuse_unknown_and_revoked_workers(live_server: LiveS
         assert refused.status_code == 409 and "revoked" in refused.json()["error"]["message"]
         assert admin.post(f"/api/workers/99999/{action}").status_code == 404
         assert admin.post(f"/api/workers/0/{action}").status_code == 422
+
+
+def test_the_command_line_drains_disables_and_enables(
+    live_server: LiveServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from foxden.cli import main
+
+    worker = register_worker(live_server.url, live_server.farm.join_key, name="cli-w")
+    _task(live_server, "1-3")
+    admin = live_server.client(live_server.admin_key)
+    wid = _worker_id(admin, "cli-w")
+    farm = [
+        "--data-dir",
+        str(live_server.data_dir),
+        "--database-url",
+        live_server.farm.settings.db_url,
+    ]
+    for action, state, claim in (
+        ("drain", "draining", 204),
+        ("enable", "active", 200),
+        ("disable", "disabled", 204),
+    ):
+        assert main(["workers", action, str(wid), *farm]) == 0
+        out = capsys.readouterr().out
+        assert json.loads(out)["admin_state"] == state
+        assert _listed(admin, "cli-w")["admin_state"] == state
+        assert worker.post("/api/worker/claim", json={}).status_code == claim
+    assert main(["workers", "drain", "99999", *farm]) != 0
+    assert "99999" in capsys.readouterr().err
