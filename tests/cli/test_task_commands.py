@@ -120,6 +120,10 @@ def test_restart_and_the_log_of_a_frame_by_attempt(farm: CliFarm) -> None:
     farm.fail_once(task_id, "first try log\n", "crash one")
     farm.fail_once(task_id, "second try log\n", "crash two")
     assert farm.task(task_id)["status"] == "failed"
+    listed = farm.run("tasks").stdout
+    assert "FAILURES" in listed and "1 of 1 frame failed: crash two" in listed
+    framed = farm.run("frames", str(task_id)).stdout
+    assert "WHY" in framed and "unknown" in framed and "advice: " in framed
 
     both = farm.run("log", str(task_id), "1")
     assert both.returncode == 0

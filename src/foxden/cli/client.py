@@ -379,6 +379,12 @@ def task_summary(task: Task) -> str:
     return ", ".join(parts)
 
 
+def _cut(text: str, width: int) -> str:
+    """`text` on one line, at most `width` characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
 def _tasks(args: argparse.Namespace) -> int:
     with _client(args) as client:
         page = client.tasks(
@@ -400,11 +406,12 @@ def _tasks(args: argparse.Namespace) -> int:
             t.cg_soft_name,
             t.scene_path,
             _when(t.submit_time),
+            _cut(t.failure_summary, 70) or "-",
         )
         for t in page.items
     ]
     header = ("ID", "PROJECT", "STATUS", "FRAMES", "DONE", "CAMERA", "LAYER", "ARTIST")
-    _table((*header, "SOFTWARE", "SCENE", "SUBMITTED"), rows)
+    _table((*header, "SOFTWARE", "SCENE", "SUBMITTED", "FAILURES"), rows)
     if page.total > len(page.items):
         print(f"({len(page.items)} of {page.total}; --limit for more)")
     return 0
@@ -425,11 +432,15 @@ def _frames(args: argparse.Namespace) -> int:
             str(f.attempts),
             f"{f.render_time:.1f}s" if f.render_time else "-",
             ", ".join(o.path.rsplit("/", 1)[-1] for o in f.outputs) or "-",
+            (f.failure_category or "").replace("_", " "),
             f.error.splitlines()[0] if f.error else "",
         )
         for f in frames
     ]
-    _table(("FRAME", "STATUS", "TRIES", "TIME", "OUTPUTS", "ERROR"), rows)
+    _table(("FRAME", "STATUS", "TRIES", "TIME", "OUTPUTS", "WHY", "ERROR"), rows)
+    failed = [f for f in frames if f.advice]
+    if failed:
+        print(f"advice: {failed[0].advice}")
     return 0
 
 
