@@ -10,7 +10,7 @@ from playwright.sync_api import Browser, Dialog, expect, sync_playwright
 
 from tests.conftest import LiveServer
 from tests.farmkit import register_worker
-from tests.web.test_browser import ARGS, CHROMIUM, log_in
+from tests.web.conftest import ARGS, CHROMIUM, log_in
 
 pytestmark = pytest.mark.browser
 
