@@ -48,7 +48,7 @@ from foxden.db.schema import (
     tasks,
 )
 from foxden.errors import BadRequest, Conflict, NotFound
-from foxden.farm import lifecycle, scene_checks
+from foxden.farm import estimates, lifecycle, scene_checks
 from foxden.farm.files import lookup
 from foxden.farm.privileges import PRIVILEGED_JOB_TYPES, require_allowed
 from foxden.farm.projects import config_for_submit
@@ -331,10 +331,15 @@ def _task_row(conn: Connection, account_id: int, task_id: int) -> Any:
 
 
 def task_record(
-    row: Any, account_name: str = "", frames_detail: list[FrameOut] | None = None
+    row: Any,
+    account_name: str = "",
+    frames_detail: list[FrameOut] | None = None,
+    estimate: estimates.Estimate | None = None,
 ) -> TaskOut:
-    """The public record of a task (with its frames when they are given)."""
+    """The public record of a task (with its frames when they are given, its ETA and core-hours
+    when `estimate` is given: `estimates.of_rows`)."""
     counts = {s.value: getattr(row, f"n_{s.value}") for s in FrameStatus}
+    guess = estimate or estimates.Estimate()
     return TaskOut(
         id=row.id,
         project_name=row.project_name,
@@ -361,7 +366,17 @@ def task_record(
         start_time=row.start_time,
         completed_time=row.completed_time,
         failure_summary=row.failure_summary,
+        eta_seconds=guess.eta_seconds,
+        core_hours=guess.core_hours,
         frames_detail=frames_detail,
+    )
+
+
+def _record(conn: Connection, account_id: int, task_id: int) -> TaskOut:
+    """The record of one of the account's tasks, with its estimates (no frames)."""
+    row = _task_row(conn, account_id, task_id)
+    return task_record(
+        row, _account_name(conn, account_id), None, estimates.of_rows(conn, [row])[row.id]
     )
 
 
@@ -415,7 +430,8 @@ def get_task(db: Database, account_id: int, task_id: int, with_frames: bool = Fa
     with db.read() as conn:
         row = _task_row(conn, account_id, task_id)
         detail = frame_records(conn, task_id) if with_frames else None
-        return task_record(row, _account_name(conn, account_id), detail)
+        guess = estimates.of_rows(conn, [row])[row.id]
+        return task_record(row, _account_name(conn, account_id), detail, guess)
 
 
 # ---- operations ----------------------------------------------------------------------------
@@ -485,7 +501,7 @@ def operate(
             where = _restart_filter(conn, task_id, restart, numbers)
             lifecycle.transition(conn, task_id, Event.RESTART, where)
             lifecycle.revoke_idle_leases(conn, task_id, "the frames were restarted")
-        return task_record(_task_row(conn, account_id, task_id), _account_name(conn, account_id))
+        return _record(conn, account_id, task_id)
 
 
 def _restart_filter(
@@ -556,7 +572,11 @@ def list_tasks(db: Database, account_id: int, filters: Mapping[str, Any]) -> Tas
         ).all()
         name = _account_name(conn, account_id)
         detail = bool(f.get("with_frames"))
-        items = [task_record(r, name, frame_records(conn, r.id) if detail else None) for r in rows]
+        guesses = estimates.of_rows(conn, rows)
+        items = [
+            task_record(r, name, frame_records(conn, r.id) if detail else None, guesses[r.id])
+            for r in rows
+        ]
     return TaskPageOut(total=total, page_no=page, page_size=size, items=items)
 
 
@@ -739,7 +759,7 @@ def set_priority(db: Database, account_id: int, task_id: int, priority: int) -> 
         lifecycle.lock_task(conn, task_id)
         _task_row(conn, account_id, task_id)
         conn.execute(update(tasks).where(tasks.c.id == task_id).values(priority=value))
-        return task_record(_task_row(conn, account_id, task_id), _account_name(conn, account_id))
+        return _record(conn, account_id, task_id)
 
 
 def set_frame_timeout(
@@ -776,7 +796,7 @@ def stop_frames(
             where = lifecycle.status_filter(statuses or [FrameStatus.WAITING, FrameStatus.RUNNING])
         lifecycle.transition(conn, task_id, Event.STOP, where)
         lifecycle.revoke_idle_leases(conn, task_id, "frames were stopped")
-        return task_record(_task_row(conn, account_id, task_id), _account_name(conn, account_id))
+        return _record(conn, account_id, task_id)
 
 
 def frame_numbers(

@@ -294,6 +294,11 @@ class TaskOut(Record):
     completed_time: float | None
     #: "2 of 24 frames failed: camera 'CamC' not found ...", '' when no frame failed
     failure_summary: str = ""
+    #: seconds until its frames are all rendered, from its done frames' times
+    #: (`foxden.farm.estimates`); None when unknown or when the task is not queued or rendering
+    eta_seconds: float | None = None
+    #: core-hours of all its frames: its done frames' core time, extrapolated; None when unknown
+    core_hours: float | None = None
     frames_detail: list[FrameOut] | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
