@@ -13,6 +13,7 @@ from foxden.db.engine import Database, new_id
 from foxden.db.schema import plugin_configs, projects
 from foxden.errors import BadRequest, Conflict, NotFound
 from foxden.farm.privileges import project_rights, require_allowed
+from foxden.farm.time_limits import limit_seconds
 from foxden.farm.workers import software_available, software_on_offer
 from foxden.wire.api import (
     PluginConfigChange,
@@ -49,6 +50,8 @@ def _project_record(conn: Connection, row: Any) -> ProjectOut:
         create_time=row.created_at,
         plugins=[_config_record(c) for c in configs],
         **project_rights(row),  # read-only here: administrators set them (farm/rights.py)
+        frame_timeout_s=row.frame_timeout_s,
+        progress_timeout_s=row.progress_timeout_s,
     )
 
 
@@ -172,6 +175,25 @@ def modify_project(db: Database, account_id: int, name: str, change: ProjectChan
         if changes:
             conn.execute(update(projects).where(projects.c.id == row.id).values(**changes))
         return _project_record(conn, _get_row(conn, account_id, new_name))
+
+
+def set_time_limits(
+    db: Database,
+    account_id: int,
+    name: str,
+    frame_timeout_s: int | None,
+    progress_timeout_s: int | None,
+) -> ProjectOut:
+    """Set the default time limits of a project's tasks (None or 0 clears one); they apply to
+    the frames claimed from now on of its tasks that have no limit of their own."""
+    values = {
+        "frame_timeout_s": limit_seconds("frame_timeout_s", frame_timeout_s),
+        "progress_timeout_s": limit_seconds("progress_timeout_s", progress_timeout_s),
+    }
+    with db.write() as conn:
+        row = _get_row(conn, account_id, name)
+        conn.execute(update(projects).where(projects.c.id == row.id).values(**values))
+        return _project_record(conn, _get_row(conn, account_id, name))
 
 
 def delete_project(db: Database, account_id: int, name: str) -> None:

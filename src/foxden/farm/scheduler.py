@@ -29,7 +29,7 @@ from foxden.db.schema import (
     tasks,
 )
 from foxden.errors import Forbidden, LeaseLost, Unauthorized
-from foxden.farm import lifecycle, proofs
+from foxden.farm import chunks, lifecycle, proofs
 from foxden.farm import logs as frame_log
 from foxden.farm.caches import Payload, PayloadCache
 from foxden.farm.privileges import PRIVILEGED_JOB_TYPES
@@ -92,10 +92,16 @@ _WORKER_SEEN = text(
     f"WHERE id = :worker_id AND approved AND status <> '{WorkerState.REVOKED.value}'"
 )
 _WORKER_STANDING = text("SELECT status, approved FROM workers WHERE id = :worker_id")
-# a project's sandbox rights change (admins set them), so they are read per claim, not cached
-_PROJECT_RIGHTS = text(
-    "SELECT projects.allow_network, projects.allow_scripts FROM tasks "
-    "JOIN projects ON projects.id = tasks.project_id WHERE tasks.id = :task_id"
+# what a lease carries that changes after submission, so read per claim, not cached: the
+# project's sandbox rights (admins set them) and the time limits (the task's own, else its
+# project's defaults, else, for a frame's render time, its account's SDK setting)
+_LEASE_TERMS = text(
+    "SELECT projects.allow_network, projects.allow_scripts, "
+    "COALESCE(tasks.frame_timeout_s, projects.frame_timeout_s, accounts.task_timeout_s) "
+    "AS frame_timeout_s, "
+    "COALESCE(tasks.progress_timeout_s, projects.progress_timeout_s) AS progress_timeout_s "
+    "FROM tasks JOIN accounts ON accounts.id = tasks.account_id "
+    "LEFT JOIN projects ON projects.id = tasks.project_id WHERE tasks.id = :task_id"
 )
 # Lock order on PostgreSQL, everywhere: the task row, then lease rows, then frame rows.
 _LEASE_OF_WORKER_SQL = (
@@ -148,8 +154,8 @@ def claim(
             )
             if not set(options.get("tags") or []) <= worker.tags:
                 continue
-            size = cand.chunk_size if max_frames is None else min(cand.chunk_size, max_frames)
             lifecycle.lock_task(conn, cand.id)
+            size = chunks.claim_size(conn, cand.id, cand.chunk_size, max_frames)
             picked = conn.execute(pick, {"task_id": cand.id, "size": size}).all()
             if not picked:
                 continue
@@ -167,22 +173,49 @@ def claim(
             ids = [p.id for p in picked]
             lifecycle.claim_frames(conn, cand.id, ids, lease_id, worker.id, now)
             _admit(conn, worker.id, WorkerState.BUSY, now)
-            task, inputs = _task_payload(conn, cand.id, cand.submit_time, payloads)
-            rights = conn.execute(_PROJECT_RIGHTS, {"task_id": cand.id}).first()
-            return {
-                "lease_id": lease_id,
-                "lease_seconds": lease_seconds,
-                "heartbeat_seconds": heartbeat_seconds,
-                "frames": [p.number for p in picked],
-                "task": {  # the cached payload stays as it is; the project gone: no rights
-                    **task,
-                    "allow_network": bool(rights is not None and rights.allow_network),
-                    "allow_scripts": bool(rights is not None and rights.allow_scripts),
-                },
-                "inputs": inputs,
-            }
+            return _lease_payload(
+                conn,
+                cand.id,
+                cand.submit_time,
+                payloads,
+                lease_id=lease_id,
+                lease_seconds=lease_seconds,
+                heartbeat_seconds=heartbeat_seconds,
+                numbers=[p.number for p in picked],
+            )
         _admit(conn, worker.id, WorkerState.IDLE, now)
     return None
+
+
+def _lease_payload(
+    conn: Connection,
+    task_id: int,
+    submit_time: float,
+    payloads: PayloadCache | None,
+    *,
+    lease_id: int,
+    lease_seconds: float,
+    heartbeat_seconds: float,
+    numbers: list[int],
+) -> LeaseOut:
+    """The claim's reply: the lease, its frames, the task (cached) and its inputs, with what
+    changes after submission read now (sandbox rights, time limits)."""
+    task, inputs = _task_payload(conn, task_id, submit_time, payloads)
+    terms = conn.execute(_LEASE_TERMS, {"task_id": task_id}).first()
+    return {
+        "lease_id": lease_id,
+        "lease_seconds": lease_seconds,
+        "heartbeat_seconds": heartbeat_seconds,
+        "frames": numbers,
+        "task": {  # the cached payload stays as it is; the project gone: no rights
+            **task,
+            "allow_network": bool(terms is not None and terms.allow_network),
+            "allow_scripts": bool(terms is not None and terms.allow_scripts),
+        },
+        "inputs": inputs,
+        "frame_timeout_s": None if terms is None else terms.frame_timeout_s,
+        "progress_timeout_s": None if terms is None else terms.progress_timeout_s,
+    }
 
 
 def _seen_busy(conn: Connection, worker_id: int, now: float) -> None:

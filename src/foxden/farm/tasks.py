@@ -48,7 +48,7 @@ from foxden.db.schema import (
     tasks,
 )
 from foxden.errors import BadRequest, Conflict, NotFound
-from foxden.farm import estimates, lifecycle, scene_checks
+from foxden.farm import chunks, estimates, lifecycle, scene_checks, time_limits
 from foxden.farm.files import lookup
 from foxden.farm.privileges import PRIVILEGED_JOB_TYPES, require_allowed
 from foxden.farm.projects import config_for_submit
@@ -80,6 +80,10 @@ KNOWN_FIELDS = {
     "options",
     "config_id",
     "strict",
+    # time limits and adaptive chunks (farm/time_limits.py, farm/chunks.py)
+    "frame_timeout_s",
+    "progress_timeout_s",
+    "chunk_seconds",
 }
 MAX_INPUTS = 20_000
 
@@ -246,6 +250,7 @@ def _insert_task(
         "n_waiting": len(sub.numbers),
         "submit_time": time.time(),
     }
+    values.update({**time_limits.submit_values(request), **chunks.submit_values(request)})
     if draft_id is None:
         task_id = new_id(conn.execute(insert(tasks).values(**values)))
     else:

@@ -189,6 +189,9 @@ class ProjectOut(Record):
     plugins: list[PluginConfigOut]
     allow_network: bool  # sandbox rights, set by administrators only
     allow_scripts: bool
+    # default time limits of the project's tasks, seconds (None: none; farm/time_limits.py)
+    frame_timeout_s: int | None = None
+    progress_timeout_s: int | None = None
 
 
 class FileOut(Record):

@@ -125,6 +125,10 @@ class LeaseOut(TypedDict):
     frames: list[int]
     task: TaskInfo
     inputs: list[InputFile]
+    # the task's time limits in seconds (its own, else its project's, else its account's
+    # default; None: no limit): a frame's render time, the time without a progress or log line
+    frame_timeout_s: NotRequired[int | None]
+    progress_timeout_s: NotRequired[int | None]
 
 
 class HeartbeatOut(TypedDict):

@@ -6,7 +6,8 @@ and files it under a frame. The messenger side (`worker/messenger.py`) heartbeat
 `heartbeat_seconds` (progress and new log text) and reports frames as they finish: each report
 waits until the frame's outputs and thumbnails are uploaded. A 'stop' reply, or the lease being
 gone, sets `stop`, which kills the renderer's process group within `poll_interval`; the work is
-then dropped without a report.
+then dropped without a report. The task's time limits (`worker/watchdog.py`) kill it the same
+way, and its open frames then fail as timed out.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from foxden.worker.protocol import (
 from foxden.worker.readable import Readable
 from foxden.worker.sandbox import SANDBOX_PATH, Limits, Sandbox, clean_env, trusted_env
 from foxden.worker.settings import WorkerSettings
+from foxden.worker.watchdog import Clock, Watchdog, seconds
 
 log = logging.getLogger("foxden.worker")
 KILL_GRACE = 2.0
@@ -117,8 +119,11 @@ def pick_software(software: list[Software], job_type: str, cg_soft_name: str) ->
 class LeaseRun:
     """Renders the frames of one lease (call `run` once, in the slot's thread)."""
 
-    def __init__(self, lease: LeaseOut, agent: LeaseHost) -> None:
+    def __init__(self, lease: LeaseOut, agent: LeaseHost, clock: Clock = time.monotonic) -> None:
         self.lease = lease
+        self.clock = clock  # the time limits' clock (tests move it)
+        self.frame_timeout = seconds(lease.get("frame_timeout_s"))
+        self.progress_timeout = seconds(lease.get("progress_timeout_s"))
         self.agent = agent
         self.client = agent.client
         self.id = lease["lease_id"]
@@ -236,8 +241,10 @@ class LeaseRun:
         tail: list[str] = []
         began = time.time()
         self.messenger.mark_started(frames, began)
+        watchdog = Watchdog(self.frame_timeout, self.progress_timeout, self.clock)
 
         def on_line(line: str) -> None:
+            watchdog.output()
             tail.append(line)
             if len(tail) > 40:
                 del tail[:-30]
@@ -252,7 +259,11 @@ class LeaseRun:
                     continue
                 self.messenger.progress(event.frame, event.fraction)
                 if event.done:
+                    watchdog.frame_done()
                     self._decide(job_type, chunk, event.frame, True, "")
+
+        def should_stop() -> bool:
+            return self._should_stop() or (watchdog.armed and watchdog.expired() is not None)
 
         clock = time.monotonic()
         try:
@@ -262,7 +273,7 @@ class LeaseRun:
                 command.cwd,
                 env,
                 on_line,
-                self._should_stop,
+                should_stop,
                 poll_interval=0.2,
                 grace=KILL_GRACE,
                 inherit_env=False,
@@ -281,7 +292,17 @@ class LeaseRun:
             time.monotonic() - clock,
             extra={"event": "command_end"},
         )
-        if result.killed or self._should_stop():
+        if self._should_stop():
+            return False
+        timed_out = watchdog.expired() if watchdog.armed else None
+        if result.killed and timed_out is not None:
+            log.warning(
+                "lease %d: %s %s", self.id, program, timed_out, extra={"event": "render_timeout"}
+            )
+            for f in frames:
+                self._decide(job_type, chunk, f, False, f"{program} {timed_out}")
+            return True  # the next command renders other frames, on its own clock
+        if result.killed:
             return False
         shown_tail = [s for s in map(self.readable.line, tail[-15:]) if s is not None]
         # one reason a line, the most telling first (the summary of a task shows the first)

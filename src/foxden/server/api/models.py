@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from foxden.wire.api import FileEntry, PluginConfigIn
-from foxden.wire.fields import Int32, RowId, refuse_non_finite
+from foxden.wire.fields import Finite, Int32, RowId, refuse_non_finite
 
 
 class AccountCreate(BaseModel):
@@ -49,6 +49,17 @@ class ProjectIn(BaseModel):
     plugins: list[PluginConfigIn] = []
 
 
+class TimeLimitsIn(BaseModel):
+    """A project's default time limits for its tasks, in seconds (null or 0: none)."""
+
+    frame_timeout_s: Int32 | None = Field(
+        None, description="seconds one frame may render before it fails as timed out"
+    )
+    progress_timeout_s: Int32 | None = Field(
+        None, description="seconds a renderer may go without a progress or log line"
+    )
+
+
 class Manifest(BaseModel):
     """An upload manifest."""
 
@@ -81,6 +92,22 @@ class TaskIn(BaseModel):
         False,
         description="refuse the task (400 naming them) when the scene uses files that were "
         "never uploaded, instead of submitting it with a warning for each",
+    )
+    frame_timeout_s: Int32 | None = Field(
+        None,
+        description="seconds one frame may render before the worker kills the renderer and "
+        "the frame fails as timed out (retried); default: the project's, else the account's",
+    )
+    progress_timeout_s: Int32 | None = Field(
+        None,
+        description="seconds the renderer may go without a progress or log line before it is "
+        "killed and the frame fails as timed out; default: the project's",
+    )
+    chunk_seconds: Finite | None = Field(
+        None,
+        description="how long one worker's chunk should render: a claim takes as many frames "
+        "as fit, from the task's measured frame times (1 until one is done), at most "
+        "chunk_size (100 when not given)",
     )
 
     @model_validator(mode="before")

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 
 from foxden.farm import projects
 from foxden.server.api.deps import AccountDep, FarmDep
-from foxden.server.api.models import ProjectIn
+from foxden.server.api.models import ProjectIn, TimeLimitsIn
 from foxden.wire.api import PluginConfigChange, PluginConfigIn, ProjectChange, ProjectOut
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
@@ -44,6 +44,18 @@ def modify_project(
 ) -> ProjectOut:
     """Rename a project or change its path, remark or render OS."""
     return projects.modify_project(farm.db, account.id, name, body)
+
+
+@router.put("/{name}/time-limits")
+def set_time_limits(
+    name: str, body: TimeLimitsIn, farm: FarmDep, account: AccountDep
+) -> ProjectOut:
+    """Set the default time limits of the project's tasks (null or 0: none): how long one frame
+    may render, how long a renderer may go without a progress or log line. A task's own limits
+    come first; the frames claimed from now on follow the new defaults."""
+    return projects.set_time_limits(
+        farm.db, account.id, name, body.frame_timeout_s, body.progress_timeout_s
+    )
 
 
 @router.delete("/{name}", status_code=204)
