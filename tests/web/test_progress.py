@@ -1,4 +1,4 @@
-"""What the task pages compute: ETAs, wall times beside render times, summaries, frame rates."""
+"""What the task pages compute: ETA and core-hour texts, wall times beside render times, summaries, frame rates."""
 
 from __future__ import annotations
 
@@ -58,19 +58,15 @@ def _frame(number: int, status: str, **kw: Any) -> FrameOut:
     return FrameOut(**values)
 
 
-def test_eta_is_the_mean_wall_time_times_frames_left_over_frames_running() -> None:
-    task = _task(done=4, running=2, waiting=4)
-    # 4 waiting + 2 running, of which 0.5 + 0.5 is rendered: 5 frames of 10 s, 2 side by side
-    assert progress.eta(task, progress.Pace(mean_wall=10.0, running_progress=1.0)) == 25.0
+def test_the_pages_show_the_task_s_estimates_as_text() -> None:
+    # the rule is foxden.farm.estimates' (tests/farm/test_estimates.py); the pages word it
     assert progress.eta_text(25.0) == "about 25.0 s"
-
-
-def test_eta_is_unknown_before_a_frame_is_done_while_nothing_runs_and_once_settled() -> None:
-    assert progress.eta(_task(running=2, waiting=8), progress.Pace(None, 0.0)) is None
-    assert progress.eta(_task(done=2, waiting=8), progress.Pace(10.0, 0.0)) is None
-    assert progress.eta(_task("stopped", done=2, stopped=8), progress.Pace(10.0, 0.0)) is None
-    assert progress.eta(_task(done=2, running=1), None) is None
+    assert progress.eta_text(125.0) == "about 2 min 05 s"
     assert progress.eta_text(None) == "—"
+    assert progress.core_hours_text(1.254) == "about 1.25 core-h"
+    assert progress.core_hours_text(1234.4) == "about 1,234 core-h"
+    assert progress.core_hours_text(0.001) == "under 0.01 core-h"
+    assert progress.core_hours_text(None) == "—"
 
 
 def test_times_show_wall_time_with_the_render_time_beside_it() -> None:

@@ -1,5 +1,5 @@
 """What the task pages show beyond the API's records: frames' wall times, their workers' names,
-failure reasons, estimates of the time left, and the scene's frame rate for the flipbook."""
+failure reasons, the task's estimates as text, and the scene's frame rate for the flipbook."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 
-from foxden.core.states import ACTIVE, FrameStatus
+from foxden.core.states import FrameStatus
 from foxden.db.engine import Database
-from foxden.db.schema import frames, workers
+from foxden.db.schema import workers
 from foxden.wire.api import FrameOut, TaskOut
 
 DEFAULT_FPS = 24.0
@@ -34,57 +34,19 @@ def duration(seconds: float | None) -> str:
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
 
 
-@dataclass(frozen=True)
-class Pace:
-    """How fast a task's frames go: the mean wall time of its done frames, and how much of its
-    running frames is rendered (the sum of their progress)."""
-
-    mean_wall: float | None
-    running_progress: float
-
-
-def paces(db: Database, task_ids: Sequence[int]) -> dict[int, Pace]:
-    """The `Pace` of each task among `task_ids` (one query)."""
-    if not task_ids:
-        return {}
-    done = (frames.c.status == FrameStatus.DONE.value) & frames.c.end_time.is_not(None)
-    running = frames.c.status == FrameStatus.RUNNING.value
-    with db.read() as conn:
-        rows = conn.execute(
-            select(
-                frames.c.task_id,
-                func.avg(case((done, frames.c.end_time - frames.c.start_time))).label("wall"),
-                func.coalesce(func.sum(case((running, frames.c.progress), else_=0.0)), 0.0).label(
-                    "progress"
-                ),
-            )
-            .where(frames.c.task_id.in_(list(task_ids)))
-            .group_by(frames.c.task_id)
-        ).all()
-    return {
-        r.task_id: Pace(None if r.wall is None else float(r.wall), float(r.progress)) for r in rows
-    }
-
-
-def eta(task: TaskOut, pace: Pace | None) -> float | None:
-    """Seconds until the task's frames are all rendered, or None when that is not known.
-
-    The mean wall time of its done frames, times the frames left (waiting ones, and what is
-    not yet rendered of the running ones), divided by the frames rendering side by side now.
-    Unknown before a frame is done, and while no frame renders (no worker is on it).
-    """
-    if task.status not in ACTIVE or pace is None or pace.mean_wall is None:
-        return None
-    running = task.counts.get(FrameStatus.RUNNING.value, 0)
-    if running <= 0:
-        return None
-    left = task.counts.get(FrameStatus.WAITING.value, 0) + running - pace.running_progress
-    return max(0.0, pace.mean_wall * left / running)
-
-
 def eta_text(seconds: float | None) -> str:
-    """An ETA as the pages show it: 'about 2 min 05 s', or '—' when unknown."""
+    """An ETA as the pages show it: 'about 2 min 05 s', or '—' when unknown (a task's
+    `eta_seconds`: `foxden.farm.estimates` has the rule)."""
     return "—" if seconds is None else f"about {duration(seconds)}"
+
+
+def core_hours_text(hours: float | None) -> str:
+    """A task's core-hours as the pages show them: 'about 1.25 core-h', or '—' when unknown."""
+    if hours is None:
+        return "—"
+    if hours < 0.01:
+        return "under 0.01 core-h"
+    return f"about {hours:.2f} core-h" if hours < 10 else f"about {hours:,.0f} core-h"
 
 
 def worker_names(db: Database, ids: Sequence[int | None]) -> dict[int, str]:

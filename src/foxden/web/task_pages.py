@@ -62,8 +62,7 @@ def _listed(
     except BadRequest as exc:
         found = TaskPageOut(total=0, page_no=page, page_size=PAGE_SIZE, items=[])
         error = exc.message
-    paces = progress.paces(farm.db, [t.id for t in found.items])
-    etas = {t.id: progress.eta_text(progress.eta(t, paces.get(t.id))) for t in found.items}
+    etas = {t.id: progress.eta_text(t.eta_seconds) for t in found.items}
     return chosen, page, found, etas, error
 
 
@@ -82,6 +81,7 @@ def task_list(request: Request, account: PageAccount) -> Response:
         error=error,
         tasks=found.items,
         etas=etas,
+        core_hours_text=progress.core_hours_text,
         total=found.total,
         page=page,
         pages=pages,
@@ -97,7 +97,14 @@ def task_list(request: Request, account: PageAccount) -> Response:
 def task_list_live(request: Request, account: PageAccount) -> Response:
     """The task list's live update (the same filters): each task's record and ETA."""
     _chosen, _page, found, etas, error = _listed(request, account)
-    items = [{**t.model_dump(mode="json"), "eta": etas[t.id]} for t in found.items]
+    items = [
+        {
+            **t.model_dump(mode="json"),
+            "eta": etas[t.id],
+            "core_hours_text": progress.core_hours_text(t.core_hours),
+        }
+        for t in found.items
+    ]
     return _json({"total": found.total, "items": items, "error": error})
 
 
@@ -118,18 +125,19 @@ class _TaskView:
     outputs: list[TaskOutputOut]
     summary: str
     eta: str
+    core_hours: str
 
 
 def _task_view(request: Request, account: Account, task_id: int) -> _TaskView:
     farm = web_state(request).farm
     task = tasks.get_task(farm.db, account.id, task_id, with_frames=True)
-    pace = progress.paces(farm.db, [task_id]).get(task_id)
     return _TaskView(
         task=task,
         frames=progress.frame_views(farm.db, task),
         outputs=tasks.task_outputs(farm.db, account.id, task_id),
         summary=progress.failure_summary(task),
-        eta=progress.eta_text(progress.eta(task, pace)),
+        eta=progress.eta_text(task.eta_seconds),
+        core_hours=progress.core_hours_text(task.core_hours),
     )
 
 
@@ -147,6 +155,7 @@ def task_page(task_id: int, request: Request, account: PageAccount) -> Response:
         outputs=view.outputs,
         summary=view.summary,
         eta=view.eta,
+        core_hours=view.core_hours,
         fps=progress.fps(view.task),
         ops={op.value: allowed_statuses(op) for op in TaskOp},
         frame_statuses=[s.value for s in FrameStatus],
@@ -174,6 +183,7 @@ def task_live(task_id: int, request: Request, account: PageAccount) -> Response:
             ],
             "summary": view.summary,
             "eta": view.eta,
+            "core_hours": view.core_hours,
         }
     )
 

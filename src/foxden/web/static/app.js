@@ -81,6 +81,7 @@
       el("td", {}, [el("span", { class: "badge st-" + task.status, "data-status": "" }, [task.status])]),
       el("td", {}, [box]),
       el("td", { "data-eta": "" }, [task.eta]),
+      el("td", { "data-core-hours": "" }, [task.core_hours_text]),
       el("td", {}, [task.project_name]),
       el("td", { class: "path" }, [task.scene_path]),
       el("td", {}, [task.cg_soft_name]),
@@ -108,6 +109,8 @@
         setProgress(row.querySelector("[data-progress]"), task);
         const eta = row.querySelector("[data-eta]");
         if (eta) eta.textContent = task.eta;
+        const core = row.querySelector("[data-core-hours]");
+        if (core) core.textContent = task.core_hours_text;
       }
       const total = document.querySelector("[data-total]");
       if (total) total.textContent = page.total + (page.total === 1 ? " task" : " tasks");
@@ -183,6 +186,8 @@
       summary.textContent = live.summary;
       summary.hidden = !live.summary;
       taskBox.querySelector("[data-eta]").textContent = live.eta;
+      const core = taskBox.querySelector("[data-core-hours]");
+      if (core) core.textContent = live.core_hours;
       const started = taskBox.querySelector("[data-started]");
       if (started && task.start_time) started.textContent = localTime(task.start_time);
       const completed = taskBox.querySelector("[data-completed]");
