@@ -10,7 +10,10 @@ import pytest
 from foxden.errors import BadRequest
 from foxden.farm import chunks, scheduler
 from foxden.wire.worker import FrameResult
-from tests.farm.test_scheduler import T0, Scene, claim, scene  # noqa: F401 (the fixture)
+from tests.farm import test_scheduler
+from tests.farm.test_scheduler import T0, Scene, claim
+
+scene = test_scheduler.scene  # the fixture: a farm with a project and its scene
 
 
 def finish(
