@@ -3,8 +3,7 @@
     with Client("http://farm:8642", access_key) as farm:
         farm.upload(["/proj/shot"])
         task = farm.submit("myproject", "/proj/shot/shot.blend", "1-10")
-        farm.wait(task.id)
-        farm.download(task.id, "renders")
+        farm.download(task.id, "renders", follow=True)  # each frame as it is done
 
 Errors come back as the `foxden.errors` family; every call goes through one `RetryPolicy`.
 """
@@ -30,7 +29,13 @@ from foxden.client.records import (
     TaskPage,
 )
 from foxden.client.settings import server_url
-from foxden.client.transfer import ChunkHook, Downloader, TransferStats, Uploader
+from foxden.client.transfer import (
+    FOLLOW_POLL,
+    ChunkHook,
+    Downloader,
+    TransferStats,
+    Uploader,
+)
 from foxden.core.states import TaskStatus
 from foxden.errors import (
     BadRequest,
@@ -479,16 +484,33 @@ class Client:
         force: bool = False,
         under: str = "",
         flatten: bool = False,
+        follow: bool = False,
+        poll: float = FOLLOW_POLL,
+        on_progress: Callable[[Task, TransferStats], None] | None = None,
     ) -> TransferStats:
         """Download a task's outputs under `dest/<output folder>/`; returns the stats.
 
         `force` fetches every file again, even those present and identical. `under` takes only
         the outputs in that folder (`"12_shot"`, `"12_shot/layer"`); `flatten` puts them
         directly in `dest` (at their path inside `under`).
+
+        `follow` fetches each frame's outputs as soon as the frame is done, polling the task
+        every `poll` seconds until it is settled: done, failed, aborted, or stopped (a stopped
+        task is not waited for: resume it and follow again for the rest); `stats.task_status`
+        says which. `on_progress` sees the task and the stats after each poll. Ctrl-C
+        (KeyboardInterrupt) ends it; a file cut short is continued by the next download.
         """
-        return Downloader(self, force=force).run(
-            int(task_id), Path(dest), under=under, flatten=flatten
-        )
+        downloader = Downloader(self, force=force)
+        if follow:
+            return downloader.follow(
+                int(task_id),
+                Path(dest),
+                under=under,
+                flatten=flatten,
+                poll=poll,
+                on_progress=on_progress,
+            )
+        return downloader.run(int(task_id), Path(dest), under=under, flatten=flatten)
 
 
 def _seg(name: str) -> str:

@@ -19,6 +19,13 @@ by the manifest's sizes), the others (and any with a partial download to continu
 with HTTP Range. Each lands in `.<name>.foxden-part`, is verified, and is renamed into place; what
 a batch did not deliver intact is fetched on its own. Paths from the server are checked: no
 '..', nothing absolute.
+
+Follow (`Downloader.follow`): the same, again and again while the task renders: each poll reads
+the task (its status) and then its output manifest, and fetches the outputs not yet handled, so
+each frame's files arrive soon after the frame is done; files already here and identical are
+skipped (and not hashed again on later polls). It ends once the task is settled (done, failed,
+aborted or stopped: a stopped task would wait for someone to resume it) after fetching what its
+done frames left. Every call goes through the client's retry policy.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from foxden.core.states import SETTLED
 from foxden.digests import READ_SIZE
 from foxden.errors import BadRequest, NotFound, TransferError
 from foxden.paths import bidi_controls
@@ -47,6 +55,7 @@ from foxden.wire.api import FileEntry, ManifestCheckOut, UploadStatusOut
 
 if TYPE_CHECKING:
     from foxden.client.api import Client
+    from foxden.client.records import OutputFile, Task
 
 MANIFEST_BATCH = 50_000
 CHUNK_RETRIES = 3
@@ -55,6 +64,9 @@ BATCH_FILE_LIMIT = 1 << 20  # files smaller than this travel in batches
 BATCH_BYTES = 16 << 20  # content of one batch at most (the farm takes up to 32 MiB)
 BATCH_FILES = 500  # files in one batch at most (the farm takes up to 1,000)
 MIN_BATCH_BYTES = 256 << 10  # below this, a batch is not split further to keep workers busy
+FOLLOW_POLL = 2.0  # seconds between polls of a followed task
+MIN_POLL = 0.05
+_SETTLED = frozenset(s.value for s in SETTLED)  # a followed task in these is not waited for
 T = TypeVar("T")
 
 
@@ -78,6 +90,8 @@ class TransferStats:
     batch_fallbacks: int = 0  # files a batch did not move intact, sent or fetched on their own
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)  # e.g. symbolic links left out
+    polls: int = 0  # times a followed task was read
+    task_status: str = ""  # a followed task's status when the follow ended
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **counts: int) -> None:
@@ -521,7 +535,56 @@ class Downloader:
         `flatten`: they land at `dest/<path inside under>` instead of `dest/<path>`.
         """
         start = time.monotonic()
-        manifest = self.client.outputs(task_id)
+        try:
+            plan = self._plan(self.client.outputs(task_id), dest, under, flatten)
+            self._get(task_id, plan, bar=True)
+        finally:
+            self.client.cache.flush()
+            self.stats.seconds = time.monotonic() - start
+        return self.stats
+
+    def follow(
+        self,
+        task_id: int,
+        dest: Path,
+        *,
+        under: str = "",
+        flatten: bool = False,
+        poll: float = FOLLOW_POLL,
+        on_progress: Callable[[Task, TransferStats], None] | None = None,
+    ) -> TransferStats:
+        """Fetch task `task_id`'s outputs as its frames finish, until it is settled (done,
+        failed, aborted or stopped); returns the stats (`task_status`: how it ended).
+
+        Polls every `poll` seconds; `on_progress` sees the task and the stats after each poll.
+        Ctrl-C (KeyboardInterrupt) stops it between or during fetches: a file being fetched is
+        continued by the next download.
+        """
+        start = time.monotonic()
+        handled: set[tuple[str, str]] = set()  # (path, hash) fetched or found here
+        try:
+            while True:
+                task = self.client.task(task_id)  # first: the manifest read next is as new
+                manifest = self.client.outputs(task_id)
+                self.stats.add(polls=1)
+                fresh = [o for o in manifest if (o.path, o.hash) not in handled]
+                self._get(task_id, self._plan(fresh, dest, under, flatten), bar=False)
+                handled.update((o.path, o.hash) for o in fresh)
+                self.stats.task_status = task.status
+                self.stats.seconds = time.monotonic() - start
+                if on_progress is not None:
+                    on_progress(task, self.stats)
+                if task.status in _SETTLED:
+                    return self.stats
+                time.sleep(max(MIN_POLL, poll))
+        finally:
+            self.client.cache.flush()
+            self.stats.seconds = time.monotonic() - start
+
+    def _plan(
+        self, manifest: list[OutputFile], dest: Path, under: str, flatten: bool
+    ) -> list[tuple[OutputFile, Path]]:
+        """Where each output of `manifest` lands (checked to stay inside `dest`)."""
         root = Path(os.path.abspath(dest))
         prefix = safe_relative(under) if under else None
         plan = []
@@ -536,7 +599,13 @@ class Downloader:
         for _, target in plan:
             if root not in target.parents:
                 raise BadRequest(f"output {target} would land outside {root}: refusing to write it")
+        return plan
+
+    def _get(self, task_id: int, plan: list[tuple[OutputFile, Path]], *, bar: bool) -> None:
+        """Fetch the outputs of `plan` that are not here, identical, already."""
         self.stats.add(files=len(plan), bytes_total=sum(o.size for o, _ in plan))
+        if not plan:
+            return
         with ThreadPoolExecutor(self.client.workers) as pool:
             wanted = [
                 p for p, keep in zip(plan, pool.map(self._present, plan), strict=True) if not keep
@@ -555,13 +624,9 @@ class Downloader:
             else:
                 self._fetch(job, advance)
 
-        with self.progress.task(
-            f"download task {task_id}", sum(o.size for o, _ in wanted)
-        ) as advance:
+        progress = self.progress if bar else _Progress(False)
+        with progress.task(f"download task {task_id}", sum(o.size for o, _ in wanted)) as advance:
             parallel(lambda job: fetch(job, advance), jobs, self.client.workers)
-        self.client.cache.flush()
-        self.stats.seconds = time.monotonic() - start
-        return self.stats
 
     def _present(self, item: tuple[Any, Path]) -> bool:
         out, target = item
