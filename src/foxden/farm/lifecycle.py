@@ -25,6 +25,7 @@ from foxden.core.states import (
     target,
 )
 from foxden.db.schema import frames, leases, tasks
+from foxden.farm import events, usage
 
 COUNTER = {s: f"n_{s.value}" for s in FrameStatus}
 
@@ -102,6 +103,7 @@ def transition(
     if not rows:
         return []
     now = time.time()
+    usage.record(conn, task_id, event, rows, values, now)  # the attempts this event ends
     groups: dict[FrameStatus, list[Any]] = {}
     deltas: Counter[FrameStatus] = Counter()
     for r in rows:
@@ -144,6 +146,7 @@ def transition(
             conn.execute(
                 update(frames).where(frames.c.id.in_([r.id for r in group])).values(**base)
             )
+    events.frames_failed(conn, task_id, groups.get(FrameStatus.FAILED, []), values, common)
     bump_counts(conn, task_id, deltas)
     return [r.number for r in rows]
 
@@ -191,6 +194,8 @@ def bump_counts(conn: Connection, task_id: int, deltas: Mapping[FrameStatus, int
         fix["failure_summary"] = failure_summary(conn, task_id, row.frame_count)
     if fix:
         conn.execute(update(tasks).where(tasks.c.id == task_id).values(**fix))
+    if "status" in fix:
+        events.task_status(conn, task_id, status.value)  # task_done / task_failed
     return status.value
 
 

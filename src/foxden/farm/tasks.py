@@ -48,10 +48,11 @@ from foxden.db.schema import (
     tasks,
 )
 from foxden.errors import BadRequest, Conflict, NotFound
-from foxden.farm import chunks, estimates, lifecycle, scene_checks, time_limits
+from foxden.farm import chunks, estimates, lifecycle, scene_checks, time_limits, webhooks
 from foxden.farm.files import lookup
 from foxden.farm.privileges import PRIVILEGED_JOB_TYPES, require_allowed
 from foxden.farm.projects import config_for_submit
+from foxden.farm.sdk_keys import SecretBox
 from foxden.jobtypes.base import Analysis
 from foxden.paths import mirror
 from foxden.store.blobs import BlobStore
@@ -84,6 +85,7 @@ KNOWN_FIELDS = {
     "frame_timeout_s",
     "progress_timeout_s",
     "chunk_seconds",
+    "webhook",  # a webhook for this task's events (farm/webhooks.py)
 }
 MAX_INPUTS = 20_000
 
@@ -137,6 +139,7 @@ def submit(
     default_attempts: int,
     draft_id: int | None = None,
     notes: list[str] | None = None,
+    webhook_box: SecretBox | None = None,
 ) -> TaskOut:
     """Validate and create a task with one row per frame; returns the task record.
 
@@ -147,6 +150,7 @@ def submit(
     createTask) becomes the task, keeping its id (409 when it is no longer a draft). `notes`
     go first in the task's warnings (what the caller filled in, and from where)."""
     sub = _checked(request, default_chunk, default_attempts)
+    hook_url = webhooks.url_at_submit(request.get("webhook"), webhook_box)
     config_id = request.get("config_id")
     with db.read() as conn:
         project, cfg = config_for_submit(
@@ -180,7 +184,9 @@ def submit(
         _insert_frames(conn, task_id, sub.numbers)
         if inputs:
             conn.execute(insert(task_inputs), [{"task_id": task_id, **i} for i in inputs])
-    return get_task(db, account_id, task_id)
+        hook = webhooks.add_for_task(conn, webhook_box, account_id, hook_url, task_id)
+    task = get_task(db, account_id, task_id)
+    return task if hook is None else task.model_copy(update={"webhook_secret": hook.secret})
 
 
 def _checked(request: dict[str, Any], default_chunk: int, default_attempts: int) -> _Submission:

@@ -16,6 +16,8 @@ from foxden.errors import QUOTE_LIMIT, FoxdenError, StorageFull, TooManyRequests
 from foxden.farm.workers import queue_depth
 from foxden.server import guards
 from foxden.server.api import accounts, files, projects, tasks, vendor, worker, worker_admin
+from foxden.server.api import usage as usage_api
+from foxden.server.api import webhooks as webhooks_api
 from foxden.server.bodies import BodyLimit, caps
 from foxden.server.context import Farm
 from foxden.server.rayvision.router import router as rayvision_router
@@ -86,6 +88,8 @@ def create_app(farm: Farm, *, start_background: bool = True) -> FastAPI:
         tasks.router,
         worker.router,
         worker_admin.router,
+        webhooks_api.router,
+        usage_api.router,
         vendor.router,
         rayvision_router,
     ):

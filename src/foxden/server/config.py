@@ -38,6 +38,9 @@ class Settings(BaseModel):
     # the vendor SDK's signed requests: how far UTCTimestamp may be from the server's clock
     # (nonces are remembered this long, so a captured request cannot be replayed)
     sdk_clock_window_seconds: int = Field(default=300, ge=10, le=3600)
+    # usage: what one core-hour costs in the vendor's `fee` fields (0: no fee shown)
+    fee_per_core_hour: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)  # how often due webhooks are sent
     tls_cert: Path | None = None  # serve HTTPS with this certificate (PEM; chain allowed) ...
     tls_key: Path | None = None  # ... and this private key
 

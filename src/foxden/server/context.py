@@ -12,6 +12,7 @@ from foxden.db.migrate import upgrade
 from foxden.farm.caches import PayloadCache, TokenCache
 from foxden.farm.scheduler import WorkerInfo, reap_expired
 from foxden.farm.sdk_keys import SecretBox
+from foxden.farm.webhooks import Dispatcher
 from foxden.farm.workers import JoinKey
 from foxden.server.config import Settings
 from foxden.server.logins import LoginLimiter
@@ -46,6 +47,7 @@ class Farm:
     payloads: PayloadCache = field(default_factory=PayloadCache)
     _stop: threading.Event = field(default_factory=threading.Event)
     _reaper: threading.Thread | None = None
+    _webhooks: threading.Thread | None = None
     logins: LoginLimiter = field(init=False)
     #: the vendor SDK's secrets, encrypted with the key in the data dir (farm/sdk_keys.py)
     sdk_box: SecretBox = field(init=False)
@@ -94,6 +96,28 @@ class Farm:
 
         self._reaper = threading.Thread(target=loop, name="foxden-reaper", daemon=True)
         self._reaper.start()
+        self.start_webhooks()
+
+    def start_webhooks(self) -> None:
+        """Start the thread that delivers webhook events (farm/webhooks.py).
+
+        It runs beside rendering, never in it: a receiver that is slow or down delays only
+        its own deliveries (each attempt is time-bounded), never a claim or a report.
+        """
+        if self._webhooks is not None:
+            return
+        dispatcher = Dispatcher(self.db, self.sdk_box)
+
+        def loop() -> None:
+            while not self._stop.wait(self.settings.webhook_poll_seconds):
+                try:
+                    while dispatcher.step() and not self._stop.is_set():
+                        pass  # more were due: send them before waiting again
+                except Exception:  # keep delivering whatever happens
+                    log.exception("webhook delivery failed")
+
+        self._webhooks = threading.Thread(target=loop, name="foxden-webhooks", daemon=True)
+        self._webhooks.start()
 
     def close(self) -> None:
         """Stop background work and close the database."""
@@ -101,4 +125,7 @@ class Farm:
         if self._reaper is not None:
             self._reaper.join(timeout=5)
             self._reaper = None
+        if self._webhooks is not None:
+            self._webhooks.join(timeout=10)
+            self._webhooks = None
         self.db.dispose()

@@ -303,6 +303,8 @@ class TaskOut(Record):
     #: core-hours of all its frames: its done frames' core time, extrapolated; None when unknown
     core_hours: float | None = None
     frames_detail: list[FrameOut] | None = Field(default=None, exclude_if=lambda v: v is None)
+    #: the signing secret of the webhook given at submit: in the submit reply only, shown once
+    webhook_secret: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class TaskDeletedOut(Record):

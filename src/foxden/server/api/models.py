@@ -93,6 +93,11 @@ class TaskIn(BaseModel):
         description="refuse the task (400 naming them) when the scene uses files that were "
         "never uploaded, instead of submitting it with a warning for each",
     )
+    webhook: str | None = Field(
+        None,
+        description="an http(s) URL that gets this task's events (task_done, task_failed, "
+        "frame_failed), signed with a secret the reply's `webhook_secret` shows once",
+    )
     frame_timeout_s: Int32 | None = Field(
         None,
         description="seconds one frame may render before the worker kills the renderer and "

@@ -36,6 +36,7 @@ def submit(body: TaskIn, farm: FarmDep, account: AccountDep) -> TaskOut:
         request,
         default_chunk=farm.settings.default_chunk_size,
         default_attempts=farm.settings.max_attempts,
+        webhook_box=farm.sdk_box,
     )
 
 

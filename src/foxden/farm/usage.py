@@ -1,0 +1,230 @@
+"""What each account used: core-seconds and GPU-seconds per frame attempt, and their sums.
+
+`lifecycle` calls `record` in the transaction that ends an attempt (done, failed, expired,
+stopped, aborted; a release refunds the attempt, so it is not counted). The rule:
+
+- the attempt's wall time is the render time the worker reported when the frame is done, else
+  the time from the attempt's start (or from the end of the frame before it in the same chunk,
+  whichever is later) until now;
+- core-seconds = wall time x the worker's cores / its slots (a slot's share of the machine);
+- GPU-seconds = wall time x the worker's GPUs / its slots, when the task asked for a GPU
+  device (`options.device` set and not "CPU"), else 0.
+
+Rows have no foreign keys: they stay when the task, worker or account is deleted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import Connection, func, insert, select
+
+from foxden.core.states import Event, FrameStatus
+from foxden.db.engine import Database
+from foxden.db.schema import accounts, frames, tasks, workers
+from foxden.db.schema import usage as usage_rows
+from foxden.errors import BadRequest, NotFound
+
+GroupBy = Literal["account", "project", "task"]
+
+
+def record(
+    conn: Connection,
+    task_id: int,
+    event: Event,
+    rows: Sequence[Any],
+    values: Mapping[int, Mapping[str, Any]] | None,
+    now: float,
+) -> None:
+    """Record one usage row per attempt of `rows` (frames about to move) that `event` ends."""
+    if event is Event.RELEASE:
+        return
+    ended = [r for r in rows if r.status == FrameStatus.RUNNING.value]
+    if not ended:
+        return
+    task = conn.execute(
+        select(tasks.c.account_id, tasks.c.project_name, tasks.c.options).where(
+            tasks.c.id == task_id
+        )
+    ).one()
+    gpu_job = _uses_gpu(task.options)
+    machines = {
+        m.id: m
+        for m in conn.execute(
+            select(
+                frames.c.id, frames.c.worker_id, workers.c.cores, workers.c.slots, workers.c.gpus
+            )
+            .outerjoin(workers, workers.c.id == frames.c.worker_id)
+            .where(frames.c.id.in_([r.id for r in ended]))
+        ).all()
+    }
+    chunk_ends = _chunk_ends(conn, ended)
+    out = []
+    for r in ended:
+        reported = (values or {}).get(r.id, {}).get("render_time")
+        if reported is not None:
+            wall = float(reported)
+        else:
+            began = max(r.start_time or now, chunk_ends.get(r.lease_id, 0.0))
+            wall = max(now - began, 0.0)
+        m = machines.get(r.id)
+        slots = max(int(m.slots or 1), 1) if m is not None and m.slots else 1
+        cores = int(m.cores or 1) if m is not None and m.cores else 1
+        gpus = len(m.gpus or []) if m is not None and m.gpus else 0
+        out.append(
+            {
+                "account_id": task.account_id,
+                "project_name": task.project_name,
+                "task_id": task_id,
+                "frame_number": r.number,
+                "worker_id": None if m is None else m.worker_id,
+                "core_seconds": wall * cores / slots,
+                "gpu_seconds": wall * gpus / slots if gpu_job else 0.0,
+                "ended_at": now,
+            }
+        )
+    conn.execute(insert(usage_rows), out)
+
+
+def _uses_gpu(options: Any) -> bool:
+    device = options.get("device") if isinstance(options, dict) else None
+    return bool(device) and str(device).upper() != "CPU"
+
+
+def _chunk_ends(conn: Connection, ended: Sequence[Any]) -> dict[int, float]:
+    """The latest end of a frame already finished under each lease (frames of a chunk render
+    one after another, so the next one's time starts there)."""
+    lease_ids = sorted({r.lease_id for r in ended if r.lease_id is not None})
+    if not lease_ids:
+        return {}
+    moving = [r.id for r in ended]
+    rows = conn.execute(
+        select(frames.c.lease_id, func.max(frames.c.end_time))
+        .where(
+            frames.c.lease_id.in_(lease_ids)
+            & frames.c.end_time.is_not(None)
+            & frames.c.id.not_in(moving)
+        )
+        .group_by(frames.c.lease_id)
+    ).all()
+    return {int(lease): float(end) for lease, end in rows if end is not None}
+
+
+@dataclass(frozen=True)
+class UsageLine:
+    """One line of a usage report: what one account, project or task used."""
+
+    account: str
+    project_name: str
+    task_id: int | None
+    frames: int  # frame attempts counted
+    core_seconds: float
+    gpu_seconds: float
+    fee: float  # core-hours x the farm's rate
+
+
+def report(
+    db: Database,
+    *,
+    account_id: int | None,
+    since: float | None = None,
+    by: GroupBy = "account",
+    rate_per_core_hour: float = 0.0,
+    limit: int = 1000,
+) -> list[UsageLine]:
+    """Usage summed per account, project or task (one account's, or every account's when
+    `account_id` is None: admins), from `since` (a Unix time) on; largest first."""
+    if by not in ("account", "project", "task"):
+        raise BadRequest(f"usage can be grouped by account, project or task, not {by!r}")
+    keys: list[Any] = [usage_rows.c.account_id]
+    if by in ("project", "task"):
+        keys.append(usage_rows.c.project_name)
+    if by == "task":
+        keys.append(usage_rows.c.task_id)
+    cores = func.sum(usage_rows.c.core_seconds).label("core_seconds")
+    query = (
+        select(
+            *keys,
+            func.count().label("n"),
+            cores,
+            func.sum(usage_rows.c.gpu_seconds).label("gpu_seconds"),
+        )
+        .group_by(*keys)
+        .order_by(cores.desc(), *keys)
+        .limit(limit)
+    )
+    if account_id is not None:
+        query = query.where(usage_rows.c.account_id == account_id)
+    if since is not None:
+        query = query.where(usage_rows.c.ended_at >= since)
+    with db.read() as conn:
+        rows = conn.execute(query).all()
+        names = dict(conn.execute(select(accounts.c.id, accounts.c.name)).all())
+    return [
+        UsageLine(
+            account=str(names.get(r.account_id, f"#{r.account_id} (deleted)")),
+            project_name=r.project_name if by != "account" else "",
+            task_id=int(r.task_id) if by == "task" else None,
+            frames=int(r.n),
+            core_seconds=float(r.core_seconds or 0.0),
+            gpu_seconds=float(r.gpu_seconds or 0.0),
+            fee=fee(float(r.core_seconds or 0.0), rate_per_core_hour),
+        )
+        for r in rows
+    ]
+
+
+def task_core_seconds(db: Database, account_id: int, task_ids: Sequence[int]) -> dict[int, float]:
+    """Core-seconds each of the account's tasks used so far (tasks without usage: absent)."""
+    if not task_ids:
+        return {}
+    with db.read() as conn:
+        rows = conn.execute(
+            select(usage_rows.c.task_id, func.sum(usage_rows.c.core_seconds))
+            .where(
+                (usage_rows.c.account_id == account_id)
+                & usage_rows.c.task_id.in_(sorted(set(task_ids)))
+            )
+            .group_by(usage_rows.c.task_id)
+        ).all()
+    return {int(t): float(s or 0.0) for t, s in rows}
+
+
+def fee(core_seconds: float, rate_per_core_hour: float) -> float:
+    """What `core_seconds` cost at the farm's rate per core-hour (rounded to cents)."""
+    return round(core_seconds / 3600.0 * rate_per_core_hour, 2)
+
+
+def account_id_of(db: Database, name: str) -> int:
+    """The id of the account called `name` (404 when there is none)."""
+    with db.read() as conn:
+        found = conn.execute(select(accounts.c.id).where(accounts.c.name == name)).scalar()
+    if found is None:
+        raise NotFound(f"no account {name!r}: `foxden account list` shows them")
+    return int(found)
+
+
+def parse_since(value: str | None, now: float | None = None) -> float | None:
+    """A --since value: a date (2026-11-01), a date and time (ISO 8601, UTC unless it says),
+    or an age such as 7d / 12h; None when not given. 400 for anything else."""
+    from datetime import UTC, datetime
+
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    now = time.time() if now is None else now
+    units = {"d": 86400.0, "h": 3600.0}
+    if text[-1:] in units and text[:-1].isdigit():
+        return now - int(text[:-1]) * units[text[-1]]
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadRequest(
+            f"since {text!r} is not a date: give 2026-11-01, 2026-11-01T12:00 or an age (7d, 12h)"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
