@@ -12,7 +12,13 @@ from collections.abc import Sequence
 from foxden import __version__
 from foxden.errors import FoxdenError
 
-_GROUPS = ("foxden.cli.server", "foxden.cli.worker", "foxden.cli.client", "foxden.cli.operate")
+_GROUPS = (
+    "foxden.cli.server",
+    "foxden.cli.worker",
+    "foxden.cli.client",
+    "foxden.cli.operate",
+    "foxden.cli.events",
+)
 
 # What a plain `pip install foxden` (the client) lacks, and the extra that brings it.
 _EXTRAS = {
