@@ -186,6 +186,27 @@ def _task_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--priority", type=int, default=0, help="higher renders first (default 0)")
     p.add_argument("--chunk-size", type=int, help="frames per worker claim")
     p.add_argument(
+        "--chunk-seconds",
+        type=float,
+        metavar="S",
+        help="how long one claim's chunk should render: as many frames as fit, from the "
+        "task's measured frame times (1 until one is done; at most --chunk-size, else 100)",
+    )
+    p.add_argument(
+        "--frame-timeout",
+        type=int,
+        metavar="S",
+        help="seconds one frame may render before it is stopped and fails as timed out "
+        "(retried; default: the project's, else the account's)",
+    )
+    p.add_argument(
+        "--progress-timeout",
+        type=int,
+        metavar="S",
+        help="seconds the renderer may go without progress or a log line before it is "
+        "stopped (default: the project's)",
+    )
+    p.add_argument(
         "--strict",
         action="store_true",
         help="refuse to submit when the scene uses files that were never uploaded "
@@ -200,10 +221,20 @@ def _task_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+_TIMING_FLAGS = (  # --chunk-seconds, --frame-timeout, --progress-timeout: submit's fields
+    ("chunk_seconds", "chunk_seconds"),
+    ("frame_timeout", "frame_timeout_s"),
+    ("progress_timeout", "progress_timeout_s"),
+)
+
+
 def _extra(args: argparse.Namespace) -> dict[str, Any]:
     extra: dict[str, Any] = {"artist": args.artist, "priority": args.priority}
     if args.chunk_size:
         extra["chunk_size"] = args.chunk_size
+    for flag, key in _TIMING_FLAGS:
+        if getattr(args, flag) is not None:
+            extra[key] = getattr(args, flag)
     if args.strict:
         extra["strict"] = True
     for item in args.option:
