@@ -12,6 +12,7 @@ import json
 import logging
 import shlex
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from foxden.client.records import Project, Task
 
 DEFAULT_PROJECT = "default"
+RENDER_POLL = 1.0  # seconds between `render`'s looks at its task
 
 #: the statuses a task can be in, the words every table and filter of the command line uses.
 TASK_STATUSES = ("queued", "rendering", "stopped", "done", "failed", "aborted")
@@ -109,6 +111,19 @@ def register(sub: Any) -> None:
         "--out", type=Path, default=Path("."), help="folder to download into (default .)"
     )
     p.add_argument("--force", action="store_true", help="fetch everything again")
+    p.add_argument(
+        "--follow",
+        action="store_true",
+        help="fetch each frame as soon as it is done, until the task is done, failed, aborted "
+        "or stopped (Ctrl-C stops following; the task renders on)",
+    )
+    p.add_argument(
+        "--poll",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="with --follow: seconds between looks at the task (default 2)",
+    )
     p.set_defaults(func=_download)
 
     p = sub.add_parser(
@@ -128,7 +143,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "render",
         parents=[farm],
-        help="upload a scene's folder, render it, wait, download the frames",
+        help="upload a scene's folder, render it, download each frame as it is done",
     )
     p.add_argument("scene", type=Path, metavar="SCENE", help="the scene file (.blend) to render")
     _task_options(p)
@@ -407,6 +422,10 @@ def task_summary(task: Task) -> str:
         parts.append(f"layer {task.render_layer}")
     if task.artist:
         parts.append(f"artist {task.artist}")
+    if task.eta_seconds is not None:
+        parts.append(f"ETA {eta_words(task.eta_seconds)}")
+    if task.core_hours is not None:
+        parts.append(f"{core_hours_words(task.core_hours)} core-hours (estimate)")
     return ", ".join(parts)
 
 
@@ -431,6 +450,8 @@ def _tasks(args: argparse.Namespace) -> int:
             t.status,
             _spec(t.frames),
             f"{t.counts.get('done', 0)}/{t.frame_count}",
+            eta_words(t.eta_seconds),
+            core_hours_words(t.core_hours),
             t.camera or "-",
             t.render_layer or "-",
             t.artist or "-",
@@ -441,8 +462,8 @@ def _tasks(args: argparse.Namespace) -> int:
         )
         for t in page.items
     ]
-    header = ("ID", "PROJECT", "STATUS", "FRAMES", "DONE", "CAMERA", "LAYER", "ARTIST")
-    _table((*header, "SOFTWARE", "SCENE", "SUBMITTED", "FAILURES"), rows)
+    header = ("ID", "PROJECT", "STATUS", "FRAMES", "DONE", "ETA", "CORE-H", "CAMERA")
+    _table((*header, "LAYER", "ARTIST", "SOFTWARE", "SCENE", "SUBMITTED", "FAILURES"), rows)
     if page.total > len(page.items):
         print(f"({len(page.items)} of {page.total}; --limit for more)")
     return 0
@@ -476,6 +497,8 @@ def _frames(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
+    if args.follow:
+        return _download_follow(args)
     with _client(args) as client:
         stats = client.download(args.task_id, args.out, force=args.force)
         task = client.task(args.task_id)
@@ -489,6 +512,130 @@ def _download(args: argparse.Namespace) -> int:
     else:
         print(f"task {task.id} has no output files yet (it is {task.status})")
     return 0
+
+
+def _download_follow(args: argparse.Namespace) -> int:
+    """`foxden download TASK --follow`: each frame as it is done, a progress line on stderr;
+    0 once the task is done, 1 when it ended otherwise (failed, aborted, stopped), 130 on
+    Ctrl-C (the task renders on)."""
+    again = f"foxden download {args.task_id} --follow --out {shlex.quote(str(args.out))}"
+    again += _farm_flags(args)
+    with _client(args) as client:
+        try:
+            with _follow_display(args.task_id, None) as show:
+                stats = client.download(
+                    args.task_id,
+                    args.out,
+                    force=args.force,
+                    follow=True,
+                    poll=args.poll,
+                    on_progress=show,
+                )
+        except KeyboardInterrupt:
+            print(
+                f"\nstopped following task {args.task_id} (it renders on on the farm): "
+                f"'{again}' fetches the rest",
+                file=sys.stderr,
+            )
+            return 130
+        task = client.task(args.task_id)
+    if args.json:
+        _print_json(stats.as_dict())
+    else:
+        print(_stats_line("downloaded", stats))
+        folder = args.out / task.output_folder
+        print(f"frames in {folder}" if folder.is_dir() else f"task {task.id} left no output files")
+    if stats.task_status == "done":
+        return 0
+    flags = _farm_flags(args)
+    if stats.task_status == "stopped":
+        print(
+            f"task {task.id} was stopped: the frames done so far are downloaded; resume it "
+            f"('foxden resume {task.id}{flags}') and '{again}' fetches the rest",
+            file=sys.stderr,
+        )
+    else:
+        print(
+            f"task {task.id} {stats.task_status}: {task.counts.get('done', 0)} of "
+            f"{task.frame_count} frame(s) rendered; what failed: foxden frames {task.id}{flags}",
+            file=sys.stderr,
+        )
+    return 1
+
+
+def eta_words(seconds: float | None) -> str:
+    """A task's ETA for a table or a progress line: '2 min 05 s', '-' when unknown."""
+    if seconds is None:
+        return "-"
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+def core_hours_words(hours: float | None) -> str:
+    """A task's core-hour estimate for a table: '1.25', '<0.01', '-' when unknown."""
+    if hours is None:
+        return "-"
+    if hours < 0.01:
+        return "<0.01"
+    return f"{hours:.2f}" if hours < 10 else f"{hours:,.0f}"
+
+
+def progress_line(task: Task, stats: Any) -> str:
+    """'task 12 rendering: 3/10 frames done, 3 file(s) fetched, ETA 2 min 05 s'."""
+    line = (
+        f"task {task.id} {task.status}: {task.counts.get('done', 0)}/{task.frame_count} "
+        f"frames done, {stats.files_fetched} file(s) fetched"
+    )
+    if task.eta_seconds is not None:
+        line += f", ETA {eta_words(task.eta_seconds)}"
+    return line
+
+
+@contextmanager
+def _follow_display(task_id: int, deadline: float | None) -> Iterator[Callable[[Task, Any], None]]:
+    """What a follow shows after each poll: a progress bar on a terminal, else a line each time
+    the line changes (on stderr). Past `deadline` (time.monotonic()), it raises WaitTimeout."""
+
+    def check(task: Task) -> None:
+        if deadline is not None and time.monotonic() > deadline:
+            raise WaitTimeout(
+                f"task {task_id} did not finish in time (it is {task.status}, "
+                f"{task.counts.get('done', 0)}/{task.frame_count} frames done and downloaded)"
+            )
+
+    if sys.stderr.isatty():
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()) as bar:
+            tid = bar.add_task(f"task {task_id}", total=None)
+
+            def show_bar(task: Task, stats: Any) -> None:
+                eta = f", ETA {eta_words(task.eta_seconds)}" if task.eta_seconds else ""
+                bar.update(
+                    tid,
+                    total=task.frame_count,
+                    completed=task.counts.get("done", 0),
+                    description=f"task {task_id} {task.status} "
+                    f"({stats.files_fetched} file(s) fetched{eta})",
+                )
+                check(task)
+
+            yield show_bar
+        return
+    last: list[tuple[str, int, int]] = []
+
+    def show_line(task: Task, stats: Any) -> None:
+        moved = (task.status, task.counts.get("done", 0), stats.files_fetched)
+        if not last or last[-1] != moved:  # a line when something moved, not for each poll
+            last.append(moved)
+            print(progress_line(task, stats), file=sys.stderr, flush=True)
+        check(task)
+
+    yield show_line
 
 
 def _projects(args: argparse.Namespace) -> int:
@@ -637,21 +784,26 @@ def _render(args: argparse.Namespace) -> int:
         print(task_summary(task), file=sys.stderr, flush=True)
         for warning in task.warnings:
             print(f"warning: {warning}", file=sys.stderr)
+        again = f"'foxden download {task.id} --follow --out {shlex.quote(str(args.out))}"
+        again += f"{_farm_flags(args)}' fetches the rest"
+        deadline = None if args.timeout is None else time.monotonic() + args.timeout
         try:
-            final = _watch(client, task.id, task.frame_count, args.timeout)
+            with _follow_display(task.id, deadline) as show:  # each frame as it is done
+                down = client.download(
+                    task.id, args.out, follow=True, poll=RENDER_POLL, on_progress=show
+                )
         except KeyboardInterrupt:
             return _interrupted(client, args, task.id)
-        try:
-            down = client.download(task.id, args.out)
-        except KeyboardInterrupt:
-            print(
-                f"\ninterrupted while downloading: 'foxden download {task.id} --out "
-                f"{shlex.quote(str(args.out))}{_farm_flags(args)}' fetches the rest",
-                file=sys.stderr,
-            )
-            return 130
+        except WaitTimeout as exc:
+            raise WaitTimeout(f"{exc.message}; it renders on: {again}") from None
         print(_stats_line("downloaded", down), file=sys.stderr)
+        final = client.task(task.id, frames=True)
     folder = args.out / final.output_folder
+    if final.status == "stopped":
+        raise Conflict(
+            f"task {final.id} was stopped: the frames it rendered are in {folder}; resume it "
+            f"('foxden resume {final.id}{_farm_flags(args)}') and {again}"
+        )
     if final.status != "done":
         _explain_failure(final, folder, _farm_flags(args))
         return 1
@@ -718,51 +870,3 @@ def _explain_failure(task: Task, folder: Path, flags: str) -> None:
 def client_frames(task: Any) -> list[Any]:
     """The frames of a task fetched with its frames (empty otherwise)."""
     return list(task.frames_detail or [])
-
-
-def _watch(client: Client, task_id: int, total: int, timeout: float | None) -> Task:
-    """Wait for the task to finish (returned with its frames), with a progress bar on a terminal."""
-    if sys.stderr.isatty():
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
-        ) as bar:
-            tid = bar.add_task(f"task {task_id}", total=total)
-
-            def show(t: Any) -> None:
-                running = t.counts.get("running", 0)
-                bar.update(
-                    tid,
-                    completed=t.counts.get("done", 0),
-                    description=f"task {task_id} {t.status} ({running} rendering)",
-                )
-
-            return _wait(client, task_id, timeout, show)
-    last: list[str] = []
-
-    def report(t: Any) -> None:
-        line = f"task {task_id}: {t.status}, {t.counts.get('done', 0)}/{t.frame_count} done"
-        if not last or last[-1] != line:
-            last.append(line)
-            print(line, file=sys.stderr, flush=True)
-
-    return _wait(client, task_id, timeout, report)
-
-
-def _wait(
-    client: Client, task_id: int, timeout: float | None, show: Callable[[Task], None]
-) -> Task:
-    """`Client.wait`, its errors saying how to get the frames later."""
-    try:
-        return client.wait(task_id, timeout=timeout, on_progress=show, frames=True)
-    except (Conflict, WaitTimeout) as exc:
-        raise type(exc)(
-            f"{exc.message}; its frames: 'foxden download {task_id}' once it finishes"
-        ) from None
