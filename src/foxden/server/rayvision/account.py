@@ -68,7 +68,9 @@ def query_user_setting(call: Call) -> dict[str, Any]:
 
 @handles("/api/render/setUp/updateUserSetting")
 def update_user_setting(call: Call) -> None:
-    """Set the account's task time limit (`taskOverTimeSec`; 0 for none)."""
+    """Set the account's task time limit (`taskOverTimeSec`; 0 for none): how long one frame
+    may render in the account's tasks that have no limit of their own or of their project
+    (`farm/time_limits.py`)."""
     seconds = integer(call.body, "taskOverTimeSec", high=MAX_TASK_TIMEOUT_S)
     if 0 < seconds < MIN_TASK_TIMEOUT_S:
         raise BadRequest(

@@ -113,9 +113,9 @@ def update_task_user_level(call: Call) -> None:
 @handles("/api/render/handle/setTaskOverTimeStop")
 def set_task_over_time_stop(call: Call) -> None:
     """Store how long one frame of each task may render (`overTime` seconds; 0 clears it) in
-    `tasks.frame_timeout_s`, for all the tasks or none (404 names one not the caller's).
-    foxden stores it and shows it as `overTimeStop`; stopping frames that render longer comes
-    with a later change: until then workers render each frame to its end."""
+    `tasks.frame_timeout_s`, for all the tasks or none (404 names one not the caller's); shown
+    as `overTimeStop`. Frames claimed from then on carry it in their lease: the worker stops a
+    frame that renders longer and it fails as timed out (retried while attempts are left)."""
     wanted = unique(ids(call.body, "taskIds"))
     seconds = integer(call.body, "overTime")
     tasks.set_frame_timeout(call.farm.db, call.account.id, wanted, seconds or None)
