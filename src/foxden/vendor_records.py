@@ -120,6 +120,8 @@ def task(record: TaskOut | Mapping[str, Any]) -> VendorTask:
         "output_folder": t.output_folder,
         "warnings": list(t.warnings),
         "failure_summary": t.failure_summary,
+        "eta_seconds": t.eta_seconds,
+        "core_hours": t.core_hours,
         "fee": 0,
     }
     if t.frames_detail is not None:

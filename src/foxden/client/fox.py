@@ -270,11 +270,17 @@ class Fox:
         task_id: int | str,
         local_path: str | os.PathLike[str],
         skip_same: int = 1,
+        *,
+        follow: bool = False,
         **kwargs: Any,
     ) -> TransferStats:
-        """Download a task's outputs into local_path/<task output folder>/; identical files are skipped."""
+        """Download a task's outputs into local_path/<task output folder>/; identical files are
+        skipped. `follow` (foxden's): fetch each frame as it is done, until the task is done,
+        failed, aborted or stopped (`Client.download`)."""
         _ignore("download", kwargs)
-        self.last_transfer = self.client.download(int(task_id), local_path, force=not skip_same)
+        self.last_transfer = self.client.download(
+            int(task_id), local_path, force=not skip_same, follow=follow
+        )
         return self.last_transfer
 
     # ---- queries ---------------------------------------------------------------------------

@@ -114,6 +114,9 @@ class VendorTask(TypedDict):
     warnings: list[str]
     failure_summary: str  # "2 of 24 frames failed: ...", '' when no frame failed
     fee: int
+    #: seconds until its frames are all rendered (foxden's estimate); None when unknown
+    eta_seconds: float | None
+    core_hours: float | None  # core-hours of all its frames (foxden's estimate); None: unknown
     jobs: NotRequired[list[VendorJob]]
 
 

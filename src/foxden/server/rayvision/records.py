@@ -120,6 +120,8 @@ def _task_fields(t: TaskOut, account_id: int, extras: TaskExtras | None) -> dict
         "isDelete": 1,
         "warnings": list(t.warnings),
         "failureSummary": t.failure_summary,  # foxden's: why frames failed, '' when none did
+        "etaSeconds": t.eta_seconds,  # foxden's: seconds left (estimate), None when unknown
+        "coreHours": t.core_hours,  # foxden's: core-hours of all its frames (estimate)
     }
 
 
