@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from foxden.client.api import Client
+from foxden.client.fox import Fox
 from foxden.client.transfer import PART_SUFFIX, TransferStats
 from tests.client.simworker import render_png
 from tests.conftest import LiveServer
@@ -211,3 +212,18 @@ def test_ctrl_c_ends_a_follow_cleanly(
             client.download(task_id, out, follow=True, poll=0.05, on_progress=interrupt)
         assert len(_pngs(out)) == 1 and not list(out.rglob(f"*{PART_SUFFIX}"))
         assert client.task(task_id).status == "rendering"  # following never touches the task
+
+
+def test_fox_follows_a_task_and_its_records_carry_the_estimates(
+    live_server: LiveServer, gated: GatedWorker, tmp_path: Path
+) -> None:
+    out = tmp_path / "renders"
+    with Client(live_server.url, live_server.user_key, progress=False) as client:
+        task_id = _submit(client, tmp_path, "1-2")
+    gated.allow(2)
+    with Fox(live_server.url, "alice", live_server.user_key, progress=False) as fox:
+        stats = fox.download(task_id, out, follow=True)
+        assert stats.task_status == "done" and stats.files_fetched == 2
+        [record] = fox.get_tasks(task_id=task_id)
+    assert record["eta_seconds"] is None  # done: nothing left
+    assert record["core_hours"] is not None and record["core_hours"] >= 0

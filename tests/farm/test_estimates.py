@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from foxden import vendor_records
 from foxden.core.states import TaskOp
 from foxden.db.schema import frames
 from foxden.farm import estimates, files, projects, scheduler, tasks
@@ -20,6 +21,7 @@ from foxden.farm.accounts import create_account
 from foxden.farm.estimates import Measure, core_seconds, estimate
 from foxden.farm.rights import set_trusted
 from foxden.server.context import Farm
+from foxden.server.rayvision import records as sdk_records
 from foxden.wire.api import FileEntry, PluginConfigIn
 from foxden.wire.worker import FrameResult, WorkerRegister
 from tests.conftest import farm_settings
@@ -150,6 +152,11 @@ def test_estimates_of_frames_with_known_times(farmed: Farmed) -> None:
     assert [(t.eta_seconds, t.core_hours) for t in listed] == [
         (record.eta_seconds, record.core_hours)
     ]
+    # the vendor's records (Fox) and the SDK's carry them as they are
+    vendor = vendor_records.task(record)
+    assert (vendor["eta_seconds"], vendor["core_hours"]) == (record.eta_seconds, record.core_hours)
+    sdk = sdk_records.task(record, account)
+    assert (sdk["etaSeconds"], sdk["coreHours"]) == (record.eta_seconds, record.core_hours)
     stopped = tasks.operate(db, account, tid, TaskOp.STOP)
     assert stopped.eta_seconds is None and stopped.core_hours == record.core_hours
 
