@@ -91,8 +91,9 @@ def frame(record: FrameOut | Mapping[str, Any]) -> VendorJob:
     }
 
 
-def task(record: TaskOut | Mapping[str, Any]) -> VendorTask:
-    """A task record as the vendor shaped it; `jobs` holds the frames when they were asked for."""
+def task(record: TaskOut | Mapping[str, Any], fee: float = 0.0) -> VendorTask:
+    """A task record as the vendor shaped it; `jobs` holds the frames when they were asked for.
+    `fee`: what its frames cost so far (core-hours x the farm's rate, `foxden.farm.usage`)."""
     t = _read(TaskOut, record)
     counts = t.counts
     out: VendorTask = {
@@ -122,7 +123,7 @@ def task(record: TaskOut | Mapping[str, Any]) -> VendorTask:
         "failure_summary": t.failure_summary,
         "eta_seconds": t.eta_seconds,
         "core_hours": t.core_hours,
-        "fee": 0,
+        "fee": fee,
     }
     if t.frames_detail is not None:
         out["jobs"] = [frame(f) for f in t.frames_detail]

@@ -159,3 +159,22 @@ def test_since_and_fee() -> None:
     assert usage_report.parse_since("1970-01-02") == 86400.0
     assert usage_report.parse_since(None) is None
     assert usage_report.fee(7200.0, 1.5) == 3.0
+
+
+def test_the_vendors_fee_fields_follow_the_rate(live: LiveServer) -> None:
+    from tests.rayvision_kit import sdk_caller
+
+    user = live.client(live.user_key)
+    worker = _worker(live, cores=2, slots=1, gpus=[])
+    make_project(user, "p")
+    upload(user, "/v/p/scene.txt", b"scene")
+    task = submit(user, project_name="p", input_scene_path="/v/p/scene.txt", frames="1")
+    _render(worker, {1: 1800.0}, fail_once=set())  # 1 core-hour at 3.6 per core-hour
+    head = {"account": "alice", "access_key": live.user_key, "action": "query_task"}
+    reply = live.client().post("/api/v1/task", json={"head": head, "body": {"task_id": task["id"]}})
+    (record,) = reply.json()["body"]["data"]
+    assert record["fee"] == pytest.approx(3.6)
+    sdk = sdk_caller(live.url, live.user_key)
+    (info,) = sdk.call("/api/render/handle/queryTaskInfo/v2", {"taskIds": [task["id"]]})["items"]
+    assert info["renderConsume"] == info["userAccountConsume"] == pytest.approx(3.6)
+    assert info["couponConsume"] == 0 and info["renderDuration"] == 1800

@@ -193,6 +193,16 @@ def task_core_seconds(db: Database, account_id: int, task_ids: Sequence[int]) ->
     return {int(t): float(s or 0.0) for t, s in rows}
 
 
+def fees(
+    db: Database, account_id: int, task_ids: Sequence[int], rate_per_core_hour: float
+) -> dict[int, float]:
+    """What each of the account's tasks cost so far at the farm's rate (no usage: absent)."""
+    if rate_per_core_hour <= 0:
+        return {}
+    used = task_core_seconds(db, account_id, task_ids)
+    return {task_id: fee(seconds, rate_per_core_hour) for task_id, seconds in used.items()}
+
+
 def fee(core_seconds: float, rate_per_core_hour: float) -> float:
     """What `core_seconds` cost at the farm's rate per core-hour (rounded to cents)."""
     return round(core_seconds / 3600.0 * rate_per_core_hour, 2)

@@ -113,7 +113,7 @@ class VendorTask(TypedDict):
     output_folder: str
     warnings: list[str]
     failure_summary: str  # "2 of 24 frames failed: ...", '' when no frame failed
-    fee: int
+    fee: float  # core-hours used x the farm's rate per core-hour (0 when it sets none)
     #: seconds until its frames are all rendered (foxden's estimate); None when unknown
     eta_seconds: float | None
     core_hours: float | None  # core-hours of all its frames (foxden's estimate); None: unknown

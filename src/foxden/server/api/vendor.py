@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from foxden import vendor_records
 from foxden.core.states import TaskOp
 from foxden.errors import BadRequest, FoxdenError, NotFound, TooManyRequests, Unauthorized, quote
-from foxden.farm import accounts, projects, tasks, workers
+from foxden.farm import accounts, projects, tasks, usage, workers
 from foxden.farm.accounts import Account
 from foxden.server.context import Farm
 from foxden.server.guards import MESSAGE as OUT_OF_RANGE
@@ -264,7 +264,10 @@ def _query_task(farm: Farm, account: Account, body: dict[str, Any]) -> dict[str,
         filters["task_id"] = _int("task_id", filters["task_id"])
     filters["with_frames"] = with_frames
     page = tasks.list_tasks(farm.db, account.id, filters)
-    return _reply([vendor_records.task(t) for t in page.items], page.total)
+    fees = usage.fees(
+        farm.db, account.id, [t.id for t in page.items], farm.settings.fee_per_core_hour
+    )
+    return _reply([vendor_records.task(t, fees.get(t.id, 0.0)) for t in page.items], page.total)
 
 
 def _plugin_config(body: dict[str, Any]) -> PluginConfigIn:
@@ -338,13 +341,13 @@ def _operate_task(farm: Farm, account: Account, body: dict[str, Any]) -> list[Ve
         raise BadRequest("operate_order must be 0 (stop), 1 (restart) or 2 (delete)")
     results: list[VendorRecord] = []
     for task_id in ids:
+        fee = usage.fees(farm.db, account.id, [task_id], farm.settings.fee_per_core_hour)
         if op == "0":
-            results.append(
-                vendor_records.task(tasks.operate(farm.db, account.id, task_id, TaskOp.STOP))
-            )
+            rec = tasks.operate(farm.db, account.id, task_id, TaskOp.STOP)
+            results.append(vendor_records.task(rec, fee.get(task_id, 0.0)))
         elif op == "1":
             rec = tasks.operate(farm.db, account.id, task_id, TaskOp.RESTART, restart=kind)
-            results.append(vendor_records.task(rec))
+            results.append(vendor_records.task(rec, fee.get(task_id, 0.0)))
         else:
             tasks.delete_task(farm.db, account.id, task_id)
             results.append(VendorTaskDeleted(task_id=task_id, deleted=True))

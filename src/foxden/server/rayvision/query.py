@@ -8,7 +8,7 @@ from typing import Any
 from foxden import frames as frame_spec
 from foxden.core.states import SDK_FRAME_STATUS, FrameStatus
 from foxden.errors import NotFound
-from foxden.farm import tasks
+from foxden.farm import tasks, usage
 from foxden.server.rayvision import records
 from foxden.server.rayvision.calls import Call, handles, ids, integer, numbers, text
 from foxden.vendor_records import vendor_time
@@ -38,8 +38,11 @@ def unique(values: list[int]) -> list[int]:
 
 
 def _records(call: Call, found: list[Any]) -> list[dict[str, Any]]:
-    extras = tasks.task_extras(call.farm.db, call.account.id, [t.id for t in found])
-    return [records.task(t, call.account.id, extras.get(t.id)) for t in found]
+    ids = [t.id for t in found]
+    extras = tasks.task_extras(call.farm.db, call.account.id, ids)
+    rate = call.farm.settings.fee_per_core_hour
+    fees = usage.fees(call.farm.db, call.account.id, ids, rate)
+    return [records.task(t, call.account.id, extras.get(t.id), fees.get(t.id, 0.0)) for t in found]
 
 
 @handles("/api/render/handle/getTaskList/v2")

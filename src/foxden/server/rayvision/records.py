@@ -58,20 +58,26 @@ def thumbnail_path(task_id: int, number: int) -> str:
     return f"/api/tasks/{task_id}/frames/{number}/thumbnail"
 
 
-def task(t: TaskOut, account_id: int, extras: TaskExtras | None = None) -> dict[str, Any]:
-    """A task as `queryTaskInfo/v2` and `getTaskList/v2` list it. `renderConsume` and
-    `renderDuration` are the seconds its frames rendered (foxden charges nothing).
+def task(
+    t: TaskOut, account_id: int, extras: TaskExtras | None = None, fee: float = 0.0
+) -> dict[str, Any]:
+    """A task as `queryTaskInfo/v2` and `getTaskList/v2` list it. `renderDuration` is the
+    seconds its frames rendered; the vendor's fee fields (`renderConsume`, `userAccountConsume`)
+    are `fee`: its core-hours so far x the farm's rate (`fee_per_core_hour`, 0 by default;
+    `foxden.farm.usage`), with nothing paid by coupon.
 
     The vendor splits a job into render sub-tasks listed in `respRenderingTaskList`; a foxden
     task is its own single sub-task, so that list holds the task once more (with an empty list
     of its own). The SDK's `get_small_task_id` then gives the task's own id (with null there it
     fails), and `isOpen` 0 tells rayvision_sync not to look into the list."""
-    record = _task_fields(t, account_id, extras)
+    record = _task_fields(t, account_id, extras, fee)
     record["respRenderingTaskList"] = [{**record, "respRenderingTaskList": []}]
     return record
 
 
-def _task_fields(t: TaskOut, account_id: int, extras: TaskExtras | None) -> dict[str, Any]:
+def _task_fields(
+    t: TaskOut, account_id: int, extras: TaskExtras | None, fee: float
+) -> dict[str, Any]:
     counts = t.counts
     code = sdk_task_status(t.status, counts)
     seconds = extras.render_seconds if extras else 0.0
@@ -114,7 +120,9 @@ def _task_fields(t: TaskOut, account_id: int, extras: TaskExtras | None) -> dict
         "completedDate": ms(t.completed_time),
         "endTime": ms(t.completed_time),
         "renderDuration": round(seconds),
-        "renderConsume": round(seconds, 3),
+        "renderConsume": fee,
+        "userAccountConsume": fee,
+        "couponConsume": 0,
         "overTimeStop": timeout,
         "taskLimit": None,
         "isDelete": 1,
