@@ -100,7 +100,7 @@ def claim(scene: Scene, worker: scheduler.WorkerInfo, now: float = T0, **kw: Any
 
 
 def test_claim_gives_the_lowest_waiting_frames_a_chunk_at_a_time(scene: Scene) -> None:
-    tid = scene.submit("1-10", chunk_size=4)
+    tid = scene.submit("1-10", chunk_size=4, frame_order="in_order")
     worker = scene.worker()
     first = claim(scene, worker)
     assert first["frames"] == [1, 2, 3, 4] and first["task"]["id"] == tid
@@ -144,7 +144,7 @@ def test_heartbeats_extend_the_lease_from_the_clock_and_record_progress(scene: S
 
 
 def test_an_expired_lease_goes_back_to_the_queue_and_its_report_is_refused(scene: Scene) -> None:
-    tid = scene.submit("1-4", chunk_size=4)
+    tid = scene.submit("1-4", chunk_size=4, frame_order="in_order")
     lost, other = scene.worker("lost"), scene.worker("other")
     first = claim(scene, lost)
     assert claim(scene, other) is None

@@ -238,6 +238,15 @@ frames = Table(
         sqlite_where=text("status = 'waiting'"),
         postgresql_where=text("status = 'waiting'"),
     ),
+    # the claim's pick: a task's waiting frames in claim order (migration 0007)
+    Index(
+        "ix_frames_waiting_seq",
+        "task_id",
+        "seq",
+        "number",
+        sqlite_where=text("status = 'waiting'"),
+        postgresql_where=text("status = 'waiting'"),
+    ),
     Index("ix_frames_lease", "lease_id"),
 )
 

@@ -25,7 +25,7 @@ from foxden.core.states import (
     target,
 )
 from foxden.db.schema import frames, leases, tasks
-from foxden.farm import events, usage
+from foxden.farm import dependencies, events, usage
 
 COUNTER = {s: f"n_{s.value}" for s in FrameStatus}
 
@@ -196,6 +196,7 @@ def bump_counts(conn: Connection, task_id: int, deltas: Mapping[FrameStatus, int
         conn.execute(update(tasks).where(tasks.c.id == task_id).values(**fix))
     if "status" in fix:
         events.task_status(conn, task_id, status.value)  # task_done / task_failed
+        dependencies.refresh(conn, task_id)  # the tasks waiting for it: blocked, or no longer
     return status.value
 
 

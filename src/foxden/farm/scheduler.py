@@ -7,16 +7,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, text, update
+from sqlalchemy import Connection, delete, insert, select, text, update
 
 from foxden.core import failures
 from foxden.core.states import (
-    ACTIVE,
     LIVE_LEASES,
     Event,
     FrameStatus,
     LeaseState,
-    WorkerMode,
     WorkerState,
 )
 from foxden.db.engine import Database
@@ -29,10 +27,10 @@ from foxden.db.schema import (
     tasks,
 )
 from foxden.errors import Forbidden, LeaseLost, Unauthorized
-from foxden.farm import chunks, lifecycle, proofs
+from foxden.farm import candidates, chunks, failure_memory, lifecycle, limits, proofs
 from foxden.farm import logs as frame_log
 from foxden.farm.caches import Payload, PayloadCache
-from foxden.farm.privileges import PRIVILEGED_JOB_TYPES
+from foxden.farm.failure_memory import FailurePolicy
 from foxden.paths import tree_path
 from foxden.wire.worker import (
     FrameResult,
@@ -57,31 +55,7 @@ class WorkerInfo:
 
 # ---- named statements of the hot path (compiled once, reused) ------------------------------
 
-# A privileged job type renders only for an account that is trusted (or an admin) now: a task
-# queued before its account was untrusted, or before the farm had trusted accounts, waits.
-# A worker an administrator drains or disables finds no candidates (its claim answers 204).
-_ACTIVE_SQL = ", ".join(f"'{status.value}'" for status in sorted(ACTIVE))
-_CANDIDATE_TASKS = text(
-    "SELECT tasks.id, tasks.chunk_size, tasks.options, tasks.submit_time FROM tasks "
-    "JOIN accounts ON accounts.id = tasks.account_id "
-    f"WHERE tasks.status IN ({_ACTIVE_SQL}) "
-    "AND tasks.n_waiting > 0 "
-    "AND tasks.software_key IN :keys "
-    "AND (tasks.job_type NOT IN :privileged OR accounts.trusted OR accounts.is_admin) "
-    "AND EXISTS (SELECT 1 FROM workers WHERE workers.id = :worker_id "
-    f"AND workers.admin_state = '{WorkerMode.ACTIVE.value}') "
-    "ORDER BY tasks.priority DESC, tasks.id LIMIT 20"
-).bindparams(
-    bindparam("keys", expanding=True),
-    bindparam("privileged", value=sorted(PRIVILEGED_JOB_TYPES), expanding=True),
-)
-_WAITING_FRAMES = (
-    "SELECT id, number FROM frames "
-    f"WHERE task_id = :task_id AND status = '{lifecycle.CLAIM_FROM.value}' "
-    "ORDER BY number LIMIT :size"
-)
-_WAITING_FRAMES_SQLITE = text(_WAITING_FRAMES)
-_WAITING_FRAMES_PG = text(_WAITING_FRAMES + " FOR UPDATE SKIP LOCKED")
+# The candidate query and the frame pick are `foxden.farm.candidates`: the scheduling rules.
 _NEW_LEASE = text(
     "INSERT INTO leases (worker_id, task_id, state, reason, created_at, expires_at) "
     f"VALUES (:worker_id, :task_id, '{LeaseState.ACTIVE.value}', '', :now, :expires) RETURNING id"
@@ -132,31 +106,34 @@ def claim(
     heartbeat_seconds: float,
     now: float | None = None,
     payloads: PayloadCache | None = None,
+    policy: FailurePolicy = failure_memory.DEFAULT,
 ) -> LeaseOut | None:
     """Give `worker` a chunk of frames under a new lease, or None when there is no work for it.
 
-    This is the core of the scheduler: the highest-priority oldest task that is queued or
-    rendering, whose software the worker has and whose required tags it carries, gives its
-    lowest waiting frames, up to the task's chunk size. One transaction: `BEGIN IMMEDIATE` on
-    SQLite; on PostgreSQL, frames other workers are claiming are skipped (`SKIP LOCKED`).
+    This is the core of the scheduler: the best eligible task by the rules of
+    `foxden.farm.candidates` (band, then the account furthest below its share, then the
+    account's own priority and age; dependencies, limits and failure memory decide what is
+    eligible) whose required tags the worker carries gives its waiting frames in claim order
+    (`frames.seq`), up to the task's chunk size and the room its limits leave. Frames whose last
+    attempt failed on this worker are left to others unless nothing else is eligible. One
+    transaction: `BEGIN IMMEDIATE` on SQLite; on PostgreSQL, frames other workers are claiming
+    are skipped (`SKIP LOCKED`) and a limited task's limits are counted again under their locks.
     """
     if not worker.software_keys:
         return None
     now = time.time() if now is None else now
-    pick = _WAITING_FRAMES_PG if db.dialect == "postgresql" else _WAITING_FRAMES_SQLITE
     with db.write(durable=False) as conn:
-        candidates = conn.execute(
-            _CANDIDATE_TASKS, {"keys": list(worker.software_keys), "worker_id": worker.id}
+        found = conn.execute(
+            candidates.CANDIDATE_TASKS,
+            {
+                "keys": list(worker.software_keys),
+                "worker_id": worker.id,
+                "max_failures": policy.task_failures,
+            },
         ).all()
-        for cand in candidates:
-            options = (
-                cand.options if isinstance(cand.options, dict) else json.loads(cand.options or "{}")
-            )
-            if not set(options.get("tags") or []) <= worker.tags:
-                continue
-            lifecycle.lock_task(conn, cand.id)
-            size = chunks.claim_size(conn, cand.id, cand.chunk_size, max_frames)
-            picked = conn.execute(pick, {"task_id": cand.id, "size": size}).all()
+        eligible = [cand for cand in found if _tags(cand.options) <= worker.tags]
+        for avoid, cand in [(avoid, c) for avoid in (True, False) for c in eligible]:
+            picked = _take(conn, cand, worker.id, avoid, max_frames)
             if not picked:
                 continue
             lease_id = int(
@@ -185,6 +162,45 @@ def claim(
             )
         _admit(conn, worker.id, WorkerState.IDLE, now)
     return None
+
+
+def _tags(options: Any) -> set[str]:
+    """The tags a task requires of its workers (`options.tags`)."""
+    parsed = options if isinstance(options, dict) else json.loads(options or "{}")
+    return set(parsed.get("tags") or [])
+
+
+def _take(
+    conn: Connection, cand: Any, worker_id: int, avoid: bool, max_frames: int | None
+) -> list[Any]:
+    """The candidate's waiting frames this claim takes (locked), or [] to try the next one.
+
+    A limited task on PostgreSQL runs in a savepoint: when its limits leave no room once
+    counted under their locks, rolling it back lets go of the task's and the limits' rows.
+    """
+    limited = cand.room is not None
+    postgres = conn.dialect.name == "postgresql"
+    savepoint = conn.begin_nested() if limited and postgres else None
+    lifecycle.lock_task(conn, cand.id)
+    size = chunks.claim_size(conn, cand.id, cand.chunk_size, max_frames)
+    if limited:
+        size = min(size, int(cand.room))
+    pick = candidates.WAITING_FRAMES_PG if postgres else candidates.WAITING_FRAMES_SQLITE
+    picked = list(
+        conn.execute(
+            pick, {"task_id": cand.id, "size": size, "avoid": avoid, "worker_id": worker_id}
+        ).all()
+    )
+    if picked and savepoint is not None:
+        room = limits.locked_room(conn, cand.id)
+        if room is not None:
+            picked = picked[: max(room, 0)]
+    if savepoint is not None:
+        if picked:
+            savepoint.commit()
+        else:
+            savepoint.rollback()
+    return picked
 
 
 def _lease_payload(
@@ -341,6 +357,7 @@ def report(
     results: list[FrameResult],
     *,
     now: float | None = None,
+    policy: FailurePolicy = failure_memory.DEFAULT,
 ) -> ReportOut:
     """Record frames done (with outputs) or failed (with the error) under a lease.
 
@@ -365,6 +382,11 @@ def report(
             conn.execute(_END_LEASE, {"state": LeaseState.DONE.value, "lease_id": lease_id})
         _seen_busy(conn, worker_id, now)
         _apply_verdicts(conn, lease, locked, verdicts)
+        disabled = failure_memory.note_report(
+            conn, worker_id, lease.task_id, len(verdicts.failed), len(verdicts.done), now, policy
+        )
+    if disabled:  # flagged and disabled by the setting: its other frames go to other workers
+        release(db, worker_id)
     return {"accepted": verdicts.accepted, "rejected": verdicts.rejected}
 
 

@@ -48,7 +48,17 @@ from foxden.db.schema import (
     tasks,
 )
 from foxden.errors import BadRequest, Conflict, NotFound
-from foxden.farm import chunks, estimates, lifecycle, scene_checks, time_limits, webhooks
+from foxden.farm import (
+    chunks,
+    dependencies,
+    estimates,
+    frame_order,
+    lifecycle,
+    limits,
+    scene_checks,
+    time_limits,
+    webhooks,
+)
 from foxden.farm.files import lookup
 from foxden.farm.privileges import PRIVILEGED_JOB_TYPES, require_allowed
 from foxden.farm.projects import config_for_submit
@@ -86,6 +96,10 @@ KNOWN_FIELDS = {
     "progress_timeout_s",
     "chunk_seconds",
     "webhook",  # a webhook for this task's events (farm/webhooks.py)
+    # scheduling policy: the tasks it waits for, the limits it takes (farm/dependencies.py,
+    # farm/limits.py); `frame_order` stays an option (farm/frame_order.py)
+    "depends_on",
+    "limits",
 }
 MAX_INPUTS = 20_000
 
@@ -176,12 +190,17 @@ def submit(
         str(request.get("render_layer") or ""),
         sub.numbers,
     )
+    order = _frame_order(request, sub.options)
     with db.write() as conn:
         require_allowed(conn, account_id, cfg.cg_soft_name, lock=True)  # an untrust meanwhile
         inputs, missing = _inputs(conn, account_id, scene, analysis.dependencies, sub.options)
         warnings += scene_checks.missing_files(missing, strict=sub.strict)
+        needs = dependencies.checked(conn, account_id, _listed("depends_on", request))
+        taken = limits.known(conn, _listed("limits", request))
         task_id = _insert_task(conn, account_id, project, cfg, job_type, sub, warnings, draft_id)
-        _insert_frames(conn, task_id, sub.numbers)
+        _insert_frames(conn, task_id, sub.numbers, frame_order.sequence(sub.numbers, order))
+        limits.take(conn, task_id, taken)
+        dependencies.record(conn, task_id, needs)
         if inputs:
             conn.execute(insert(task_inputs), [{"task_id": task_id, **i} for i in inputs])
         hook = webhooks.add_for_task(conn, webhook_box, account_id, hook_url, task_id)
@@ -278,8 +297,33 @@ def _insert_task(
     return task_id
 
 
-def _insert_frames(conn: Connection, task_id: int, numbers: list[int]) -> None:
-    """One waiting row per frame, inserted 5,000 at a time."""
+def _frame_order(request: dict[str, Any], options: dict[str, Any]) -> frame_order.FrameOrder:
+    """The submission's frame order (400 for an unknown one); first, last, middle by default."""
+    order = request.get("frame_order", options.get("frame_order")) or frame_order.DEFAULT_ORDER
+    for known in frame_order.FRAME_ORDERS:
+        if order == known:
+            return known
+    raise BadRequest(
+        f"frame_order must be one of {', '.join(frame_order.FRAME_ORDERS)}, not {order!r}"
+    )
+
+
+def _listed(name: str, request: dict[str, Any]) -> list[Any]:
+    """A list field of the submission (`depends_on`, `limits`); 400 for anything else."""
+    value = request.get(name)
+    if value is None:
+        return []
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        return [value]
+    if not isinstance(value, list | tuple):
+        raise BadRequest(f"{name} must be a list, not {value!r}")
+    return list(value)
+
+
+def _insert_frames(
+    conn: Connection, task_id: int, numbers: list[int], seq: dict[int, int] | None = None
+) -> None:
+    """One waiting row per frame (`seq`: its place in the claim order), 5,000 at a time."""
     for i in range(0, len(numbers), 5000):
         conn.execute(
             insert(frames),
@@ -291,6 +335,7 @@ def _insert_frames(conn: Connection, task_id: int, numbers: list[int]) -> None:
                     "attempts": 0,
                     "progress": 0.0,
                     "error": "",
+                    "seq": None if seq is None else seq[n],
                 }
                 for n in numbers[i : i + 5000]
             ],
@@ -377,6 +422,7 @@ def task_record(
         start_time=row.start_time,
         completed_time=row.completed_time,
         failure_summary=row.failure_summary,
+        blocked_reason=row.blocked_reason,
         eta_seconds=guess.eta_seconds,
         core_hours=guess.core_hours,
         frames_detail=frames_detail,

@@ -15,7 +15,7 @@ from foxden.core.states import LOCKED_OUT, FrameStatus, LeaseState, WorkerMode, 
 from foxden.db.engine import Database, new_id
 from foxden.db.schema import frames, leases, tasks, workers
 from foxden.errors import BadRequest, Conflict, NotFound, Unauthorized
-from foxden.farm import scheduler
+from foxden.farm import failure_memory, scheduler
 from foxden.farm.caches import TokenCache
 from foxden.farm.scheduler import WorkerInfo
 from foxden.farm.secrets import hash_secret, matches, new_secret
@@ -236,6 +236,8 @@ def set_admin_state(db: Database, worker_id: int, mode: WorkerMode) -> WorkerAdm
         conn.execute(
             update(workers).where(workers.c.id == worker_id).values(admin_state=mode.value)
         )
+        if mode is WorkerMode.ACTIVE:  # an administrator looked at it: the flag starts again
+            failure_memory.clear_flag(conn, worker_id)
     released = scheduler.release(db, worker_id) if mode is WorkerMode.DISABLED else 0
     return WorkerAdminStateOut(worker_id=worker_id, admin_state=mode.value, released=released)
 
@@ -296,6 +298,8 @@ def list_workers(db: Database) -> list[WorkerOut]:
                 admin_state=r["admin_state"],
                 frames_done=finished.get((r["id"], FrameStatus.DONE.value), 0),
                 frames_failed=finished.get((r["id"], FrameStatus.FAILED.value), 0),
+                failure_streak=r["failure_streak"],
+                flagged=bool(r["flagged"]),
             )
         )
     return out

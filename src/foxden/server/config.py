@@ -41,6 +41,12 @@ class Settings(BaseModel):
     # usage: what one core-hour costs in the vendor's `fee` fields (0: no fee shown)
     fee_per_core_hour: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     webhook_poll_seconds: float = Field(default=1.0, gt=0)  # how often due webhooks are sent
+    # failure memory (farm/failure_memory.py): frames of one task a worker may fail before it is
+    # no longer given that task; failed reports in a row that flag a worker for admins; and
+    # whether a flagged worker is disabled too
+    worker_task_failures: int = Field(default=3, ge=1, le=1000)
+    worker_failure_streak: int = Field(default=5, ge=1, le=100_000)
+    disable_flagged_workers: bool = False
     tls_cert: Path | None = None  # serve HTTPS with this certificate (PEM; chain allowed) ...
     tls_key: Path | None = None  # ... and this private key
 

@@ -143,6 +143,9 @@ class WorkerOut(Record):
     admin_state: str = "active"
     frames_done: int = 0  # frames now done whose last attempt ran on it
     frames_failed: int = 0  # frames now failed whose last attempt ran on it
+    #: failed reports in a row (a frame done resets it); flagged for administrators at a limit
+    failure_streak: int = 0
+    flagged: bool = False
 
 
 class WorkerRevokedOut(Record):
@@ -297,6 +300,8 @@ class TaskOut(Record):
     completed_time: float | None
     #: "2 of 24 frames failed: camera 'CamC' not found ...", '' when no frame failed
     failure_summary: str = ""
+    #: why the task waits although it is queued (a task it depends on failed); '' when it does not
+    blocked_reason: str = ""
     #: seconds until its frames are all rendered, from its done frames' times
     #: (`foxden.farm.estimates`); None when unknown or when the task is not queued or rendering
     eta_seconds: float | None = None

@@ -149,6 +149,7 @@ def test_stop_resume_restart_abort_delete(live_server: LiveServer, user: httpx.C
         frames="1-6",
         chunk_size=2,
         max_attempts=1,
+        frame_order="in_order",
     )
     tid = task["id"]
     lease = worker.post("/api/worker/claim", json={}).json()

@@ -79,7 +79,7 @@ def test_expired_lease_is_requeued_and_finished_by_another_worker(
     short_lease_server: LiveServer,
 ) -> None:
     live = short_lease_server
-    user, tid = _prepare(live, "1-4", chunk_size=4)
+    user, tid = _prepare(live, "1-4", chunk_size=4, frame_order="in_order")
     lost = register_worker(live.url, live.farm.join_key, name="lost")
     other = register_worker(live.url, live.farm.join_key, name="other")
     first = lost.post("/api/worker/claim", json={}).json()

@@ -23,6 +23,7 @@ def _task(live: LiveServer, frames: str) -> dict[str, Any]:
         frames=frames,
         chunk_size=1,
         max_attempts=3,
+        frame_order="in_order",  # these tests follow frames by number
     )
 
 

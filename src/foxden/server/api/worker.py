@@ -10,9 +10,11 @@ from starlette.concurrency import run_in_threadpool
 
 from foxden.errors import BlobDamaged, NotFound, PayloadTooLarge
 from foxden.farm import proofs, scheduler, tasks, workers
+from foxden.farm.failure_memory import FailurePolicy
 from foxden.server.api.deps import FarmDep, WorkerDep
 from foxden.server.api.responses import binary
 from foxden.server.bodies import drain
+from foxden.server.context import Farm
 from foxden.server.credentials import bearer
 from foxden.store.blobs import check_hash
 from foxden.wire.fields import MAX_INT32
@@ -70,6 +72,7 @@ def claim(body: ClaimIn, farm: FarmDep, worker: WorkerDep) -> Response:
         body.max_frames,
         heartbeat_seconds=farm.settings.heartbeat_seconds,
         payloads=farm.payloads,
+        policy=_failure_policy(farm),
     )
     if lease is None:
         return Response(status_code=204)
@@ -97,7 +100,19 @@ def report(lease_id: LeaseId, body: ReportIn, farm: FarmDep, worker: WorkerDep) 
     422 naming the frame, nothing of the report applied, if an output or thumbnail is not a
     blob this worker uploaded for this lease or its size is not the uploaded size.
     """
-    return JSONResponse(scheduler.report(farm.db, worker.id, lease_id, body.results))
+    return JSONResponse(
+        scheduler.report(farm.db, worker.id, lease_id, body.results, policy=_failure_policy(farm))
+    )
+
+
+def _failure_policy(farm: Farm) -> FailurePolicy:
+    """The server's settings of failure memory (farm/failure_memory.py)."""
+    settings = farm.settings
+    return FailurePolicy(
+        task_failures=settings.worker_task_failures,
+        flag_streak=settings.worker_failure_streak,
+        disable_flagged=settings.disable_flagged_workers,
+    )
 
 
 @router.post("/leases/{lease_id}/release")
