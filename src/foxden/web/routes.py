@@ -8,7 +8,14 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from foxden.web import account_pages, login_pages, project_pages, task_pages, worker_pages
+from foxden.web import (
+    account_pages,
+    login_pages,
+    project_pages,
+    task_pages,
+    usage_pages,
+    worker_pages,
+)
 from foxden.web.auth import SessionMiddleware, WebState
 
 STATIC = Path(__file__).parent / "static"
@@ -20,7 +27,8 @@ def install(app: FastAPI) -> None:
     app.state.web = web
     app.add_middleware(SessionMiddleware, web=web)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (login_pages, project_pages, task_pages, worker_pages, account_pages):
+    modules = (login_pages, project_pages, task_pages, worker_pages, account_pages, usage_pages)
+    for module in modules:
         app.include_router(module.router)
     app.add_api_route("/favicon.ico", _favicon, include_in_schema=False)
 
