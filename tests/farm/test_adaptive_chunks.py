@@ -29,7 +29,7 @@ def finish(
 
 
 def test_one_frame_first_then_as_many_as_fit_the_measured_time(scene: Scene) -> None:
-    tid = scene.submit("1-40", chunk_seconds=10)
+    tid = scene.submit("1-40", chunk_seconds=10, frame_order="in_order")
     assert scene.task(tid)["chunk_size"] == chunks.MAX_ADAPTIVE_CHUNK  # the cap, none given
     worker = scene.worker()
     first = claim(scene, worker)
@@ -44,7 +44,7 @@ def test_one_frame_first_then_as_many_as_fit_the_measured_time(scene: Scene) -> 
 
 
 def test_wall_time_counts_when_the_worker_sent_no_render_time(scene: Scene) -> None:
-    tid = scene.submit("1-20", chunk_seconds=30)
+    tid = scene.submit("1-20", chunk_seconds=30, frame_order="in_order")
     worker = scene.worker()
     first = claim(scene, worker)  # claimed at T0, reported at T0 + 8
     finish(scene, worker, first, [None])
@@ -53,7 +53,7 @@ def test_wall_time_counts_when_the_worker_sent_no_render_time(scene: Scene) -> N
 
 
 def test_chunk_size_and_the_workers_max_frames_cap_the_chunk(scene: Scene) -> None:
-    tid = scene.submit("1-50", chunk_seconds=100, chunk_size=3)
+    tid = scene.submit("1-50", chunk_seconds=100, chunk_size=3, frame_order="in_order")
     assert scene.task(tid)["chunk_size"] == 3
     worker = scene.worker()
     finish(scene, worker, claim(scene, worker), [1.0])
@@ -62,14 +62,14 @@ def test_chunk_size_and_the_workers_max_frames_cap_the_chunk(scene: Scene) -> No
 
 
 def test_a_frame_longer_than_the_target_still_gives_one_frame(scene: Scene) -> None:
-    scene.submit("1-5", chunk_seconds=5)
+    scene.submit("1-5", chunk_seconds=5, frame_order="in_order")
     worker = scene.worker()
     finish(scene, worker, claim(scene, worker), [60.0])
     assert claim(scene, worker)["frames"] == [2]
 
 
 def test_a_task_without_a_target_keeps_its_chunk_size(scene: Scene) -> None:
-    scene.submit("1-10", chunk_size=4)
+    scene.submit("1-10", chunk_size=4, frame_order="in_order")
     worker = scene.worker()
     finish(scene, worker, claim(scene, worker), [0.1, 0.1, 0.1, 0.1])
     assert claim(scene, worker)["frames"] == [5, 6, 7, 8]
