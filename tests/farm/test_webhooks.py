@@ -251,3 +251,13 @@ def test_bad_webhooks_are_refused_clearly(
     reply = user.post("/api/webhooks", json=body)
     assert reply.status_code in (400, 404), reply.text
     assert says in reply.json()["error"]["message"]
+
+
+def test_the_servers_own_thread_delivers(live_server: LiveServer, receiver: Receiver) -> None:
+    from tests.waiting import wait_until
+
+    user = live_server.client(live_server.user_key)
+    user.post("/api/webhooks", json={"url": receiver.url}).raise_for_status()
+    task_id = _run_task(live_server, user, "1", fail=set())
+    wait_until("the delivery thread to send task_done", lambda: receiver.got, timeout=20)
+    assert [(e["event"], e["task_id"]) for e in receiver.events()] == [("task_done", task_id)]
