@@ -93,10 +93,16 @@ class Farmed:
         return int(got["lease_id"]), list(got["frames"])
 
     def finish(
-        self, worker: scheduler.WorkerInfo, lease: int, task_id: int, ends: dict[int, float]
+        self,
+        worker: scheduler.WorkerInfo,
+        lease: int,
+        task_id: int,
+        ends: dict[int, float],
+        renders: dict[int, float],
     ) -> None:
-        """Report frames done, then give them the end times the test chose."""
-        done = [FrameResult(frame=n, status="done") for n in ends]
+        """Report frames done with the render times the worker measured, then give them the
+        end times the test chose."""
+        done = [FrameResult(frame=n, status="done", render_time=renders[n]) for n in ends]
         scheduler.report(self.farm.db, worker.id, lease, done, now=max(ends.values()))
         with self.farm.db.write() as conn:
             for number, end in ends.items():
@@ -135,19 +141,23 @@ def test_estimates_of_frames_with_known_times(farmed: Farmed) -> None:
     small = farmed.worker("small", cores=2, slots=1)  # 2 cores
     lease_a, claim_a = farmed.claim(big, T0)
     lease_b, claim_b = farmed.claim(small, T0)
-    # big renders its 2 frames one after the other in 20 s; small reports both at 30 s
-    farmed.finish(big, lease_a, tid, {claim_a[0]: T0 + 8, claim_a[1]: T0 + 20})
-    farmed.finish(small, lease_b, tid, {claim_b[0]: T0 + 30, claim_b[1]: T0 + 30})
+    # big renders its 2 frames one after the other in 20 s (7 s and 11 s of it rendering);
+    # small reports both at 30 s (14 s and 15 s rendering)
+    a1, a2 = claim_a
+    farmed.finish(big, lease_a, tid, {a1: T0 + 8, a2: T0 + 20}, {a1: 7.0, a2: 11.0})
+    b1, b2 = claim_b
+    farmed.finish(small, lease_b, tid, {b1: T0 + 30, b2: T0 + 30}, {b1: 14.0, b2: 15.0})
     lease_c, claim_c = farmed.claim(big, T0 + 20)
     scheduler.heartbeat(db, big.id, lease_c, LEASE, {n: 0.5 for n in claim_c}, {}, now=T0 + 25)
 
     record = tasks.get_task(db, account, tid)
     assert record.counts["done"] == 4 and record.counts["running"] == 2
-    # 4 frames in 50 s of wall time: 12.5 s each; 4 waiting + 2 running half done = 5 frames
-    # left, 1 claim rendering them
+    # 4 frames in 50 s of their claims' time: 12.5 s each; 4 waiting + 2 running half done = 5
+    # frames left, 1 claim rendering them
     assert record.eta_seconds == pytest.approx(12.5 * 5)
-    # core time: 20 s x 4 cores + 30 s x 2 cores = 140 core-s for 4 frames, 10 frames in all
-    assert record.core_hours == pytest.approx(140 / 4 * 10 / 3600)
+    # core time (as usage records it): (7 + 11) s x 4 cores + (14 + 15) s x 2 cores = 130
+    # core-s for 4 frames, 10 frames in all
+    assert record.core_hours == pytest.approx(130 / 4 * 10 / 3600)
     listed = tasks.list_tasks(db, account, {}).items
     assert [(t.eta_seconds, t.core_hours) for t in listed] == [
         (record.eta_seconds, record.core_hours)
@@ -157,8 +167,13 @@ def test_estimates_of_frames_with_known_times(farmed: Farmed) -> None:
     assert (vendor["eta_seconds"], vendor["core_hours"]) == (record.eta_seconds, record.core_hours)
     sdk = sdk_records.task(record, account)
     assert (sdk["etaSeconds"], sdk["coreHours"]) == (record.eta_seconds, record.core_hours)
+    # a frame with no render time recorded counts its share of its claim's time: 30 s / 2
+    with db.write() as conn:
+        conn.execute(update(frames).where(frames.c.number.in_(claim_b)).values(render_time=None))
+    unmeasured = tasks.get_task(db, account, tid)
+    assert unmeasured.core_hours == pytest.approx((18 * 4 + 30 * 2) / 4 * 10 / 3600)
     stopped = tasks.operate(db, account, tid, TaskOp.STOP)
-    assert stopped.eta_seconds is None and stopped.core_hours == record.core_hours
+    assert stopped.eta_seconds is None and stopped.core_hours == unmeasured.core_hours
 
 
 def test_a_task_with_no_frame_done_has_no_estimates(farmed: Farmed) -> None:

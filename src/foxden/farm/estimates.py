@@ -1,12 +1,14 @@
 """How long a task has left and how many core-hours it takes, from its finished frames: the one
 rule every client shows (the API's task records, the web, the command line, Fox, the SDK).
 
-A frame's wall time is measured per claim: the frames a worker claimed together (one chunk,
-one start time) rendered one after another, so the claim's wall time (its last done frame's end
-minus its start) is shared by its done frames. A frame's core time is its wall time times its
-worker's cores divided by the worker's slots (`core_seconds`, the rule usage records too).
+Elapsed time is measured per claim: the frames a worker claimed together (one chunk, one start
+time) render one after another, so the claim's wall time (its last done frame's end minus its
+start, setting up included) is shared by its done frames. A frame's core time is its measured
+time (the render time its report gave: the worker's own measure of that frame, else the time
+from claim to report; else its share of the claim) times its worker's cores divided by the
+worker's slots (`core_seconds`: the rule of usage records, `foxden.farm.usage`).
 
-ETA: the mean wall time of the done frames, times the frames left (waiting ones, and what is
+ETA: the mean elapsed time of the done frames, times the frames left (waiting ones, and what is
 not yet rendered of the running ones), divided by the claims rendering side by side now;
 None before a frame is done, while no frame renders, and once the task is not queued or
 rendering. Core-hours: the done frames' core time, extrapolated to all of the task's frames;
@@ -33,7 +35,7 @@ def core_seconds(wall_seconds: float, cores: int | None, slots: int | None) -> f
 
 @dataclass(frozen=True)
 class Claim:
-    """Done frames a worker claimed together: how many, their wall time and core time."""
+    """Done frames a worker claimed together: how many, their elapsed time and core time."""
 
     frames: int
     wall_seconds: float
@@ -45,14 +47,14 @@ class Measure:
     """What a task's frames measured so far."""
 
     done: int = 0  # done frames with a start and an end
-    wall_seconds: float = 0.0  # their wall time, per claim
+    wall_seconds: float = 0.0  # their elapsed time, per claim
     core_seconds: float = 0.0  # their core time
     running_claims: int = 0  # claims (leases) rendering its frames now
     running_progress: float = 0.0  # the sum of its running frames' progress (0..1 each)
 
     @property
     def frame_seconds(self) -> float | None:
-        """The mean wall time of a done frame, None before one is done."""
+        """The mean elapsed time of a done frame, None before one is done."""
         return self.wall_seconds / self.done if self.done else None
 
 
@@ -111,6 +113,8 @@ def measures(conn: Connection, task_ids: Sequence[int]) -> dict[int, Measure]:
             frames.c.worker_id,
             func.count().label("n"),
             (func.max(frames.c.end_time) - frames.c.start_time).label("wall"),
+            func.coalesce(func.sum(frames.c.render_time), 0.0).label("measured"),
+            func.count(frames.c.render_time).label("n_measured"),
         )
         .where(done)
         .group_by(frames.c.task_id, frames.c.worker_id, frames.c.start_time)
@@ -123,9 +127,10 @@ def measures(conn: Connection, task_ids: Sequence[int]) -> dict[int, Measure]:
     ).all()
     claims: dict[int, list[Claim]] = {}
     for r in claim_rows:
-        wall = max(0.0, float(r.wall))
+        n, wall = int(r.n), max(0.0, float(r.wall))
+        measured = float(r.measured) + (n - int(r.n_measured)) * wall / n
         claims.setdefault(r.task_id, []).append(
-            Claim(int(r.n), wall, core_seconds(wall, r.cores, r.slots))
+            Claim(n, wall, core_seconds(measured, r.cores, r.slots))
         )
     running_rows = conn.execute(
         select(
