@@ -167,3 +167,21 @@ def test_render_downloads_each_frame_as_it_is_done(farm: CliFarm, tmp_path: Path
     assert proc.returncode == 0, log.read_text()
     assert "2 frame(s) in" in stdout and len(_pngs(out)) == 2
     assert "downloaded 2 file(s)" in log.read_text()
+
+
+def test_render_stops_waiting_after_its_timeout_and_says_how_to_go_on(
+    farm: CliFarm, tmp_path: Path
+) -> None:
+    scene = tmp_path / "shot" / "a.ma"
+    scene.parent.mkdir()
+    scene.write_text("// a scene\n")
+    out = tmp_path / "renders"
+    done = farm.run(
+        "render", str(scene), "--project", "p", "--frames", "1-2", "--out", str(out),
+        "--timeout", "0.5",
+    )  # fmt: skip
+    assert done.returncode == 1
+    task_id = int(re.findall(r"^task (\d+) queued", done.stderr, re.MULTILINE)[0])
+    assert f"task {task_id} did not finish in time (it is queued, 0/2 frames done" in done.stderr
+    assert f"it renders on: 'foxden download {task_id} --follow --out {out}'" in done.stderr
+    assert farm.task(task_id)["status"] == "queued"
