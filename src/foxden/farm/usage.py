@@ -71,9 +71,9 @@ def record(
             began = max(r.start_time or now, chunk_ends.get(r.lease_id, 0.0))
             wall = max(now - began, 0.0)
         m = machines.get(r.id)
-        slots = max(int(m.slots or 1), 1) if m is not None and m.slots else 1
-        cores = int(m.cores or 1) if m is not None and m.cores else 1
-        gpus = len(m.gpus or []) if m is not None and m.gpus else 0
+        cores, slots, gpus = 1, 1, 0  # a worker since deleted: one core
+        if m is not None and m.cores is not None:
+            cores, slots, gpus = int(m.cores), max(int(m.slots), 1), len(m.gpus or [])
         out.append(
             {
                 "account_id": task.account_id,

@@ -31,11 +31,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from foxden.db.engine import Database
 from foxden.db.schema import tasks, webhook_deliveries, webhooks
-from foxden.errors import BadRequest, NotFound, cut
+from foxden.errors import BadRequest, FoxdenError, NotFound, cut
 from foxden.farm.events import DeliveryState, EventName
 from foxden.farm.sdk_keys import SecretBox
 from foxden.farm.secrets import new_secret
@@ -117,7 +117,7 @@ def add(
 
 
 def add_in(
-    conn: Any,
+    conn: Connection,
     box: SecretBox,
     account_id: int,
     url: str,
@@ -171,7 +171,7 @@ def url_at_submit(value: Any, box: SecretBox | None) -> str | None:
 
 
 def add_for_task(
-    conn: Any, box: SecretBox | None, account_id: int, url: str | None, task_id: int
+    conn: Connection, box: SecretBox | None, account_id: int, url: str | None, task_id: int
 ) -> NewWebhook | None:
     """The task's own webhook (every event) when its submission gave one, in its transaction."""
     if url is None or box is None:
@@ -351,8 +351,18 @@ class Dispatcher:
         return len(due)
 
     def _take(self) -> list[Any]:
-        """The due deliveries, marked in flight (not due again for IN_FLIGHT seconds)."""
+        """The due deliveries, marked in flight (not due again for IN_FLIGHT seconds).
+
+        A read looks first: with nothing due (most of the time) no write transaction is taken,
+        so an idle dispatcher never competes with claims and reports for SQLite's write lock.
+        """
         now = self.clock()
+        due = (webhook_deliveries.c.state == DeliveryState.PENDING.value) & (
+            webhook_deliveries.c.next_at <= now
+        )
+        with self.db.read() as conn:
+            if conn.execute(select(webhook_deliveries.c.id).where(due).limit(1)).first() is None:
+                return []
         query = (
             select(
                 webhook_deliveries.c.id,
@@ -363,10 +373,7 @@ class Dispatcher:
                 webhooks.c.secret_box,
             )
             .join(webhooks, webhooks.c.id == webhook_deliveries.c.webhook_id)
-            .where(
-                (webhook_deliveries.c.state == DeliveryState.PENDING.value)
-                & (webhook_deliveries.c.next_at <= now)
-            )
+            .where(due)
             .order_by(webhook_deliveries.c.next_at, webhook_deliveries.c.id)
             .limit(BATCH)
         )
@@ -393,8 +400,8 @@ class Dispatcher:
     def _attempt(self, item: Any) -> Outcome:
         try:
             secret = self.box.open(item.secret_box)
-        except Exception as exc:  # the farm's key was replaced: this hook cannot be signed
-            return Outcome(None, cut(f"cannot sign: {exc}", 500))
+        except FoxdenError:  # the farm's key was replaced: this hook cannot be signed
+            return Outcome(None, "cannot sign: the farm's secret key changed; add the hook again")
         body = item.payload.encode()
         stamp = int(self.clock())
         headers = {
