@@ -15,7 +15,16 @@ from foxden import __version__
 from foxden.errors import QUOTE_LIMIT, FoxdenError, StorageFull, TooManyRequests, cut
 from foxden.farm.workers import queue_depth
 from foxden.server import guards
-from foxden.server.api import accounts, files, projects, tasks, vendor, worker, worker_admin
+from foxden.server.api import (
+    accounts,
+    files,
+    policy,
+    projects,
+    tasks,
+    vendor,
+    worker,
+    worker_admin,
+)
 from foxden.server.api import usage as usage_api
 from foxden.server.api import webhooks as webhooks_api
 from foxden.server.bodies import BodyLimit, caps
@@ -88,6 +97,7 @@ def create_app(farm: Farm, *, start_background: bool = True) -> FastAPI:
         tasks.router,
         worker.router,
         worker_admin.router,
+        policy.router,
         webhooks_api.router,
         usage_api.router,
         vendor.router,

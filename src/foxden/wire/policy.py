@@ -42,3 +42,22 @@ class ProjectLimitsOut(Record):
     account: str
     project_name: str
     limits: list[str]
+
+
+class DependencyOut(Record):
+    """A task another one waits for, and its status now."""
+
+    id: int
+    status: str
+
+
+class TaskPolicyOut(Record):
+    """What a task waits for and takes: its dependencies, the tasks waiting for it, why it is
+    blocked ('' when it is not), its limits (its own and its project's) and its band."""
+
+    task_id: int
+    depends_on: list[DependencyOut]
+    dependents: list[int]
+    blocked_reason: str
+    limits: list[str]
+    band: int

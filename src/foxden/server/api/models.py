@@ -4,7 +4,7 @@ services take as they are (plugin configs, project changes, manifest entries) ar
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -93,6 +93,23 @@ class TaskIn(BaseModel):
         description="refuse the task (400 naming them) when the scene uses files that were "
         "never uploaded, instead of submitting it with a warning for each",
     )
+    depends_on: list[RowId] = Field(
+        default=[],
+        max_length=100,
+        description="ids of your tasks this one waits for: it runs once every one is done, and "
+        "waits blocked (its `blocked_reason` says why) while one of them is failed or aborted",
+    )
+    limits: list[str] = Field(
+        default=[],
+        max_length=100,
+        description="named limits the task takes (an admin sets them: `foxden limit set NAME "
+        "MAX`): frames of the tasks holding a limit never run more than its maximum at once",
+    )
+    frame_order: Literal["first_last_middle", "in_order"] | None = Field(
+        None,
+        description="the order frames are rendered in: the first, last and middle frames "
+        "first, then the rest in order (the default), or `in_order`",
+    )
     webhook: str | None = Field(
         None,
         description="an http(s) URL that gets this task's events (task_done, task_failed, "
@@ -120,6 +137,30 @@ class TaskIn(BaseModel):
     def _finite(cls, data: Any) -> Any:
         refuse_non_finite(data)
         return data
+
+
+class LimitIn(BaseModel):
+    """A named limit's maximum of frames running at once (0 holds its tasks)."""
+
+    max_running: Annotated[int, Field(ge=0, le=1_000_000)]
+
+
+class ShareIn(BaseModel):
+    """An account's share of the farm: its weight among accounts competing for slots."""
+
+    share: Annotated[float, Field(gt=0, le=10_000, allow_inf_nan=False)]
+
+
+class BandIn(BaseModel):
+    """A task's priority band: a higher band is served first, farm-wide."""
+
+    band: Annotated[int, Field(ge=-1000, le=1000)]
+
+
+class ProjectLimitsIn(BaseModel):
+    """The limits every task of a project takes (replaces those it had)."""
+
+    limits: list[str] = Field(default=[], max_length=100)
 
 
 class RestartIn(BaseModel):
