@@ -425,6 +425,9 @@ def task_record(
         blocked_reason=row.blocked_reason,
         eta_seconds=guess.eta_seconds,
         core_hours=guess.core_hours,
+        frame_timeout_s=row.frame_timeout_s,
+        progress_timeout_s=row.progress_timeout_s,
+        chunk_seconds=row.target_chunk_seconds,
         frames_detail=frames_detail,
     )
 

@@ -307,6 +307,11 @@ class TaskOut(Record):
     eta_seconds: float | None = None
     #: core-hours of all its frames: its done frames' core time, extrapolated; None when unknown
     core_hours: float | None = None
+    #: its own time limits, seconds (None: its project's default, else its account's, apply)
+    frame_timeout_s: int | None = None
+    progress_timeout_s: int | None = None
+    #: the target duration of a chunk (`chunk_seconds` at submit); None: `chunk_size` frames
+    chunk_seconds: float | None = None
     frames_detail: list[FrameOut] | None = Field(default=None, exclude_if=lambda v: v is None)
     #: the signing secret of the webhook given at submit: in the submit reply only, shown once
     webhook_secret: str | None = Field(default=None, exclude_if=lambda v: v is None)

@@ -107,5 +107,10 @@ def test_submit_keeps_the_chunk_target_out_of_the_options(farm: Farm) -> None:
     task_id = farm.submit("1-30", chunk_seconds=20, chunk_size=None, frame_timeout_s=100)
     task = farm.user.get(f"/api/tasks/{task_id}").json()
     assert task["chunk_size"] == 100  # the cap of an adaptive task, none given
+    assert (task["chunk_seconds"], task["frame_timeout_s"], task["progress_timeout_s"]) == (
+        20,
+        100,
+        None,
+    )
     assert not {"chunk_seconds", "frame_timeout_s"} & set(task["options"])
     assert lease_limits(farm, task_id) == (100, None)
