@@ -71,3 +71,23 @@ def test_usage_shows_what_was_used_and_refuses_others_to_users(farm: CliFarm) ->
     assert refused.returncode != 0 and "administrator" in refused.stderr
     bad = farm.run("usage", "--since", "someday")
     assert bad.returncode != 0 and "not a date" in bad.stderr
+
+
+def test_submit_with_a_webhook_prints_its_secret_once(farm: CliFarm) -> None:
+    done = farm.run(
+        "submit", "--project", "p", "--scene", "/proj/shot/a.ma", "--frames", "1",
+        "--webhook", "https://example.com/hooks/shot",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    task_id = int(done.stdout.split()[1])
+    secret_line = [line for line in done.stderr.splitlines() if "webhook secret" in line]
+    assert len(secret_line) == 1 and secret_line[0].split()[-1].startswith("fdw_")
+    hooks = json.loads(farm.run("webhooks", "list", "--json").stdout)
+    assert [(h["url"], h["task_id"]) for h in hooks] == [
+        ("https://example.com/hooks/shot", task_id)
+    ]
+    refused = farm.run(
+        "submit", "--project", "p", "--scene", "/proj/shot/a.ma", "--frames", "1",
+        "--webhook", "mailto:me@example.com",
+    )  # fmt: skip
+    assert refused.returncode != 0 and "http(s)" in refused.stderr

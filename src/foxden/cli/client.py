@@ -91,6 +91,23 @@ def register(sub: Any) -> None:
     _task_options(p)
     p.add_argument("--scene", required=True, help="the scene's local path (uploaded before)")
     p.add_argument("--project", required=True, help="the project (and software) to render with")
+    p.add_argument(
+        "--depends-on",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="ID",
+        help="your tasks this one waits for: it renders once they are all done",
+    )
+    p.add_argument(
+        "--limit",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        dest="limits",
+        help="named limits the task takes (`foxden limits` lists them): the farm never runs "
+        "more frames of the tasks holding one than its maximum",
+    )
     p.set_defaults(func=_submit)
 
     p = sub.add_parser("tasks", parents=[farm, as_json], help="list your tasks")
@@ -234,6 +251,12 @@ def _task_options(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="extra task option (VALUE may be JSON)",
     )
+    p.add_argument(
+        "--webhook",
+        metavar="URL",
+        help="an http(s) URL that gets this task's events (task done or failed, frame failed); "
+        "its signing secret is printed once (see `foxden webhooks`)",
+    )
 
 
 _TIMING_FLAGS = (  # --chunk-seconds, --frame-timeout, --progress-timeout: submit's fields
@@ -252,6 +275,8 @@ def _extra(args: argparse.Namespace) -> dict[str, Any]:
             extra[key] = getattr(args, flag)
     if args.strict:
         extra["strict"] = True
+    if args.webhook:
+        extra["webhook"] = args.webhook
     for item in args.option:
         key, sep, value = item.partition("=")
         if not sep or not key:
@@ -381,6 +406,7 @@ def _submit(args: argparse.Namespace) -> int:
             render_layer=args.layer,
             camera=args.camera,
             **_extra(args),
+            **_policy(args),
         )
     if args.json:
         _print_json(task.raw)
@@ -388,7 +414,27 @@ def _submit(args: argparse.Namespace) -> int:
         print(task_summary(task))
         for warning in task.warnings:
             print(f"warning: {warning}", file=sys.stderr)
+        _webhook_secret(task)
     return 0
+
+
+def _policy(args: argparse.Namespace) -> dict[str, Any]:
+    """Submit's --depends-on and --limit, as the submission's fields."""
+    fields: dict[str, Any] = {}
+    if args.depends_on:
+        fields["depends_on"] = list(args.depends_on)
+    if args.limits:
+        fields["limits"] = list(args.limits)
+    return fields
+
+
+def _webhook_secret(task: Task) -> None:
+    """The secret of the webhook given at submit (shown this once), on stderr."""
+    if task.webhook_secret:
+        print(
+            f"webhook secret (shown this once, keep it to check signatures): {task.webhook_secret}",
+            file=sys.stderr,
+        )
 
 
 def _spec(frames: str) -> str:
@@ -426,6 +472,8 @@ def task_summary(task: Task) -> str:
         parts.append(f"ETA {eta_words(task.eta_seconds)}")
     if task.core_hours is not None:
         parts.append(f"{core_hours_words(task.core_hours)} core-hours (estimate)")
+    if task.blocked_reason:
+        parts.append(task.blocked_reason)
     return ", ".join(parts)
 
 
@@ -447,7 +495,7 @@ def _tasks(args: argparse.Namespace) -> int:
         (
             str(t.id),
             t.project_name,
-            t.status,
+            f"{t.status} (blocked)" if t.blocked_reason else t.status,
             _spec(t.frames),
             f"{t.counts.get('done', 0)}/{t.frame_count}",
             eta_words(t.eta_seconds),
@@ -784,6 +832,7 @@ def _render(args: argparse.Namespace) -> int:
         print(task_summary(task), file=sys.stderr, flush=True)
         for warning in task.warnings:
             print(f"warning: {warning}", file=sys.stderr)
+        _webhook_secret(task)
         again = f"'foxden download {task.id} --follow --out {shlex.quote(str(args.out))}"
         again += f"{_farm_flags(args)}' fetches the rest"
         deadline = None if args.timeout is None else time.monotonic() + args.timeout
