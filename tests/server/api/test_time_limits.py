@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from foxden.worker.watchdog import Watchdog
 from tests.conftest import LiveServer
 from tests.farmkit import register_worker
 from tests.server.rayvision.taskkit import Farm, farm_of
@@ -114,3 +115,19 @@ def test_submit_keeps_the_chunk_target_out_of_the_options(farm: Farm) -> None:
     )
     assert not {"chunk_seconds", "frame_timeout_s"} & set(task["options"])
     assert lease_limits(farm, task_id) == (100, None)
+
+
+def test_a_timed_out_frame_goes_back_to_the_queue_while_attempts_are_left(farm: Farm) -> None:
+    task_id = farm.submit("1", max_attempts=2, frame_timeout_s=30)
+    worker = register_worker(farm.live.url, farm.live.farm.join_key, name="slow")
+    times = iter([0.0, 31.0])  # the watchdog starts, then reads the clock past the limit
+    error = f"Blender {Watchdog(30, None, lambda: next(times)).expired()}"
+    result = {"frame": 1, "status": "failed", "error": error, "log": "Fra:1 Sample 1/64\n"}
+    for attempt, status in ((1, "waiting"), (2, "failed")):
+        lease = worker.post("/api/worker/claim", json={}).json()
+        path = f"/api/worker/leases/{lease['lease_id']}/frames"
+        worker.post(path, json={"results": [result]}).raise_for_status()
+        task = farm.user.get(f"/api/tasks/{task_id}", params={"frames": True}).json()
+        [frame] = task["frames_detail"]
+        assert frame["failure_category"] == "timeout" and frame["attempts"] == attempt
+        assert frame["status"] == status, frame
