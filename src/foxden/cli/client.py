@@ -105,7 +105,7 @@ def register(sub: Any) -> None:
         default=[],
         metavar="NAME",
         dest="limits",
-        help="named limits the task takes (`foxden limits` lists them): the farm never runs "
+        help="named limits the task takes (an admin's `foxden limit list` shows them): the farm never runs "
         "more frames of the tasks holding one than its maximum",
     )
     p.set_defaults(func=_submit)
@@ -146,7 +146,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "projects",
         parents=[farm, as_json],
-        help="list projects; create one (create); give one software (config)",
+        help="list projects; create one (create); give one software (config); set the time "
+        "limits of its tasks (time-limits)",
     )
     p.set_defaults(func=_projects)
     actions = p.add_subparsers(dest="projects_action", metavar="ACTION")
@@ -155,6 +156,25 @@ def register(sub: Any) -> None:
     c.add_argument("--software", help="default plugin config, e.g. 'blender 3.4'")
     c.add_argument("--plugins", default="", help="comma-separated plugins")
     c.set_defaults(func=_project_create)
+    t = actions.add_parser(
+        "time-limits",
+        parents=[farm, as_json],
+        help="show or set the default time limits of a project's tasks",
+    )
+    t.add_argument("name", help="the project's name")
+    t.add_argument(
+        "--frame-timeout",
+        type=int,
+        metavar="S",
+        help="seconds one frame may render before it is stopped and fails as timed out (0: none)",
+    )
+    t.add_argument(
+        "--progress-timeout",
+        type=int,
+        metavar="S",
+        help="seconds a renderer may go without progress or a log line (0: none)",
+    )
+    t.set_defaults(func=_project_time_limits)
     _config_commands(actions, [farm, as_json])
 
     p = sub.add_parser(
@@ -721,6 +741,32 @@ def _project_create(args: argparse.Namespace) -> int:
         _print_json(_project_json(project))
     else:
         print(f"created project {project.project_name}")
+    return 0
+
+
+def _project_time_limits(args: argparse.Namespace) -> int:
+    """Show a project's default time limits; set those given (the others are kept)."""
+    with _client(args) as client:
+        project = client.project(args.name)
+        if args.frame_timeout is not None or args.progress_timeout is not None:
+            project = client.set_time_limits(
+                args.name,
+                project.frame_timeout_s if args.frame_timeout is None else args.frame_timeout,
+                project.progress_timeout_s
+                if args.progress_timeout is None
+                else args.progress_timeout,
+            )
+    if args.json:
+        _print_json(_project_json(project))
+        return 0
+
+    def shown(seconds: int | None) -> str:
+        return f"{seconds} s" if seconds else "none"
+
+    print(
+        f"project {project.project_name}: frame time limit {shown(project.frame_timeout_s)}, "
+        f"no-progress limit {shown(project.progress_timeout_s)} (a task's own limits come first)"
+    )
     return 0
 
 

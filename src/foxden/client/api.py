@@ -251,6 +251,27 @@ class Client:
             )
         )
 
+    def set_time_limits(
+        self,
+        project: str,
+        frame_timeout_s: int | None = None,
+        progress_timeout_s: int | None = None,
+    ) -> Project:
+        """Set the default time limits of a project's tasks, in seconds (None or 0: none; both
+        are set): how long one frame may render, how long a renderer may go without progress
+        or a log line. A task's own limits (submit's `frame_timeout_s`, `progress_timeout_s`)
+        come first."""
+        return Project.from_json(
+            self.request(
+                "PUT",
+                f"/api/projects/{_seg(project)}/time-limits",
+                json={
+                    "frame_timeout_s": frame_timeout_s,
+                    "progress_timeout_s": progress_timeout_s,
+                },
+            )
+        )
+
     def delete_project(self, name: str) -> None:
         """Delete a project and its plugin configs."""
         self.request("DELETE", f"/api/projects/{_seg(name)}")
