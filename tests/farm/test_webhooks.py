@@ -261,3 +261,42 @@ def test_the_servers_own_thread_delivers(live_server: LiveServer, receiver: Rece
     task_id = _run_task(live_server, user, "1", fail=set())
     wait_until("the delivery thread to send task_done", lambda: receiver.got, timeout=20)
     assert [(e["event"], e["task_id"]) for e in receiver.events()] == [("task_done", task_id)]
+
+
+def test_a_hanging_receiver_never_slows_rendering(live_server: LiveServer) -> None:
+    import time
+
+    from tests.waiting import wait_until
+
+    reached = threading.Event()
+
+    class Hang(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            reached.set()
+            time.sleep(webhooks.SEND_TIMEOUT + 2)  # answers after the sender gave up
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hang)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        user = live_server.client(live_server.user_key)
+        url = f"http://127.0.0.1:{server.server_address[1]}/slow"
+        user.post("/api/webhooks", json={"url": url}).raise_for_status()
+        _run_task(live_server, user, "1", fail=set())
+        wait_until("the delivery thread to reach the receiver", reached.is_set, timeout=20)
+        started = time.monotonic()  # the delivery thread now waits on the receiver
+        _run_task(live_server, user, "1-5", fail={3})
+        assert time.monotonic() - started < webhooks.SEND_TIMEOUT  # rendering went on
+        wait_until(
+            "the hung attempt to be logged",
+            lambda: any(d["attempts"] for d in user.get("/api/webhooks/deliveries").json()),
+            timeout=20,
+        )
+        log = user.get("/api/webhooks/deliveries").json()
+        tried = [d for d in log if d["attempts"]]
+        assert tried[-1]["state"] == "pending" and "Timeout" in tried[-1]["last_error"]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -336,19 +336,26 @@ class Dispatcher:
         box: SecretBox,
         send: Sender = http_send,
         clock: Callable[[], float] = time.time,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self.db = db
         self.box = box
         self.send = send
         self.clock = clock
+        self.stopping = stopping
 
     def step(self) -> int:
-        """Send the deliveries due now (at most BATCH); returns how many were attempted."""
-        due = self._take()
-        for item in due:
-            outcome = self._attempt(item)
-            self._settle(item, outcome)
-        return len(due)
+        """Send the deliveries due now (at most BATCH); returns how many were attempted.
+
+        When the server stops meanwhile, the rest are left: they are due again after IN_FLIGHT.
+        """
+        sent = 0
+        for item in self._take():
+            if self.stopping():
+                break
+            self._settle(item, self._attempt(item))
+            sent += 1
+        return sent
 
     def _take(self) -> list[Any]:
         """The due deliveries, marked in flight (not due again for IN_FLIGHT seconds).

@@ -106,7 +106,7 @@ class Farm:
         """
         if self._webhooks is not None:
             return
-        dispatcher = Dispatcher(self.db, self.sdk_box)
+        dispatcher = Dispatcher(self.db, self.sdk_box, stopping=self._stop.is_set)
 
         def loop() -> None:
             while not self._stop.wait(self.settings.webhook_poll_seconds):
