@@ -45,18 +45,20 @@ def test_submit_prints_one_line_and_the_tables_show_camera_layer_artist(
 
     listed = farm.run("tasks", "--status", "queued")
     header, *rows = listed.stdout.splitlines()
-    assert header.split()[:8] == [
+    assert header.split()[:10] == [
         "ID",
         "PROJECT",
         "STATUS",
         "FRAMES",
         "DONE",
+        "ETA",
+        "CORE-H",
         "CAMERA",
         "LAYER",
         "ARTIST",
     ]
     row = next(r.split() for r in rows if r.split()[0] == str(task_id))
-    assert row[2:8] == ["queued", "1-4", "0/4", "CamB", "L1", "bob"]
+    assert row[2:10] == ["queued", "1-4", "0/4", "-", "-", "CamB", "L1", "bob"]
     assert farm.run("tasks", "--status", "done").stdout.splitlines()[1:] == []
 
     vendor_word = farm.run("tasks", "--status", "System_Done")
