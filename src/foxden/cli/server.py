@@ -1,5 +1,6 @@
 """Server-side commands: `serve`; `account create|list|disable|enable|rotate-key|sdk-key|trust|untrust`;
-`project allow`; `join-key`; `workers list|revoke|approve|drain|disable|enable`; `gc`; `fsck`; `migrate`."""
+`project allow`; `join-key`; `workers list|revoke|approve|drain|disable|enable`; `gc`; `fsck`;
+`migrate`; `limit` and `account share` come from cli/policy.py."""
 
 from __future__ import annotations
 
@@ -55,6 +56,8 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
 
 def register(sub: Any) -> None:
     """Add the server commands."""
+    from foxden.cli import policy as policy_commands  # it builds on this module's options
+
     p = sub.add_parser("serve", help="run the farm server")
     add_server_options(p)
     p.add_argument(
@@ -125,6 +128,7 @@ def register(sub: Any) -> None:
         t.add_argument("name", help="the account's name")
         add_server_options(t)
         t.set_defaults(func=_account_trust, trusted=flag)
+    policy_commands.register_account(acc_sub)  # account share (cli/policy.py)
 
     proj = sub.add_parser("project", help="administer accounts' projects")
     proj_sub = proj.add_subparsers(dest="project_command", metavar="ACTION", required=True)
@@ -199,6 +203,7 @@ def register(sub: Any) -> None:
     m = sub.add_parser("migrate", help="create or upgrade the database schema")
     add_server_options(m)
     m.set_defaults(func=_migrate)
+    policy_commands.register(sub)  # limit set | list | remove (cli/policy.py)
 
 
 def _open(args: argparse.Namespace) -> Any:
