@@ -45,26 +45,33 @@ def record(
     ended = [r for r in rows if r.status == FrameStatus.RUNNING.value]
     if not ended:
         return
-    task = conn.execute(
-        select(tasks.c.account_id, tasks.c.project_name, tasks.c.options).where(
-            tasks.c.id == task_id
+    # one statement for the task and each frame's worker (the report's hot path)
+    found = conn.execute(
+        select(
+            frames.c.id,
+            frames.c.worker_id,
+            workers.c.cores,
+            workers.c.slots,
+            workers.c.gpus,
+            tasks.c.account_id,
+            tasks.c.project_name,
+            tasks.c.options,
         )
-    ).one()
+        .join(tasks, tasks.c.id == frames.c.task_id)
+        .outerjoin(workers, workers.c.id == frames.c.worker_id)
+        .where(frames.c.id.in_([r.id for r in ended]))
+    ).all()
+    if not found:
+        return
+    task = found[0]
     gpu_job = _uses_gpu(task.options)
-    machines = {
-        m.id: m
-        for m in conn.execute(
-            select(
-                frames.c.id, frames.c.worker_id, workers.c.cores, workers.c.slots, workers.c.gpus
-            )
-            .outerjoin(workers, workers.c.id == frames.c.worker_id)
-            .where(frames.c.id.in_([r.id for r in ended]))
-        ).all()
-    }
-    chunk_ends = _chunk_ends(conn, ended)
+    machines = {m.id: m for m in found}
+    given = values or {}
+    timed = all(given.get(r.id, {}).get("render_time") is not None for r in ended)
+    chunk_ends = {} if timed else _chunk_ends(conn, ended)
     out = []
     for r in ended:
-        reported = (values or {}).get(r.id, {}).get("render_time")
+        reported = given.get(r.id, {}).get("render_time")
         if reported is not None:
             wall = float(reported)
         else:
