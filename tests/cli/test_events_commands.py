@@ -23,7 +23,7 @@ def farm(live_server: LiveServer) -> Iterator[CliFarm]:
 
 def test_webhooks_add_list_deliveries_remove(farm: CliFarm) -> None:
     added = farm.run(
-        "webhooks", "add", "http://127.0.0.1:9/hook", "--event", "task_done",
+        "webhooks", "add", "https://hooks.example.com/foxden", "--event", "task_done",
         "--event", "frame_failed",
     )  # fmt: skip
     assert added.returncode == 0, added.stderr
@@ -32,7 +32,7 @@ def test_webhooks_add_list_deliveries_remove(farm: CliFarm) -> None:
     assert "shown this once" in second and second.split()[-1].startswith("fdw_")
     hook_id = int(first.split()[1].rstrip(":"))
     listed = farm.run("webhooks", "list")
-    assert listed.returncode == 0 and "http://127.0.0.1:9/hook" in listed.stdout
+    assert listed.returncode == 0 and "https://hooks.example.com/foxden" in listed.stdout
     assert "fdw_" not in listed.stdout  # the secret is never shown again
     task_id = farm.submit("1")
     farm.fail_once(task_id, "", "camera 'CamC' not found")  # a deterministic failure

@@ -37,8 +37,19 @@ class Receiver:
 
 @pytest.fixture
 def live(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    """A real server whose own delivery thread waits an hour: the tests step the dispatcher."""
-    with running_server(farm_settings(db_url, tmp_path, webhook_poll_seconds=3600)) as server:
+    """A real server whose own delivery thread waits an hour: the tests step the dispatcher.
+    Its receivers are on loopback, so it allows private addresses."""
+    settings = farm_settings(
+        db_url, tmp_path, webhook_poll_seconds=3600, webhook_private_addresses=True
+    )
+    with running_server(settings) as server:
+        yield server
+
+
+@pytest.fixture
+def live_thread(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    """A real server whose own delivery thread sends (private addresses allowed)."""
+    with running_server(farm_settings(db_url, tmp_path, webhook_private_addresses=True)) as server:
         yield server
 
 
@@ -85,7 +96,9 @@ class Clock:
 def _dispatcher(live: LiveServer, clock: Clock | None = None) -> Dispatcher:
     import time
 
-    return Dispatcher(live.farm.db, live.farm.sdk_box, clock=clock or Clock(time.time() + 1))
+    return Dispatcher(
+        live.farm.db, live.farm.sdk_box, clock=clock or Clock(time.time() + 1), allow_private=True
+    )
 
 
 def _project(user: httpx.Client) -> None:
@@ -253,17 +266,17 @@ def test_bad_webhooks_are_refused_clearly(
     assert says in reply.json()["error"]["message"]
 
 
-def test_the_servers_own_thread_delivers(live_server: LiveServer, receiver: Receiver) -> None:
+def test_the_servers_own_thread_delivers(live_thread: LiveServer, receiver: Receiver) -> None:
     from tests.waiting import wait_until
 
-    user = live_server.client(live_server.user_key)
+    user = live_thread.client(live_thread.user_key)
     user.post("/api/webhooks", json={"url": receiver.url}).raise_for_status()
-    task_id = _run_task(live_server, user, "1", fail=set())
+    task_id = _run_task(live_thread, user, "1", fail=set())
     wait_until("the delivery thread to send task_done", lambda: receiver.got, timeout=20)
     assert [(e["event"], e["task_id"]) for e in receiver.events()] == [("task_done", task_id)]
 
 
-def test_a_hanging_receiver_never_slows_rendering(live_server: LiveServer) -> None:
+def test_a_hanging_receiver_never_slows_rendering(live_thread: LiveServer) -> None:
     import time
 
     from tests.waiting import wait_until
@@ -281,13 +294,13 @@ def test_a_hanging_receiver_never_slows_rendering(live_server: LiveServer) -> No
     server = ThreadingHTTPServer(("127.0.0.1", 0), Hang)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        user = live_server.client(live_server.user_key)
+        user = live_thread.client(live_thread.user_key)
         url = f"http://127.0.0.1:{server.server_address[1]}/slow"
         user.post("/api/webhooks", json={"url": url}).raise_for_status()
-        _run_task(live_server, user, "1", fail=set())
+        _run_task(live_thread, user, "1", fail=set())
         wait_until("the delivery thread to reach the receiver", reached.is_set, timeout=20)
         started = time.monotonic()  # the delivery thread now waits on the receiver
-        _run_task(live_server, user, "1-5", fail={3})
+        _run_task(live_thread, user, "1-5", fail={3})
         assert time.monotonic() - started < webhooks.SEND_TIMEOUT  # rendering went on
         wait_until(
             "the hung attempt to be logged",
@@ -300,3 +313,26 @@ def test_a_hanging_receiver_never_slows_rendering(live_server: LiveServer) -> No
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_farm_sends_to_public_addresses_only_unless_told(
+    live_server: LiveServer, receiver: Receiver
+) -> None:
+    import time
+
+    user = live_server.client(live_server.user_key)
+    for url in ("http://127.0.0.1:8642/api", "http://10.1.2.3/x", "http://[::1]/x"):
+        refused = user.post("/api/webhooks", json={"url": url})
+        assert refused.status_code == 400, url
+        assert "webhook_private_addresses" in refused.json()["error"]["message"]
+    # a name is checked when it is resolved: localhost is loopback
+    port = receiver.url.rsplit(":", 1)[1]
+    user.post("/api/webhooks", json={"url": f"http://localhost:{port}"}).raise_for_status()
+    _run_task(live_server, user, "1", fail=set())
+    clock = Clock(time.time() + 1)
+    guarded = Dispatcher(live_server.farm.db, live_server.farm.sdk_box, clock=clock)
+    assert guarded.step() == 1
+    assert receiver.got == []  # nothing reached the receiver
+    (entry,) = user.get("/api/webhooks/deliveries").json()
+    assert entry["state"] == "pending" and "refused: localhost is" in entry["last_error"]
+    assert webhooks.private_address("169.254.169.254") and not webhooks.private_address("8.8.8.8")

@@ -13,7 +13,7 @@ def _render_one(live: LiveServer) -> int:
     """alice renders one frame for 3600 s on a 1-core worker: 1 core-hour."""
     worker = register_worker(live.url, live.farm.join_key)
     user = live.client(live.user_key)
-    user.post("/api/webhooks", json={"url": "http://127.0.0.1:9/hook"}).raise_for_status()
+    user.post("/api/webhooks", json={"url": "https://hooks.example.com/foxden"}).raise_for_status()
     make_project(user, "lighting")
     upload(user, "/v/p/scene.txt", b"scene")
     task = submit(user, project_name="lighting", input_scene_path="/v/p/scene.txt", frames="1")
@@ -37,7 +37,7 @@ def test_usage_and_webhook_pages(live_server: LiveServer) -> None:
     assert bad.status_code == 200 and "not a date" in bad.text
     assert alice.get("/admin/usage").status_code == 403
     hooks = alice.get("/webhooks")
-    assert hooks.status_code == 200 and "http://127.0.0.1:9/hook" in hooks.text
+    assert hooks.status_code == 200 and "https://hooks.example.com/foxden" in hooks.text
     assert re.search(r'data-delivery="\d+" data-state="pending"', hooks.text)  # task_done queued
     assert "task_done" in hooks.text
 
@@ -45,7 +45,7 @@ def test_usage_and_webhook_pages(live_server: LiveServer) -> None:
     bob, _ = login(live_server.url, "bob", bob_key)
     assert 'data-total-core-hours="0.000"' in bob.get("/usage").text
     theirs = bob.get("/webhooks").text
-    assert "127.0.0.1:9" not in theirs and "No deliveries yet" in theirs
+    assert "hooks.example.com" not in theirs and "No deliveries yet" in theirs
 
     admin, _ = login(live_server.url, "admin", live_server.admin_key)
     farm = admin.get("/admin/usage")

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -70,6 +72,50 @@ def check_url(url: str) -> str:
     if parts.username or parts.password:
         raise BadRequest("a webhook URL may not carry a user name or password")
     return url
+
+
+def private_address(address: str) -> bool:
+    """Whether `address` (an IP) is not on the public internet: loopback, private, link-local,
+    shared, reserved or multicast."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return True  # not an address we understand: not sent to
+    return not ip.is_global or ip.is_multicast
+
+
+def check_reachable(url: str, allow_private: bool) -> None:
+    """Refuse (400) a URL whose host is a private IP address, unless the farm allows those."""
+    host = urlsplit(url.strip()).hostname or ""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return  # a name: checked when it is resolved, at each delivery
+    if not allow_private and private_address(host):
+        raise BadRequest(f"webhook URL points to {host}, {_PRIVATE_TEXT}")
+
+
+_PRIVATE_TEXT = (
+    "a private or local address: the farm sends webhooks to public addresses only "
+    "(its administrator may allow others with the setting webhook_private_addresses)"
+)
+
+
+def destination_problem(url: str, allow_private: bool) -> str:
+    """Why a delivery may not go to `url` now ('' when it may): its host resolves to a private
+    address and the farm does not allow those, or it does not resolve."""
+    if allow_private:
+        return ""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        found = socket.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        return cut(f"cannot resolve {host}: {exc}", 500)
+    for _family, _type, _proto, _name, address in found:
+        if private_address(str(address[0])):
+            return f"refused: {host} is {address[0]}, {_PRIVATE_TEXT}"
+    return ""
 
 
 def check_events(names: Iterable[str] | None) -> list[str]:
@@ -337,12 +383,14 @@ class Dispatcher:
         send: Sender = http_send,
         clock: Callable[[], float] = time.time,
         stopping: Callable[[], bool] = lambda: False,
+        allow_private: bool = False,
     ) -> None:
         self.db = db
         self.box = box
         self.send = send
         self.clock = clock
         self.stopping = stopping
+        self.allow_private = allow_private
 
     def step(self) -> int:
         """Send the deliveries due now (at most BATCH); returns how many were attempted.
@@ -409,6 +457,9 @@ class Dispatcher:
             secret = self.box.open(item.secret_box)
         except FoxdenError:  # the farm's key was replaced: this hook cannot be signed
             return Outcome(None, "cannot sign: the farm's secret key changed; add the hook again")
+        problem = destination_problem(item.url, self.allow_private)
+        if problem:
+            return Outcome(None, problem)
         body = item.payload.encode()
         stamp = int(self.clock())
         headers = {

@@ -41,6 +41,9 @@ class Settings(BaseModel):
     # usage: what one core-hour costs in the vendor's `fee` fields (0: no fee shown)
     fee_per_core_hour: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     webhook_poll_seconds: float = Field(default=1.0, gt=0)  # how often due webhooks are sent
+    # let webhooks reach loopback, private and link-local addresses (receivers on the farm's own
+    # network); off: an account cannot make the server POST into the network it sits in
+    webhook_private_addresses: bool = False
     # failure memory (farm/failure_memory.py): frames of one task a worker may fail before it is
     # no longer given that task; failed reports in a row that flag a worker for admins; and
     # whether a flagged worker is disabled too

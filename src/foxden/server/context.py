@@ -106,7 +106,12 @@ class Farm:
         """
         if self._webhooks is not None:
             return
-        dispatcher = Dispatcher(self.db, self.sdk_box, stopping=self._stop.is_set)
+        dispatcher = Dispatcher(
+            self.db,
+            self.sdk_box,
+            stopping=self._stop.is_set,
+            allow_private=self.settings.webhook_private_addresses,
+        )
 
         def loop() -> None:
             while not self._stop.wait(self.settings.webhook_poll_seconds):

@@ -32,6 +32,7 @@ def _out(hook: webhooks.Webhook) -> WebhookOut:
 @router.post("", status_code=201)
 def add(body: WebhookIn, farm: FarmDep, account: AccountDep) -> NewWebhookOut:
     """Register a webhook; the reply shows its signing secret, this once."""
+    webhooks.check_reachable(body.url, farm.settings.webhook_private_addresses)
     new = webhooks.add(farm.db, farm.sdk_box, account.id, body.url, body.events, body.task_id)
     return NewWebhookOut(webhook=_out(new.hook), secret=new.secret)
 
