@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from foxden.web import (
     account_pages,
+    limit_pages,
     login_pages,
     project_pages,
     task_pages,
@@ -27,7 +28,15 @@ def install(app: FastAPI) -> None:
     app.state.web = web
     app.add_middleware(SessionMiddleware, web=web)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    modules = (login_pages, project_pages, task_pages, worker_pages, account_pages, usage_pages)
+    modules = (
+        login_pages,
+        project_pages,
+        task_pages,
+        worker_pages,
+        account_pages,
+        usage_pages,
+        limit_pages,
+    )
     for module in modules:
         app.include_router(module.router)
     app.add_api_route("/favicon.ico", _favicon, include_in_schema=False)
