@@ -101,3 +101,27 @@ def test_a_frame_done_resets_the_streak_and_flagging_alone_does_not_disable(
     listed = _listed(farm, worker.id)
     assert listed["flagged"] is True and listed["admin_state"] == WorkerMode.ACTIVE.value
     assert farm.claim(worker, policy) is not None
+
+
+def test_a_report_with_a_frame_done_counts_its_failures_but_ends_the_streak(
+    policy_farm: PolicyFarm,
+) -> None:
+    from foxden.farm.scheduler import report
+    from foxden.wire.worker import FrameResult
+
+    farm = policy_farm
+    policy = FailurePolicy(task_failures=2, flag_streak=1)
+    farm.submit("ann", "1-6", chunk_size=2, max_attempts=5, frame_order="in_order")
+    worker = farm.worker()
+    for _ in range(2):
+        lease = farm.claim(worker, policy)
+        assert lease is not None
+        first, second = lease["frames"]
+        results = [
+            FrameResult(frame=first, status="done"),
+            FrameResult(frame=second, status="failed", error="crashed"),
+        ]
+        report(farm.farm.db, worker.id, lease["lease_id"], results, policy=policy)
+        listed = _listed(farm, worker.id)
+        assert listed["failure_streak"] == 0 and listed["flagged"] is False
+    assert farm.claim(worker, policy) is None  # two of its frames failed: kept off the task

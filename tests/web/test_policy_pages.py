@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from foxden.farm import workers
-from foxden.farm.failure_memory import FailurePolicy, note_report
+from foxden.farm.failure_memory import FailurePolicy, note_failures
 from tests.conftest import LiveServer
 from tests.farmkit import make_project, register_worker, submit, upload
 from tests.web.webkit import login
@@ -69,7 +69,7 @@ def test_a_flagged_worker_is_marked_on_the_workers_page(live_server: LiveServer)
     admin, _ = login(live.url, "admin", live.admin_key)
     assert "data-flagged" not in admin.get("/workers").text
     with live.farm.db.write() as conn:  # it failed frames across tasks: flagged
-        note_report(conn, worker_id, task_id, 1, 0, 1.0, FailurePolicy(flag_streak=1))
+        note_failures(conn, worker_id, task_id, 1, 1.0, FailurePolicy(flag_streak=1))
     page = admin.get("/workers").text
     assert "data-flagged" in page and "1 reports in a row" in page
     worker.close()

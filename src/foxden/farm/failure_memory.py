@@ -34,40 +34,39 @@ class FailurePolicy:
 DEFAULT = FailurePolicy()
 
 
-def note_report(
+def note_failures(
     conn: Connection,
     worker_id: int,
     task_id: int,
     failed: int,
-    done: int,
     now: float,
     policy: FailurePolicy = DEFAULT,
+    *,
+    any_done: bool = False,
 ) -> bool:
-    """Remember a report's outcome for its worker; True when it made the worker disabled
-    (its other leases are then released by the caller, after this transaction)."""
-    if failed:
-        counted = conn.execute(
-            update(worker_task_failures)
-            .where(
-                (worker_task_failures.c.worker_id == worker_id)
-                & (worker_task_failures.c.task_id == task_id)
-            )
-            .values(failures=worker_task_failures.c.failures + failed, last_at=now)
-        ).rowcount
-        if not counted:
-            conn.execute(
-                insert(worker_task_failures).values(
-                    worker_id=worker_id, task_id=task_id, failures=failed, last_at=now
-                )
-            )
-    if done:
-        conn.execute(
-            update(workers)
-            .where((workers.c.id == worker_id) & (workers.c.failure_streak != 0))
-            .values(failure_streak=0)
-        )
-        return False
+    """Remember that a report of `worker_id` failed `failed` frames of `task_id`: they count
+    against the task, and a report with none done (`any_done` false) adds one to the worker's
+    streak (the scheduler's contact update resets the streak for a report with a frame done,
+    `scheduler._admit`). True when
+    this made the worker disabled (the caller releases its other leases after this
+    transaction)."""
     if not failed:
+        return False
+    counted = conn.execute(
+        update(worker_task_failures)
+        .where(
+            (worker_task_failures.c.worker_id == worker_id)
+            & (worker_task_failures.c.task_id == task_id)
+        )
+        .values(failures=worker_task_failures.c.failures + failed, last_at=now)
+    ).rowcount
+    if not counted:
+        conn.execute(
+            insert(worker_task_failures).values(
+                worker_id=worker_id, task_id=task_id, failures=failed, last_at=now
+            )
+        )
+    if any_done:
         return False
     row = conn.execute(
         update(workers)

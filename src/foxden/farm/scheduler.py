@@ -61,9 +61,14 @@ _NEW_LEASE = text(
     f"VALUES (:worker_id, :task_id, '{LeaseState.ACTIVE.value}', '', :now, :expires) RETURNING id"
 )
 # a revoked worker stays revoked; the claim's update also admits the worker (see _admit)
-_WORKER_SEEN = text(
-    "UPDATE workers SET status = :status, last_seen = :now "
+_WORKER_SEEN_WHERE = (
     f"WHERE id = :worker_id AND approved AND status <> '{WorkerState.REVOKED.value}'"
+)
+_WORKER_SEEN = text("UPDATE workers SET status = :status, last_seen = :now " + _WORKER_SEEN_WHERE)
+# a report with a frame done: the same, and its failure streak starts again (failure_memory)
+_WORKER_SEEN_DONE = text(
+    "UPDATE workers SET status = :status, last_seen = :now, failure_streak = 0 "
+    + _WORKER_SEEN_WHERE
 )
 _WORKER_STANDING = text("SELECT status, approved FROM workers WHERE id = :worker_id")
 # what a lease carries that changes after submission, so read per claim, not cached: the
@@ -239,13 +244,19 @@ def _seen_busy(conn: Connection, worker_id: int, now: float) -> None:
     _admit(conn, worker_id, WorkerState.BUSY, now)
 
 
-def _admit(conn: Connection, worker_id: int, status: WorkerState, now: float) -> None:
-    """Note the worker's contact, refusing one revoked (401) or awaiting approval (403).
+def _admit(
+    conn: Connection, worker_id: int, status: WorkerState, now: float, *, done: bool = False
+) -> None:
+    """Note the worker's contact, refusing one revoked (401) or awaiting approval (403);
+    `done` (a report with a frame done) also resets its failure streak.
 
     Part of the claim's transaction, after the task row (the lock order): a revocation that
     commits first makes the claim roll back; one that comes later finds the new lease.
     """
-    seen = conn.execute(_WORKER_SEEN, {"status": status.value, "now": now, "worker_id": worker_id})
+    seen = conn.execute(
+        _WORKER_SEEN_DONE if done else _WORKER_SEEN,
+        {"status": status.value, "now": now, "worker_id": worker_id},
+    )
     if seen.rowcount:
         return
     row = conn.execute(_WORKER_STANDING, {"worker_id": worker_id}).first()
@@ -380,10 +391,16 @@ def report(
             frame_log.append(conn, frame_id, attempt, text, now)
         if len(verdicts.accepted) == len(running) and lease.state == LeaseState.ACTIVE:
             conn.execute(_END_LEASE, {"state": LeaseState.DONE.value, "lease_id": lease_id})
-        _seen_busy(conn, worker_id, now)
+        _admit(conn, worker_id, WorkerState.BUSY, now, done=bool(verdicts.done))
         _apply_verdicts(conn, lease, locked, verdicts)
-        disabled = failure_memory.note_report(
-            conn, worker_id, lease.task_id, len(verdicts.failed), len(verdicts.done), now, policy
+        disabled = failure_memory.note_failures(
+            conn,
+            worker_id,
+            lease.task_id,
+            len(verdicts.failed),
+            now,
+            policy,
+            any_done=bool(verdicts.done),
         )
     if disabled:  # flagged and disabled by the setting: its other frames go to other workers
         release(db, worker_id)
