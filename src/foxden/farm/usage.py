@@ -27,6 +27,7 @@ from foxden.db.engine import Database
 from foxden.db.schema import accounts, frames, tasks, workers
 from foxden.db.schema import usage as usage_rows
 from foxden.errors import BadRequest, NotFound
+from foxden.farm.estimates import core_seconds
 
 GroupBy = Literal["account", "project", "task"]
 
@@ -78,7 +79,7 @@ def record(
             began = max(r.start_time or now, chunk_ends.get(r.lease_id, 0.0))
             wall = max(now - began, 0.0)
         m = machines.get(r.id)
-        cores, slots, gpus = 1, 1, 0  # a worker since deleted: one core
+        cores, slots, gpus = None, None, 0  # a worker since deleted: one core
         if m is not None and m.cores is not None:
             cores, slots, gpus = int(m.cores), max(int(m.slots), 1), len(m.gpus or [])
         out.append(
@@ -88,8 +89,8 @@ def record(
                 "task_id": task_id,
                 "frame_number": r.number,
                 "worker_id": None if m is None else m.worker_id,
-                "core_seconds": wall * cores / slots,
-                "gpu_seconds": wall * gpus / slots if gpu_job else 0.0,
+                "core_seconds": core_seconds(wall, cores, slots),
+                "gpu_seconds": wall * gpus / max(1, slots or 1) if gpu_job else 0.0,
                 "ended_at": now,
             }
         )
