@@ -8,7 +8,7 @@ import pytest
 
 from foxden.core.states import TaskOp
 from foxden.errors import BadRequest, NotFound
-from foxden.farm import dependencies, tasks
+from foxden.farm import task_policy, tasks
 from tests.farm.policykit import PolicyFarm, policy_farm_fixture  # noqa: F401
 
 
@@ -29,9 +29,9 @@ def test_a_task_waits_until_its_dependencies_are_done(policy_farm: PolicyFarm) -
     assert [_finish(farm, worker) for _ in range(3)] == [light, light, sim]
     assert farm.task("ann", comp)["blocked_reason"] == ""
     assert _finish(farm, worker) == comp
-    policy = dependencies.task_policy(farm.farm.db, farm.accounts["ann"], comp)
+    policy = task_policy.task_policy(farm.farm.db, farm.accounts["ann"], comp)
     assert [(d.id, d.status) for d in policy.depends_on] == [(light, "done"), (sim, "done")]
-    assert dependencies.task_policy(farm.farm.db, farm.accounts["ann"], light).dependents == [comp]
+    assert task_policy.task_policy(farm.farm.db, farm.accounts["ann"], light).dependents == [comp]
 
 
 def test_a_failed_dependency_blocks_until_restarted_and_done(policy_farm: PolicyFarm) -> None:

@@ -14,6 +14,7 @@ from foxden.errors import FoxdenError
 
 _GROUPS = (
     "foxden.cli.server",
+    "foxden.cli.policy",
     "foxden.cli.worker",
     "foxden.cli.client",
     "foxden.cli.operate",

@@ -1,5 +1,5 @@
-"""Administrators' commands of the scheduling policy, on the farm's database:
-`foxden limit set NAME MAX | list | remove NAME` and `foxden account share NAME WEIGHT`."""
+"""Administrators' named limits, on the farm's database: `foxden limit set NAME MAX | list |
+remove NAME` (`foxden account share NAME WEIGHT` is with the other account commands)."""
 
 from __future__ import annotations
 
@@ -32,19 +32,6 @@ def register(sub: Any) -> None:
     rm.add_argument("name", help="the limit's name")
     add_server_options(rm)
     rm.set_defaults(func=_limit_remove)
-
-
-def register_account(acc_sub: Any) -> None:
-    """Add `foxden account share`."""
-    sh = acc_sub.add_parser(
-        "share",
-        help="set an account's share of the farm: its weight among accounts competing for "
-        "render slots (default 1; 2 gets twice the slots of an account at 1)",
-    )
-    sh.add_argument("name", help="the account's name")
-    sh.add_argument("share", type=float, metavar="WEIGHT", help="a number above 0")
-    add_server_options(sh)
-    sh.set_defaults(func=_account_share)
 
 
 def _open(args: argparse.Namespace) -> Any:
@@ -92,17 +79,6 @@ def _limit_remove(args: argparse.Namespace) -> int:
     farm = _open(args)
     try:
         print(json.dumps(limits.remove_limit(farm.db, args.name).model_dump()))
-    finally:
-        farm.close()
-    return 0
-
-
-def _account_share(args: argparse.Namespace) -> int:
-    from foxden.farm import shares
-
-    farm = _open(args)
-    try:
-        print(json.dumps(shares.set_share(farm.db, args.name, args.share).model_dump()))
     finally:
         farm.close()
     return 0

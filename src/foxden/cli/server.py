@@ -1,6 +1,6 @@
 """Server-side commands: `serve`; `account create|list|disable|enable|rotate-key|sdk-key|trust|untrust`;
 `project allow`; `join-key`; `workers list|revoke|approve|drain|disable|enable`; `gc`; `fsck`;
-`migrate`; `limit` and `account share` come from cli/policy.py."""
+`migrate`; `account share`. `limit` is in cli/policy.py."""
 
 from __future__ import annotations
 
@@ -56,8 +56,6 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
 
 def register(sub: Any) -> None:
     """Add the server commands."""
-    from foxden.cli import policy as policy_commands  # it builds on this module's options
-
     p = sub.add_parser("serve", help="run the farm server")
     add_server_options(p)
     p.add_argument(
@@ -128,7 +126,15 @@ def register(sub: Any) -> None:
         t.add_argument("name", help="the account's name")
         add_server_options(t)
         t.set_defaults(func=_account_trust, trusted=flag)
-    policy_commands.register_account(acc_sub)  # account share (cli/policy.py)
+    sh = acc_sub.add_parser(
+        "share",
+        help="set an account's share of the farm: its weight among accounts competing for "
+        "render slots (default 1; 2 gets twice the slots of an account at 1)",
+    )
+    sh.add_argument("name", help="the account's name")
+    sh.add_argument("share", type=float, metavar="WEIGHT", help="a number above 0")
+    add_server_options(sh)
+    sh.set_defaults(func=_account_share)
 
     proj = sub.add_parser("project", help="administer accounts' projects")
     proj_sub = proj.add_subparsers(dest="project_command", metavar="ACTION", required=True)
@@ -203,7 +209,6 @@ def register(sub: Any) -> None:
     m = sub.add_parser("migrate", help="create or upgrade the database schema")
     add_server_options(m)
     m.set_defaults(func=_migrate)
-    policy_commands.register(sub)  # limit set | list | remove (cli/policy.py)
 
 
 def _open(args: argparse.Namespace) -> Any:
@@ -326,6 +331,17 @@ def _account_sdk_key(args: argparse.Namespace) -> int:
             {"account": record.name, "access_id": key.access_id, "access_key": key.access_key}
         )
     )
+    return 0
+
+
+def _account_share(args: argparse.Namespace) -> int:
+    from foxden.farm.shares import set_share
+
+    farm = _open(args)
+    try:
+        print(json.dumps(set_share(farm.db, args.name, args.share).model_dump()))
+    finally:
+        farm.close()
     return 0
 
 

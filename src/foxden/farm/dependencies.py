@@ -16,10 +16,8 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from foxden.core.states import TaskStatus
-from foxden.db.engine import Database
 from foxden.db.schema import task_dependencies, tasks
 from foxden.errors import BadRequest, NotFound
-from foxden.wire.policy import DependencyOut, TaskPolicyOut
 
 MAX_DEPENDENCIES = 100
 #: statuses of a dependency that block its dependents (they would wait forever)
@@ -133,25 +131,3 @@ def dependents(conn: Connection, task_id: int) -> list[int]:
             select(task_dependencies.c.task_id).where(task_dependencies.c.depends_on == task_id)
         ).scalars()
     )
-
-
-def task_policy(db: Database, account_id: int, task_id: int) -> TaskPolicyOut:
-    """A task of the account with what it waits for and takes (404 for anyone else's)."""
-    from foxden.farm import limits
-
-    with db.read() as conn:
-        row = conn.execute(
-            select(tasks.c.blocked_reason, tasks.c.band).where(
-                (tasks.c.id == task_id) & (tasks.c.account_id == account_id)
-            )
-        ).first()
-        if row is None:
-            raise NotFound(f"no task {task_id} in your account")
-        return TaskPolicyOut(
-            task_id=task_id,
-            depends_on=[DependencyOut(id=i, status=s) for i, s in depends_on(conn, task_id)],
-            dependents=dependents(conn, task_id),
-            blocked_reason=row.blocked_reason,
-            limits=limits.task_limit_names(conn, task_id),
-            band=row.band,
-        )

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from foxden import frames as frame_spec
 from foxden.core.states import SETTLED, FrameStatus, TaskOp, TaskStatus, check_task_op
 from foxden.errors import BadRequest, Conflict, FoxdenError, NotFound
-from foxden.farm import dependencies, projects, tasks
+from foxden.farm import projects, task_policy, tasks
 from foxden.farm.accounts import Account
 from foxden.web import progress
 from foxden.web.auth import PageAccount, web_state
@@ -161,7 +161,7 @@ def task_page(task_id: int, request: Request, account: PageAccount) -> Response:
         frame_statuses=[s.value for s in FrameStatus],
         settled=sorted(s.value for s in SETTLED),
         output_url=lambda p: _output_url(task_id, p),
-        policy=dependencies.task_policy(web_state(request).farm.db, account.id, task_id),
+        policy=task_policy.task_policy(web_state(request).farm.db, account.id, task_id),
     )
 
 

@@ -11,8 +11,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from foxden.farm import dependencies, limits, shares
+from foxden.farm import limits, shares
 from foxden.farm.accounts import get_account_by_name
+from foxden.farm.task_policy import task_policy as policy_of
 from foxden.server.api.deps import AccountDep, AdminDep, FarmDep
 from foxden.server.api.models import BandIn, LimitIn, ProjectLimitsIn, ShareIn
 from foxden.wire.fields import MAX_INT32
@@ -74,7 +75,7 @@ def set_band(task_id: TaskId, body: BandIn, farm: FarmDep, _admin: AdminDep) -> 
 def task_policy(task_id: TaskId, farm: FarmDep, account: AccountDep) -> TaskPolicyOut:
     """What your task waits for (its dependencies and their status), the tasks waiting for
     it, why it is blocked, the limits it takes and its band."""
-    return dependencies.task_policy(farm.db, account.id, task_id)
+    return policy_of(farm.db, account.id, task_id)
 
 
 @router.get("/projects/{name}/limits")
