@@ -8,10 +8,16 @@ manifest (`POST /api/files/check`, per 50,000 files) and send only the blobs the
 parallel. Small blobs (under BATCH_FILE_LIMIT) go many to a request (`POST /api/uploads/batch`:
 a JSON line naming hashes and sizes, then the bytes back to back); one the farm refuses as
 corrupted is sent again on its own. Bigger blobs go in verified chunks
-(`PUT /api/uploads/{hash}?offset=&total=`, `X-Chunk-Sha256`), first asking where an earlier,
-interrupted upload stopped (`GET /api/uploads/{hash}`) and continuing there; a chunk the farm
-rejects as corrupted is sent again. Finally `POST /api/files/commit` records the new files at
-their mirrored paths.
+(`PUT /api/uploads/{hash}?offset=&total=`, `X-Prefix-Sha256`: the SHA-256 of the file up to the
+chunk's end), first asking where an earlier, interrupted upload stopped (`GET /api/uploads/{hash}`)
+and continuing there; a chunk the farm rejects as corrupted is sent again. Finally
+`POST /api/files/commit` records the new files at their mirrored paths.
+
+Each byte is hashed once: the pass that hashes a file for the manifest also notes the running
+SHA-256 at each chunk boundary (`Marks`), which is what each chunk's `X-Prefix-Sha256` says; a
+file whose hash came from the cache is hashed (once) only if the farm lacks it. Request bodies
+stream from the files in READ_SIZE pieces: no chunk or batch is held whole in memory (unless a
+test's chunk hook reads or replaces `Chunk.data`).
 
 Download: read the task's output manifest, skip files present with the same size and SHA-256,
 fetch the rest in parallel: small ones many to a request (`POST /api/blobs/batch`, the reply cut
@@ -105,15 +111,72 @@ class TransferStats:
         return {k: getattr(self, k) for k in self.__dataclass_fields__ if not k.startswith("_")}
 
 
-@dataclass
 class Chunk:
-    """An upload chunk about to be sent; a hook may replace `data` (tests) or raise (abort)."""
+    """An upload chunk (or batch member) about to be sent; a hook may raise (abort) or replace
+    `data` (tests). Its bytes are read only if a hook reads `data`; otherwise they stream from
+    the file."""
 
-    digest: str
-    path: Path
-    offset: int
-    total: int
-    data: bytes
+    def __init__(self, digest: str, path: Path, offset: int, total: int, length: int) -> None:
+        self.digest = digest
+        self.path = path
+        self.offset = offset
+        self.total = total
+        self.length = length
+        self.replaced = False
+        self._data: bytes | None = None
+
+    @property
+    def data(self) -> bytes:
+        """The chunk's bytes (read from the file on first use)."""
+        if self._data is None:
+            with self.path.open("rb") as fh:
+                fh.seek(self.offset)
+                self._data = fh.read(self.length)
+        return self._data
+
+    @data.setter
+    def data(self, value: bytes) -> None:
+        self._data = value
+        self.replaced = True
+
+    def pieces(self) -> Iterator[bytes]:
+        """The bytes to send, in READ_SIZE pieces (the replacement if a hook set one)."""
+        if self.replaced:
+            yield self.data
+            return
+        yield from _read_range(self.path, self.offset, self.length)
+
+
+def _read_range(path: Path, offset: int, length: int) -> Iterator[bytes]:
+    """`length` bytes of `path` from `offset`, in READ_SIZE pieces; a shorter file is an error."""
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        left = length
+        while left:
+            block = fh.read(min(READ_SIZE, left))
+            if not block:
+                raise TransferError(f"{path} changed while it was being uploaded: upload it again")
+            left -= len(block)
+            yield block
+
+
+class Body:
+    """A request body streamed from files: iterable again for each retry of the request."""
+
+    def __init__(self, parts: list[bytes | Chunk]) -> None:
+        self.parts = parts
+        self.length = sum(len(p) if isinstance(p, bytes) else _sent_length(p) for p in parts)
+
+    def __iter__(self) -> Iterator[bytes]:
+        for part in self.parts:
+            if isinstance(part, bytes):
+                yield part
+            else:
+                yield from part.pieces()
+
+
+def _sent_length(chunk: Chunk) -> int:
+    return len(chunk.data) if chunk.replaced else chunk.length
 
 
 ChunkHook = Callable[[Chunk], None]
@@ -183,11 +246,50 @@ def plan_batches(
     return batches
 
 
-def encode_batch(blobs: list[tuple[str, bytes]]) -> bytes:
+def encode_batch(blobs: list[Chunk]) -> Body:
     """The body of `POST /api/uploads/batch`: a JSON line of (hash, size), then the bytes."""
-    index = {"blobs": [{"hash": digest, "size": len(data)} for digest, data in blobs]}
+    index = {"blobs": [{"hash": c.digest, "size": _sent_length(c)} for c in blobs]}
     head = json.dumps(index, separators=(",", ":")).encode()
-    return b"".join([head, b"\n", *(data for _, data in blobs)])
+    return Body([head + b"\n", *blobs])
+
+
+class Marks:
+    """The running SHA-256 of a file at each multiple of `chunk` bytes below its size, so that
+    each chunk can say what the farm's running hash must be once it has the chunk."""
+
+    def __init__(self, chunk: int, prefixes: list[str], digest: str) -> None:
+        self.chunk = chunk
+        self.prefixes = prefixes  # at chunk, 2 * chunk, ... (below the size)
+        self.digest = digest
+
+    def end(self, offset: int, size: int) -> int:
+        """Where the chunk starting at `offset` ends: the next boundary, or the file's end."""
+        return min((offset // self.chunk + 1) * self.chunk, size)
+
+    def at(self, end: int, size: int) -> str:
+        """The SHA-256 of the file's first `end` bytes (`end` a boundary or the size)."""
+        return self.digest if end == size else self.prefixes[end // self.chunk - 1]
+
+
+def hash_with_marks(path: Path, chunk: int) -> tuple[str, int, Marks]:
+    """SHA-256, size and `Marks` of a file, in one pass."""
+    hasher = hashlib.sha256()
+    prefixes: list[str] = []
+    size = 0
+    step = min(READ_SIZE, chunk)
+    with path.open("rb") as fh:
+        while True:
+            block = fh.read(min(step, chunk - size % chunk))  # never across a boundary
+            if not block:
+                break
+            hasher.update(block)
+            size += len(block)
+            if size % chunk == 0:
+                prefixes.append(hasher.hexdigest())
+    if prefixes and size % chunk == 0:
+        prefixes.pop()  # the last boundary is the end: the digest itself
+    digest = hasher.hexdigest()
+    return digest, size, Marks(chunk, prefixes, digest)
 
 
 # ---- upload -----------------------------------------------------------------------------------
@@ -203,6 +305,7 @@ class LocalFile:
     mtime: float
     digest: str
     mtime_ns: int
+    marks: Marks | None = None  # known when this run hashed the file
 
 
 @dataclass
@@ -322,20 +425,34 @@ class Uploader:
         return self.stats
 
     def _hash_all(self, paths: list[Path]) -> list[LocalFile]:
+        """Each file's SHA-256: from the quick-check cache when unchanged, else read (once)."""
         cache = self.client.cache
-        before = cache.bytes_hashed
+        chunk = self.client.chunk_size
 
         def one(p: Path) -> LocalFile:
-            digest, st = cache.hash(p, use_cache=not self.force)
-            return LocalFile(p, client_path(p), st.st_size, st.st_mtime, digest, st.st_mtime_ns)
+            st = p.stat()
+            if not self.force and (cached := cache.lookup(p, st)) is not None:
+                return LocalFile(p, client_path(p), st.st_size, st.st_mtime, cached, st.st_mtime_ns)
+            while True:
+                hashed_ns = time.time_ns()
+                digest, size, marks = hash_with_marks(p, chunk)
+                after = p.stat()
+                self.stats.add(bytes_hashed=size)
+                same = (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+                if same and size == st.st_size:
+                    break
+                st = after  # it changed while we read it: again
+            cache.remember(p, st, digest, hashed_ns)
+            return LocalFile(
+                p, client_path(p), st.st_size, st.st_mtime, digest, st.st_mtime_ns, marks
+            )
 
-        with ThreadPoolExecutor(self.client.workers) as pool:
-            files = list(pool.map(one, paths))
-        self.stats.add(
-            files=len(files),
-            bytes_total=sum(f.size for f in files),
-            bytes_hashed=cache.bytes_hashed - before,
-        )
+        if len(paths) > 1:
+            with ThreadPoolExecutor(min(self.client.workers, len(paths))) as pool:
+                files = list(pool.map(one, paths))
+        else:
+            files = [one(p) for p in paths]
+        self.stats.add(files=len(files), bytes_total=sum(f.size for f in files))
         return files
 
     def _batch(self, files: list[LocalFile]) -> None:
@@ -374,18 +491,22 @@ class Uploader:
 
     def _send_batch(self, files: list[LocalFile], advance: Callable[[int], None]) -> None:
         """Send small blobs in one request; any the farm did not store are sent on their own."""
-        blobs: list[tuple[str, bytes]] = []
+        blobs: list[Chunk] = []
         for f in files:
             _check_unchanged(f)
-            item = Chunk(f.digest, f.path, 0, f.size, f.path.read_bytes())
+            item = Chunk(f.digest, f.path, 0, f.size, f.size)
             if self.hook is not None:
                 self.hook(item)
-            blobs.append((f.digest, item.data))
+            blobs.append(item)
+        body = encode_batch(blobs)
         response = self.client.send(
             "POST",
             "/api/uploads/batch",
-            content=encode_batch(blobs),
-            headers={"Content-Type": "application/octet-stream"},
+            content=body,
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Length": str(body.length),
+            },
             idempotent=True,  # storing verified content by its hash twice is harmless
             ok=(404, 405),
         )
@@ -393,7 +514,7 @@ class Uploader:
             rest = files
         else:
             stored = set(response.json()["stored"])
-            self.stats.add(batches_sent=1, bytes_sent=sum(len(data) for _, data in blobs))
+            self.stats.add(batches_sent=1, bytes_sent=sum(_sent_length(c) for c in blobs))
             for f in files:
                 if f.digest in stored:
                     self.stats.add(files_sent=1)
@@ -406,7 +527,19 @@ class Uploader:
     def _status(self, digest: str) -> UploadStatusOut:
         return UploadStatusOut.from_json(self.client.request("GET", f"/api/uploads/{digest}"))
 
+    def _marks(self, f: LocalFile) -> Marks:
+        """The file's chunk marks: from this run's hashing, else from hashing it now (once)."""
+        if f.marks is not None and f.marks.chunk == self.client.chunk_size:
+            return f.marks
+        digest, size, marks = hash_with_marks(f.path, self.client.chunk_size)
+        self.stats.add(bytes_hashed=size)
+        if digest != f.digest:
+            raise TransferError(f"{f.path} changed while it was being uploaded: upload it again")
+        return marks
+
     def _send_blob(self, f: LocalFile, advance: Callable[[int], None]) -> None:
+        """Send one blob in chunks, each streamed from the file and checked by the farm against
+        the running hash it must end at."""
         chunk = self.client.chunk_size
         offset = 0
         if f.size > chunk and not self.force:
@@ -417,49 +550,51 @@ class Uploader:
             if offset:
                 self.stats.add(resumed=1)
                 advance(offset)
+        marks = self._marks(f) if f.size > chunk else None
         rejected = 0
-        with f.path.open("rb") as fh:
-            while True:
-                _check_unchanged(f)
-                fh.seek(offset)
-                data = fh.read(min(chunk, f.size - offset))
-                item = Chunk(f.digest, f.path, offset, f.size, data)
-                checksum = hashlib.sha256(data).hexdigest()
-                if self.hook is not None:
-                    self.hook(item)
-                response = self.client.send(
-                    "PUT",
-                    f"/api/uploads/{f.digest}",
-                    params={"offset": offset, "total": f.size},
-                    content=item.data,
-                    headers={
-                        "X-Chunk-Sha256": checksum,
-                        "Content-Type": "application/octet-stream",
-                    },
-                    ok=(409, 422),
-                )
-                self.stats.add(bytes_sent=len(item.data), chunks_sent=1)
-                if response.status_code == 422 and code_of(response) != "transfer_error":
-                    raise error_from(response)
-                if response.status_code == 422:  # corrupted on the way: send it again
-                    rejected += 1
-                    if rejected > CHUNK_RETRIES:
-                        raise TransferError(
-                            f"{f.path}: data arrived corrupted {rejected} times: "
-                            "check the network (or the file) and upload again"
-                        )
-                    self.stats.add(chunks_resent=1)
-                if response.status_code in (409, 422):  # ask the farm where to continue
-                    status = self._status(f.digest)
-                    if status.complete:
-                        break
-                    offset = status.offset
-                    continue
-                reply = response.json()
-                advance(int(reply["offset"]) - offset)
-                offset = int(reply["offset"])
-                if reply["complete"]:
+        while True:
+            _check_unchanged(f)
+            end = marks.end(offset, f.size) if marks is not None else f.size
+            item = Chunk(f.digest, f.path, offset, f.size, end - offset)
+            if self.hook is not None:
+                self.hook(item)
+            body = Body([item])
+            headers = {
+                "Content-Type": "application/octet-stream",
+                "Content-Length": str(body.length),
+            }
+            if marks is not None:
+                headers["X-Prefix-Sha256"] = marks.at(end, f.size)
+            response = self.client.send(
+                "PUT",
+                f"/api/uploads/{f.digest}",
+                params={"offset": offset, "total": f.size},
+                content=body,
+                headers=headers,
+                ok=(409, 422),
+            )
+            self.stats.add(bytes_sent=body.length, chunks_sent=1)
+            if response.status_code == 422 and code_of(response) != "transfer_error":
+                raise error_from(response)
+            if response.status_code == 422:  # corrupted on the way: send it again
+                rejected += 1
+                if rejected > CHUNK_RETRIES:
+                    raise TransferError(
+                        f"{f.path}: data arrived corrupted {rejected} times: "
+                        "check the network (or the file) and upload again"
+                    )
+                self.stats.add(chunks_resent=1)
+            if response.status_code in (409, 422):  # ask the farm where to continue
+                status = self._status(f.digest)
+                if status.complete:
                     break
+                offset = status.offset
+                continue
+            reply = response.json()
+            advance(int(reply["offset"]) - offset)
+            offset = int(reply["offset"])
+            if reply["complete"]:
+                break
         self.stats.add(files_sent=1)
 
 

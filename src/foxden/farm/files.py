@@ -161,10 +161,13 @@ async def receive_upload(
     declared: int | None,
     chunk_hash: str | None,
     limit: int,
+    prefix_hash: str | None = None,
 ) -> int | None:
     """Receive one chunk at `offset` (or the whole blob) of a `total`-byte blob, `declared` the
     chunk's announced length if any; the blob's size once complete and verified, else None.
-    A blob over `limit` bytes, or a chunk running past `total`, is refused (413)."""
+    The chunk is checked against `prefix_hash` (SHA-256 of the blob's bytes up to the chunk's
+    end) and `chunk_hash` (of the chunk alone) when given; the completed blob against its hash
+    always. A blob over `limit` bytes, or a chunk running past `total`, is refused (413)."""
     check_hash(digest)
     if total < 0:
         raise BadRequest("give the blob's full size as ?total=")
@@ -181,7 +184,9 @@ async def receive_upload(
     if offset == 0 and declared == total and store.received(owner, digest) == 0:
         # one piece: its hash is the blob's hash
         return await store.receive_stream(chunks, digest, limit=total, size=total)
-    received = await store.receive_chunk(owner, digest, offset, total, chunks, chunk_hash)
+    received = await store.receive_chunk(
+        owner, digest, offset, total, chunks, chunk_hash, prefix_hash
+    )
     if received < total:
         return None
     return await to_thread.run_sync(store.complete, owner, digest)

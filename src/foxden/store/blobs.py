@@ -5,6 +5,13 @@ and renamed into the store only once its hash matches. A blob that is already st
 hashed and renamed over in just the same way, so an upload takes as long whether or not anyone has
 the blob. A full disk is `StorageFull` (507) and leaves no partial file behind.
 
+Each byte is hashed once: an upload in chunks keeps the running SHA-256 of its partial file in
+memory (`_Running`, matched to the file by size, mtime and inode), each chunk extends it while
+it is written, and the last chunk's state is the blob's hash, so a completed upload is never read
+back. Only a partial file this process did not write (another server, or one before a restart) is
+hashed from disk first. A chunk may name the running hash it should end at (`prefix_hash`): a
+chunk damaged on the way is refused without hashing it a second time.
+
 Reads are verified: a blob is re-hashed before it is served unless this process verified it (same
 size, mtime and inode) within `VERIFY_TTL` seconds; one that fails is moved to
 `<root>/quarantine/<hash>`, named in the log, and refused (`BlobDamaged`). `foxden fsck`
@@ -26,6 +33,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from anyio import to_thread
@@ -48,6 +56,7 @@ COPY_CHUNK = 1 << 20
 WRITE_BLOCK = 1 << 20  # bytes gathered from a request body before one write to disk
 VERIFY_TTL = 3600.0  # seconds a verified blob is served without hashing it again
 _VERIFIED_MAX = 100_000  # blobs remembered as verified (the oldest are forgotten first)
+_RUNNING_MAX = 10_000  # partial uploads whose running hash is kept (the oldest are forgotten)
 _FULL = {errno.ENOSPC, errno.EDQUOT}
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -78,8 +87,9 @@ def _unlink(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-def _write_all(fd: int, data: bytes | bytearray | memoryview, hasher: hashlib._Hash) -> None:
-    hasher.update(data)
+def _write_all(fd: int, data: bytes | bytearray | memoryview, *hashers: hashlib._Hash) -> None:
+    for hasher in hashers:
+        hasher.update(data)
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
@@ -103,6 +113,33 @@ async def _blocks(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
         yield b"".join(pending)
 
 
+def _hash_fd(fd: int, size: int) -> hashlib._Hash:
+    """The SHA-256 state of the first `size` bytes of an open file."""
+    hasher = hashlib.sha256()
+    os.lseek(fd, 0, os.SEEK_SET)
+    left = size
+    while left:
+        block = os.read(fd, min(COPY_CHUNK, left))
+        if not block:
+            break
+        hasher.update(block)
+        left -= len(block)
+    return hasher
+
+
+@dataclass
+class _Running:
+    """The SHA-256 state of a partial upload as this process last left the file."""
+
+    size: int
+    mtime_ns: int
+    ino: int
+    hasher: hashlib._Hash
+
+    def matches(self, st: os.stat_result) -> bool:
+        return (self.size, self.mtime_ns, self.ino) == (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
 class BlobStore:
     """Blobs under `root/ab/cd/<hash>`; partial uploads under `root/partial/<owner>-<hash>`."""
 
@@ -113,6 +150,8 @@ class BlobStore:
         self._verified: OrderedDict[str, tuple[int, int, int, float]] = OrderedDict()
         self._verified_lock = threading.Lock()
         self._hash_locks = [threading.Lock() for _ in range(64)]
+        self._running: OrderedDict[str, _Running] = OrderedDict()
+        self._running_lock = threading.Lock()
 
     @staticmethod
     def _mkdir(path: Path) -> None:
@@ -238,14 +277,18 @@ class BlobStore:
         total: int,
         chunks: AsyncIterable[bytes],
         chunk_hash: str | None,
+        prefix_hash: str | None = None,
     ) -> int:
         """Append one streamed chunk at `offset` of `owner`'s upload of `digest`; returns the
         bytes received so far.
 
-        A chunk whose SHA-256 differs from `chunk_hash` is rejected (send it again); an offset
-        that is not where the partial upload ends gets a Conflict naming the right offset; a
-        chunk running past `total` is `PayloadTooLarge`. A failed chunk leaves the upload as it
-        was before it; a full disk drops the whole partial upload.
+        The chunk is checked against `prefix_hash` (the SHA-256 of the blob's bytes up to the
+        end of this chunk; extends the running hash, so each byte is hashed once) and
+        `chunk_hash` (the SHA-256 of the chunk alone, older clients: hashed a second time): a
+        chunk failing either is rejected (send it again); an offset that is not where the
+        partial upload ends gets a Conflict naming the right offset; a chunk running past
+        `total` is `PayloadTooLarge`. A failed chunk leaves the upload as it was before it; a
+        full disk drops the whole partial upload.
         """
         part = self._partial(owner, digest)
         try:
@@ -255,12 +298,18 @@ class BlobStore:
             if full is not None:
                 raise full from exc
             raise
-        have = os.fstat(fd).st_size
+        st = os.fstat(fd)
+        have = st.st_size
+        before: hashlib._Hash | None = None
         try:
             if offset != have:
                 raise Conflict(f"upload of {digest} continues at offset {have}, not {offset}")
+            running = self._take_running(part, st)
+            if running is None:  # written by another process (or before a restart)
+                running = await to_thread.run_sync(_hash_fd, fd, have)
+            before = running.copy()
+            hashers = [running] if chunk_hash is None else [running, hashlib.sha256()]
             os.lseek(fd, have, os.SEEK_SET)
-            hasher = hashlib.sha256()
             got = 0
             async for block in _blocks(chunks):
                 got += len(block)
@@ -268,38 +317,64 @@ class BlobStore:
                     raise PayloadTooLarge(
                         f"upload of {digest} is longer than its declared size {total}"
                     )
-                await to_thread.run_sync(_write_all, fd, block, hasher)
-            if chunk_hash is not None and hasher.hexdigest() != chunk_hash:
+                await to_thread.run_sync(_write_all, fd, block, *hashers)
+            damaged = prefix_hash is not None and running.hexdigest() != prefix_hash
+            if damaged or (chunk_hash is not None and hashers[-1].hexdigest() != chunk_hash):
                 raise TransferError(
                     f"chunk at offset {offset} of {digest} arrived corrupted: send it again"
                 )
+            self._keep_running(part, os.fstat(fd), running)
             return have + got
         except OSError as exc:
             full = _full(exc, f"upload of {digest}")
             if full is not None:
                 _unlink(part)
                 raise full from exc
-            self._undo(fd, part, have)
+            self._undo(fd, part, have, before)
             raise
         except BaseException:
-            self._undo(fd, part, have)
+            self._undo(fd, part, have, before)
             raise
         finally:
             os.close(fd)
 
-    @staticmethod
-    def _undo(fd: int, part: Path, have: int) -> None:
+    def _take_running(self, part: Path, st: os.stat_result) -> hashlib._Hash | None:
+        """The running hash of `part` as it is now (`st`), if this process wrote it last."""
+        with self._running_lock:
+            running = self._running.pop(str(part), None)
+        return running.hasher if running is not None and running.matches(st) else None
+
+    def _keep_running(self, part: Path, st: os.stat_result, hasher: hashlib._Hash) -> None:
+        with self._running_lock:
+            self._running[str(part)] = _Running(st.st_size, st.st_mtime_ns, st.st_ino, hasher)
+            while len(self._running) > _RUNNING_MAX:
+                self._running.popitem(last=False)
+
+    def _undo(self, fd: int, part: Path, have: int, before: hashlib._Hash | None) -> None:
         if have == 0:
             _unlink(part)
-        else:
+            return
+        if os.fstat(fd).st_size != have:
             os.ftruncate(fd, have)
+        if before is not None:  # the file is as it was: so is its running hash
+            self._keep_running(part, os.fstat(fd), before)
 
     def complete(self, owner: str, digest: str) -> int:
-        """Verify a fully received upload and move it into the store; returns its size."""
+        """Verify a fully received upload and move it into the store; returns its size.
+
+        Its hash is the running hash its chunks left (no re-read), unless another process
+        wrote it: then it is read and hashed.
+        """
         part = self._partial(owner, digest)
-        if not part.exists():
-            raise Conflict(f"no upload of {digest} in progress")
-        actual, size = file_digest(part)
+        try:
+            st = part.stat()
+        except FileNotFoundError:
+            raise Conflict(f"no upload of {digest} in progress") from None
+        running = self._take_running(part, st)
+        if running is not None:
+            actual, size = running.hexdigest(), st.st_size
+        else:
+            actual, size = file_digest(part)
         if actual != digest:
             _unlink(part)
             raise TransferError(
@@ -329,7 +404,7 @@ class BlobStore:
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
             try:
-                _write_all(fd, data, hashlib.sha256())
+                _write_all(fd, data)
             finally:
                 os.close(fd)
             self._place(tmp, digest)

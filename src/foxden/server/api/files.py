@@ -87,12 +87,24 @@ async def upload_chunk(
     account: AccountDep,
     offset: Annotated[int, Query(ge=0)] = 0,
     total: Annotated[int, Query(ge=0, description="the blob's full size")] = -1,
-    chunk_sha256: Annotated[str | None, Header(alias="x-chunk-sha256")] = None,
+    chunk_sha256: Annotated[
+        str | None, Header(alias="x-chunk-sha256", description="SHA-256 of this chunk alone")
+    ] = None,
+    prefix_sha256: Annotated[
+        str | None,
+        Header(
+            alias="x-prefix-sha256",
+            description="SHA-256 of the blob's bytes from its start to the end of this chunk",
+        ),
+    ] = None,
 ) -> UploadStatusOut:
-    """Append a chunk at `offset` (verified by X-Chunk-Sha256); the last chunk completes the blob.
+    """Append a chunk at `offset`; the last chunk completes the blob.
 
-    The body is streamed to disk while it is hashed. A blob larger than the farm's
-    `max_blob_bytes`, or a chunk running past `total`, is refused with 413.
+    The body is streamed to disk while it extends the upload's running SHA-256, so each byte is
+    hashed once and a completed blob is not read again. A chunk is verified by X-Prefix-Sha256
+    (the running hash it must end at) or X-Chunk-Sha256 (its own hash, which costs a second
+    hash); a damaged one is refused with 422 and nothing is appended. A blob larger than the
+    farm's `max_blob_bytes`, or a chunk running past `total`, is refused with 413.
     """
     chunks = request.stream()
     try:
@@ -105,6 +117,7 @@ async def upload_chunk(
             total=total,
             declared=content_length(request),
             chunk_hash=chunk_sha256,
+            prefix_hash=prefix_sha256,
             limit=farm.settings.max_blob_bytes,
         )
     except FoxdenError:
