@@ -157,6 +157,9 @@ _RULES: tuple[tuple[Category, re.Pattern[str]], ...] = (
             r"\bnot a (?:\.?blend|blender) file\b",
             r"\bmissing DNA block\b",
             r"\b(?:file|image) (?:is )?(?:corrupt|truncated)\b",
+            # ffmpeg reading a damaged frame or movie
+            r"\bInvalid data found when processing input\b",
+            r"\berror while decoding\b",
         ),
     ),
     (

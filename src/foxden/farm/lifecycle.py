@@ -20,12 +20,13 @@ from foxden.core.states import (
     Event,
     FrameStatus,
     LeaseState,
+    TaskStatus,
     allowed,
     derive_task_status,
     target,
 )
 from foxden.db.schema import frames, leases, tasks
-from foxden.farm import dependencies, events, usage
+from foxden.farm import dependencies, events, movies, usage
 
 COUNTER = {s: f"n_{s.value}" for s in FrameStatus}
 
@@ -197,6 +198,8 @@ def bump_counts(conn: Connection, task_id: int, deltas: Mapping[FrameStatus, int
     if "status" in fix:
         events.task_status(conn, task_id, status.value)  # task_done / task_failed
         dependencies.refresh(conn, task_id)  # the tasks waiting for it: blocked, or no longer
+        if status is TaskStatus.DONE:
+            movies.task_done(conn, task_id)  # its movie task gets its frames; a movie is filed
     return status.value
 
 

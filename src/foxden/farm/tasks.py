@@ -55,6 +55,7 @@ from foxden.farm import (
     frame_order,
     lifecycle,
     limits,
+    movies,
     scene_checks,
     time_limits,
     webhooks,
@@ -203,6 +204,7 @@ def submit(
         dependencies.record(conn, task_id, needs)
         if inputs:
             conn.execute(insert(task_inputs), [{"task_id": task_id, **i} for i in inputs])
+        movies.follow_up(conn, store, account_id, task_id, sub.options)  # `movie` asked for
         hook = webhooks.add_for_task(conn, webhook_box, account_id, hook_url, task_id)
     task = get_task(db, account_id, task_id)
     return task if hook is None else task.model_copy(update={"webhook_secret": hook.secret})

@@ -87,6 +87,7 @@ class SceneSettings:
     height: int
     layer_names: list[str] = field(default_factory=list)  # every view layer, used or not
     links_libraries: bool = False  # objects may come from linked .blend files too
+    fps: float | None = None  # frames per second (frs_sec / frs_sec_base), None if unreadable
 
     @property
     def frames(self) -> str:
@@ -165,7 +166,18 @@ def _read_settings(bfile: Any) -> SceneSettings:
         height=int(scene.get((b"r", b"ysch"))) * percent // 100,
         layer_names=names,
         links_libraries=bool(bfile.find_blocks_from_code(b"LI")),
+        fps=_frame_rate(scene),
     )
+
+
+def _frame_rate(scene: Any) -> float | None:
+    """The scene's frames per second (24, 25, 29.97 ...), None when the file does not say."""
+    try:
+        fps = int(scene.get((b"r", b"frs_sec")))
+        base = float(scene.get((b"r", b"frs_sec_base"))) or 1.0
+    except (KeyError, TypeError, ValueError):
+        return None
+    return round(fps / base, 3) if fps > 0 and base > 0 else None
 
 
 class BlenderProgressParser(MarkerParser):

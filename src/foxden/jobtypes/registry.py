@@ -1,5 +1,6 @@
-"""The job types foxden knows, by name: the built-in ones (`blender`, `command`) are registered
-on first use, others with `register`; and the matching of a task's software name to one of them.
+"""The job types foxden knows, by name: the built-in ones (`blender`, `command`, `ffmpeg`) are
+registered on first use, others with `register`; and the matching of a task's software name to
+one of them.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ def _load_builtins() -> None:
     if not _REGISTRY:
         from foxden.jobtypes.blender import BlenderJobType
         from foxden.jobtypes.command import CommandJobType
+        from foxden.jobtypes.ffmpeg import FfmpegJobType
 
         register(BlenderJobType())
         register(CommandJobType())
+        register(FfmpegJobType())
 
 
 def job_types() -> list[JobType]:
