@@ -79,3 +79,16 @@ def test_depends_on_names_only_your_own_tasks(policy_farm: PolicyFarm) -> None:
         farm.submit("ann", "1", depends_on={"a": 1})
     # nothing was made of the refused submissions
     assert tasks.list_tasks(farm.farm.db, farm.accounts["ann"], {}).total == 1
+
+
+def test_deleting_a_failed_dependency_lets_its_dependents_go(policy_farm: PolicyFarm) -> None:
+    farm = policy_farm
+    db, ann = farm.farm.db, farm.account("ann")
+    parent = farm.submit("ann", "1", max_attempts=1)
+    child = farm.submit("ann", "1", depends_on=[parent])
+    worker = farm.worker()
+    assert _finish(farm, worker, "failed") == parent
+    assert farm.task("ann", child)["blocked_reason"]
+    tasks.delete_task(db, ann, parent)
+    assert farm.task("ann", child)["blocked_reason"] == ""
+    assert _finish(farm, worker) == child

@@ -64,7 +64,7 @@ def record(conn: Connection, task_id: int, depends_on: Sequence[int]) -> None:
     conn.execute(
         insert(task_dependencies), [{"task_id": task_id, "depends_on": d} for d in depends_on]
     )
-    _update_reasons(conn, [task_id])
+    update_reasons(conn, [task_id])
 
 
 def refresh(conn: Connection, task_id: int) -> None:
@@ -76,7 +76,7 @@ def refresh(conn: Connection, task_id: int) -> None:
         ).scalars()
     )
     if waiting:
-        _update_reasons(conn, waiting)
+        update_reasons(conn, waiting)
 
 
 def reason(rows: Sequence[Any]) -> str:
@@ -92,7 +92,10 @@ def reason(rows: Sequence[Any]) -> str:
     )
 
 
-def _update_reasons(conn: Connection, task_ids: Sequence[int]) -> None:
+def update_reasons(conn: Connection, task_ids: Sequence[int]) -> None:
+    """Set again the blocked reason of `task_ids` from their dependencies' statuses now."""
+    if not task_ids:
+        return
     rows = conn.execute(
         select(task_dependencies.c.task_id, tasks.c.id, tasks.c.status)
         .join(tasks, tasks.c.id == task_dependencies.c.depends_on)

@@ -520,10 +520,13 @@ def _operable_row(conn: Connection, account_id: int, task_id: int, op: TaskOp) -
 
 
 def delete_task(db: Database, account_id: int, task_id: int) -> TaskDeletedOut:
-    """Delete a task that is not queued or rendering."""
+    """Delete a task that is not queued or rendering (the tasks that waited for it no longer
+    do: their blocked reason goes with it)."""
     with db.write() as conn:
         _operable_row(conn, account_id, task_id, TaskOp.DELETE)
+        waiting = dependencies.dependents(conn, task_id)
         conn.execute(delete(tasks).where(tasks.c.id == task_id))
+        dependencies.update_reasons(conn, waiting)
     return TaskDeletedOut(id=task_id, deleted=True)
 
 
