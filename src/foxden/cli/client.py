@@ -203,6 +203,22 @@ def register(sub: Any) -> None:
     )
     p.set_defaults(func=_render)
 
+    p = sub.add_parser(
+        "movie",
+        parents=[farm, as_json],
+        help="make a movie of a task's frames (a follow-up task that waits until they are done)",
+    )
+    p.add_argument("task_id", type=int, metavar="TASK", help="task id")
+    p.add_argument("--prores", action="store_true", help="a ProRes .mov instead of an H.264 MP4")
+    p.add_argument("--fps", type=float, help="frames per second (default: the scene's, else 24)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="wait for the movie and download it into this folder (default: do not wait)",
+    )
+    p.add_argument("--timeout", type=float, help="with --out: stop waiting after this many seconds")
+    p.set_defaults(func=_movie)
+
 
 def _config_commands(actions: Any, parents: list[argparse.ArgumentParser]) -> None:
     """`foxden projects config add|remove|default`: the software a project renders with."""
@@ -277,6 +293,14 @@ def _task_options(p: argparse.ArgumentParser) -> None:
         help="an http(s) URL that gets this task's events (task done or failed, frame failed); "
         "its signing secret is printed once (see `foxden webhooks`)",
     )
+    p.add_argument(
+        "--movie",
+        nargs="?",
+        const="h264",
+        choices=("h264", "prores"),
+        help="also make a movie of the frames once they are done: an H.264 MP4 (the default) "
+        "or a ProRes .mov, at the scene's frame rate; it becomes one of the task's outputs",
+    )
 
 
 _TIMING_FLAGS = (  # --chunk-seconds, --frame-timeout, --progress-timeout: submit's fields
@@ -297,6 +321,8 @@ def _extra(args: argparse.Namespace) -> dict[str, Any]:
         extra["strict"] = True
     if args.webhook:
         extra["webhook"] = args.webhook
+    if getattr(args, "movie", None):
+        extra["movie"] = args.movie
     for item in args.option:
         key, sep, value = item.partition("=")
         if not sep or not key:
@@ -893,6 +919,8 @@ def _render(args: argparse.Namespace) -> int:
             raise WaitTimeout(f"{exc.message}; it renders on: {again}") from None
         print(_stats_line("downloaded", down), file=sys.stderr)
         final = client.task(task.id, frames=True)
+        if final.status == "done" and args.movie:
+            _movie_of(client, final, args.out, deadline)
     folder = args.out / final.output_folder
     if final.status == "stopped":
         raise Conflict(
@@ -903,6 +931,50 @@ def _render(args: argparse.Namespace) -> int:
         _explain_failure(final, folder, _farm_flags(args))
         return 1
     print(f"{final.frame_count} frame(s) in {folder}")
+    return 0
+
+
+def _movie_of(client: Client, task: Task, out: Path, deadline: float | None) -> None:
+    """`render --movie`: wait for the task's movie task and download the movie with the frames."""
+    movie = (task.options or {}).get("movie")
+    movie_id = movie.get("task_id") if isinstance(movie, dict) else None
+    if not isinstance(movie_id, int):
+        return
+    print(f"making the movie (task {movie_id})...", file=sys.stderr, flush=True)
+    left = None if deadline is None else max(0.0, deadline - time.monotonic())
+    made = client.wait(movie_id, poll=RENDER_POLL, timeout=left, frames=True)
+    if made.status != "done":
+        _explain_failure(made, out / made.output_folder, "")
+        return
+    client.download(task.id, out)
+    for output in client.outputs(movie_id):
+        print(f"movie: {out / task.output_folder / Path(output.path).name}")
+
+
+def _movie(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        codec = "prores" if args.prores else "h264"
+        movie = client.make_movie(args.task_id, codec, fps=args.fps)
+        spec = (movie.options or {}).get("movie") or {}
+        if args.json and args.out is None:
+            _print_json(movie.raw)
+            return 0
+        print(
+            f"movie task {movie.id} of task {args.task_id}: {codec}, "
+            f"{spec.get('fps', '?')} fps, {movie.status}"
+            + (f" ({movie.blocked_reason})" if movie.blocked_reason else ""),
+            file=sys.stderr,
+        )
+        if args.out is None:
+            print(movie.id)
+            return 0
+        made = client.wait(movie.id, poll=RENDER_POLL, timeout=args.timeout, frames=True)
+        if made.status != "done":
+            _explain_failure(made, args.out / made.output_folder, _farm_flags(args))
+            return 1
+        client.download(made.id, args.out)
+        for output in client.outputs(made.id):
+            print(args.out / output.path)
     return 0
 
 

@@ -334,9 +334,14 @@ class Client:
         render_layer: str = "",
         camera: str = "",
         strict: bool = False,
+        movie: bool | str = False,
         **extra: Any,
     ) -> Task:
         """Submit a task for an uploaded scene (given by its local path); extra keys are options.
+
+        `movie` (True or "h264", or "prores") also makes a movie of the frames once they are
+        done: a follow-up task named in the returned task's `options["movie"]["task_id"]`,
+        whose movie becomes an output of this task too (see `make_movie`).
 
         The farm checks the scene first: a camera or view layer it lacks, or a file that is not
         a scene of the project's software, raises BadRequest naming the choices (no task is
@@ -357,6 +362,8 @@ class Client:
         }
         if strict:
             body["strict"] = True
+        if movie:
+            body["movie"] = movie
         try:
             reply = self.request("POST", "/api/tasks", json=body, idempotent=False)
         except BadRequest as exc:
@@ -422,6 +429,19 @@ class Client:
         """Abort a task for good."""
         return Task.from_json(
             self.request("POST", f"/api/tasks/{int(task_id)}/abort", idempotent=True)
+        )
+
+    def make_movie(self, task_id: int, codec: str = "h264", *, fps: float | None = None) -> Task:
+        """Make a movie of a task's frames ("h264": an MP4, "prores": a .mov), at the scene's
+        frame rate unless `fps` is given; returns the movie task (job type `ffmpeg`). It waits
+        for a task still rendering; when it is done, the movie is among the task's outputs
+        (`outputs`, `download`) as well as the movie task's. Conflict when the task is finished
+        with no frame rendered."""
+        body: dict[str, Any] = {"codec": codec}
+        if fps is not None:
+            body["fps"] = fps
+        return Task.from_json(
+            self.request("POST", f"/api/tasks/{int(task_id)}/movie", json=body, idempotent=False)
         )
 
     def delete(self, task_id: int) -> None:

@@ -131,12 +131,25 @@ class TaskIn(BaseModel):
         "as fit, from the task's measured frame times (1 until one is done), at most "
         "chunk_size (100 when not given)",
     )
+    movie: bool | Literal["h264", "prores"] | None = Field(
+        None,
+        description="also make a movie of the frames once they are done: true or `h264` (an "
+        "H.264 MP4), `prores` (a ProRes .mov); a follow-up task of job type `ffmpeg`, named "
+        "in the reply's `options.movie.task_id`, whose movie becomes an output of this task",
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _finite(cls, data: Any) -> Any:
         refuse_non_finite(data)
         return data
+
+
+class MovieIn(BaseModel):
+    """A movie of a task's frames: its codec and, when not the scene's, its frame rate."""
+
+    codec: Literal["h264", "prores"] = "h264"
+    fps: Annotated[float, Field(gt=0, le=240, allow_inf_nan=False)] | None = None
 
 
 class LimitIn(BaseModel):

@@ -11,9 +11,9 @@ from starlette.concurrency import run_in_threadpool
 from foxden import frames as frame_spec
 from foxden.core.states import TaskOp
 from foxden.errors import BadRequest, NotFound
-from foxden.farm import drafts, tasks
+from foxden.farm import drafts, movies, tasks
 from foxden.server.api.deps import AccountDep, FarmDep
-from foxden.server.api.models import RestartIn, TaskIn
+from foxden.server.api.models import MovieIn, RestartIn, TaskIn
 from foxden.server.api.responses import binary
 from foxden.wire.api import TaskConfigOut, TaskDeletedOut, TaskOut, TaskOutputOut, TaskPageOut
 
@@ -96,6 +96,15 @@ def restart(task_id: int, body: RestartIn, farm: FarmDep, account: AccountDep) -
     return tasks.operate(
         farm.db, account.id, task_id, TaskOp.RESTART, restart=body.restart, numbers=numbers
     )
+
+
+@router.post("/{task_id}/movie", status_code=201)
+def make_movie(task_id: int, body: MovieIn, farm: FarmDep, account: AccountDep) -> TaskOut:
+    """Make a movie of a task's frames: a follow-up task (job type `ffmpeg`) that encodes them
+    into an H.264 MP4 or a ProRes .mov at the scene's frame rate (or `fps`). It waits until a
+    queued, rendering or stopped task is done; a finished task's rendered frames are encoded at
+    once (409 when it has none). The movie becomes an output of the task too."""
+    return movies.make(farm.db, farm.store, account.id, task_id, body.codec, body.fps)
 
 
 @router.post("/{task_id}/abort")
