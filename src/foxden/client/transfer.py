@@ -57,7 +57,7 @@ from foxden.errors import BadRequest, NotFound, TransferError
 from foxden.paths import bidi_controls
 from foxden.replies import code_of, error_from
 from foxden.retry import RetryableStatus, retry_status
-from foxden.wire.api import FileEntry, ManifestCheckOut, UploadStatusOut
+from foxden.wire.api import ManifestCheckOut, UploadStatusOut
 
 if TYPE_CHECKING:
     from foxden.client.api import Client
@@ -429,10 +429,15 @@ class Uploader:
         cache = self.client.cache
         chunk = self.client.chunk_size
 
-        def one(p: Path) -> LocalFile:
+        def known(p: Path) -> LocalFile | Path:
             st = p.stat()
-            if not self.force and (cached := cache.lookup(p, st)) is not None:
-                return LocalFile(p, client_path(p), st.st_size, st.st_mtime, cached, st.st_mtime_ns)
+            cached = None if self.force else cache.lookup(p, st)
+            if cached is None:
+                return p
+            return LocalFile(p, client_path(p), st.st_size, st.st_mtime, cached, st.st_mtime_ns)
+
+        def read(p: Path) -> LocalFile:
+            st = p.stat()
             while True:
                 hashed_ns = time.time_ns()
                 digest, size, marks = hash_with_marks(p, chunk)
@@ -447,31 +452,35 @@ class Uploader:
                 p, client_path(p), st.st_size, st.st_mtime, digest, st.st_mtime_ns, marks
             )
 
-        if len(paths) > 1:
-            with ThreadPoolExecutor(min(self.client.workers, len(paths))) as pool:
-                files = list(pool.map(one, paths))
+        # the quick check in this thread (a stat and a cache lookup each: threads would only
+        # queue on the cache's lock), the reading in parallel
+        found = [known(p) for p in paths]
+        unknown = [p for p in found if isinstance(p, Path)]
+        if len(unknown) > 1:
+            with ThreadPoolExecutor(min(self.client.workers, len(unknown))) as pool:
+                hashed = dict(zip(unknown, pool.map(read, unknown), strict=True))
         else:
-            files = [one(p) for p in paths]
+            hashed = {p: read(p) for p in unknown}
+        files = [hashed[f] if isinstance(f, Path) else f for f in found]
         self.stats.add(files=len(files), bytes_total=sum(f.size for f in files))
         return files
 
     def _batch(self, files: list[LocalFile]) -> None:
-        entries = [
-            FileEntry(path=f.client_path, size=f.size, hash=f.digest, mtime=f.mtime) for f in files
+        manifest = [
+            {"path": f.client_path, "size": f.size, "hash": f.digest, "mtime": f.mtime}
+            for f in files
         ]
-        manifest = [e.model_dump() for e in entries]
         check = ManifestCheckOut.from_json(
             self.client.request(
                 "POST", "/api/files/check", json={"files": manifest}, idempotent=True
             )
         )
         missing = {f.digest for f in files} if self.force else set(check.missing)
-        pending = set(check.pending)
         by_hash: dict[str, LocalFile] = {}
         for f in files:
             if f.digest in missing:
                 by_hash.setdefault(f.digest, f)
-        self.stats.add(files_skipped=sum(1 for f in files if f.digest not in missing))
+        self.stats.add(files_skipped=len(files) - sum(1 for f in files if f.digest in missing))
         to_send = list(by_hash.values())
         large: list[Any] = [f for f in to_send if f.size >= BATCH_FILE_LIMIT]
         small = [f for f in to_send if f.size < BATCH_FILE_LIMIT]
@@ -485,7 +494,8 @@ class Uploader:
 
         with self.progress.task("upload", sum(f.size for f in to_send)) as advance:
             parallel(lambda job: send(job, advance), jobs, self.client.workers)
-        todo = [e.model_dump() for e in entries if self.force or _mirror(e.path) in pending]
+        # the files the check did not record (`pending`) are those whose content was missing
+        todo = [m for m in manifest if m["hash"] in missing]
         if todo:
             self.client.request("POST", "/api/files/commit", json={"files": todo}, idempotent=True)
 
@@ -625,12 +635,6 @@ def parallel(fn: Callable[[Any], None], items: list[Any], workers: int) -> None:
     finally:
         failed.set()
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _mirror(path: str) -> str:
-    from foxden.paths import mirror
-
-    return mirror(path)
 
 
 def _check_unchanged(f: LocalFile) -> None:
