@@ -40,6 +40,11 @@ def register(sub: Any) -> None:
     w.add_argument("--name", help="worker name (default: host name)")
     w.add_argument("--blender", type=Path, help="the Blender executable (default: on PATH)")
     w.add_argument(
+        "--maya",
+        type=Path,
+        help="Maya's Render program or its install folder (default: a Maya 'Render' on PATH)",
+    )
+    w.add_argument(
         "--poll",
         type=float,
         default=2.0,
@@ -129,6 +134,7 @@ def _worker(args: argparse.Namespace) -> int:
         "cache_dir": args.cache or default_cache_dir(),
         "tags": [t.strip() for t in args.tags.split(",") if t.strip()],
         "blender": args.blender,
+        "maya": args.maya,
         "poll_seconds": args.poll,
         "exit_with_parent": args.exit_with_parent,
         "sandbox": not args.no_sandbox,

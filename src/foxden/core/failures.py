@@ -146,6 +146,11 @@ _RULES: tuple[tuple[Category, re.Pattern[str]], ...] = (
             r"\b(?:render|view) layer '[^']*' not found",
             r"\bhas no camera\b",
             r"\bno view layer enabled\b",
+            # Maya's Render
+            r"\bcannot find (?:the )?(?:camera|render ?layer)\b",
+            r"\b(?:camera|render ?layer) [\"'][^\"']*[\"'] (?:does not exist|not found)",
+            r"\b(?:invalid|unknown) (?:camera|render ?layer)\b",
+            r"\bno renderable cameras?\b",
         ),
     ),
     (
@@ -170,6 +175,11 @@ _RULES: tuple[tuple[Category, re.Pattern[str]], ...] = (
             r"\bno such file or directory\b",
             r"\bmissing file\b",
             r"\bcannot read file\b",
+            # Maya's Render and its renderers
+            r"\bfile not found\b",
+            r"\bcannot find file\b",
+            r"\b(?:could not|unable to|failed to) (?:open|find|load) (?:the )?"
+            r"(?:file|texture|image|reference|cache)\b",
         ),
     ),
     (

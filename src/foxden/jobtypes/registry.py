@@ -1,6 +1,6 @@
-"""The job types foxden knows, by name: the built-in ones (`blender`, `command`, `ffmpeg`) are
-registered on first use, others with `register`; and the matching of a task's software name to
-one of them.
+"""The job types foxden knows, by name: the built-in ones (`blender`, `command`, `ffmpeg`,
+`maya`) are registered on first use, others with `register`; and the matching of a task's
+software name to one of them.
 """
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ def _load_builtins() -> None:
         from foxden.jobtypes.blender import BlenderJobType
         from foxden.jobtypes.command import CommandJobType
         from foxden.jobtypes.ffmpeg import FfmpegJobType
+        from foxden.jobtypes.maya import MayaJobType
 
         register(BlenderJobType())
         register(CommandJobType())
         register(FfmpegJobType())
+        register(MayaJobType())
 
 
 def job_types() -> list[JobType]:

@@ -124,8 +124,7 @@ class Agent:
             log.info("removed %d workspace(s) of an earlier run", cleaned)
         if not self.start_sandbox():
             return 3
-        configured = {"blender": str(self.settings.blender)} if self.settings.blender else None
-        self.software = detect_software(configured)
+        self.software = detect_software(self.settings.configured_software())
         try:
             self.register()
         except Stopping:

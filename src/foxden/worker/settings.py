@@ -40,6 +40,7 @@ class WorkerSettings(BaseModel):
     tags: list[str] = []
     name: str = Field(default_factory=socket.gethostname, min_length=1, max_length=128)
     blender: Path | None = None
+    maya: Path | None = None  # Maya's Render, or a Maya install folder (default: on PATH)
     poll_seconds: float = Field(default=2.0, gt=0)
     exit_with_parent: bool = False
     ca_cert: Path | None = None  # trust this CA bundle or farm certificate over HTTPS
@@ -53,6 +54,12 @@ class WorkerSettings(BaseModel):
     max_file_size: int = Field(default=DEFAULT_MAX_FILE_SIZE, ge=0)
     max_processes: int = Field(default=DEFAULT_MAX_PROCESSES, ge=0)
     max_tmp: int = Field(default=DEFAULT_MAX_TMP, ge=0)
+
+    def configured_software(self) -> dict[str, str]:
+        """The executables given for job types (job type name -> path); the others are
+        looked for on PATH."""
+        given = {"blender": self.blender, "maya": self.maya}
+        return {name: str(path) for name, path in given.items() if path is not None}
 
     def limits(self) -> Limits:
         """The resource limits of each renderer process."""
