@@ -4,6 +4,7 @@ through `Client` and checked with ffprobe."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 from foxden.client.api import Client
 from tests.conftest import LiveServer
 from tests.scenes import blender_exe, make_scenes
+from tests.web.webkit import login
 from tests.worker.conftest import WorkerProc
 
 pytestmark = pytest.mark.blender
@@ -99,3 +101,18 @@ def test_movie_of_blender_frames(
         assert stream["codec_name"] == "prores" and int(stream["nb_read_frames"]) == 3
         assert stream["r_frame_rate"] == "6/1"
         assert "anim.mov" in {Path(o.path).name for o in client.outputs(task.id)}
+
+    # the task page plays the movie and has the button that makes one
+    web, token = login(live_server.url, "alice", live_server.user_key)
+    with contextlib.closing(web):
+        page = web.get(f"/tasks/{task.id}").text
+        url = f"/tasks/{task.id}/outputs/{task.output_folder}/anim.mp4"
+        assert f'<video controls preload="metadata" src="{url}">' in page
+        assert "Make a movie</button>" in page
+        clip = web.get(url, headers={"Range": "bytes=0-99"})
+        assert clip.status_code == 206 and clip.headers["content-type"] == "video/mp4"
+        assert clip.content == movie.read_bytes()[:100]
+        made = web.post(f"/tasks/{task.id}/movie", data={"csrf_token": token, "codec": "h264"})
+        assert "makes the movie" in made.text
+        refused = web.post(f"/tasks/{task.id}/movie", data={"csrf_token": token, "codec": "gif"})
+        assert "a movie&#39;s codec is one of h264, prores" in refused.text

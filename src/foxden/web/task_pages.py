@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from foxden import frames as frame_spec
 from foxden.core.states import SETTLED, FrameStatus, TaskOp, TaskStatus, check_task_op
 from foxden.errors import BadRequest, Conflict, FoxdenError, NotFound
-from foxden.farm import projects, task_policy, tasks
+from foxden.farm import movies, projects, task_policy, tasks
 from foxden.farm.accounts import Account
 from foxden.web import progress
 from foxden.web.auth import PageAccount, web_state
@@ -108,6 +108,9 @@ def task_list_live(request: Request, account: PageAccount) -> Response:
     return _json({"total": found.total, "items": items, "error": error})
 
 
+MOVIE_SUFFIXES = (".mp4", ".mov")  # outputs the task page plays
+
+
 def _task_url(task_id: int) -> str:
     return f"/tasks/{task_id}"
 
@@ -161,6 +164,7 @@ def task_page(task_id: int, request: Request, account: PageAccount) -> Response:
         frame_statuses=[s.value for s in FrameStatus],
         settled=sorted(s.value for s in SETTLED),
         output_url=lambda p: _output_url(task_id, p),
+        movies=[o for o in view.outputs if o.path.lower().endswith(MOVIE_SUFFIXES)],
         policy=task_policy.task_policy(web_state(request).farm.db, account.id, task_id),
     )
 
@@ -227,6 +231,26 @@ def delete(task_id: int, request: Request, account: PageAccount, _form: CheckedF
     except Conflict as exc:
         return redirect(request, _task_url(task_id), error=exc.message)
     return redirect(request, "/tasks", f"Task {task_id} deleted.")
+
+
+@router.post("/tasks/{task_id}/movie")
+def make_movie(task_id: int, request: Request, account: PageAccount, form: CheckedForm) -> Response:
+    """ "Make a movie": a movie task of the task's frames, which waits until they are done."""
+    farm = web_state(request).farm
+    try:
+        movie = movies.make(
+            farm.db, farm.store, account.id, task_id, field(form, "codec") or "h264"
+        )
+    except NotFound:
+        raise
+    except FoxdenError as exc:
+        return redirect(request, _task_url(task_id), error=exc.message)
+    when = "once the frames are done" if movie.blocked_reason == "" else "when it can"
+    return redirect(
+        request,
+        _task_url(task_id),
+        f"Task {movie.id} makes the movie {when}; it plays here when it is ready.",
+    )
 
 
 @router.post("/tasks/{task_id}/{op}")

@@ -169,6 +169,24 @@
     list.hidden = !outputs.length;
     const none = document.querySelector("[data-no-outputs]");
     if (none) none.hidden = outputs.length > 0;
+    updateMovies(outputs);
+  }
+
+  // A movie that appears among the outputs gets a player.
+  function updateMovies(outputs) {
+    const box = document.querySelector("[data-movies]");
+    if (!box) return;
+    const shown = new Set([...box.querySelectorAll("[data-movie]")].map((f) => f.dataset.movie));
+    for (const o of outputs) {
+      if (!/\.(mp4|mov)$/i.test(o.path) || shown.has(o.path)) continue;
+      const name = o.path.split("/").pop();
+      box.append(el("figure", { class: "movie", "data-movie": o.path }, [
+        el("video", { controls: "", preload: "metadata", src: o.url }, []),
+        el("figcaption", {}, [el("a", { href: o.url, download: "" }, [name]), " ",
+          el("span", { class: "muted" }, [o.size])]),
+      ]));
+      box.hidden = false;
+    }
   }
 
   // One task: status, progress, summary, ETA, buttons, every frame and the outputs follow the farm.
