@@ -258,7 +258,7 @@ class BlobStore:
         return self.root / "partial" / f"{owner}-{digest}"
 
     def _open_partial(self, part: Path) -> int:
-        fd = os.open(part, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+        fd = os.open(part, os.O_RDWR | os.O_CREAT, FILE_MODE)  # read: see _hash_fd
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -305,6 +305,7 @@ class BlobStore:
             if offset != have:
                 raise Conflict(f"upload of {digest} continues at offset {have}, not {offset}")
             running = self._take_running(part, st)
+            from_disk = running is None and have > 0
             if running is None:  # written by another process (or before a restart)
                 running = await to_thread.run_sync(_hash_fd, fd, have)
             before = running.copy()
@@ -319,9 +320,17 @@ class BlobStore:
                     )
                 await to_thread.run_sync(_write_all, fd, block, *hashers)
             damaged = prefix_hash is not None and running.hexdigest() != prefix_hash
-            if damaged or (chunk_hash is not None and hashers[-1].hexdigest() != chunk_hash):
+            if (chunk_hash is not None and hashers[-1].hexdigest() != chunk_hash) or (
+                damaged and not from_disk
+            ):
                 raise TransferError(
                     f"chunk at offset {offset} of {digest} arrived corrupted: send it again"
+                )
+            if damaged:  # what was on disk may be what is wrong: this upload starts over
+                have, before = 0, None  # (so that the undo below removes the partial file)
+                raise TransferError(
+                    f"upload of {digest} does not match the data received before: "
+                    "send it again from the start"
                 )
             self._keep_running(part, os.fstat(fd), running)
             return have + got
