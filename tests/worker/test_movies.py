@@ -116,3 +116,48 @@ def test_movie_of_blender_frames(
         assert "makes the movie" in made.text
         refused = web.post(f"/tasks/{task.id}/movie", data={"csrf_token": token, "codec": "gif"})
         assert "a movie&#39;s codec is one of h264, prores" in refused.text
+
+
+@sqlite_only
+def test_foxden_render_movie_and_foxden_movie(
+    live_server: LiveServer,
+    spawn_worker: Callable[..., WorkerProc],
+    odd_scene: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from foxden.cli import main
+
+    spawn_worker("w1")
+    farm_dir = tmp_path / "farm"
+    farm_dir.mkdir()
+    (farm_dir / "credentials.json").write_text(
+        json.dumps(
+            {
+                "render_server": live_server.url,
+                "account": "alice",
+                "access_key": live_server.user_key,
+            }
+        )
+    )
+    out = tmp_path / "renders"
+    scene = str(odd_scene / "anim.blend")
+    argv = ["render", scene, "--frames", "1-3", "--movie", "--farm-dir", str(farm_dir)]
+    code = main([*argv, "--out", str(out), "--timeout", "240"])
+    printed, err = capsys.readouterr()
+    assert code == 0, err
+    (line,) = [x for x in printed.splitlines() if x.startswith("movie: ")]
+    movie = Path(line.removeprefix("movie: "))
+    assert movie.is_file() and movie.parent.parent == out and movie.name == "anim.mp4"
+    assert int(probe(movie)["nb_read_frames"]) == 3
+    assert len(list(movie.parent.glob("anim_000?.png"))) == 3
+
+    task_id = int(movie.parent.name.split("_")[0])
+    code = main(["movie", str(task_id), "--prores", "--farm-dir", str(farm_dir), "--out", str(out)])
+    printed, err = capsys.readouterr()
+    assert code == 0, err
+    assert f"of task {task_id}: prores, {FPS}" in err
+    mov = Path(printed.strip().splitlines()[-1])
+    assert mov.suffix == ".mov" and probe(mov)["codec_name"] == "prores"
+    code = main(["movie", "999999", "--farm-dir", str(farm_dir)])
+    assert code != 0 and "no task 999999 in your account" in capsys.readouterr().err
