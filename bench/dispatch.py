@@ -8,6 +8,10 @@ scheduling): the ceiling the protocol could reach on this machine.
 
     python bench/dispatch.py                       # full matrix, writes bench/out/dispatch.json
     python bench/dispatch.py --db sqlite --workers 10 --chunk 10 --frames 2000
+    python bench/dispatch.py --accounts 3          # fair share at work: 3 accounts, shares 1, 2, 3
+
+With `--accounts N` the frames are split between N accounts (shares 1..N), one task each, so
+every claim weighs accounts against their shares (the claim's fair-share ordering).
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ def _free_port() -> int:
 class Farm:
     """A `foxden serve` subprocess on a fresh database."""
 
-    def __init__(self, db: str) -> None:
+    def __init__(self, db: str, accounts: int = 1) -> None:
         self.tmp = tempfile.TemporaryDirectory()
         self.data = Path(self.tmp.name)
         self.pg_name = ""
@@ -57,12 +61,27 @@ class Farm:
         self.url = f"http://127.0.0.1:{self.port}"
         base = [sys.executable, "-m", "foxden.cli"]
         opts = ["--data-dir", str(self.data)] + (["--database-url", url] if url else [])
-        out = subprocess.run(
-            [*base, "account", "create", "bench", *opts], capture_output=True, text=True, check=True
-        )
-        self.key = json.loads(out.stdout)["access_key"]
-        # the bench renders with the command job type, a privilege
-        subprocess.run([*base, "account", "trust", "bench", *opts], capture_output=True, check=True)
+        self.keys: list[str] = []
+        for i in range(accounts):
+            name = "bench" if accounts == 1 else f"bench{i + 1}"
+            out = subprocess.run(
+                [*base, "account", "create", name, *opts],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            self.keys.append(json.loads(out.stdout)["access_key"])
+            # the bench renders with the command job type, a privilege
+            subprocess.run(
+                [*base, "account", "trust", name, *opts], capture_output=True, check=True
+            )
+            if accounts > 1:
+                subprocess.run(
+                    [*base, "account", "share", name, str(i + 1), *opts],
+                    capture_output=True,
+                    check=True,
+                )
+        self.key = self.keys[0]
         self.proc = subprocess.Popen(
             [*base, "serve", *opts, "--port", str(self.port)],
             stdout=subprocess.DEVNULL,
@@ -108,11 +127,11 @@ def _register(farm: Farm, n: int) -> list[httpx.Client]:
     return clients
 
 
-def _submit(farm: Farm, frames: int, chunk: int) -> int:
+def _submit(farm: Farm, frames: int, chunk: int, key: str = "") -> int:
     import hashlib
 
     user = httpx.Client(
-        base_url=farm.url, headers={"Authorization": f"Bearer {farm.key}"}, timeout=60
+        base_url=farm.url, headers={"Authorization": f"Bearer {key or farm.key}"}, timeout=60
     )
     if not user.get("/api/projects").json():
         user.post(
@@ -155,12 +174,13 @@ def _run_threads(clients: list[httpx.Client], work: Any) -> tuple[float, int]:
     return time.perf_counter() - start, sum(done)
 
 
-def measure(db: str, workers: int, chunk: int, frames: int) -> dict[str, Any]:
+def measure(db: str, workers: int, chunk: int, frames: int, accounts: int = 1) -> dict[str, Any]:
     """Frames per second for one configuration, and the /healthz baseline of the same shape."""
-    farm = Farm(db)
+    farm = Farm(db, accounts)
     try:
         clients = _register(farm, workers)
-        task_id = _submit(farm, frames, chunk)
+        parts = [frames // accounts + (1 if i < frames % accounts else 0) for i in range(accounts)]
+        task_ids = [_submit(farm, n, chunk, key) for n, key in zip(parts, farm.keys, strict=True)]
 
         def worker(client: httpx.Client) -> int:
             n = 0
@@ -181,9 +201,11 @@ def measure(db: str, workers: int, chunk: int, frames: int) -> dict[str, Any]:
                 n += len(lease["frames"])
 
         elapsed, completed = _run_threads(clients, worker)
-        user = httpx.Client(base_url=farm.url, headers={"Authorization": f"Bearer {farm.key}"})
-        status = user.get(f"/api/tasks/{task_id}").json()
-        assert status["status"] == "done" and completed == frames, (status, completed)
+        for key, task_id in zip(farm.keys, task_ids, strict=True):
+            user = httpx.Client(base_url=farm.url, headers={"Authorization": f"Bearer {key}"})
+            status = user.get(f"/api/tasks/{task_id}").json()
+            assert status["status"] == "done", status
+        assert completed == frames, completed
         chunks = -(-frames // chunk)
         per_worker = [
             chunks // workers + (1 if i < chunks % workers else 0) for i in range(workers)
@@ -200,6 +222,7 @@ def measure(db: str, workers: int, chunk: int, frames: int) -> dict[str, Any]:
         base_elapsed, _ = _run_threads(clients, baseline)
         return {
             "db": db,
+            "accounts": accounts,
             "workers": workers,
             "chunk": chunk,
             "frames": frames,
@@ -225,6 +248,12 @@ def main() -> int:
         default=0,
         help="frames per run (default: 1000 x chunk, at most 20000)",
     )
+    p.add_argument(
+        "--accounts",
+        type=int,
+        default=1,
+        help="split the frames between this many accounts with shares 1..N (default 1)",
+    )
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "dispatch.json")
     args = p.parse_args()
     results = []
@@ -232,10 +261,11 @@ def main() -> int:
         for chunk in args.chunk or [1, 10, 50]:
             for workers in args.workers or [1, 10, 50]:
                 frames = args.frames or min(1000 * chunk, 20000)
-                row = measure(db, workers, chunk, frames)
+                row = measure(db, workers, chunk, frames, args.accounts)
                 results.append(row)
                 print(
-                    f"{db:10s} workers={workers:3d} chunk={chunk:3d} frames={frames:6d} "
+                    f"{db:10s} accounts={args.accounts} workers={workers:3d} chunk={chunk:3d} "
+                    f"frames={frames:6d} "
                     f"{row['frames_per_second']:9.1f} frames/s  (healthz baseline {row['baseline_frames_per_second']:9.1f},"
                     f" {row['ratio_to_baseline']:.2f} of it)",
                     flush=True,
