@@ -251,7 +251,9 @@ def _task_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layer", default="", help="render layer (view layer; default: the scene's)")
     p.add_argument("--camera", default="", help="camera to render (default: the scene's)")
     p.add_argument("--artist", default="", help="who the task is for (shown in task lists)")
-    p.add_argument("--priority", type=int, default=0, help="higher renders first (default 0)")
+    p.add_argument(
+        "--priority", type=int, default=0, help="higher renders first among your tasks (default 0)"
+    )
     p.add_argument("--chunk-size", type=int, help="frames per worker claim")
     p.add_argument(
         "--chunk-seconds",

@@ -817,8 +817,8 @@ def _sdk_status_where(codes: Iterable[int]) -> ColumnElement[bool]:
 
 
 def set_priority(db: Database, account_id: int, task_id: int, priority: int) -> TaskOut:
-    """Set a task's priority (higher is claimed first), whatever its status: the priority only
-    orders the claims of frames still waiting."""
+    """Set a task's priority (higher is claimed first among its account's tasks; accounts share
+    the farm by their shares), whatever its status: it only orders frames still waiting."""
     value = _int_in("priority", priority, -1000, 1000)
     with db.write() as conn:
         lifecycle.lock_task(conn, task_id)
