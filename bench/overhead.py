@@ -5,7 +5,9 @@ rendered by `blender -b scene.blend -o out/anim_#### -s 1 -e N -a` (the scene's 
 settings, as the farm uses them), then by a `foxden up` farm with one local worker: the scene is
 uploaded, a task with chunk size N (one Blender process, like the plain run) is submitted, and
 the clock runs from the submit request until the task is done (every frame's output uploaded,
-thumbnailed, reported). Runs alternate (plain, farm, plain, farm, ...) and medians are compared.
+thumbnailed, reported) AND its Blender process has exited (the worker logs when), since the
+plain run's clock includes Blender's exit too; the last frame is often reported before Blender
+has quit. Runs alternate (plain, farm, plain, farm, ...) and medians are compared.
 
     python bench/overhead.py                       # 10 frames, 3 rounds; writes bench/out/overhead.json
     python bench/overhead.py --frames 12 --size 240x180 --samples 32 --rounds 5   # tiny frames
@@ -26,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,29 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 MAKE_SCENES = ROOT / "scripts" / "make_scenes.py"
+# the worker's line once a Blender process ended, as `foxden up` logs it (asctime first)
+_ENDED = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*blender ended with status 0 after ([0-9.]+)s",
+    re.MULTILINE,
+)
+EXIT_WAIT = 60.0  # seconds to wait, after the task is done, for its Blender process to end
+
+
+def renderer_end(log: str) -> tuple[float, float] | None:
+    """When the last Blender process in a `foxden up` log ended (epoch seconds, to the
+    millisecond the log gives) and how long it ran; None while the log has no such line."""
+    found = _ENDED.findall(log)
+    if not found:
+        return None
+    stamp, seconds = found[-1]
+    ended = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()  # local time
+    return ended, float(seconds)
+
+
+def last_renderer_seconds(log: str) -> float | None:
+    """How long the last Blender process in a `foxden up` log ran; None if none ended yet."""
+    end = renderer_end(log)
+    return None if end is None else end[1]
 
 
 def _free_port() -> int:
@@ -159,9 +185,11 @@ class Farm:
             ).raise_for_status()
         self.http.post("/api/files/commit", json={"files": entries}).raise_for_status()
 
-    def render(self, frames: int, chunk: int) -> float:
-        """Seconds from the submit request to the task's completion time (server clock, same
-        machine), polling gently so that the poll does not take CPU from Blender."""
+    def render(self, frames: int, chunk: int) -> tuple[float, float]:
+        """Seconds from the submit request until the task is done and its Blender process has
+        exited (server clock and worker log, same machine), and how long that Blender process
+        ran. Polls gently so that the poll does not take CPU from Blender."""
+        seen = len(self.log.read_bytes())  # this render's lines come after
         start = time.time()
         reply = self.http.post(
             "/api/tasks",
@@ -184,12 +212,23 @@ class Farm:
             raise RuntimeError(f"task {task_id} ended {task['status']}")
         outputs = self.http.get(f"/api/tasks/{task_id}/outputs").json()
         assert len(outputs) == frames, outputs
-        return float(task["completed_time"]) - start
+        ended = self.renderer_end(since=seen)
+        return max(float(task["completed_time"]), ended[0]) - start, ended[1]
 
-    def last_renderer_seconds(self) -> float:
-        """How long the worker's last Blender process ran (from the worker's log)."""
-        found = re.findall(r"blender ended with status 0 after ([0-9.]+)s", self.log.read_text())
-        return float(found[-1])
+    def renderer_end(self, *, since: int) -> tuple[float, float]:
+        """When the Blender process logged after byte `since` of the log ended, and how long it
+        ran; waits for the worker to log it (the task may be done before Blender exits)."""
+        deadline = time.monotonic() + EXIT_WAIT
+        while True:
+            end = renderer_end(self.log.read_bytes()[since:].decode(errors="replace"))
+            if end is not None:
+                return end
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the worker logged no end of its Blender process within {EXIT_WAIT:.0f} s "
+                    f"of the task being done: see {self.log}"
+                )
+            time.sleep(0.05)
 
     def close(self) -> None:
         self.proc.send_signal(signal.SIGINT)
@@ -228,8 +267,9 @@ def main() -> int:
             inside: list[float] = []
             for n in range(args.rounds):
                 plain.append(plain_render(blender, scene_dir, tmp / "plain", args.frames))
-                through.append(farm.render(args.frames, chunk))
-                inside.append(farm.last_renderer_seconds())
+                farm_s, blender_s = farm.render(args.frames, chunk)
+                through.append(farm_s)
+                inside.append(blender_s)
                 print(
                     f"round {n + 1}: plain {plain[-1]:.2f}s, farm {through[-1]:.2f}s "
                     f"(its Blender process {inside[-1]:.2f}s)",
