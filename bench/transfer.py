@@ -1,15 +1,23 @@
 """Transfer benchmark: foxden's upload and download beside `rsync -a` between local folders.
 
     .venv/bin/python bench/transfer.py [--size-mb 1024] [--files 2000] [--workers 8] [--write]
+    .venv/bin/python bench/transfer.py --size-mb 1000 --files 20 --equal-sizes   # 20 x 50 MiB
 
 Generates a tree of `--files` files of mixed sizes totalling `--size-mb` MiB (many small files,
-a few large ones, fixed seed), starts a farm server (`foxden serve`, SQLite, in another process)
-and measures, each beside rsync doing the same between local folders in the same run:
+a few large ones, fixed seed; `--equal-sizes`: all the same size), starts a farm server
+(`foxden serve`, SQLite, in another process) and measures, each beside rsync doing the same
+between local folders in the same run:
 
 1. upload to the farm (cold: empty hash cache, empty farm)  vs  rsync -a into an empty folder;
 2. upload again, nothing changed                            vs  rsync -a into the up-to-date copy;
+   and the same through the CLI (`foxden upload`, a new process: imports, login, cache);
 3. download a task whose outputs are that tree, fresh        vs  rsync -a into an empty folder;
-4. download again into the up-to-date folder                vs  rsync -a into the up-to-date copy.
+4. download again into the up-to-date folder                vs  rsync -a into the up-to-date copy;
+   and the same through the CLI (`foxden download`);
+5. the CLI's own start (`foxden --version`), the floor of every CLI row.
+
+`--json PATH` also writes the results as JSON (bench runs that compare two versions of foxden
+side by side put `PYTHONPATH=<other src>` in front: the client and the server both follow it).
 
 Everything runs on loopback with warm page caches, so it measures the tools, not disks or
 networks. `--write` puts the results in BENCHMARKS.md under "## Transfers (bench/transfer.py)".
@@ -39,10 +47,12 @@ REPO = Path(__file__).resolve().parents[1]
 HEADING = "## Transfers (bench/transfer.py)"
 
 
-def generate(root: Path, files: int, total: int, seed: int = 7) -> list[Path]:
-    """A tree of `files` files, sizes log-normally spread, scaled to `total` bytes."""
+def generate(
+    root: Path, files: int, total: int, seed: int = 7, *, equal: bool = False
+) -> list[Path]:
+    """A tree of `files` files, sizes log-normally spread (or `equal`), scaled to `total` bytes."""
     rng = random.Random(seed)
-    weights = [rng.lognormvariate(0, 2.0) for _ in range(files)]
+    weights = [1.0 if equal else rng.lognormvariate(0, 2.0) for _ in range(files)]
     scale = total / sum(weights)
     sizes = [max(1, int(w * scale)) for w in weights]
     sizes[-1] += total - sum(sizes)
@@ -75,6 +85,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def timed_cli(*args: str, env: dict[str, str]) -> float:
+    """Seconds a `foxden` command takes, from starting its process to its exit."""
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "foxden.cli", *args], check=True, env=env, capture_output=True
+    )
+    return time.perf_counter() - start
 
 
 def foxden(*args: str, env: dict[str, str]) -> str:
@@ -182,10 +201,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     src = base / "src"
     total = args.size_mb << 20
     print(f"generating {args.files} files, {args.size_mb} MiB in {src}", flush=True)
-    files = generate(src, args.files, total)
+    files = generate(src, args.files, total, equal=args.equal_sizes)
     time.sleep(2.1)  # let every mtime leave the hash cache's racy window (see hashcache.py)
     proc, url, key, join_key = start_server(base / "farm", env)
+    cli_env = {**env, "FOXDEN_SERVER": url, "FOXDEN_ACCOUNT": "bench", "FOXDEN_ACCESS_KEY": key}
+    cli_env["FOXDEN_CONFIG_DIR"] = str(base / "config")
     rows: list[tuple[str, float, float, dict[str, Any]]] = []
+    none: dict[str, Any] = {}
     try:
         with Client(url, key, workers=args.workers, progress=False) as client:
             t, stats = timed(lambda: client.upload([src]))
@@ -193,6 +215,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             t, stats = timed(lambda: client.upload([src]))
             assert stats.bytes_sent == 0, stats
             rows.append(("upload again, unchanged", t, rsync(src, base / "copy"), stats.as_dict()))
+            t = timed_cli("upload", str(src), env=cli_env)
+            rows.append(("CLI upload again, unchanged", t, rsync(src, base / "copy"), none))
             print("making a task whose outputs are the tree", flush=True)
             task_id = make_output_task(url, key, join_key, src, files)
             t, stats = timed(lambda: client.download(task_id, base / "down"))
@@ -202,20 +226,32 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             rows.append(
                 ("download, up-to-date folder", t, rsync(src, base / "copy2"), stats.as_dict())
             )
+            t = timed_cli("download", str(task_id), "--out", str(base / "down"), env=cli_env)
+            rows.append(("CLI download again, up-to-date", t, rsync(src, base / "copy2"), none))
+            t = timed_cli("--version", env=cli_env)
+            rows.append(("CLI start (`foxden --version`)", t, rsync(src, base / "copy2"), none))
     finally:
         proc.terminate()
         proc.wait(timeout=30)
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
-    return {"files": args.files, "size_mb": args.size_mb, "workers": args.workers, "rows": rows}
+    return {
+        "files": args.files,
+        "size_mb": args.size_mb,
+        "workers": args.workers,
+        "equal_sizes": args.equal_sizes,
+        "load_average": os.getloadavg(),
+        "rows": rows,
+    }
 
 
 def report(result: dict[str, Any]) -> str:
+    equal = " --equal-sizes" if result.get("equal_sizes") else ""
     lines = [
         HEADING,
         "",
         f"`.venv/bin/python bench/transfer.py --size-mb {result['size_mb']} --files {result['files']} "
-        f"--workers {result['workers']}` on {platform.system()} {platform.machine()}, "
+        f"--workers {result['workers']}{equal}` on {platform.system()} {platform.machine()}, "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"{subprocess.run(['rsync', '--version'], capture_output=True, text=True).stdout.split()[2]} rsync; "
         "farm server in its own process on loopback (SQLite), warm page cache.",
@@ -224,18 +260,25 @@ def report(result: dict[str, Any]) -> str:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, ours, theirs, stats in result["rows"]:
+        if not stats:  # a CLI row: the process's own counters are not seen
+            lines.append(f"| {name} | {ours:.2f} s | {theirs:.2f} s | {ours / theirs:.2f} | | |")
+            continue
         moved = stats["bytes_sent"] or stats["bytes_fetched"]
         lines.append(
             f"| {name} | {ours:.2f} s | {theirs:.2f} s | {ours / theirs:.2f} | "
             f"{moved / 2**20:.0f} MiB | {stats['bytes_hashed'] / 2**20:.0f} MiB |"
         )
-    cold_up, fresh_down = result["rows"][0][3], result["rows"][2][3]
+    by_name = {name: stats for name, _ours, _theirs, stats in result["rows"]}
+    cold_up, fresh_down = by_name["upload, cold"], by_name["download, fresh folder"]
     lines += [
         "",
-        "foxden's upload hashes (SHA-256) and verifies every chunk on arrival, and the farm "
-        "re-hashes each blob before it is stored; rsync's local copy does neither. The unchanged "
-        "runs compare a quick-check (size + mtime) on both sides, plus, for foxden, one manifest "
-        "round trip to the farm.",
+        "foxden's upload hashes (SHA-256) each byte once on each side: the client while it reads "
+        "a file for the manifest (noting the running hash at each chunk boundary, which each "
+        "chunk carries), the farm while it writes each chunk to disk (a damaged chunk is refused "
+        "and sent again; a completed blob is not read back); rsync's local copy hashes nothing. "
+        "The unchanged runs compare a quick-check (size + mtime) on both sides, plus, for foxden, "
+        "one manifest round trip to the farm. CLI rows time a new `foxden` process from start to "
+        f"exit. Load average at the end: {result['load_average'][0]:.1f}.",
         "",
         "Files under 1 MiB travel in batches (`POST /api/uploads/batch`, `POST /api/blobs/batch`), "
         "bigger ones alone: the cold upload sent "
@@ -270,11 +313,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=8, help="parallel transfers (default 8)")
     parser.add_argument("--tmp", help="where to put the tree, the farm and the copies")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder")
+    parser.add_argument("--equal-sizes", action="store_true", help="every file the same size")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = parser.parse_args()
     if shutil.which("rsync") is None:
         raise SystemExit("rsync is not installed (apt-get install rsync)")
-    text = report(run(args))
+    result = run(args)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    text = report(result)
     print(text)
     if args.write:
         write_section(text)
