@@ -178,3 +178,29 @@ def test_the_longest_sequence_wins() -> None:
     ]
     assert movies.longest_sequence(items) == [(1, "f/beauty_0001.png"), (2, "f/beauty_0002.png")]
     assert movies.longest_sequence([(1, "f/readme.txt")]) == []
+
+
+def test_a_failed_movie_runs_again_with_the_frames_rendered_again(
+    policy_farm: PolicyFarm,
+) -> None:
+    farm = policy_farm
+    db, ann = farm.farm.db, farm.account("ann")
+    cache = farm.farm.payloads  # the server's cache of task payloads, as claims use it
+    render = farm.submit("ann", "1", movie=True)
+    movie_id = farm.task("ann", render)["options"]["movie"]["task_id"]
+    worker = _worker(farm)
+    _finish(farm, worker)  # the frame is done without an image
+    lease = farm.claim(worker, payloads=cache)
+    assert lease is not None and "problem" in lease["task"]["options"]["movie"]
+    problem = lease["task"]["options"]["movie"]["problem"]  # what the worker says
+    failed = FrameResult(frame=1, status="failed", error=problem)
+    scheduler.report(db, worker.id, lease["lease_id"], [failed])
+    assert farm.task("ann", movie_id)["status"] == "failed"  # missing input: not retried
+
+    tasks.operate(db, ann, render, TaskOp.RESTART, restart="all")
+    _finish(farm, worker, _frames([1]))
+    tasks.operate(db, ann, movie_id, TaskOp.RESTART, restart="failed")
+    lease = farm.claim(worker, payloads=cache)
+    assert lease is not None and lease["task"]["id"] == movie_id
+    assert [i["path"] for i in lease["inputs"]] == ["/frames/scene_0001.png"]
+    assert "problem" not in lease["task"]["options"]["movie"]

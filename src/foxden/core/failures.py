@@ -175,6 +175,7 @@ _RULES: tuple[tuple[Category, re.Pattern[str]], ...] = (
             r"\bno such file or directory\b",
             r"\bmissing file\b",
             r"\bcannot read file\b",
+            r"\bhas no frames to (?:make a movie of|encode)\b",  # a movie task (farm/movies.py)
             # Maya's Render and its renderers
             r"\bfile not found\b",
             r"\bcannot find file\b",

@@ -197,7 +197,8 @@ def _scene_fps(conn: Connection, store: BlobStore | None, source: Any) -> float:
 
 def task_done(conn: Connection, task_id: int) -> None:
     """`task_id` became done (in the transaction that made it so): a movie task's movie becomes
-    an output of the task it was made of; movie tasks waiting for it get its frames."""
+    an output of the task it was made of; movie tasks waiting for it get its frames (again,
+    when it was restarted and done again: a movie that failed then can be restarted)."""
     row = conn.execute(select(tasks.c.job_type, tasks.c.options).where(tasks.c.id == task_id)).one()
     if row.job_type == JOB_TYPE:
         _publish(conn, task_id, row.options or {})
@@ -205,7 +206,11 @@ def task_done(conn: Connection, task_id: int) -> None:
     waiting = conn.execute(
         select(tasks.c.id)
         .join(task_dependencies, task_dependencies.c.task_id == tasks.c.id)
-        .where((task_dependencies.c.depends_on == task_id) & (tasks.c.job_type == JOB_TYPE))
+        .where(
+            (task_dependencies.c.depends_on == task_id)
+            & (tasks.c.job_type == JOB_TYPE)
+            & tasks.c.status.not_in([TaskStatus.DONE.value, TaskStatus.ABORTED.value])
+        )
     ).scalars()
     for movie_id in list(waiting):
         _give_frames(conn, movie_id, task_id)
@@ -252,7 +257,15 @@ def _give_frames(conn: Connection, movie_id: int, source_id: int) -> None:
             start=sequence.start,
             count=sequence.count,
         )
-    conn.execute(update(tasks).where(tasks.c.id == movie_id).values(options={"movie": movie}))
+    changed: dict[str, Any] = {"options": {"movie": movie}}
+    tried = conn.execute(
+        select(frames.c.attempts).where(frames.c.task_id == movie_id).limit(1)
+    ).scalar()
+    if tried:
+        # a movie task that ran before (and failed): a new submit time makes the workers'
+        # payload cache (`farm.caches`, keyed by it) forget the inputs it had then
+        changed["submit_time"] = time.time()
+    conn.execute(update(tasks).where(tasks.c.id == movie_id).values(**changed))
 
 
 def longest_sequence(items: list[tuple[int, str]]) -> list[tuple[int, str]]:

@@ -245,7 +245,8 @@ def make_movie(task_id: int, request: Request, account: PageAccount, form: Check
         raise
     except FoxdenError as exc:
         return redirect(request, _task_url(task_id), error=exc.message)
-    when = "once the frames are done" if movie.blocked_reason == "" else "when it can"
+    spec = movie.options.get("movie") or {}
+    when = "now" if "pattern" in spec else "once the frames are done"
     return redirect(
         request,
         _task_url(task_id),
