@@ -11,10 +11,11 @@ import pytest
 
 from foxden.core.failures import Category, classify
 from foxden.errors import BadRequest, FoxdenError
-from foxden.jobtypes import ChunkSpec, Software, get_job_type
+from foxden.jobtypes import ChunkSpec, Software, detect_software, get_job_type
 from foxden.jobtypes.maya import MayaJobType, dirmap_pairs, find_render
 from foxden.jobtypes.maya_logs import MayaProgressParser
 from foxden.worker.process import run_process
+from foxden.worker.settings import WorkerSettings
 from tests.jobtypes.maya_files import MaScene
 from tests.jobtypes.maya_standin import install_standin
 
@@ -217,3 +218,13 @@ def test_standin_fails_on_a_texture_the_dirmap_cannot_find(lease: Path, tmp_path
     assert parser.errors[0].startswith('Could not open file "v:/project/asset/sourceimages/gone')
     error = "Render exited with status 1: " + "\n".join(parser.errors)
     assert classify(error) == Category.MISSING_INPUT
+
+
+def test_worker_settings_name_the_configured_programs(tmp_path: Path) -> None:
+    exe = install_standin(tmp_path)
+    settings = WorkerSettings(
+        server="http://farm", join_key="k", cache_dir=tmp_path / "c", maya=exe.parent.parent
+    )
+    assert settings.configured_software() == {"maya": str(exe.parent.parent)}
+    found = [s for s in detect_software(settings.configured_software()) if s.name == "maya"]
+    assert found == [Software("maya", "2024", str(exe.resolve()))]
