@@ -112,6 +112,7 @@ def test_second_account_sees_nothing_of_the_first(live_server: LiveServer) -> No
             {"json": {"restart": "all"}},
         ),
         ("POST", "/api/tasks/{task_id}/abort"): (f"/api/tasks/{t}/abort", {}),
+        ("POST", "/api/tasks/{task_id}/movie"): (f"/api/tasks/{t}/movie", {"json": {}}),
         ("DELETE", "/api/tasks/{task_id}"): (f"/api/tasks/{t}", {}),
         ("GET", "/api/tasks/{task_id}/frames/{number}/log"): (f"/api/tasks/{t}/frames/2/log", {}),
         ("GET", "/api/tasks/{task_id}/frames/{number}/thumbnail"): (
