@@ -102,6 +102,7 @@ class Client:
         if not access_key:
             raise Unauthorized("no access key given: pass the key the farm issued for your account")
         self.base_url = server_url(server)
+        tls = ssl_verify(verify)  # a CA file given is checked either way
         self.retry = retry or RetryPolicy()
         self.workers = max(1, workers)
         self.chunk_size = chunk_size
@@ -118,7 +119,9 @@ class Client:
                 max_connections=self.workers + 4, max_keepalive_connections=self.workers + 4
             ),
             transport=transport,
-            verify=ssl_verify(verify),
+            # a plain-HTTP farm never speaks TLS (redirects are not followed): loading the CA
+            # bundle for it would only slow every command's start
+            verify=tls if self.base_url.startswith("https:") else False,
         )
 
     # ---- plumbing ------------------------------------------------------------------------

@@ -40,6 +40,7 @@ import hashlib
 import json
 import math
 import os
+import stat
 import sys
 import threading
 import time
@@ -745,10 +746,14 @@ class Downloader:
         self.stats.add(files=len(plan), bytes_total=sum(o.size for o, _ in plan))
         if not plan:
             return
-        with ThreadPoolExecutor(self.client.workers) as pool:
-            wanted = [
-                p for p, keep in zip(plan, pool.map(self._present, plan), strict=True) if not keep
-            ]
+        # the quick check (one stat and a cache lookup each) in this thread, hashing in parallel
+        known = [self._quick_check(item) for item in plan]
+        unsure = [item for item, here in zip(plan, known, strict=True) if here is None]
+        if unsure:
+            with ThreadPoolExecutor(min(self.client.workers, len(unsure))) as pool:
+                hashed = iter(list(pool.map(self._present, unsure)))
+            known = [next(hashed) if here is None else here for here in known]
+        wanted = [item for item, here in zip(plan, known, strict=True) if not here]
         self.stats.add(files_skipped=len(plan) - len(wanted))
         large: list[Any] = []
         small: list[tuple[Any, Path]] = []
@@ -767,18 +772,31 @@ class Downloader:
         with progress.task(f"download task {task_id}", sum(o.size for o, _ in wanted)) as advance:
             parallel(lambda job: fetch(job, advance), jobs, self.client.workers)
 
-    def _present(self, item: tuple[Any, Path]) -> bool:
+    def _quick_check(self, item: tuple[Any, Path]) -> bool | None:
+        """Whether the output is here and identical, by size and the hash cache; None when
+        only hashing the file can tell."""
         out, target = item
-        if self.force or not target.is_file():
+        if self.force:
+            return False
+        try:
+            st = target.stat()
+        except OSError:
+            return False
+        if not stat.S_ISREG(st.st_mode) or st.st_size != out.size:
+            return False
+        cached = self.client.cache.lookup(target, st)
+        return None if cached is None else cached == out.hash
+
+    def _present(self, item: tuple[Any, Path]) -> bool:
+        """Whether the output is here and identical, hashing the file."""
+        out, target = item
+        if not target.is_file():
             return False
         cache = self.client.cache
-        st = target.stat()
-        if st.st_size != out.size:
-            return False
         before = cache.bytes_hashed
-        digest, _ = cache.hash(target)
+        digest, st = cache.hash(target)
         self.stats.add(bytes_hashed=cache.bytes_hashed - before)
-        return bool(digest == out.hash)
+        return bool(digest == out.hash and st.st_size == out.size)
 
     def _fetch(self, item: tuple[Any, Path], advance: Callable[[int], None]) -> None:
         out, target = item
