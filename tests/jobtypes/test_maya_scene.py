@@ -11,7 +11,7 @@ import pytest
 from foxden.client.api import Client
 from foxden.errors import BadRequest
 from foxden.jobtypes import get_job_type
-from foxden.jobtypes.maya_scene import MAX_STATEMENT, iff_chunks, read_scene
+from foxden.jobtypes.maya_scene import MAX_LINE, MAX_STATEMENT, iff_chunks, read_scene
 from tests.conftest import LiveServer
 from tests.farmkit import register_worker, upload
 from tests.jobtypes.maya_files import MaScene, chunk, group, write_mb
@@ -118,7 +118,10 @@ def test_bad_paths_and_huge_statements_are_warnings_not_errors(tmp_path: Path) -
         "select -ne :defaultRenderGlobals;",
         'createNode file -n "huge";\n\tsetAttr ".ftn" -type "string" "'
         + "a" * (MAX_STATEMENT + 10)
-        + '.png";\nselect -ne :defaultRenderGlobals;',
+        + '.png";\n'
+        + 'createNode mesh -n "dense";\n\tsetAttr ".vt" '
+        + "1 2 3 " * (MAX_LINE // 2)  # one line longer than a line is read at a time
+        + ";\nselect -ne :defaultRenderGlobals;",
     )
     path = tmp_path / "odd.ma"
     path.write_text(text)
@@ -169,7 +172,7 @@ def test_iff_walk_is_bounded_by_its_groups(tmp_path: Path) -> None:
     # a chunk claiming more bytes than its group holds ends that group's walk, nothing raises
     broken = b"BAD " + (1 << 30).to_bytes(4, "big") + b"xx"
     data = group(b"FOR4", b"Maya", [good, broken])
-    assert iff_chunks(data) == [(b"STR ", b".ftn\0\x01a.png\0")]
+    assert list(iff_chunks(data)) == [(b"STR ", b".ftn\0\x01a.png\0")]
     path = tmp_path / "cut.mb"
     path.write_bytes(data[:-3])  # cut short: the group no longer fits the file
     assert read_scene(path).files == []

@@ -9,24 +9,30 @@ an attribute name (`.ftn`) followed by its value, the header's `VERS`/`PLUG`/`FI
 the `FREF` references. What that cannot tell (cameras, layers, frame range) is left unknown and
 the result is marked `partial`.
 
-Everything read is bounded: bytes read (`MAX_BYTES`), one statement's length, chunks walked,
+Everything read is bounded: a .ma's bytes read (`MAX_BYTES`), line and statement lengths, the
+nodes kept; a .mb's chunks walked (it is mapped, not read whole) and the bytes of each read;
 items kept per list (`MAX_ITEMS`).
 """
 
 from __future__ import annotations
 
 import itertools
+import mmap
 import re
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-MAX_BYTES = 512 << 20  # of a scene file read (a larger one is read up to here, and partial)
+MAX_BYTES = 512 << 20  # of a .ma read (a larger one is read up to here, and partial)
 MAX_STATEMENT = 64 << 10  # a longer MEL statement is skipped (vertex data, not settings)
 MAX_ITEMS = 5000  # files, cameras, layers kept
 MAX_CHUNKS = 500_000  # IFF chunks walked in a .mb
 MAX_STRING = 4096  # characters of one string kept
+MAX_PAYLOAD = 64 << 10  # bytes of one .mb chunk read for strings
+
+Buffer = bytes | mmap.mmap
 
 #: patterns in a file name that stand for several files: UDIM tiles, frame numbers
 PATTERN = re.compile(
@@ -184,6 +190,16 @@ _ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
 _SET_ATTR_FLAGS_WITH_VALUE = {"-s", "-size", "-type", "-k", "-keyable", "-l", "-lock", "-cb"}
 _SET_ATTR_FLAGS_WITH_VALUE |= {"-channelBox", "-ch", "-capacityHint"}
 _INTERESTING = ("createNode", "setAttr", "select", "file", "requires", "fileInfo")
+_NODE_TYPES = {node for node, _attr in _FILE_ATTRS} | {
+    "camera", "renderLayer", "renderSetupLayer", "script", "cacheFile",
+}  # fmt: skip
+_GLOBALS = {"defaultRenderGlobals"}
+_KEPT_ATTRS = {attr for _node, attr in _FILE_ATTRS} | {
+    ".rnd", ".rndr", ".ren", ".ifp", ".imfkey", ".fs", ".ef", ".bfs", ".b", ".cp", ".cn",
+    ".ufe", ".uvt",
+}  # fmt: skip
+MAX_NODES = 100_000  # nodes of those types kept
+MAX_LINE = 1 << 20  # a longer line is read in parts (and its statement skipped)
 _PLAYBACK = re.compile(r"-(min|max|ast|aet|by)\s+(-?[\d.]+)")
 
 
@@ -218,33 +234,47 @@ def tokens(statement: str) -> list[_Token]:
     return out
 
 
-def _statements(fh: BinaryIO, scene: MayaScene) -> list[list[_Token]]:
-    """The interesting statements of a .ma, tokenised (bounded in bytes and length)."""
-    found: list[list[_Token]] = []
+def _statements(fh: BinaryIO, scene: MayaScene) -> Iterator[list[_Token]]:
+    """The interesting statements of a .ma, tokenised, one at a time (bounded in bytes read,
+    line length and statement length)."""
     parts: list[str] = []
     size = 0
     keep = False
     read = 0
-    for raw in fh:
+    while True:
+        raw = fh.readline(MAX_LINE)
+        if not raw:
+            return
         read += len(raw)
         if read > MAX_BYTES:
             scene.partial = True
             scene.notes.append(f"only the first {MAX_BYTES >> 20} MiB of the scene were read")
-            break
-        line = raw.decode("utf-8", errors="replace").rstrip()
+            return
         if not parts and not size:
-            stripped = line.lstrip()
+            stripped = raw.decode("utf-8", errors="replace").strip()
             if not stripped or stripped.startswith("//"):
                 continue
-            keep = stripped.split(" ", 1)[0] in _INTERESTING
-        size += len(line)
+            verb = stripped.split(" ", 1)[0]
+            keep = verb in _INTERESTING and (verb != "setAttr" or _kept_attr(stripped))
+        size += len(raw)
         if keep and size <= MAX_STATEMENT:
-            parts.append(line)
-        if line.endswith(";"):
+            parts.append(raw.decode("utf-8", errors="replace").rstrip())
+        if raw.rstrip().endswith(b";") and len(raw) < MAX_LINE:
             if keep and size <= MAX_STATEMENT:
-                found.append(tokens(" ".join(parts)))
+                yield tokens(" ".join(parts))
             parts, size, keep = [], 0, False
-    return found
+
+
+def _kept_attr(line: str) -> bool:
+    """Whether a `setAttr` line sets an attribute the reader keeps (its first quoted word is
+    the attribute: flags before it take no quoted values)."""
+    first = line.find('"')
+    second = line.find('"', first + 1)
+    if first < 0 or second < 0:
+        return False
+    attr = line[first + 1 : second]
+    attr = attr[attr.find(".") :].split("[", 1)[0]
+    return attr in _KEPT_ATTRS
 
 
 @dataclass
@@ -265,15 +295,18 @@ def _read_ma(fh: BinaryIO) -> MayaScene:
         verb = words[0].text
         if verb == "createNode":
             current = _create_node(words)
-            if current is not None and len(nodes) < MAX_ITEMS * 20:
+            if current is not None and current.type not in _NODE_TYPES:
+                current = None  # geometry, shaders, ...: nothing read of them
+            if current is not None and len(nodes) < MAX_NODES:
                 nodes.append(current)
         elif verb == "select":
             name = next((w.text for w in words[1:] if not w.text.startswith("-")), "")
             current = _Node(name.lstrip(":"), name.lstrip(":"))
-            nodes.append(current)
+            if current.name in _GLOBALS and len(nodes) < MAX_NODES:
+                nodes.append(current)
         elif verb == "setAttr" and current is not None:
             attr, values = _set_attr(words)
-            if attr.startswith(".") and values:
+            if attr in _KEPT_ATTRS and values:
                 current.attrs.setdefault(attr, values)
         elif verb == "file":
             _reference(words, scene)
@@ -458,24 +491,24 @@ _ATTR_NAME = re.compile(r"^\.[A-Za-z_][\w]*$")
 _VERS = re.compile(r"(\d{4}(?:\.\d+)?)")
 
 
-def iff_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+def iff_chunks(data: Buffer) -> Iterator[tuple[bytes, bytes]]:
     """Every leaf chunk (tag, payload) of an IFF buffer in file order, groups walked (at most
-    MAX_CHUNKS chunks, 64 groups deep).
+    MAX_CHUNKS chunks, 64 groups deep); a payload is cut at MAX_PAYLOAD bytes.
 
     A `*4` group has 4-byte sizes and 4-byte alignment; a `*8` group (Maya 2014's 64-bit
     files) has a tag, 4 bytes of padding, an 8-byte size, its form type padded to 8 bytes and
     8-byte alignment. Both are big-endian. A chunk that runs past its group ends the walk of
     that group."""
-    out: list[tuple[bytes, bytes]] = []
-    _walk(data, 0, len(data), 4, out, 0)
-    return out
+    count = [0]
+    yield from _walk(data, 0, len(data), 4, 0, count)
 
 
 def _walk(
-    data: bytes, pos: int, stop: int, align: int, out: list[tuple[bytes, bytes]], depth: int
-) -> None:
-    while pos + 8 <= stop and len(out) < MAX_CHUNKS:
-        tag = data[pos : pos + 4]
+    data: Buffer, pos: int, stop: int, align: int, depth: int, count: list[int]
+) -> Iterator[tuple[bytes, bytes]]:
+    while pos + 8 <= stop and count[0] < MAX_CHUNKS:
+        count[0] += 1
+        tag = bytes(data[pos : pos + 4])
         wide = align == 8 or (tag in _GROUPS and tag.endswith(b"8"))
         if wide:
             if pos + 16 > stop:
@@ -490,9 +523,9 @@ def _walk(
         if tag in _GROUPS:
             if depth < 64:
                 inner = 8 if wide else 4
-                _walk(data, body + inner, body + size, inner, out, depth + 1)
+                yield from _walk(data, body + inner, body + size, inner, depth + 1, count)
         else:
-            out.append((tag, data[body : body + size]))
+            yield tag, bytes(data[body : body + min(size, MAX_PAYLOAD)])
         pos = body + _aligned(size, 8 if wide else align)
 
 
@@ -516,10 +549,16 @@ def _read_mb(fh: BinaryIO) -> MayaScene:
         "a .mb is read as far as its chunks tell: files, references, renderer and "
         "image prefix; cameras, render layers and the frame range are not checked"
     )
-    data = fh.read(MAX_BYTES + 1)
-    if len(data) > MAX_BYTES:
-        data = data[:MAX_BYTES]
-        scene.notes.append(f"only the first {MAX_BYTES >> 20} MiB of the scene were read")
+    try:
+        data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # not a plain file
+        return scene
+    with data:
+        _read_chunks(data, scene)
+    return scene
+
+
+def _read_chunks(data: mmap.mmap, scene: MayaScene) -> None:
     for tag, payload in iff_chunks(data):
         strings = chunk_strings(payload)
         if tag == b"VERS" and strings:
@@ -534,7 +573,6 @@ def _read_mb(fh: BinaryIO) -> MayaScene:
                 scene._add_file(SceneFile(path, "reference"))
         else:
             _mb_attributes(strings, scene)
-    return scene
 
 
 def _mb_attributes(strings: list[str], scene: MayaScene) -> None:
