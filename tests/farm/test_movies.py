@@ -118,7 +118,8 @@ def test_make_a_movie_of_a_done_task_with_gaps(policy_farm: PolicyFarm) -> None:
     worker = _worker(farm)
     for _ in range(3):
         _finish(farm, worker, _frames([1, 3, 5]))
-    movie = movies.make(db, farm.farm.store, ann, render, "h264", fps=25)
+    made = movies.make(db, farm.farm.store, ann, render, "h264", fps=25)
+    movie = tasks.get_task(db, ann, made)
     assert movie.options["movie"]["fps"] == 25
     lease = farm.claim(worker)  # its frames at once: the task is done
     assert lease is not None and lease["task"]["id"] == movie.id
@@ -149,7 +150,7 @@ def test_make_a_movie_refusals_and_waits(policy_farm: PolicyFarm) -> None:
         movies.make(db, store, ann, queued, fps=1000)
     with pytest.raises(BadRequest, match="h264, prores"):
         farm.submit("ann", "1", movie="gif")
-    waiting = movies.make(db, store, ann, queued)
+    waiting = tasks.get_task(db, ann, movies.make(db, store, ann, queued))
     assert waiting.status == "queued" and waiting.blocked_reason == ""
     with pytest.raises(BadRequest, match="is a movie already"):
         movies.make(db, store, ann, waiting.id)

@@ -30,7 +30,6 @@ from foxden.errors import BadRequest, Conflict, NotFound
 from foxden.farm import dependencies
 from foxden.jobtypes import ffmpeg
 from foxden.store.blobs import BlobStore
-from foxden.wire.api import TaskOut
 
 log = logging.getLogger("foxden.movies")
 
@@ -82,20 +81,21 @@ def make(
     task_id: int,
     codec: str = "h264",
     fps: float | None = None,
-) -> TaskOut:
-    """ "Make a movie" of one of the account's tasks (404 for anyone else's): a movie task that
-    waits for the task when it is still queued, rendering or stopped, and encodes the frames it
-    has rendered at once when it is done, failed or aborted (409 when it rendered none)."""
-    from foxden.farm import lifecycle  # lifecycle calls task_done: imported when used
-    from foxden.farm.tasks import get_task
-
+) -> int:
+    """Make a movie of one of the account's tasks (404 for anyone else's): the id of a movie
+    task that waits for the task when it is still queued, rendering or stopped, and encodes the
+    frames it has rendered at once when it is done, failed or aborted (409 when it rendered
+    none)."""
     chosen = ffmpeg.codec_of(codec)
     if fps is not None and ffmpeg.fps_of(fps) is None:
         raise BadRequest(f"a movie's fps is a number above 0 and at most 240, not {fps!r}")
     with db.write() as conn:
-        lifecycle.lock_task(conn, task_id)
+        # the task's row locked (PostgreSQL; SQLite has one writer), as `lifecycle.lock_task`
+        # does: the task cannot become done between this look and the dependency on it
         source = conn.execute(
-            select(tasks).where((tasks.c.id == task_id) & (tasks.c.account_id == account_id))
+            select(tasks)
+            .where((tasks.c.id == task_id) & (tasks.c.account_id == account_id))
+            .with_for_update()
         ).first()
         if source is None or source.status == TaskStatus.DRAFT.value:
             raise NotFound(f"no task {task_id} in your account")
@@ -106,8 +106,7 @@ def make(
                 f"task {task_id} is {source.status} with no frame rendered: there is nothing to "
                 "make a movie of (restart its frames first)"
             )
-        movie_id = _create(conn, store, source, chosen, fps)
-    return get_task(db, account_id, movie_id)
+        return _create(conn, store, source, chosen, fps)
 
 
 def _create(

@@ -235,12 +235,13 @@ def delete(task_id: int, request: Request, account: PageAccount, _form: CheckedF
 
 @router.post("/tasks/{task_id}/movie")
 def make_movie(task_id: int, request: Request, account: PageAccount, form: CheckedForm) -> Response:
-    """ "Make a movie": a movie task of the task's frames, which waits until they are done."""
+    """Make a movie: a movie task of the task's frames, which waits until they are done."""
     farm = web_state(request).farm
     try:
-        movie = movies.make(
+        movie_id = movies.make(
             farm.db, farm.store, account.id, task_id, field(form, "codec") or "h264"
         )
+        movie = tasks.get_task(farm.db, account.id, movie_id)
     except NotFound:
         raise
     except FoxdenError as exc:

@@ -104,7 +104,8 @@ def make_movie(task_id: int, body: MovieIn, farm: FarmDep, account: AccountDep) 
     into an H.264 MP4 or a ProRes .mov at the scene's frame rate (or `fps`). It waits until a
     queued, rendering or stopped task is done; a finished task's rendered frames are encoded at
     once (409 when it has none). The movie becomes an output of the task too."""
-    return movies.make(farm.db, farm.store, account.id, task_id, body.codec, body.fps)
+    movie_id = movies.make(farm.db, farm.store, account.id, task_id, body.codec, body.fps)
+    return tasks.get_task(farm.db, account.id, movie_id)
 
 
 @router.post("/{task_id}/abort")
