@@ -16,8 +16,8 @@ from foxden.jobtypes.maya import MayaJobType, dirmap_pairs, find_render
 from foxden.jobtypes.maya_logs import MayaProgressParser
 from foxden.worker.process import run_process
 from foxden.worker.settings import WorkerSettings
-from tests.jobtypes.maya_files import MaScene
-from tests.jobtypes.maya_standin import install_standin
+from tests.jobtypes.maya_files import MaScene, chunk, group
+from tests.jobtypes.maya_standin import install_standin, png
 
 MAYA = MayaJobType()
 
@@ -228,3 +228,16 @@ def test_worker_settings_name_the_configured_programs(tmp_path: Path) -> None:
     assert settings.configured_software() == {"maya": str(exe.parent.parent)}
     found = [s for s in detect_software(settings.configured_software()) if s.name == "maya"]
     assert found == [Software("maya", "2024", str(exe.resolve()))]
+
+
+def test_maya_iff_images_are_checked_by_header_and_size(tmp_path: Path) -> None:
+    body = b"CIMG" + chunk(b"TBHD", b"\0" * 32) + chunk(b"RGBA", b"\x80" * 64)
+    image = tmp_path / "lgt.0001.iff"
+    image.write_bytes(group(b"FOR4", body[:4], [body[4:]]))
+    assert MAYA.check_output(image) is None
+    image.write_bytes(image.read_bytes()[:-20])
+    assert "truncated Maya IFF image" in str(MAYA.check_output(image))
+    png_file = tmp_path / "lgt.0002.png"
+    png_file.write_bytes(png(8, 8, (1, 2, 3)))
+    assert MAYA.check_output(png_file) is None
+    assert "is missing" in str(MAYA.check_output(tmp_path / "lgt.0003.png"))

@@ -24,7 +24,7 @@ import subprocess
 from pathlib import Path, PurePosixPath
 
 from foxden.errors import BadRequest, FoxdenError
-from foxden.jobtypes.base import Analysis, ChunkSpec, Command, JobType, Software
+from foxden.jobtypes.base import Analysis, ChunkSpec, Command, JobType, Software, check_image
 from foxden.jobtypes.command import runs
 from foxden.jobtypes.maya_logs import MayaProgressParser, frame_of
 from foxden.jobtypes.maya_scene import MayaScene, SceneFile, read_scene
@@ -273,7 +273,10 @@ class MayaJobType(JobType):
             if (folder / "workspace.mel").is_file():
                 return folder
             folder = folder.parent
-        tree = "/" + chunk.scene_path.relative_to(root).as_posix()
+        try:
+            tree = "/" + chunk.scene_path.relative_to(root).as_posix()
+        except ValueError:  # a scene outside the tree: its own folder
+            return chunk.scene_path.parent
         return root / expected_project(tree).lstrip("/")
 
     def progress_parser(self, chunk: ChunkSpec) -> MayaProgressParser:
@@ -282,6 +285,27 @@ class MayaJobType(JobType):
         scene = scene_of(chunk.scene_path)
         layers = scene.renderable_layers() if scene is not None else []
         return MayaProgressParser(len(layers) or None)
+
+    def check_output(self, path: Path) -> str | None:
+        """A readable image; Maya's own IFF images (`FOR4`/`FOR8` ... `CIMG`, Maya Software's
+        default format), which Pillow cannot read, by their header and size."""
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(24)
+        except OSError:
+            return check_image(path)
+        if head[:4] in (b"FOR4", b"FOR8") and b"CIMG" in head[8:20]:
+            wide = head[:4] == b"FOR8"
+            declared = int.from_bytes(head[8:16] if wide else head[4:8], "big") + (
+                16 if wide else 8
+            )
+            size = path.stat().st_size
+            if size < declared:
+                return (
+                    f"output {path.name} is a truncated Maya IFF image ({size} of {declared} bytes)"
+                )
+            return None
+        return check_image(path)
 
     def outputs_for(self, chunk: ChunkSpec, frame: int) -> list[Path]:
         found: list[Path] = []
