@@ -146,6 +146,7 @@ def test_foxden_render_movie_and_foxden_movie(
     code = main([*argv, "--out", str(out), "--timeout", "240"])
     printed, err = capsys.readouterr()
     assert code == 0, err
+    assert "encodes the frames (h264) once they are done" in err
     (line,) = [x for x in printed.splitlines() if x.startswith("movie: ")]
     movie = Path(line.removeprefix("movie: "))
     assert movie.is_file() and movie.parent.parent == out and movie.name == "anim.mp4"

@@ -463,7 +463,19 @@ def _submit(args: argparse.Namespace) -> int:
         for warning in task.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         _webhook_secret(task)
+        _movie_line(task)
     return 0
+
+
+def _movie_line(task: Task) -> None:
+    """Which task makes the movie a submission asked for (on stderr)."""
+    movie = (task.options or {}).get("movie")
+    if isinstance(movie, dict) and isinstance(movie.get("task_id"), int):
+        print(
+            f"movie: task {movie['task_id']} encodes the frames ({movie.get('codec', 'h264')}) "
+            "once they are done",
+            file=sys.stderr,
+        )
 
 
 def _policy(args: argparse.Namespace) -> dict[str, Any]:
@@ -907,6 +919,7 @@ def _render(args: argparse.Namespace) -> int:
         for warning in task.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         _webhook_secret(task)
+        _movie_line(task)
         again = f"'foxden download {task.id} --follow --out {shlex.quote(str(args.out))}"
         again += f"{_farm_flags(args)}' fetches the rest"
         deadline = None if args.timeout is None else time.monotonic() + args.timeout
