@@ -65,9 +65,12 @@ def _normalise(entries: list[FileEntry]) -> list[_TreeFile]:
     ]
 
 
-def _record(conn: Connection, account_id: int, entries: list[_TreeFile], now: float) -> None:
-    """Insert new files, update changed ones; files recorded as they are now are left alone."""
-    latest = {e["path"]: e for e in entries}  # two client paths may mirror to one tree path
+def _changes(
+    conn: Connection, account_id: int, entries: list[_TreeFile]
+) -> tuple[list[_TreeFile], list[_TreeFile]]:
+    """The entries not in the account's tree yet, and those it records otherwise (a path two
+    client paths mirror to counts once, as its last entry)."""
+    latest = {e["path"]: e for e in entries}
     current: dict[str, tuple[str, int, float]] = {}
     paths = list(latest)
     for i in range(0, len(paths), 900):
@@ -77,28 +80,48 @@ def _record(conn: Connection, account_id: int, entries: list[_TreeFile], now: fl
             )
         ).all()
         current.update({r.path: (r.hash, r.size, r.mtime) for r in rows})
-    fresh = []
+    fresh: list[_TreeFile] = []
+    changed: list[_TreeFile] = []
     for e in latest.values():
         known = current.get(e["path"])
         if known is None:
-            fresh.append({"account_id": account_id, "updated_at": now, **e})
+            fresh.append(e)
         elif known != (e["hash"], e["size"], e["mtime"]):
-            conn.execute(
-                update(files)
-                .where((files.c.account_id == account_id) & (files.c.path == e["path"]))
-                .values(hash=e["hash"], size=e["size"], mtime=e["mtime"], updated_at=now)
-            )
+            changed.append(e)
+    return fresh, changed
+
+
+def _record(conn: Connection, account_id: int, entries: list[_TreeFile], now: float) -> None:
+    """Insert new files, update changed ones; files recorded as they are now are left alone."""
+    fresh, changed = _changes(conn, account_id, entries)
+    for e in changed:
+        conn.execute(
+            update(files)
+            .where((files.c.account_id == account_id) & (files.c.path == e["path"]))
+            .values(hash=e["hash"], size=e["size"], mtime=e["mtime"], updated_at=now)
+        )
     if fresh:
-        conn.execute(insert(files), fresh)
+        rows = [{"account_id": account_id, "updated_at": now, **e} for e in fresh]
+        conn.execute(insert(files), rows)
 
 
 def check_manifest(db: Database, account_id: int, entries: list[FileEntry]) -> ManifestCheckOut:
-    """Record the files whose content the account has; list the hashes it must send."""
+    """Record the files whose content the account has; list the hashes it must send.
+
+    It reads first: a manifest whose files the account's tree records as they are (an
+    unchanged re-upload), or whose content the account lacks (a first upload), takes no write
+    transaction.
+    """
     norm = _normalise(entries)
     now = time.time()
-    with db.write() as conn:
-        have = owned(conn, account_id, sorted({e["hash"] for e in norm}))
-        _record(conn, account_id, [e for e in norm if e["hash"] in have], now)
+    hashes = sorted({e["hash"] for e in norm})
+    with db.read() as conn:
+        have = owned(conn, account_id, hashes)
+        fresh, changed = _changes(conn, account_id, [e for e in norm if e["hash"] in have])
+    if fresh or changed:
+        with db.write() as conn:
+            have = owned(conn, account_id, hashes)
+            _record(conn, account_id, [e for e in norm if e["hash"] in have], now)
     missing = sorted({e["hash"] for e in norm if e["hash"] not in have})
     return ManifestCheckOut(
         missing=missing,

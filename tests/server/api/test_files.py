@@ -7,6 +7,8 @@ import hashlib
 import json
 import os
 
+import pytest
+
 from foxden.server.api.files import MAX_BATCH_BLOBS, MAX_BATCH_BYTES
 from tests.conftest import LiveServer
 
@@ -144,3 +146,67 @@ def test_batch_framing_and_limits_are_enforced(live_server: LiveServer) -> None:
     assert stored == {"stored": [_sha(half)], "refused": []}
     r = user.post("/api/blobs/batch", json={"hashes": [_sha(half), _sha(half)]})
     assert r.status_code == 400 and f"at most {MAX_BATCH_BYTES} bytes" in r.text
+
+
+def test_chunks_checked_by_their_prefix_hash(live_server: LiveServer) -> None:
+    user = live_server.client(live_server.user_key)
+    data = os.urandom(300_000)
+    digest = _sha(data)
+    url, total = f"/api/uploads/{digest}", len(data)
+    first = user.put(
+        url,
+        params={"offset": 0, "total": total},
+        content=data[:100_000],
+        headers={"X-Prefix-Sha256": _sha(data[:100_000])},
+    )
+    assert first.json() == {"hash": digest, "offset": 100_000, "complete": False}
+    damaged = data[100_000:-1] + bytes([data[-1] ^ 1])
+    r = user.put(
+        url,
+        params={"offset": 100_000, "total": total},
+        content=damaged,
+        headers={"X-Prefix-Sha256": digest},
+    )
+    assert r.status_code == 422 and "send it again" in r.json()["error"]["message"]
+    assert user.get(url).json()["offset"] == 100_000  # nothing appended
+    r = user.put(
+        url,
+        params={"offset": 100_000, "total": total},
+        content=data[100_000:],
+        headers={"X-Prefix-Sha256": digest},
+    )
+    assert r.json()["complete"] is True
+    assert user.get(f"/api/blobs/{digest}").content == data
+
+
+def test_an_unchanged_manifest_takes_no_write_transaction(
+    live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = live_server.client(live_server.user_key)
+    data = b"scene data"
+    digest = _sha(data)
+    entry = {"path": r"v:\p\scene.txt", "size": len(data), "hash": digest, "mtime": 1000.0}
+    user.post("/api/files/check", json={"files": [entry]}).raise_for_status()
+    user.put(f"/api/uploads/{digest}", params={"offset": 0, "total": len(data)}, content=data)
+    user.post("/api/files/commit", json={"files": [entry]}).raise_for_status()
+    db = live_server.farm.db
+    writes: list[int] = []
+    real_write = db.write
+
+    def counted() -> object:
+        writes.append(1)
+        return real_write()
+
+    monkeypatch.setattr(db, "write", counted)
+    again = user.post("/api/files/check", json={"files": [entry]}).json()
+    assert again["recorded"] == ["/v/p/scene.txt"] and writes == []
+    lacking = {"path": r"v:\p\new.txt", "size": 3, "hash": _sha(b"new"), "mtime": 1.0}
+    assert user.post("/api/files/check", json={"files": [lacking]}).json()["pending"] == [
+        "/v/p/new.txt"
+    ]
+    assert writes == []  # nothing to record either
+    touched = {**entry, "mtime": 2000.0}
+    user.post("/api/files/check", json={"files": [touched]}).raise_for_status()
+    assert writes == [1]
+    listed = user.get("/api/files", params={"prefix": "/v/p"}).json()
+    assert [(f["path"], f["mtime"]) for f in listed] == [("/v/p/scene.txt", 2000.0)]
