@@ -76,6 +76,29 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system) used so far by process `pid` (this one when None)."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds this process (the client) and the server's used during each step."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.steps: dict[str, tuple[float, float]] = {}
+
+    def step(self, name: str, fn: Callable[[], Any]) -> tuple[float, Any]:
+        ours, theirs = cpu_seconds(), cpu_seconds(self.server_pid)
+        seconds, result = timed(fn)
+        self.steps[name] = (cpu_seconds() - ours, cpu_seconds(self.server_pid) - theirs)
+        return seconds, result
+
+
 def rsync(src: Path, dst: Path) -> float:
     seconds, _ = timed(lambda: subprocess.run(["rsync", "-a", f"{src}/", f"{dst}/"], check=True))
     return seconds
@@ -208,20 +231,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     cli_env["FOXDEN_CONFIG_DIR"] = str(base / "config")
     rows: list[tuple[str, float, float, dict[str, Any]]] = []
     none: dict[str, Any] = {}
+    meter = CpuMeter(proc.pid)
     try:
         with Client(url, key, workers=args.workers, progress=False) as client:
-            t, stats = timed(lambda: client.upload([src]))
+            t, stats = meter.step("upload, cold", lambda: client.upload([src]))
             rows.append(("upload, cold", t, rsync(src, base / "copy"), stats.as_dict()))
-            t, stats = timed(lambda: client.upload([src]))
+            t, stats = meter.step("upload again, unchanged", lambda: client.upload([src]))
             assert stats.bytes_sent == 0, stats
             rows.append(("upload again, unchanged", t, rsync(src, base / "copy"), stats.as_dict()))
             t = timed_cli("upload", str(src), env=cli_env)
             rows.append(("CLI upload again, unchanged", t, rsync(src, base / "copy"), none))
             print("making a task whose outputs are the tree", flush=True)
             task_id = make_output_task(url, key, join_key, src, files)
-            t, stats = timed(lambda: client.download(task_id, base / "down"))
+            down = base / "down"
+            t, stats = meter.step("download, fresh folder", lambda: client.download(task_id, down))
             rows.append(("download, fresh folder", t, rsync(src, base / "copy2"), stats.as_dict()))
-            t, stats = timed(lambda: client.download(task_id, base / "down"))
+            t, stats = meter.step(
+                "download, up-to-date folder", lambda: client.download(task_id, down)
+            )
             assert stats.files_fetched == 0, stats
             rows.append(
                 ("download, up-to-date folder", t, rsync(src, base / "copy2"), stats.as_dict())
@@ -242,6 +269,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "equal_sizes": args.equal_sizes,
         "load_average": os.getloadavg(),
         "rows": rows,
+        "cpu": meter.steps,
     }
 
 
@@ -256,17 +284,20 @@ def report(result: dict[str, Any]) -> str:
         f"{subprocess.run(['rsync', '--version'], capture_output=True, text=True).stdout.split()[2]} rsync; "
         "farm server in its own process on loopback (SQLite), warm page cache.",
         "",
-        "| step | foxden | rsync -a | foxden / rsync | foxden moved | foxden hashed |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| step | foxden | rsync -a | foxden / rsync | foxden moved | foxden hashed "
+        "| CPU client + server |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, ours, theirs, stats in result["rows"]:
         if not stats:  # a CLI row: the process's own counters are not seen
-            lines.append(f"| {name} | {ours:.2f} s | {theirs:.2f} s | {ours / theirs:.2f} | | |")
+            lines.append(f"| {name} | {ours:.2f} s | {theirs:.2f} s | {ours / theirs:.2f} | | | |")
             continue
         moved = stats["bytes_sent"] or stats["bytes_fetched"]
+        client_cpu, server_cpu = result.get("cpu", {}).get(name, (0.0, 0.0))
         lines.append(
             f"| {name} | {ours:.2f} s | {theirs:.2f} s | {ours / theirs:.2f} | "
-            f"{moved / 2**20:.0f} MiB | {stats['bytes_hashed'] / 2**20:.0f} MiB |"
+            f"{moved / 2**20:.0f} MiB | {stats['bytes_hashed'] / 2**20:.0f} MiB | "
+            f"{client_cpu:.2f} + {server_cpu:.2f} s |"
         )
     by_name = {name: stats for name, _ours, _theirs, stats in result["rows"]}
     cold_up, fresh_down = by_name["upload, cold"], by_name["download, fresh folder"]
