@@ -134,3 +134,46 @@ def test_depends_on_at_submit_and_the_blocked_reason(live_server: LiveServer) ->
     assert policy["depends_on"] == [{"id": parent["id"], "status": "aborted"}]
     assert policy["blocked_reason"] == record["blocked_reason"]
     _error(bob.get(f"/api/tasks/{child['id']}/policy"), 404)
+
+
+def test_over_http_a_failing_worker_is_kept_off_the_task_and_retries_go_elsewhere(
+    live_server: LiveServer,
+) -> None:
+    live = live_server
+    alice = _user_with_worker(live)
+    task = submit(
+        alice,
+        project_name="proj",
+        input_scene_path="/v/p/scene.txt",
+        frames="1-5",
+        max_attempts=10,
+        frame_order="in_order",
+    )
+    bad = register_worker(live.url, live.farm.join_key, name="bad")
+    good = register_worker(live.url, live.farm.join_key, name="good")
+
+    def fail(lease: dict[str, object]) -> None:
+        frames = lease["frames"]
+        assert isinstance(frames, list)
+        reply = bad.post(
+            f"/api/worker/leases/{lease['lease_id']}/frames",
+            json={
+                "results": [{"frame": f, "status": "failed", "error": "crashed"} for f in frames]
+            },
+        )
+        assert reply.status_code == 200, reply.text
+
+    taken = []
+    for _ in range(3):  # the farm's setting: 3 failed frames of a task
+        lease = bad.post("/api/worker/claim", json={}).json()
+        taken.append(lease["frames"][0])
+        fail(lease)
+    assert taken == [1, 2, 3]  # never its own failed frame again while others wait
+    assert bad.post("/api/worker/claim", json={}).status_code == 204
+    retry = good.post("/api/worker/claim", json={}).json()
+    assert retry["task"]["id"] == task["id"] and retry["frames"] == [1]
+
+
+def _user_with_worker(live: LiveServer) -> httpx.Client:
+    register_worker(live.url, live.farm.join_key, name="seed")
+    return _user(live, live.user_key)
