@@ -28,6 +28,10 @@ NOT_ACCOUNT_DATA = {
     ("PATCH", "/api/accounts/{name}/projects/{project}/sandbox"),  # admin only (same)
     ("POST", "/api/me/key"),  # one's own key
     ("POST", "/api/me/sdk-key"),  # one's own SDK key
+    ("GET", "/api/limits"),  # the farm's named limits: not an account's (set by admins)
+    ("GET", "/api/webhooks"),  # one's own: checked below
+    ("GET", "/api/webhooks/deliveries"),  # one's own: checked below
+    ("GET", "/api/usage"),  # one's own: checked below
     ("POST", "/api/accounts/{name}/sdk-key"),  # admin only
     ("POST", "/api/files/check"),
     ("POST", "/api/files/commit"),  # checked below by content
@@ -81,7 +85,15 @@ def _alice_world(live: LiveServer) -> dict[str, Any]:
         },
     ).raise_for_status()
     config_id = alice.get("/api/projects/secret-project").json()["plugins"][0]["config_id"]
-    return {"task": task["id"], "scene": scene, "output": digest, "config": config_id}
+    hook = alice.post("/api/webhooks", json={"url": "https://example.org/alice-secret-hook"})
+    hook.raise_for_status()
+    return {
+        "task": task["id"],
+        "scene": scene,
+        "output": digest,
+        "config": config_id,
+        "hook": hook.json()["webhook"]["id"],
+    }
 
 
 def test_second_account_sees_nothing_of_the_first(live_server: LiveServer) -> None:
@@ -131,7 +143,40 @@ def test_second_account_sees_nothing_of_the_first(live_server: LiveServer) -> No
             f"/api/tasks/{t}/configs/task.json",
             {"content": b"{}"},
         ),
+        ("GET", "/api/tasks/{task_id}/policy"): (f"/api/tasks/{t}/policy", {}),
+        ("GET", "/api/projects/{name}/limits"): (f"/api/projects/{p}/limits", {}),
+        ("PUT", "/api/projects/{name}/limits"): (
+            f"/api/projects/{p}/limits",
+            {"json": {"limits": []}},
+        ),
+        ("PUT", "/api/projects/{name}/time-limits"): (
+            f"/api/projects/{p}/time-limits",
+            {"json": {"frame_timeout_s": 5}},
+        ),
+        ("DELETE", "/api/webhooks/{hook_id}"): (f"/api/webhooks/{world['hook']}", {}),
+        ("POST", "/api/webhooks"): (
+            "/api/webhooks",
+            {"json": {"url": "https://example.org/secret-hook", "task_id": t}},
+        ),
     }
+    # admins' calls: bob is refused (403) whatever he names
+    admin_only = {
+        ("PUT", "/api/limits/{name}"): ("/api/limits/arnold", {"json": {"max_running": 1}}),
+        ("DELETE", "/api/limits/{name}"): ("/api/limits/arnold", {}),
+        ("GET", "/api/accounts/{name}/share"): ("/api/accounts/alice/share", {}),
+        ("PUT", "/api/accounts/{name}/share"): (
+            "/api/accounts/alice/share",
+            {"json": {"share": 9}},
+        ),
+        ("PUT", "/api/tasks/{task_id}/band"): (f"/api/tasks/{t}/band", {"json": {"band": 9}}),
+        ("PUT", "/api/accounts/{name}/projects/{project}/limits"): (
+            f"/api/accounts/alice/projects/{p}/limits",
+            {"json": {"limits": []}},
+        ),
+    }
+    for (method, _template), (path, kw) in admin_only.items():
+        r = bob.request(method, path, **kw)
+        assert r.status_code == 403, (method, path, r.status_code, r.text)
     for (method, _template), (path, kw) in calls.items():
         r = bob.request(method, path, **kw)
         assert r.status_code == 404, (method, path, r.status_code, r.text)
@@ -142,6 +187,10 @@ def test_second_account_sees_nothing_of_the_first(live_server: LiveServer) -> No
     assert bob.get("/api/tasks").json()["total"] == 0
     assert bob.get("/api/tasks", params={"task_id": t}).json()["total"] == 0
     assert bob.get("/api/files").json() == []
+    assert bob.get("/api/webhooks").json() == []
+    assert bob.get("/api/webhooks/deliveries").json() == []
+    usage = json.dumps(bob.get("/api/usage").json())
+    assert "secret" not in usage and f'"task_id": {t}' not in usage
     r = bob.get("/api/blobs/" + world["scene"])
     assert r.status_code == 404
     # dedup never tells bob that alice has this content: he must send it himself
@@ -192,10 +241,13 @@ def test_second_account_sees_nothing_of_the_first(live_server: LiveServer) -> No
     assert task["counts"]["done"] == 1 and task["counts"]["failed"] == 1
     assert alice.get(f"/api/projects/{p}").json()["remark"] == ""
     assert alice.get(f"/api/blobs/{world['output']}").status_code == 200
+    assert [h["id"] for h in alice.get("/api/webhooks").json()] == [world["hook"]]
+    assert alice.get(f"/api/tasks/{t}/policy").status_code == 200
     # every account-data endpoint of the API was walked (a new one fails this test until added)
     api = {(m, r.path) for r in live_server.farm_app_routes() for m in r.methods}  # type: ignore[attr-defined]
     walked = (
         set(calls)
+        | set(admin_only)
         | NOT_ACCOUNT_DATA
         | {
             ("GET", "/api/projects"),
