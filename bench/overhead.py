@@ -36,10 +36,11 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 MAKE_SCENES = ROOT / "scripts" / "make_scenes.py"
-# the worker's line once a Blender process ended, as `foxden up` logs it (asctime first)
+# the worker's line once a Blender process ended (whatever its status), as `foxden up` logs it
 _ENDED = re.compile(
-    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*blender ended with status 0 after ([0-9.]+)s",
-    re.MULTILINE,
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*: lease \d+: blender ended with status -?\d+ "
+    r"after ([0-9.]+)s",
+    re.MULTILINE | re.IGNORECASE,
 )
 EXIT_WAIT = 60.0  # seconds to wait, after the task is done, for its Blender process to end
 
@@ -224,9 +225,10 @@ class Farm:
             if end is not None:
                 return end
             if time.monotonic() > deadline:
+                tail = self.log.read_bytes()[since:].decode(errors="replace").splitlines()[-30:]
                 raise RuntimeError(
                     f"the worker logged no end of its Blender process within {EXIT_WAIT:.0f} s "
-                    f"of the task being done: see {self.log}"
+                    "of the task being done; the log's last lines:\n" + "\n".join(tail)
                 )
             time.sleep(0.05)
 

@@ -44,6 +44,8 @@ def test_blenders_end_is_read_with_its_time() -> None:
     ended, seconds = bench.renderer_end(LOG_AFTER_EXIT)
     assert seconds == 20.52
     assert ended == datetime(2026, 11, 29, 1, 2, 24, 731000).timestamp()
-    # a failed run's line is not Blender's successful end
-    failed = LOG_BEFORE_EXIT + LOG_AFTER_EXIT.splitlines()[-1].replace("status 0", "status 1")
-    assert bench.renderer_end(failed) is None
+    # a Blender process the worker stopped ended too: its exit is when the clock stops
+    stopped = LOG_AFTER_EXIT.replace("status 0 after 20.52s", "status -15 after 21.00s")
+    assert bench.renderer_end(stopped) == (ended, 21.0)
+    # another program's end is not Blender's
+    assert bench.renderer_end(LOG_AFTER_EXIT.replace("blender ended", "ffmpeg ended")) is None
