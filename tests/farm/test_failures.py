@@ -30,7 +30,7 @@ def fail(scene: Scene, frames_and_errors: dict[int, str], now: float) -> None:
 
 
 def test_a_deterministic_failure_fails_the_frame_at_once(scene: Scene) -> None:
-    tid = scene.submit("1-4", chunk_size=2, max_attempts=3)
+    tid = scene.submit("1-4", chunk_size=2, max_attempts=3, frame_order="in_order")
     fail(scene, {1: CAMERA, 2: CRASH}, T0)
     record = scene.task(tid)
     one, two = record["frames_detail"][:2]
@@ -58,7 +58,7 @@ def test_a_transient_failure_is_retried_until_its_attempts_are_spent(scene: Scen
 
 
 def test_the_summary_groups_by_category_most_frequent_first(scene: Scene) -> None:
-    tid = scene.submit("1-24", chunk_size=3, max_attempts=1)
+    tid = scene.submit("1-24", chunk_size=3, max_attempts=1, frame_order="in_order")
     script = "Blender exited with status 1: Python error while rendering frame 3: ValueError: x"
     fail(scene, {1: CAMERA, 2: CAMERA, 3: script}, T0)
     summary = scene.task(tid)["failure_summary"]
