@@ -204,7 +204,8 @@ async def receive_upload(
             f"a chunk of {declared} bytes at offset {offset} runs past the blob's size {total}"
         )
     owner = upload_owner(account_id)
-    if offset == 0 and declared == total and store.received(owner, digest) == 0:
+    whole = offset == 0 and declared == total
+    if whole and await to_thread.run_sync(store.received, owner, digest) == 0:
         # one piece: its hash is the blob's hash
         return await store.receive_stream(chunks, digest, limit=total, size=total)
     received = await store.receive_chunk(

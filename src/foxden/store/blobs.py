@@ -54,6 +54,7 @@ log = logging.getLogger("foxden.store")
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 COPY_CHUNK = 1 << 20
 WRITE_BLOCK = 1 << 20  # bytes gathered from a request body before one write to disk
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL
 _IOV_MAX = 512  # pieces in one write (the system takes 1,024)
 VERIFY_TTL = 3600.0  # seconds a verified blob is served without hashing it again
 _VERIFIED_MAX = 100_000  # blobs remembered as verified (the oldest are forgotten first)
@@ -222,7 +223,9 @@ class BlobStore:
         got = 0
         fd = -1
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            # files are opened, closed and placed in a thread too: a slow disk's metadata
+            # work must not hold up the event loop (and every other request with it)
+            fd = await to_thread.run_sync(os.open, tmp, _NEW_FILE, FILE_MODE)
             async for block in _blocks(chunks):
                 got += sum(map(len, block))
                 if got > limit:
@@ -230,8 +233,8 @@ class BlobStore:
                         f"upload of {digest} is larger than {limit} bytes, the most it may hold"
                     )
                 await to_thread.run_sync(_write_all, fd, block, hasher)
-            os.close(fd)
-            fd = -1
+            closing, fd = fd, -1
+            await to_thread.run_sync(os.close, closing)
             if size is not None and got != size:
                 raise TransferError(
                     f"upload of {digest} arrived with {got} bytes, not the {size} it declared: "
@@ -242,7 +245,7 @@ class BlobStore:
                     f"upload of {digest} arrived as {hasher.hexdigest()}: it was corrupted; "
                     "send it again"
                 )
-            self._place(tmp, digest)
+            await to_thread.run_sync(self._place, tmp, digest)
             return got
         except OSError as exc:
             full = _full(exc, f"upload of {digest}")
@@ -300,7 +303,7 @@ class BlobStore:
         """
         part = self._partial(owner, digest)
         try:
-            fd = self._open_partial(part)
+            fd = await to_thread.run_sync(self._open_partial, part)
         except OSError as exc:
             full = _full(exc, f"upload of {digest}")
             if full is not None:
@@ -419,7 +422,7 @@ class BlobStore:
             )
         tmp = self._temp("whole", digest)
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            fd = os.open(tmp, _NEW_FILE, FILE_MODE)
             try:
                 _write_all(fd, [memoryview(data)])
             finally:
