@@ -13,6 +13,11 @@ from typing import Any
 from sqlalchemy import Connection, CursorResult, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+#: threads that may run database work at once: anyio's default thread pool, which serves the
+#: server's synchronous routes; the pool keeps that many connections open so none is opened
+#: and closed per request
+SERVER_THREADS = 40
+
 
 class Database:
     """The farm database: `read()` and `write()` give a connection inside one transaction.
@@ -22,7 +27,7 @@ class Database:
     PostgreSQL both are plain transactions; claims use `FOR UPDATE SKIP LOCKED`.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+    def __init__(self, url: str, *, pool_size: int = SERVER_THREADS) -> None:
         self.url = url
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"

@@ -151,6 +151,23 @@ tasks = Table(
     Column("target_chunk_seconds", Float),
     # "2 of 24 frames failed: ..." (foxden.core.failures.summarize), kept with the counters
     Column("failure_summary", Text, nullable=False, default="", server_default=""),
+    # the claim's candidates: tasks with frames waiting, by software (migration 0008)
+    Index(
+        "ix_tasks_waiting_software",
+        "software_key",
+        "status",
+        sqlite_where=text("n_waiting > 0"),
+        postgresql_where=text("n_waiting > 0"),
+    ),
+    # the running frames per account (fair share) and per limit: tasks with frames running
+    Index(
+        "ix_tasks_running_account",
+        "account_id",
+        sqlite_where=text("n_running > 0"),
+        postgresql_where=text("n_running > 0"),
+    ),
+    # an account's tasks filtered by status: lists and counts
+    Index("ix_tasks_account_status", "account_id", "status", "id"),
 )
 
 task_inputs = Table(

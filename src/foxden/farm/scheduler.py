@@ -71,6 +71,11 @@ _WORKER_SEEN_DONE = text(
     + _WORKER_SEEN_WHERE
 )
 _WORKER_STANDING = text("SELECT status, approved FROM workers WHERE id = :worker_id")
+# an idle claim's check that the worker's row needs no write (see `_seen_lately`)
+_WORKER_SEEN_AT = text("SELECT status, approved, last_seen FROM workers WHERE id = :worker_id")
+#: seconds an idle worker's `last_seen` may lag behind its polls: an idle claim that finds
+#: nothing writes it only when older than this, so idle polls are read-only queries
+SEEN_EVERY = 5.0
 # what a lease carries that changes after submission, so read per claim, not cached: the
 # project's sandbox rights (admins set them) and the time limits (the task's own, else its
 # project's defaults, else, for a frame's render time, its account's SDK setting)
@@ -120,22 +125,27 @@ def claim(
     account's own priority and age; dependencies, limits and failure memory decide what is
     eligible) whose required tags the worker carries gives its waiting frames in claim order
     (`frames.seq`), up to the task's chunk size and the room its limits leave. Frames whose last
-    attempt failed on this worker are left to others unless nothing else is eligible. One
-    transaction: `BEGIN IMMEDIATE` on SQLite; on PostgreSQL, frames other workers are claiming
+    attempt failed on this worker are left to others unless nothing else is eligible. An idle
+    claim (nothing eligible, the worker idle and seen within SEEN_EVERY) is a read-only query;
+    otherwise one write transaction: `BEGIN IMMEDIATE` on SQLite; on PostgreSQL, frames other workers are claiming
     are skipped (`SKIP LOCKED`) and a limited task's limits are counted again under their locks.
     """
     if not worker.software_keys:
         return None
     now = time.time() if now is None else now
+    params = {
+        "keys": list(worker.software_keys),
+        "worker_id": worker.id,
+        "max_failures": policy.task_failures,
+    }
+    with db.read() as conn:  # an idle poll: a read-only query, no write transaction
+        found = conn.execute(candidates.CANDIDATE_TASKS, params).all()
+        if not [c for c in found if _tags(c.options) <= worker.tags] and _seen_lately(
+            conn, worker.id, now
+        ):
+            return None
     with db.write(durable=False) as conn:
-        found = conn.execute(
-            candidates.CANDIDATE_TASKS,
-            {
-                "keys": list(worker.software_keys),
-                "worker_id": worker.id,
-                "max_failures": policy.task_failures,
-            },
-        ).all()
+        found = conn.execute(candidates.CANDIDATE_TASKS, params).all()
         eligible = [cand for cand in found if _tags(cand.options) <= worker.tags]
         for avoid, cand in [(avoid, c) for avoid in (True, False) for c in eligible]:
             picked = _take(conn, cand, worker.id, avoid, max_frames)
@@ -167,6 +177,19 @@ def claim(
             )
         _admit(conn, worker.id, WorkerState.IDLE, now)
     return None
+
+
+def _seen_lately(conn: Connection, worker_id: int, now: float) -> bool:
+    """Whether an idle claim may leave the worker's row as it is: approved, already idle and
+    seen less than SEEN_EVERY seconds ago. Otherwise the claim writes (`_admit`), which also
+    refuses a revoked worker or one awaiting approval."""
+    row = conn.execute(_WORKER_SEEN_AT, {"worker_id": worker_id}).first()
+    return (
+        row is not None
+        and bool(row.approved)
+        and row.status == WorkerState.IDLE.value
+        and abs(now - float(row.last_seen)) < SEEN_EVERY
+    )
 
 
 def _tags(options: Any) -> set[str]:

@@ -1,0 +1,89 @@
+"""The claim's candidate query and the status-filtered task lists and counts are served by
+indexes on both databases (EXPLAIN), so their cost does not grow with finished tasks."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Connection, bindparam, func, select, text
+
+from foxden.db.engine import Database
+from foxden.db.migrate import upgrade
+from foxden.db.schema import tasks
+from foxden.farm import candidates
+from foxden.farm.privileges import PRIVILEGED_JOB_TYPES
+from foxden.farm.tasks import _task_filter
+
+# every name the tasks table goes by in the queries below
+_TASK_NAMES = {"tasks", "held", "needed"}
+# the partial indexes of tasks: only tasks with frames waiting, or running
+_PARTIAL = {"ix_tasks_waiting_software", "ix_tasks_running_account"}
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    database = Database(db_url)
+    try:
+        upgrade(database)
+        yield database
+    finally:
+        database.dispose()
+
+
+def _plan(conn: Connection, sql: str, params: dict[str, object]) -> str:
+    """The database's plan of `sql`; PostgreSQL is told to avoid sequential scans wherever an
+    index can serve, as it would on a table big enough to matter."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        prefix = "EXPLAIN "
+    else:
+        prefix = "EXPLAIN QUERY PLAN "
+    stmt = text(prefix + sql).bindparams(
+        *[bindparam(k, expanding=isinstance(v, list)) for k, v in params.items()]
+    )
+    rows = conn.execute(stmt, params).all()
+    return "\n".join(str(r[-1]) for r in rows)
+
+
+def _assert_tasks_not_scanned(plan: str, dialect: str) -> None:
+    if dialect == "postgresql":
+        scanned = re.findall(r"Seq Scan on (\w+)", plan)
+        assert "Index" in plan, plan
+    else:  # a SCAN of a partial index reads only the rows it holds (tasks waiting or running)
+        scanned = [
+            name
+            for name, index in re.findall(
+                r"\bSCAN (\w+)(?: USING (?:COVERING )?INDEX (\w+))?", plan
+            )
+            if index not in _PARTIAL
+        ]
+        assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, plan
+    assert not _TASK_NAMES & set(scanned), f"the tasks table is scanned whole:\n{plan}"
+
+
+def test_the_claims_candidate_query_uses_indexes(db: Database) -> None:
+    params: dict[str, object] = {
+        "keys": ["blender-4.2", "command-1"],
+        "privileged": sorted(PRIVILEGED_JOB_TYPES),
+        "worker_id": 1,
+        "max_failures": 3,
+    }
+    with db.read() as conn:
+        plan = _plan(conn, candidates.CANDIDATE_TASKS.text, params)
+    _assert_tasks_not_scanned(plan, db.dialect)
+    assert "ix_tasks_waiting_software" in plan and "ix_tasks_running_account" in plan, plan
+
+
+@pytest.mark.parametrize("status", ["rendering", "Failed"])
+def test_status_filtered_task_lists_and_counts_use_indexes(db: Database, status: str) -> None:
+    where = _task_filter(7, {"task_status": status})
+    page = select(tasks).where(where).order_by(tasks.c.id.desc()).limit(20).offset(0)
+    count = select(func.count()).select_from(tasks).where(where)
+    with db.read() as conn:
+        for query in (page, count):
+            compiled = query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+            plan = _plan(conn, str(compiled), {})
+            _assert_tasks_not_scanned(plan, db.dialect)
+            assert "ix_tasks_account_status" in plan, plan
