@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,8 +12,8 @@ from PIL import Image
 
 from foxden import Fox
 from tests.client.conftest import age
-from tests.conftest import free_port
 from tests.scenes import blender_exe
+from tests.upkit import foxden_up
 from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,43 +24,8 @@ pytestmark = pytest.mark.blender
 def up(tmp_path: Path) -> Iterator[dict[str, str]]:
     """`foxden up` with two local workers in a temp data dir; yields its credentials.json."""
     blender_exe()
-    data = tmp_path / "farm"
-    log_path = tmp_path / "up.log"
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "foxden.cli",
-                "up",
-                "--data-dir",
-                str(data),
-                "--port",
-                str(free_port()),
-                "--workers",
-                "2",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    try:
-
-        def ready() -> bool:
-            if "ready" in log_path.read_text():
-                return True
-            assert proc.poll() is None, log_path.read_text()
-            return False
-
-        wait_until("foxden up to be ready", ready, timeout=120, every=0.2)
-        yield json.loads((data / "credentials.json").read_text())
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with foxden_up(tmp_path, workers=2) as credentials:
+        yield credentials
 
 
 def _scene(root: Path) -> Path:

@@ -9,10 +9,6 @@ farm reads the scene itself. One farm (SQLite, one worker), two frames of 64x48.
 
 from __future__ import annotations
 
-import json
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -21,11 +17,10 @@ import pytest
 from PIL import Image
 
 from tests.client.conftest import age
-from tests.conftest import free_port
 from tests.rayvision.conftest import Sdk, sdk_env
 from tests.rayvision_kit import sdk_caller
 from tests.scenes import blender_exe, make_scenes
-from tests.waiting import wait_until
+from tests.upkit import foxden_up
 
 pytestmark = pytest.mark.blender
 
@@ -34,31 +29,8 @@ pytestmark = pytest.mark.blender
 def farm(tmp_path: Path) -> Iterator[dict[str, str]]:
     """`foxden up` with one local worker (Blender); yields its credentials.json."""
     blender_exe()
-    data = tmp_path / "farm"
-    log_path = tmp_path / "up.log"
-    argv = [sys.executable, "-m", "foxden.cli", "up", "--data-dir", str(data)]
-    argv += ["--port", str(free_port()), "--workers", "1"]
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-    try:
-
-        def ready() -> bool:
-            if "ready" in log_path.read_text():
-                return True
-            assert proc.poll() is None, log_path.read_text()
-            return False
-
-        wait_until("foxden up to be ready", ready, timeout=120, every=0.2)
-        yield json.loads((data / "credentials.json").read_text())
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with foxden_up(tmp_path, workers=1) as credentials:
+        yield credentials
 
 
 #: the vendor's Blender demo; the only changes are domain, protocol and transmitter_exe (and, on
