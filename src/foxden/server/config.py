@@ -25,6 +25,8 @@ class Settings(BaseModel):
     lease_seconds: float = Field(default=60.0, gt=0)
     heartbeat_seconds: float = Field(default=10.0, gt=0)
     reap_seconds: float = Field(default=1.0, gt=0)
+    # the longest the server holds an idle claim open (long poll) when a worker asks it to wait
+    claim_wait_seconds: float = Field(default=20.0, ge=0, le=60)
     max_attempts: int = Field(default=3, ge=1)
     default_chunk_size: int = Field(default=1, ge=1)
     public_url: str = ""  # how clients reach the server, if not http://host:port

@@ -15,6 +15,10 @@ from typing_extensions import TypedDict
 
 from foxden.wire.fields import MAX_INT32, Count, Digest, Finite, Int32, Size
 
+#: the most leases one claim may ask for, and the longest a claim may ask to be held open
+MAX_SLOTS = 64
+MAX_CLAIM_WAIT = 60.0
+
 # -- what the worker sends (validated by the server) ---------------------------------------------
 
 
@@ -40,9 +44,17 @@ class WorkerRegister(BaseModel):
 
 
 class ClaimIn(BaseModel):
-    """A request for work."""
+    """A request for work.
+
+    `slots`: how many leases the worker can take now (`POST /claims` gives up to that many in
+    one reply; `POST /claim` gives one). `wait`: seconds the server may hold an idle claim open
+    (long poll) and answer the moment work for this worker appears; 0 answers at once. The
+    server holds it at most its own `claim_wait_seconds`.
+    """
 
     max_frames: int | None = Field(default=None, ge=1, le=MAX_INT32)
+    slots: int = Field(default=1, ge=1, le=MAX_SLOTS)
+    wait: float = Field(default=0.0, ge=0, le=MAX_CLAIM_WAIT, allow_inf_nan=False)
 
 
 class HeartbeatIn(BaseModel):
@@ -74,9 +86,11 @@ class FrameResult(BaseModel):
 
 
 class ReportIn(BaseModel):
-    """Outcomes of frames of a lease."""
+    """Outcomes of frames of a lease; with `claim`, the same request also asks for the next
+    work (the reply's `leases`; never held open: `wait` is ignored here)."""
 
     results: list[FrameResult]
+    claim: ClaimIn | None = None
 
 
 # -- what the worker reads (the server's replies) ------------------------------------------------
@@ -147,10 +161,18 @@ class RejectedFrame(TypedDict):
 
 
 class ReportOut(TypedDict):
-    """Which reported frames the server took."""
+    """Which reported frames the server took; with a `claim` in the report, the next leases
+    (empty: no work now)."""
 
     accepted: list[int]
     rejected: list[RejectedFrame]
+    leases: NotRequired[list[LeaseOut]]
+
+
+class ClaimsOut(TypedDict):
+    """The reply of `POST /claims`: up to `slots` leases (never empty: 204 when none)."""
+
+    leases: list[LeaseOut]
 
 
 class ReleasedOut(TypedDict):

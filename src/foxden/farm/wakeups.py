@@ -1,0 +1,98 @@
+"""Idle claims that wait for work (long poll), and the calls that wake them.
+
+A worker may ask the server to hold an idle claim open (`ClaimIn.wait`). The claim route reads
+the farm's `generation` before its query; when the query finds nothing it awaits
+`WorkSignal.wait(since=generation)`, which returns at once if work appeared in between (so no
+wake-up is lost), else when woken or at the timeout. Whatever makes work claimable calls
+`work_appeared(db, n)` after its commit: a submit, frames put back in the queue, a task started
+again, a worker approved, a limit or dependency freed.
+
+Waking everyone for one frame would make a thousand idle workers query at once, so a call wakes
+at most `n` waiters, oldest first (None: all of them). A woken claim that gets work passes the
+turn on (`work_appeared(db, 1)`), so a large submit drains through the waiters one claim at a
+time until one finds nothing. A waiter that cannot run the new work (software, tags) ends the
+chain early; the others then find it at their next claim, at most `wait` seconds later.
+
+The signal is per process (one server): a farm of several server processes still works, its
+workers just wait out their `wait` as if it were a poll interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections import deque
+
+from foxden.db.engine import Database
+
+
+class WorkSignal:
+    """The waiting claims of one server process (thread-safe; waiters are asyncio tasks)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
+        self._generation = 0
+
+    @property
+    def generation(self) -> int:
+        """Counts the calls of `work_appeared`: read it before a claim's query."""
+        return self._generation
+
+    @property
+    def waiting(self) -> int:
+        """How many claims are held open now."""
+        with self._lock:
+            return sum(1 for _, fut in self._waiters if not fut.done())
+
+    def work_appeared(self, n: int | None = None) -> None:
+        """Wake up to `n` waiting claims, oldest first (None: all); callable from any thread."""
+        with self._lock:
+            self._generation += 1
+            woken = 0
+            while self._waiters and (n is None or woken < n):
+                loop, fut = self._waiters.popleft()
+                if fut.done():  # timed out or cancelled: not a waiter any more
+                    continue
+                loop.call_soon_threadsafe(_wake, fut)
+                woken += 1
+
+    async def wait(self, timeout: float, *, since: int) -> bool:
+        """Wait until woken or `timeout` seconds pass; True when woken (or work appeared
+        since the generation `since` was read), False at the timeout."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            if self._generation != since:
+                return True
+            self._waiters.append((loop, fut))
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except TimeoutError:
+            fut.cancel()  # a later wake-up skips it
+            return False
+        return True
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+_SIGNALS: weakref.WeakKeyDictionary[Database, WorkSignal] = weakref.WeakKeyDictionary()
+_SIGNALS_LOCK = threading.Lock()
+
+
+def signal_of(db: Database) -> WorkSignal:
+    """The work signal of `db`'s farm in this process."""
+    with _SIGNALS_LOCK:
+        signal = _SIGNALS.get(db)
+        if signal is None:
+            signal = _SIGNALS[db] = WorkSignal()
+        return signal
+
+
+def work_appeared(db: Database, n: int | None = None) -> None:
+    """Tell claims waiting on `db`'s farm that work may be there (after the commit)."""
+    signal_of(db).work_appeared(n)
