@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from foxden.farm.wakeups import WorkSignal
+import pytest
+
+from foxden.db.engine import Database
+from foxden.farm.wakeups import WorkSignal, on_commit, signal_of
 
 
 def test_a_waiter_times_out_when_no_work_appears() -> None:
@@ -76,3 +79,24 @@ def test_a_timed_out_waiter_does_not_use_up_a_wake_up() -> None:
 
     asyncio.run(main())
     assert woken == ["late"]
+
+
+def test_waiters_are_woken_only_once_the_transaction_commits(db_url: str) -> None:
+    """`on_commit` inside a write transaction wakes waiters after the commit, never on a
+    rollback (lifecycle moves back to waiting and submits use it)."""
+    farm_db = Database(db_url)
+    signal = signal_of(farm_db)
+    before = signal.generation
+    with pytest.raises(RuntimeError), farm_db.write() as conn:
+        on_commit(conn, 3)
+        raise RuntimeError("rolled back")
+    assert signal.generation == before  # nothing woken by a transaction that did not commit
+    with farm_db.write() as conn:
+        on_commit(conn, 2)
+        on_commit(conn, 1)
+        assert signal.generation == before  # not before the commit
+    assert signal.generation == before + 1  # one wake-up for the transaction
+    with farm_db.write():
+        pass
+    assert signal.generation == before + 1  # a later transaction does not wake again
+    farm_db.dispose()

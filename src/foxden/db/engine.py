@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -69,10 +69,10 @@ class Database:
         if self.is_sqlite:
             with self._write_lock, self.engine.connect() as conn:
                 conn = conn.execution_options(foxden_immediate=True)
-                with conn.begin():
+                with _then_after_commit(conn), conn.begin():
                     yield conn
         else:
-            with self.engine.connect() as conn, conn.begin():
+            with self.engine.connect() as conn, _then_after_commit(conn), conn.begin():
                 if not durable:
                     conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
                 yield conn
@@ -80,6 +80,34 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+_AFTER_COMMIT = "foxden_after_commit"
+
+
+def after_commit(conn: Connection, call: Callable[[], None]) -> None:
+    """Run `call` once the write transaction of `conn` (from `Database.write`) has committed;
+    never if it rolls back. For what must not be seen before the commit (waking idle claims)."""
+    conn.info.setdefault(_AFTER_COMMIT, []).append(call)
+
+
+def queued_after_commit(conn: Connection) -> list[Callable[[], None]]:
+    """What `after_commit` queued so far in this transaction of `conn`."""
+    calls: list[Callable[[], None]] = conn.info.get(_AFTER_COMMIT, [])
+    return calls
+
+
+@contextmanager
+def _then_after_commit(conn: Connection) -> Iterator[None]:
+    """Around `conn.begin()`: the calls `after_commit` queued run when it committed."""
+    conn.info.pop(_AFTER_COMMIT, None)  # the pooled connection's info outlives a transaction
+    try:
+        yield
+    except BaseException:
+        conn.info.pop(_AFTER_COMMIT, None)
+        raise
+    for call in conn.info.pop(_AFTER_COMMIT, ()):
+        call()
 
 
 def _private_file(path: Path) -> None:

@@ -26,7 +26,7 @@ from foxden.core.states import (
     target,
 )
 from foxden.db.schema import frames, leases, tasks
-from foxden.farm import dependencies, events, movies, usage
+from foxden.farm import dependencies, events, movies, usage, wakeups
 
 COUNTER = {s: f"n_{s.value}" for s in FrameStatus}
 
@@ -149,6 +149,8 @@ def transition(
             )
     events.frames_failed(conn, task_id, groups.get(FrameStatus.FAILED, []), values, common)
     bump_counts(conn, task_id, deltas)
+    if groups.get(FrameStatus.WAITING):  # back in the queue: wake claims waiting for work
+        wakeups.on_commit(conn, len(groups[FrameStatus.WAITING]))
     return [r.number for r in rows]
 
 

@@ -58,6 +58,7 @@ from foxden.farm import (
     movies,
     scene_checks,
     time_limits,
+    wakeups,
     webhooks,
 )
 from foxden.farm.files import lookup
@@ -200,6 +201,7 @@ def submit(
         taken = limits.known(conn, _listed("limits", request))
         task_id = _insert_task(conn, account_id, project, cfg, job_type, sub, warnings, draft_id)
         _insert_frames(conn, task_id, sub.numbers, frame_order.sequence(sub.numbers, order))
+        wakeups.on_commit(conn, len(sub.numbers))  # claims waiting for work get it at once
         limits.take(conn, task_id, taken)
         dependencies.record(conn, task_id, needs)
         if inputs:

@@ -4,8 +4,9 @@ A worker may ask the server to hold an idle claim open (`ClaimIn.wait`). The cla
 the farm's `generation` before its query; when the query finds nothing it awaits
 `WorkSignal.wait(since=generation)`, which returns at once if work appeared in between (so no
 wake-up is lost), else when woken or at the timeout. Whatever makes work claimable calls
-`work_appeared(db, n)` after its commit: a submit, frames put back in the queue, a task started
-again, a worker approved, a limit or dependency freed.
+`on_commit(conn, n)` inside its write transaction (the waiters are woken once it commits, so
+they see the work) or `work_appeared(db, n)` after it: frames inserted by a submit or moved back
+to waiting (`lifecycle.transition`), a worker approved, a limit or dependency freed.
 
 Waking everyone for one frame would make a thousand idle workers query at once, so a call wakes
 at most `n` waiters, oldest first (None: all of them). A woken claim that gets work passes the
@@ -24,7 +25,9 @@ import threading
 import weakref
 from collections import deque
 
-from foxden.db.engine import Database
+from sqlalchemy import Connection, Engine
+
+from foxden.db.engine import Database, after_commit, queued_after_commit
 
 
 class WorkSignal:
@@ -80,19 +83,42 @@ def _wake(fut: asyncio.Future[None]) -> None:
         fut.set_result(None)
 
 
-_SIGNALS: weakref.WeakKeyDictionary[Database, WorkSignal] = weakref.WeakKeyDictionary()
+_SIGNALS: weakref.WeakKeyDictionary[Engine, WorkSignal] = weakref.WeakKeyDictionary()
 _SIGNALS_LOCK = threading.Lock()
 
 
-def signal_of(db: Database) -> WorkSignal:
-    """The work signal of `db`'s farm in this process."""
+def signal_of(db: Database | Engine) -> WorkSignal:
+    """The work signal of this farm database in this process."""
+    engine = db.engine if isinstance(db, Database) else db
     with _SIGNALS_LOCK:
-        signal = _SIGNALS.get(db)
+        signal = _SIGNALS.get(engine)
         if signal is None:
-            signal = _SIGNALS[db] = WorkSignal()
+            signal = _SIGNALS[engine] = WorkSignal()
         return signal
 
 
 def work_appeared(db: Database, n: int | None = None) -> None:
-    """Tell claims waiting on `db`'s farm that work may be there (after the commit)."""
+    """Tell claims waiting on `db`'s farm that work may be there (call it after the commit)."""
     signal_of(db).work_appeared(n)
+
+
+class _Wake:
+    """The one wake-up a write transaction queues, however many `on_commit` calls it makes."""
+
+    def __init__(self, signal: WorkSignal) -> None:
+        self.signal = signal
+        self.counts: list[int | None] = []
+
+    def __call__(self) -> None:
+        counts = self.counts
+        self.signal.work_appeared(None if None in counts else sum(c or 0 for c in counts))
+
+
+def on_commit(conn: Connection, n: int | None = None) -> None:
+    """Wake up to `n` waiting claims (None: all) once this write transaction commits; several
+    calls in one transaction add up to one wake-up."""
+    wake = next((c for c in queued_after_commit(conn) if isinstance(c, _Wake)), None)
+    if wake is None:
+        wake = _Wake(signal_of(conn.engine))
+        after_commit(conn, wake)
+    wake.counts.append(n)
