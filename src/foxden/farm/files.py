@@ -8,7 +8,7 @@ never tells one account what another has stored.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any, TypedDict
 
 from anyio import to_thread
@@ -17,9 +17,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from foxden.db.engine import Database
 from foxden.db.schema import account_blobs, blobs, files
-from foxden.errors import BadRequest, NotFound, PayloadTooLarge, TransferError
+from foxden.errors import BadRequest, NotFound, PayloadTooLarge
 from foxden.paths import mirror
-from foxden.store.blobs import BlobStore, check_hash
+from foxden.store.blobs import BlobStore, check_hash, gather
 from foxden.wire.api import (
     BatchUploadOut,
     CommitOut,
@@ -216,27 +216,47 @@ async def receive_upload(
     return await to_thread.run_sync(store.complete, owner, digest)
 
 
-def store_batch(
+async def receive_batch(
     db: Database,
     store: BlobStore,
     account_id: int,
     entries: list[tuple[str, int]],
-    content: memoryview,
+    chunks: AsyncIterable[bytes],
+    *,
+    limit: int,
 ) -> BatchUploadOut:
-    """Store each (hash, size) blob of a batch from `content` (their bytes back to back), each
-    verified on its own; those that verify become the account's in one transaction. Returns
-    the stored hashes and the refused ones with their reasons."""
-    stored: list[tuple[str, int]] = []
-    refused: list[RefusedBlob] = []
-    offset = 0
-    for digest, size in entries:
-        data = content[offset : offset + size]
-        offset += size
-        try:
-            stored.append((digest, store.put_whole(data, digest)))
-        except TransferError as exc:
-            refused.append(RefusedBlob(hash=digest, reason=exc.message))
-    adopt_blobs(db, account_id, stored)  # only what arrived and verified
+    """Store each (hash, size) blob of a batch from `chunks` (the body after its index line:
+    their bytes back to back), each written to disk and hashed as it streams in and verified
+    on its own; those that verify become the account's in one transaction. Returns the stored
+    hashes and the refused ones with their reasons.
+
+    A body that carries fewer or more bytes than the index declares is refused whole
+    (`BadRequest`, nothing stored); past `limit` bytes it is not read further. No member is
+    held in memory: the body is written in pieces of about a MiB.
+    """
+    writer = store.batch_writer(entries)
+    declared = sum(size for _, size in entries)
+    carried = 0
+    try:
+        async for block in gather(chunks):
+            carried += sum(map(len, block))
+            if carried <= declared:
+                await to_thread.run_sync(writer.write, block)
+            elif carried > limit:
+                break
+        if carried != declared:
+            carries = f"more than {limit}" if carried > limit else str(carried)
+            raise BadRequest(
+                f"the batch carries {carries} bytes after its index line, "
+                f"but its index declares {declared}: nothing was stored"
+            )
+        if not await to_thread.run_sync(writer.finished):  # pragma: no cover - counted above
+            raise BadRequest("the batch ended before its last blob: nothing was stored")
+        stored = await to_thread.run_sync(writer.place)
+    finally:
+        await to_thread.run_sync(writer.discard)
+    await to_thread.run_sync(adopt_blobs, db, account_id, stored)  # only what arrived, verified
+    refused = [RefusedBlob(hash=digest, reason=reason) for digest, reason in writer.refused]
     return BatchUploadOut(stored=[digest for digest, _ in stored], refused=refused)
 
 

@@ -104,7 +104,7 @@ def _write_all(fd: int, pieces: list[bytes] | list[memoryview], *hashers: hashli
             views[0] = views[0][written:]
 
 
-async def _blocks(chunks: AsyncIterable[bytes]) -> AsyncIterator[list[bytes]]:
+async def gather(chunks: AsyncIterable[bytes]) -> AsyncIterator[list[bytes]]:
     """The body's pieces, gathered into groups of about WRITE_BLOCK bytes (fewer writes and
     fewer hops to a thread), each written and hashed piece by piece."""
     pending: list[bytes] = []
@@ -226,7 +226,7 @@ class BlobStore:
             # files are opened, closed and placed in a thread too: a slow disk's metadata
             # work must not hold up the event loop (and every other request with it)
             fd = await to_thread.run_sync(os.open, tmp, _NEW_FILE, FILE_MODE)
-            async for block in _blocks(chunks):
+            async for block in gather(chunks):
                 got += sum(map(len, block))
                 if got > limit:
                     raise PayloadTooLarge(
@@ -323,7 +323,7 @@ class BlobStore:
             hashers = [running] if chunk_hash is None else [running, hashlib.sha256()]
             os.lseek(fd, have, os.SEEK_SET)
             got = 0
-            async for block in _blocks(chunks):
+            async for block in gather(chunks):
                 got += sum(map(len, block))
                 if have + got > total:
                     raise PayloadTooLarge(
@@ -437,6 +437,10 @@ class BlobStore:
             _unlink(tmp)
         return len(data)
 
+    def batch_writer(self, entries: list[tuple[str, int]]) -> BatchWriter:
+        """A writer for an upload batch's members, (hash, size) each, in the body's order."""
+        return BatchWriter(self, entries)
+
     # -- reading ---------------------------------------------------------------------------------
 
     def _mark_verified(self, digest: str, path: Path) -> None:
@@ -519,3 +523,110 @@ class BlobStore:
             extra={"event": "blob_quarantined", "hash": digest},
         )
         return dest
+
+
+class BatchWriter:
+    """The members of an upload batch written to temporary files as the body streams in.
+
+    `write` takes the body's bytes after its index line, in any pieces; each member is hashed
+    while it is written, and is ready (its hash matched) or refused (it did not) once its last
+    byte is in. Nothing is in the store until `place` moves the ready ones in, so a batch cut
+    short or carrying too much is dropped whole by `discard`. No member is held in memory.
+    Runs in a thread (its calls block on the disk), one call at a time.
+    """
+
+    def __init__(self, store: BlobStore, entries: list[tuple[str, int]]) -> None:
+        self.store = store
+        self.entries = entries
+        self.received = 0  # bytes written to members
+        self.extra = 0  # bytes past the last member
+        self.ready: list[tuple[str, int, Path]] = []
+        self.refused: list[tuple[str, str]] = []
+        self._at = 0  # the member being written
+        self._fd = -1
+        self._tmp: Path | None = None
+        self._left = 0
+        self._hasher = hashlib.sha256()
+
+    def finished(self) -> bool:
+        """Whether every member's bytes arrived (empty members at the end included)."""
+        self._settle()
+        return self._at == len(self.entries)
+
+    def _settle(self) -> None:
+        """Open the member to write next; close, check and set aside those fully written."""
+        while self._at < len(self.entries):
+            digest, size = self.entries[self._at]
+            if self._fd < 0:
+                self._tmp = self.store._temp("batch", digest)
+                self._fd = os.open(self._tmp, _NEW_FILE, FILE_MODE)
+                self._hasher = hashlib.sha256()
+                self._left = size
+            if self._left:
+                return
+            fd, self._fd = self._fd, -1
+            os.close(fd)
+            tmp, self._tmp = self._tmp, None
+            assert tmp is not None
+            actual = self._hasher.hexdigest()
+            if actual == digest:
+                self.ready.append((digest, size, tmp))
+            else:
+                _unlink(tmp)
+                self.refused.append(
+                    (
+                        digest,
+                        f"upload of {digest} arrived as {actual}: it was corrupted; send it again",
+                    )
+                )
+            self._at += 1
+
+    def write(self, pieces: list[bytes]) -> None:
+        """Write the next bytes of the body (after its index line) to the members they belong to."""
+        try:
+            for piece in pieces:
+                view = memoryview(piece)
+                while view:
+                    self._settle()
+                    if self._at == len(self.entries):
+                        self.extra += len(view)
+                        break
+                    part = view[: self._left]
+                    _write_all(self._fd, [part], self._hasher)
+                    self._left -= len(part)
+                    self.received += len(part)
+                    view = view[len(part) :]
+            self._settle()
+        except OSError as exc:
+            full = _full(exc, "the batch")
+            if full is not None:
+                raise full from exc
+            raise
+
+    def place(self) -> list[tuple[str, int]]:
+        """Move the members that verified into the store; returns their (hash, size)."""
+        placed: list[tuple[str, int]] = []
+        try:
+            for digest, size, tmp in self.ready:
+                self.store._place(tmp, digest)
+                placed.append((digest, size))
+        except OSError as exc:
+            full = _full(exc, "the batch")
+            if full is not None:
+                raise full from exc
+            raise
+        finally:
+            self.discard()
+        return placed
+
+    def discard(self) -> None:
+        """Remove every temporary file left (all of them, unless `place` moved them)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        if self._tmp is not None:
+            _unlink(self._tmp)
+            self._tmp = None
+        for _digest, _size, tmp in self.ready:
+            _unlink(tmp)
+        self.ready = []

@@ -14,7 +14,7 @@ A batch holds at most MAX_BATCH_BLOBS blobs and MAX_BATCH_BYTES bytes of content
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -158,45 +158,61 @@ async def upload_batch(request: Request, farm: FarmDep, account: AccountDep) -> 
 
     A blob whose bytes do not match its hash is refused and named in `refused` (send it again);
     the others are stored, and all of them become the account's in one transaction. A batch
-    whose framing is wrong (bad index, sizes that do not add up to the body) is refused whole.
+    whose framing is wrong (bad index, sizes that do not add up to the body) is refused whole,
+    with nothing stored. The body streams to disk as it arrives (about a MiB in memory at a
+    time): its index line is read first, then each blob is written and hashed in turn.
     """
     declared = content_length(request)
-    limit = MAX_BATCH_INDEX + 1 + MAX_BATCH_BYTES
-    if declared is not None and declared > limit:
+    if declared is not None and declared > MAX_BATCH_INDEX + 1 + MAX_BATCH_BYTES:
         raise PayloadTooLarge(
             f"a batch holds at most {MAX_BATCH_BYTES} bytes of content: split it "
             "(or send big files with PUT /api/uploads/{hash})"
         )
-    body = bytearray()
-    async for piece in request.stream():
-        body += piece
-        if len(body) > limit:
-            raise PayloadTooLarge(
-                f"a batch holds at most {MAX_BATCH_BYTES} bytes of content: split it"
-            )
-    entries, start = _batch_index(body)
-    content = memoryview(body)[start:]
-    declared_total = sum(size for _, size in entries)
-    if len(content) != declared_total:
-        raise BadRequest(
-            f"the batch carries {len(content)} bytes after its index line, "
-            f"but its index declares {declared_total}: nothing was stored"
+    chunks = request.stream()
+    try:
+        head, rest = await _index_line(chunks)
+        entries = _batch_index(head)
+        return await files.receive_batch(
+            farm.db,
+            farm.store,
+            account.id,
+            entries,
+            _prepend(rest, chunks),
+            limit=MAX_BATCH_BYTES,
         )
-    return await run_in_threadpool(
-        files.store_batch, farm.db, farm.store, account.id, entries, content
+    except FoxdenError:
+        await drain(chunks)  # so that a client still sending reads the refusal
+        raise
+
+
+async def _index_line(chunks: AsyncIterator[bytes]) -> tuple[bytes, bytes]:
+    """A batch's index line (without its newline) and the bytes after it in the piece read."""
+    head = bytearray()
+    async for piece in chunks:
+        end = piece.find(b"\n")
+        if end >= 0 and len(head) + end <= MAX_BATCH_INDEX:
+            head += piece[:end]
+            return bytes(head), piece[end + 1 :]
+        head += piece
+        if end >= 0 or len(head) > MAX_BATCH_INDEX:
+            break
+    raise BadRequest(
+        'a batch starts with one line of JSON, {"blobs": [{"hash": ..., "size": ...}, ...]}, '
+        f"ended by a newline and at most {MAX_BATCH_INDEX} bytes long"
     )
 
 
-def _batch_index(body: bytearray) -> tuple[list[tuple[str, int]], int]:
-    """The (hash, size) list of an upload batch, and where its content starts."""
-    end = body.find(b"\n", 0, MAX_BATCH_INDEX + 1)
-    if end < 0:
-        raise BadRequest(
-            'a batch starts with one line of JSON, {"blobs": [{"hash": ..., "size": ...}, ...]}, '
-            f"ended by a newline and at most {MAX_BATCH_INDEX} bytes long"
-        )
+async def _prepend(first: bytes, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if first:
+        yield first
+    async for piece in chunks:
+        yield piece
+
+
+def _batch_index(head: bytes) -> list[tuple[str, int]]:
+    """The (hash, size) list of an upload batch's index line."""
     try:
-        index = json.loads(bytes(body[:end]))
+        index = json.loads(head)
         listed = index["blobs"]
         entries = [(str(b["hash"]), b["size"]) for b in listed]
     except (ValueError, KeyError, TypeError) as exc:
@@ -220,7 +236,7 @@ def _batch_index(body: bytearray) -> tuple[list[tuple[str, int]], int]:
         seen.add(digest)
     if sum(size for _, size in entries) > MAX_BATCH_BYTES:
         raise BadRequest(f"a batch holds at most {MAX_BATCH_BYTES} bytes of content: split it")
-    return entries, end + 1
+    return entries
 
 
 @router.post(
