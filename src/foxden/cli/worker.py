@@ -48,7 +48,16 @@ def register(sub: Any) -> None:
         "--poll",
         type=float,
         default=2.0,
-        help="seconds between claims when there is no work (default 2)",
+        help="seconds between claims when there is no work and the server does not hold "
+        "claims open (default 2)",
+    )
+    w.add_argument(
+        "--claim-wait",
+        type=float,
+        default=20.0,
+        metavar="SECONDS",
+        help="seconds the server may hold an idle claim open and answer the moment work "
+        "appears (long poll; default 20, at most 60; 0: poll every --poll seconds)",
     )
     w.add_argument(
         "--ca-cert",
@@ -136,6 +145,7 @@ def _worker(args: argparse.Namespace) -> int:
         "blender": args.blender,
         "maya": args.maya,
         "poll_seconds": args.poll,
+        "claim_wait": args.claim_wait,
         "exit_with_parent": args.exit_with_parent,
         "sandbox": not args.no_sandbox,
         "bwrap": args.bwrap,

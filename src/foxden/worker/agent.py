@@ -1,8 +1,17 @@
-"""The render node agent: register, then in each slot claim work, render it, and ask again.
+"""The render node agent: register, then claim work for the idle slots, render it, and go on.
 
 `Agent.run` is the whole life of a worker process: register (retrying while the server is out
-of reach), run `slots` claim loops in threads, and on `request_stop` (Ctrl-C, SIGTERM) kill every
-renderer process group, sign off (which releases the worker's leases) and return.
+of reach), then run `slots` slot threads and one claimer thread, and on `request_stop` (Ctrl-C,
+SIGTERM) kill every renderer process group, sign off (which releases the worker's leases) and
+return.
+
+The claimer asks for work for every idle slot at once (`POST /claims`, held open up to
+`claim_wait` seconds by the server: a long poll that answers the moment work appears) and hands
+the leases out (`worker/handoff.py`). A busy slot asks for its next work with the report of its
+lease's last frame and starts that lease at once, without a claim of its own; only when that
+report brought nothing does the slot go back to the claimer. A server that answers an idle claim
+at once though asked to wait (an older one, or one with long polls off) is polled every
+`poll_seconds`, as is every server when `claim_wait` is 0.
 """
 
 from __future__ import annotations
@@ -10,13 +19,15 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 
 from foxden.jobtypes import Software, detect_software
 from foxden.retry import RetryPolicy
-from foxden.wire.worker import SoftwareEntry, WorkerRegister
+from foxden.wire.worker import ClaimIn, LeaseOut, SoftwareEntry, WorkerRegister
 from foxden.worker import workspace as workspaces
 from foxden.worker.cache import BlobCache
+from foxden.worker.handoff import Handoff
 from foxden.worker.lease import LeaseRun
 from foxden.worker.machine import cores, memory_mb
 from foxden.worker.process import kill_all
@@ -32,6 +43,11 @@ from foxden.worker.sandbox import Sandbox, SandboxUnavailable
 from foxden.worker.settings import WorkerSettings
 
 log = logging.getLogger("foxden.worker")
+#: a 204 sooner than this (or than half the wait) after a claim that asked to wait: the server
+#: did not hold it open, so the claimer waits `poll_seconds` before it asks again
+NOT_HELD = 1.0
+#: how releases of leases never started are tried while the worker stops
+RELEASE_RETRY = RetryPolicy(attempts=3, base_delay=0.2, max_delay=1.0)
 
 
 class Agent:
@@ -50,6 +66,7 @@ class Agent:
         self._register_lock = threading.Lock()
         self._token_generation = 0
         self._rejected_generation = -1
+        self.handoff = Handoff(wanted=settings.slots)  # every slot starts idle
 
     def request_stop(self) -> None:
         """Begin a clean shutdown (safe to call from a signal handler)."""
@@ -135,21 +152,27 @@ class Agent:
         except WorkerError as exc:
             log.error("cannot register: %s", exc.message)
             return 2
+        self.work()
+        return 0
+
+    def work(self) -> None:
+        """Claim and render until `request_stop` (or the parent process is gone with
+        `exit_with_parent`), then stop: the life of a registered worker."""
         slots = [
             threading.Thread(target=self._slot, args=(i,), name=f"foxden-slot-{i}", daemon=True)
             for i in range(self.settings.slots)
         ]
-        for t in slots:
+        claimer = threading.Thread(target=self._claimer, name="foxden-claimer", daemon=True)
+        for t in [*slots, claimer]:
             t.start()
         parent = os.getppid()
         while not self.shutdown.wait(1.0):
             if self.settings.exit_with_parent and os.getppid() != parent:
                 log.warning("parent process is gone: stopping", extra={"event": "orphaned"})
                 self.shutdown.set()
-        self._stop(slots)
-        return 0
+        self._stop(slots, claimer)
 
-    def _stop(self, slots: list[threading.Thread]) -> None:
+    def _stop(self, slots: list[threading.Thread], claimer: threading.Thread) -> None:
         log.info(
             "stopping: killing renderers and releasing leases", extra={"event": "stopping_worker"}
         )
@@ -162,15 +185,23 @@ class Agent:
             log.warning("could not sign off (%s): the leases will expire on the server", exc)
         for t in slots:
             t.join(timeout=10)
+        # A claim held open by the server is not waited for: the claimer releases what it
+        # brings if it comes back before the process ends; the server's long poll of a worker
+        # gone ends at its timeout.
+        claimer.join(timeout=0.5)
+        self._release(self.handoff.leftovers())  # got for slots that never took them
         kill_all(grace=0.5)  # anything a slot started while we were stopping
         workspaces.clean_leftovers(self.work_dir)
         self.client.close()
 
-    def _slot(self, index: int) -> None:
-        while not self.shutdown.is_set():
+    def _claimer(self) -> None:
+        """Claim work for the idle slots, all of them in one request, and hand it out."""
+        wait = self.settings.claim_wait
+        while (wanted := self.handoff.wanted(self.shutdown)) > 0:
+            began = time.monotonic()
             try:
                 self._ensure_registered()
-                lease = self.client.claim()
+                leases = self.client.claims(wanted, wait)
             except Stopping:
                 return
             except TokenRejected as exc:
@@ -182,13 +213,58 @@ class Agent:
                 log.error("claim failed: %s", exc)
                 sleep_jittered(self.settings.poll_seconds, self.shutdown)
                 continue
-            if lease is None:
-                sleep_jittered(self.settings.poll_seconds, self.shutdown)
+            if self.shutdown.is_set():
+                self._release(leases)
+                return
+            if leases:
+                self.handoff.give(leases[:wanted])
+                self._release(leases[wanted:])  # more than asked for: not ours to keep
                 continue
+            held = time.monotonic() - began
+            if wait <= 0 or held < min(NOT_HELD, wait / 2):
+                sleep_jittered(self.settings.poll_seconds, self.shutdown)
+            # else: the long poll ran out with no work: ask again at once
+
+    def _slot(self, index: int) -> None:
+        """Render the leases handed to this slot, and those its last reports bring."""
+        while (lease := self.handoff.take(self.shutdown)) is not None:
+            chained: LeaseOut | None = lease
+            while chained is not None:
+                if self.shutdown.is_set():
+                    self._release([chained])  # handed out, never started
+                    return
+                chained = self._render(index, chained)
+            self.handoff.want()
+
+    def _render(self, index: int, lease: LeaseOut) -> LeaseOut | None:
+        """Run one lease; returns the next lease its last report got for this slot, if any."""
+        run = LeaseRun(lease, self, next_claim=ClaimIn(slots=1))
+        try:
+            run.run()
+        except Exception:  # a bug in one lease must not end the worker
+            log.exception("slot %d: lease %s failed", index, lease.get("lease_id"))
+        following = run.next_leases or []
+        self._release(following[1:])  # one was asked for: any more are not this slot's
+        return following[0] if following else None
+
+    def _release(self, leases: list[LeaseOut]) -> None:
+        """Give back leases this worker will not start."""
+        for lease in leases:
             try:
-                LeaseRun(lease, self).run()
-            except Exception:  # a bug in one lease must not end the worker
-                log.exception("slot %d: lease %s failed", index, lease.get("lease_id"))
+                released = self.client.release(lease["lease_id"], RELEASE_RETRY)
+            except (WorkerError, RuntimeError) as exc:  # RuntimeError: the client is closed
+                log.warning(
+                    "could not release lease %d (%s): it will expire on the server",
+                    lease["lease_id"],
+                    exc,
+                )
+                continue
+            log.info(
+                "released lease %d, never started (%d frame(s))",
+                lease["lease_id"],
+                released,
+                extra={"event": "lease_released"},
+            )
 
 
 def default_cache_dir() -> Path:

@@ -25,7 +25,7 @@ from foxden.core.software import split_soft_name
 from foxden.errors import FoxdenError
 from foxden.jobtypes import ChunkSpec, Command, JobType, Software, get_job_type
 from foxden.jobtypes.base import ProgressParser
-from foxden.wire.worker import LeaseOut
+from foxden.wire.worker import ClaimIn, LeaseOut
 from foxden.worker import workspace as workspaces
 from foxden.worker.cache import BlobCache
 from foxden.worker.launcher import dies_with_worker
@@ -119,7 +119,15 @@ def pick_software(software: list[Software], job_type: str, cg_soft_name: str) ->
 class LeaseRun:
     """Renders the frames of one lease (call `run` once, in the slot's thread)."""
 
-    def __init__(self, lease: LeaseOut, agent: LeaseHost, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        lease: LeaseOut,
+        agent: LeaseHost,
+        clock: Clock = time.monotonic,
+        next_claim: ClaimIn | None = None,
+    ) -> None:
+        """`next_claim`: the report of the lease's last frame asks for the slot's next work
+        with it (`next_leases` after `run`)."""
         self.lease = lease
         self.clock = clock  # the time limits' clock (tests move it)
         self.frame_timeout = seconds(lease.get("frame_timeout_s"))
@@ -131,7 +139,13 @@ class LeaseRun:
         self.heartbeat_seconds = float(lease.get("heartbeat_seconds") or agent.heartbeat_seconds)
         self.stop = threading.Event()  # the server said stop, or the lease is gone
         self.messenger = Messenger(
-            self.id, self.client, self.heartbeat_seconds, self.stop, agent.token_rejected
+            self.id,
+            self.client,
+            self.heartbeat_seconds,
+            self.stop,
+            agent.token_rejected,
+            self.frames,
+            next_claim,
         )
         self.finished = self.messenger.finished  # frames whose fate is decided
         self.ws: workspaces.Workspace | None = None
@@ -174,6 +188,12 @@ class LeaseRun:
             " (work dropped)" if self.stop.is_set() else "",
             extra={"event": "lease_end"},
         )
+
+    @property
+    def next_leases(self) -> list[LeaseOut] | None:
+        """The leases the last frame's report got ([]: no work now); None when no report asked
+        for them (the work was dropped, or the server does not hand work out with reports)."""
+        return self.messenger.next_leases
 
     def _should_stop(self) -> bool:
         return self.stop.is_set() or self.agent.shutdown.is_set()

@@ -3,7 +3,9 @@
 Two threads per lease: the heartbeat thread sends progress and new log text every
 `heartbeat_seconds`; the report thread reports each frame once its fate is decided, after
 uploading its outputs and thumbnails. A 'stop' reply, or the lease being gone, sets `stop`
-(the slot's side then kills its renderer and drops the work).
+(the slot's side then kills its renderer and drops the work). With `next_claim`, the report of
+the lease's last frame also asks for the slot's next work (`next_leases`): no claim request of
+its own, and no idle gap between two leases.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from foxden.wire.worker import FrameResult, OutputFile
+from foxden.wire.worker import ClaimIn, FrameResult, LeaseOut, OutputFile
 from foxden.worker.outputs import upload_output
 from foxden.worker.protocol import (
     LeaseGone,
@@ -57,8 +59,16 @@ class Messenger:
         heartbeat_seconds: float,
         stop: threading.Event,
         token_rejected: Callable[[], None],
+        frames: list[int] | None = None,
+        next_claim: ClaimIn | None = None,
     ) -> None:
         self.id = lease_id
+        self.frames = set(frames or ())  # the lease's frames: the last one's report may claim
+        self.next_claim = next_claim  # asked for with the last frame's report
+        # the leases the last report got (empty: no work now); None: no report asked, or the
+        # server does not hand work out with reports
+        self.next_leases: list[LeaseOut] | None = None
+        self._sent: set[int] = set()  # frames whose report was sent (or tried)
         self.client = client
         self.heartbeat_seconds = heartbeat_seconds
         self.stop = stop
@@ -235,7 +245,12 @@ class Messenger:
             log=self._take_logs(item.frame).get(item.frame, ""),
             outputs=outputs,
         )
-        reply = self.client.report(self.id, [result])
+        self._sent.add(item.frame)
+        last = bool(self.frames) and self._sent >= self.frames
+        claim = self.next_claim if last and not self.stop.is_set() else None
+        reply = self.client.report(self.id, [result], claim)
+        if claim is not None and "leases" in reply:
+            self.next_leases = list(reply["leases"])
         log.info(
             "lease %d: frame %d %s%s",
             self.id,

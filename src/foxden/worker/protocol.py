@@ -23,10 +23,14 @@ from foxden.replies import error_from, message_of
 from foxden.retry import Abandoned, Retryable, RetryableStatus, RetryPolicy, retry_status
 from foxden.tls import Verify, ssl_verify, untrusted_certificate, untrusted_error
 from foxden.wire.worker import (
+    ClaimIn,
+    ClaimsOut,
     FrameResult,
     HeartbeatOut,
     LeaseOut,
     RegisteredOut,
+    ReleasedOut,
+    ReportIn,
     ReportOut,
     WorkerRegister,
 )
@@ -66,6 +70,11 @@ class RequestRejected(WorkerError):
 
 #: the worker's retry policy: the shared one (`foxden.retry`), tried until it succeeds or stops.
 WORKER_RETRY = RetryPolicy(attempts=None, base_delay=0.5, max_delay=30.0)
+#: a long-poll claim's read timeout is its `wait` plus this (the server answers at `wait` at the
+#: latest, plus the time of its claim query)
+LONG_POLL_MARGIN = 15.0
+#: statuses of an older server that has no `POST /claims`: the worker claims one lease at a time
+NO_ROUTE = frozenset({404, 405})
 
 
 def _check(reply: httpx.Response, lease_call: bool = False) -> httpx.Response:
@@ -131,6 +140,8 @@ class WorkerClient:
         self.stop = stop
         self.policy = policy or WORKER_RETRY
         self.token = ""
+        self.timeout = timeout
+        self.has_claims: bool | None = None  # `POST /claims` served (None: not asked yet)
         self._http = httpx.Client(base_url=self.server, timeout=timeout, verify=ssl_verify(verify))
 
     def close(self) -> None:
@@ -147,12 +158,18 @@ class WorkerClient:
         policy: RetryPolicy | None = None,
         auth: str | None = None,
         give_up: Callable[[], bool] | None = None,
+        passed: frozenset[int] = frozenset(),
         **kw: Any,
     ) -> httpx.Response:
+        """The reply of one call, retried; a reply whose status is in `passed` is returned as
+        it is, not turned into an error."""
         headers = {"Authorization": f"Bearer {auth if auth is not None else self.token}"}
 
         def call() -> httpx.Response:
-            return _check(self._http.request(method, url, headers=headers, **kw), lease_call)
+            reply = self._http.request(method, url, headers=headers, **kw)
+            if reply.status_code in passed:
+                return reply
+            return _check(reply, lease_call)
 
         return _retried(policy or self.policy, what, call, self.stop, give_up)
 
@@ -169,13 +186,58 @@ class WorkerClient:
         self.token = data["token"]
         return data
 
-    def claim(self) -> LeaseOut | None:
-        """A lease on some frames, or None when there is no work (204)."""
-        reply = self._send("claim", "POST", "/api/worker/claim", json={})
+    def claim(self, wait: float = 0.0) -> LeaseOut | None:
+        """A lease on some frames, or None when there is no work (204). With `wait`, the
+        server may hold the claim open up to that many seconds (long poll) and answer the
+        moment work for this worker appears; an older server answers at once."""
+        reply = self._send(
+            "claim",
+            "POST",
+            "/api/worker/claim",
+            json=_claim_body(1, wait),
+            timeout=self._poll(wait),
+        )
         if reply.status_code == 204:
             return None
         lease: LeaseOut = reply.json()
         return lease
+
+    def claims(self, slots: int, wait: float = 0.0) -> list[LeaseOut]:
+        """Up to `slots` leases in one request ([] when there is no work: 204), the claim held
+        open up to `wait` seconds as in `claim`. An older server without `POST /claims` (404
+        or 405) is asked with `POST /claim` instead, one lease a request, from then on."""
+        if self.has_claims is not False:
+            reply = self._send(
+                "claims",
+                "POST",
+                "/api/worker/claims",
+                json=_claim_body(slots, wait),
+                timeout=self._poll(wait),
+                passed=NO_ROUTE,
+            )
+            if reply.status_code not in NO_ROUTE:
+                self.has_claims = True
+                if reply.status_code == 204:
+                    return []
+                data: ClaimsOut = reply.json()
+                return data["leases"][:slots]
+            if self.has_claims is None:
+                log.info("the server has no POST /claims: claiming one lease a request")
+            self.has_claims = False
+        leases: list[LeaseOut] = []
+        while len(leases) < slots:
+            # only the first may wait: once one lease came, the others are asked for at once
+            lease = self.claim(0.0 if leases else wait)
+            if lease is None:
+                break
+            leases.append(lease)
+        return leases
+
+    def _poll(self, wait: float) -> httpx.Timeout:
+        """The timeouts of a claim held open up to `wait` seconds: reading waits for it."""
+        if wait <= 0:
+            return httpx.Timeout(self.timeout)
+        return httpx.Timeout(self.timeout, read=max(self.timeout, wait + LONG_POLL_MARGIN))
 
     def heartbeat(
         self,
@@ -197,17 +259,40 @@ class WorkerClient:
         data: HeartbeatOut = reply.json()
         return data
 
-    def report(self, lease_id: int, results: list[FrameResult]) -> ReportOut:
-        """Report frames done (outputs uploaded first) or failed."""
+    def report(
+        self, lease_id: int, results: list[FrameResult], claim: ClaimIn | None = None
+    ) -> ReportOut:
+        """Report frames done (outputs uploaded first) or failed. With `claim`, the same
+        request asks for the next work: the reply's `leases` (empty: none now; absent: an
+        older server that does not hand work out with reports)."""
+        body = ReportIn(results=results, claim=claim).model_dump(mode="json", exclude_none=True)
         reply = self._send(
             f"report to lease {lease_id}",
             "POST",
             f"/api/worker/leases/{lease_id}/frames",
             lease_call=True,
-            json={"results": [r.model_dump(mode="json") for r in results]},
+            json=body,
         )
         data: ReportOut = reply.json()
         return data
+
+    def release(self, lease_id: int, policy: RetryPolicy) -> int:
+        """Give a lease's frames back to the queue (a lease the worker will not start); runs
+        while the worker is stopping, so only `policy` bounds it. Returns the frames released
+        (0 when the lease is gone already)."""
+        unstoppable = threading.Event()
+        headers = {"Authorization": f"Bearer {self.token}"}
+
+        def call() -> int:
+            url = f"/api/worker/leases/{lease_id}/release"
+            reply = _check(self._http.post(url, headers=headers, timeout=5.0), lease_call=True)
+            released: ReleasedOut = reply.json()
+            return int(released["released"])
+
+        try:
+            return _retried(policy, f"release of lease {lease_id}", call, unstoppable)
+        except LeaseGone:
+            return 0
 
     def sign_off(self, policy: RetryPolicy) -> None:
         """Leave the farm; the server releases every lease of this worker."""
@@ -260,6 +345,11 @@ class WorkerClient:
                     raise Retryable(str(exc)) from exc
 
         _retried(self.policy, f"download of {digest[:12]}", call, self.stop)
+
+
+def _claim_body(slots: int, wait: float) -> dict[str, Any]:
+    """A claim's JSON, without what the server assumes anyway (`{}`: one lease, at once)."""
+    return ClaimIn(slots=slots, wait=wait).model_dump(mode="json", exclude_defaults=True)
 
 
 class CorruptDownload(WorkerError):

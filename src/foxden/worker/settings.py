@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, field_validator
 
+from foxden.wire.worker import MAX_CLAIM_WAIT
 from foxden.worker.machine import cores, memory_mb
 from foxden.worker.sandbox import Limits
 
@@ -42,6 +43,8 @@ class WorkerSettings(BaseModel):
     blender: Path | None = None
     maya: Path | None = None  # Maya's Render, or a Maya install folder (default: on PATH)
     poll_seconds: float = Field(default=2.0, gt=0)
+    # seconds the server may hold an idle claim open (long poll; 0: poll every poll_seconds)
+    claim_wait: float = Field(default=20.0, ge=0, le=MAX_CLAIM_WAIT)
     exit_with_parent: bool = False
     ca_cert: Path | None = None  # trust this CA bundle or farm certificate over HTTPS
     # The renderer's sandbox (see foxden.worker.sandbox); False only on trusted single-user farms.
