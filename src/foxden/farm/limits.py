@@ -6,6 +6,10 @@ atomically: on SQLite the claim holds the one write lock; on PostgreSQL it takes
 rows (`FOR UPDATE`, in name order) after its task row and counts again before it commits
 (`locked_room`). The limits a claim holds never make it wait for anything else, so they add no
 deadlock to the farm's lock order (task, limits, leases, frames).
+
+A limit raised wakes as many claims held open (long poll, `farm/wakeups.py`) as it makes room
+for; a limit removed, from the farm or from a project, wakes them all: its tasks may run as
+many frames as there are workers.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from foxden.core.states import FINISHED
 from foxden.db.engine import Database
 from foxden.db.schema import limits, project_limits, projects, task_limits, tasks
 from foxden.errors import BadRequest, NotFound
+from foxden.farm import wakeups
 from foxden.farm.candidates import LIMIT_NAMES, LIMIT_USED
 from foxden.wire.policy import LimitOut, LimitRemovedOut, ProjectLimitsOut
 
@@ -70,13 +75,17 @@ def set_limit(db: Database, name: str, max_running: int) -> LimitOut:
         raise BadRequest(f"a limit's maximum is between 0 and {MAX_RUNNING}, not {max_running}")
     now = time.time()
     with db.write() as conn:
-        found = conn.execute(
-            update(limits)
-            .where(limits.c.name == name)
-            .values(max_running=max_running, updated_at=now)
-        ).rowcount
-        if not found:
+        before = conn.execute(select(limits.c.max_running).where(limits.c.name == name)).scalar()
+        if before is None:  # a new limit: no task takes it yet (`known`), nothing is freed
             conn.execute(insert(limits).values(name=name, max_running=max_running, updated_at=now))
+        else:
+            conn.execute(
+                update(limits)
+                .where(limits.c.name == name)
+                .values(max_running=max_running, updated_at=now)
+            )
+            if max_running > before:  # room for this many more frames: wake as many claims
+                wakeups.on_commit(conn, max_running - int(before))
     return get_limit(db, name)
 
 
@@ -86,6 +95,8 @@ def remove_limit(db: Database, name: str) -> LimitRemovedOut:
         conn.execute(delete(task_limits).where(task_limits.c.name == name))
         conn.execute(delete(project_limits).where(project_limits.c.name == name))
         gone = conn.execute(delete(limits).where(limits.c.name == name)).rowcount
+        if gone:
+            wakeups.on_commit(conn, None)  # its tasks are no longer held back by it
     if not gone:
         raise NotFound(f"no limit named {name!r} (foxden limit list shows them)")
     return LimitRemovedOut(name=name, removed=True)
@@ -174,6 +185,11 @@ def set_project_limits(
         if project is None:
             raise NotFound(f"no project named {project_name!r} in account {account_name!r}")
         chosen = known(conn, names)
+        before = conn.execute(
+            select(project_limits.c.name).where(project_limits.c.project_id == project.id)
+        ).scalars()
+        if set(before) - set(chosen):  # the project's tasks no longer take some limit
+            wakeups.on_commit(conn, None)
         conn.execute(delete(project_limits).where(project_limits.c.project_id == project.id))
         if chosen:
             conn.execute(

@@ -8,14 +8,14 @@ import time
 from pathlib import Path
 from typing import Any, TypedDict
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, func, select, update
 
 from foxden.core.software import display_name, offered_keys, software_key
 from foxden.core.states import LOCKED_OUT, FrameStatus, LeaseState, WorkerMode, WorkerState
 from foxden.db.engine import Database, new_id
 from foxden.db.schema import frames, leases, tasks, workers
 from foxden.errors import BadRequest, Conflict, NotFound, Unauthorized
-from foxden.farm import failure_memory, scheduler
+from foxden.farm import failure_memory, scheduler, wakeups
 from foxden.farm.caches import TokenCache
 from foxden.farm.scheduler import WorkerInfo
 from foxden.farm.secrets import hash_secret, matches, new_secret
@@ -214,6 +214,7 @@ def approve(
         if row.status == WorkerState.REVOKED:
             raise Conflict(f"worker {worker_id} was revoked: it must join again")
         conn.execute(update(workers).where(workers.c.id == worker_id).values(approved=True))
+        _wake_all(conn)
     if tokens is not None:
         tokens.forget_worker(worker_id)
     return WorkerApprovedOut(worker_id=worker_id, approved=True)
@@ -238,8 +239,19 @@ def set_admin_state(db: Database, worker_id: int, mode: WorkerMode) -> WorkerAdm
         )
         if mode is WorkerMode.ACTIVE:  # an administrator looked at it: the flag starts again
             failure_memory.clear_flag(conn, worker_id)
+            _wake_all(conn)
     released = scheduler.release(db, worker_id) if mode is WorkerMode.DISABLED else 0
     return WorkerAdminStateOut(worker_id=worker_id, admin_state=mode.value, released=released)
+
+
+def _wake_all(conn: Connection) -> None:
+    """A worker may take work again (approved, enabled, un-drained): wake every claim held
+    open once this commits. All of them, not a few: the long-poll signal is farm-wide, not per
+    worker, so waking the oldest waiters could pass over the very worker that may work now
+    (the others found nothing to do before and find nothing now). That costs one claim query
+    per idle worker, once per administrator's action: rare, and what idle polling cost every
+    couple of seconds before long polls."""
+    wakeups.on_commit(conn, None)
 
 
 def sign_off(db: Database, worker_id: int) -> None:
