@@ -47,14 +47,47 @@ def missing_extra(exc: ModuleNotFoundError) -> str | None:
     return _EXTRAS.get((exc.name or "").split(".")[0])
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every available subcommand."""
+#: The group that registers each command: a run of one command imports only its group (a
+#: command not named here, or none, loads them all). tests/cli/test_lazy_start.py holds this
+#: to what the groups register.
+_COMMAND_GROUPS = {
+    **dict.fromkeys(
+        ("account", "fsck", "gc", "join-key", "migrate", "project", "serve", "workers"),
+        "foxden.cli.server",
+    ),
+    "limit": "foxden.cli.policy",
+    **dict.fromkeys(("up", "worker"), "foxden.cli.worker"),
+    **dict.fromkeys(
+        ("download", "frames", "login", "movie", "projects", "render", "submit", "tasks", "upload"),
+        "foxden.cli.client",
+    ),
+    **dict.fromkeys(("abort", "delete", "log", "restart", "resume", "stop"), "foxden.cli.operate"),
+    **dict.fromkeys(("usage", "webhooks"), "foxden.cli.events"),
+}
+
+
+def _groups_for(argv: Sequence[str] | None) -> tuple[str, ...]:
+    """The command groups a run with `argv` needs (all of them unless it names a command)."""
+    if argv is None:
+        return _GROUPS
+    words = list(argv)
+    if words == ["--version"]:
+        return ()
+    # the top-level options take no values: the first word that is not one is the command
+    command = next((w for w in words if not w.startswith("-")), None)
+    group = _COMMAND_GROUPS.get(command or "")
+    return _GROUPS if group is None else (group,)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser with every available subcommand (or, given the arguments it is
+    for, with what they need: the command's own group, none for `--version`)."""
     parser = argparse.ArgumentParser(
         prog="foxden", description="foxden: a self-hostable render farm"
     )
     parser.add_argument("--version", action="version", version=f"foxden {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _GROUPS:
+    for name in _groups_for(argv):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -67,7 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `foxden` command line."""
-    parser = build_parser()
+    if "httpx" not in sys.modules:
+        # httpx's own command line (httpx._main: click, rich, pygments) is imported with httpx
+        # when it can be; foxden never runs it, and a command's start should not pay for it
+        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit:  # --help or a usage error, printed already
