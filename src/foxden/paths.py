@@ -24,6 +24,8 @@ BIDI_CONTROLS = frozenset(
     "\u2066\u2067\u2068\u2069"  # isolates
     "\u200e\u200f\u061c"  # marks
 )
+_BIDI = re.compile("[" + "".join(sorted(BIDI_CONTROLS)) + "]")
+_CONTROL = re.compile(r"[\x00-\x1f]")
 
 
 def quoted(path: str) -> str:
@@ -33,6 +35,8 @@ def quoted(path: str) -> str:
 
 def bidi_controls(path: str) -> list[str]:
     """The bidirectional-control characters in `path`, as 'U+202E' (empty when none)."""
+    if not _BIDI.search(path):  # the common case, without a look at each character
+        return []
     return sorted({f"U+{ord(c):04X}" for c in path if c in BIDI_CONTROLS})
 
 
@@ -66,7 +70,7 @@ def tree_path(path: str) -> str:
     if len(path) > _MAX_PATH:
         raise BadRequest(f"path is longer than {_MAX_PATH} characters")
     check_name(path)
-    if "\x00" in path or any(ord(c) < 32 for c in path):
+    if _CONTROL.search(path):
         raise BadRequest(f"path {quoted(path)} contains control characters")
     parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
     if not parts:
