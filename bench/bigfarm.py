@@ -70,6 +70,13 @@ SOFT = "blender 3.6"  # the filled work's software: the simulated workers never 
 FAIL_ERROR = "Blender exited with code 1"
 
 
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so a stopped benchmark still stops its servers."""
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 def free_port() -> int:
     import socket
 
@@ -450,11 +457,16 @@ def _copy_frames(conn: Any, db: str, rows: list[tuple[Any, ...]]) -> None:
         cur.executemany(f"INSERT INTO frames ({cols}) VALUES ({marks})", batch)
 
 
-def submit_probe(farm: Farm, frames: int = 1, name: str = MAIN, project: str = "probe") -> int:
-    """Submit a `command` task through the API (uploading its scene and making its project
-    the first time); the benchmarks' simulated workers, which have `command 1`, can take it."""
+def submit_probe(
+    farm: Farm, frames: int = 1, name: str = MAIN, project: str = "probe", ensure: bool = True
+) -> int:
+    """Submit a `command` task through the API (with `ensure`, uploading its scene and making
+    its project first when they are missing: a worker with `command 1` must have joined
+    before); the benchmarks' simulated workers, which have `command 1`, can take it."""
     user = farm.user(name)
-    if not any(p.get("project_name") == project for p in user.get("/api/projects").json()):
+    if ensure and not any(
+        p.get("project_name") == project for p in user.get("/api/projects").json()
+    ):
         user.post(
             "/api/projects",
             json={"project_name": project, "plugins": [{"cg_soft_name": "command 1"}]},
@@ -478,6 +490,33 @@ def submit_probe(farm: Farm, frames: int = 1, name: str = MAIN, project: str = "
     )
     r.raise_for_status()
     return int(r.json()["id"])
+
+
+def web_login(farm: Farm, name: str = MAIN) -> httpx.Client:
+    """A browser-like client logged in to the web pages through the login form."""
+    import re
+
+    web = httpx.Client(base_url=farm.url, timeout=120, follow_redirects=True)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', web.get("/login").text)
+    assert found, "no CSRF field on the login page"
+    reply = web.post(
+        "/login",
+        data={"csrf_token": found.group(1), "account": name, "access_key": farm.keys[name]},
+    )
+    assert reply.status_code == 200 and "Logged in as" in reply.text, reply.status_code
+    return web
+
+
+def register(farm: Farm, name: str, software: list[dict[str, str]], **kw: Any) -> str:
+    """Register a worker with the join key; returns its token."""
+    r = httpx.post(
+        farm.url + "/api/worker/register",
+        headers={"Authorization": f"Bearer {farm.join_key}"},
+        json={"name": name, "software": software, **kw},
+        timeout=60,
+    )
+    r.raise_for_status()
+    return str(r.json()["token"])
 
 
 def check(farm: Farm, filled: Filled) -> dict[str, Any]:
@@ -512,6 +551,7 @@ def main() -> int:
     p.add_argument("--frames", type=int, default=1_000_000)
     p.add_argument("--big-task", type=int, default=10_000)
     args = p.parse_args()
+    exit_on_sigterm()
     with Farm(args.db) as farm:
         filled = fill(
             farm, tasks=args.tasks, others=args.others, frames=args.frames, big_task=args.big_task
