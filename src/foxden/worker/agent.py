@@ -217,6 +217,12 @@ class Agent:
                 self._release(leases)
                 return
             if leases:
+                log.info(
+                    "claimed %d lease(s) for %d idle slot(s) in one request",
+                    len(leases),
+                    wanted,
+                    extra={"event": "claimed"},
+                )
                 self.handoff.give(leases[:wanted])
                 self._release(leases[wanted:])  # more than asked for: not ours to keep
                 continue
@@ -245,7 +251,16 @@ class Agent:
             log.exception("slot %d: lease %s failed", index, lease.get("lease_id"))
         following = run.next_leases or []
         self._release(following[1:])  # one was asked for: any more are not this slot's
-        return following[0] if following else None
+        if not following:
+            return None
+        log.info(
+            "slot %d: lease %d came with the last report of lease %d",
+            index,
+            following[0]["lease_id"],
+            lease["lease_id"],
+            extra={"event": "lease_chained"},
+        )
+        return following[0]
 
     def _release(self, leases: list[LeaseOut]) -> None:
         """Give back leases this worker will not start."""
