@@ -55,7 +55,7 @@ CANDIDATE_TASKS: TextClause = text(
     "WHERE n_running > 0 GROUP BY account_id) "
     "SELECT * FROM ("
     "SELECT tasks.id, tasks.chunk_size, tasks.options, tasks.submit_time, tasks.band, "
-    "tasks.priority, tasks.account_id, accounts.share, "
+    "tasks.priority, tasks.account_id, tasks.target_chunk_seconds, accounts.share, "
     "CAST(COALESCE(running.n, 0) AS FLOAT) / accounts.share AS load, "
     f"{_ROOM} AS room "
     "FROM tasks JOIN accounts ON accounts.id = tasks.account_id "

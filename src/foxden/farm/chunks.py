@@ -17,6 +17,13 @@ from sqlalchemy import Connection, text
 from foxden.core.states import FrameStatus
 from foxden.errors import BadRequest
 
+
+class Unread:
+    """The type of `UNREAD`: a value the caller did not read (`claim_size`)."""
+
+
+UNREAD = Unread()
+
 #: the cap of an adaptive task's chunks when its submitter gave no chunk size
 MAX_ADAPTIVE_CHUNK = 100
 
@@ -42,11 +49,19 @@ def fitting(target_seconds: float, mean_seconds: float | None, cap: int) -> int:
 
 
 def claim_size(
-    conn: Connection, task_id: int, chunk_size: int, max_frames: int | None = None
+    conn: Connection,
+    task_id: int,
+    chunk_size: int,
+    max_frames: int | None = None,
+    target: float | Unread | None = UNREAD,
 ) -> int:
-    """The number of frames a claim of `task_id` takes now (the worker's `max_frames` caps it)."""
+    """The number of frames a claim of `task_id` takes now (the worker's `max_frames` caps it).
+
+    `target` is the task's `target_chunk_seconds` when the caller read it already (the claim's
+    candidate query does), else it is read here."""
     cap = chunk_size if max_frames is None else min(chunk_size, max_frames)
-    target = conn.execute(_TARGET, {"task_id": task_id}).scalar()
+    if isinstance(target, Unread):
+        target = conn.execute(_TARGET, {"task_id": task_id}).scalar()
     if target is None or cap <= 1:
         return max(1, cap)
     mean = conn.execute(_MEAN_FRAME_TIME, {"task_id": task_id}).scalar()

@@ -13,15 +13,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, text, update
 
 from foxden.core.states import TaskStatus
 from foxden.db.schema import task_dependencies, tasks
 from foxden.errors import BadRequest, NotFound
+from foxden.farm import wakeups
 
 MAX_DEPENDENCIES = 100
 #: statuses of a dependency that block its dependents (they would wait forever)
 BLOCKING = (TaskStatus.FAILED.value, TaskStatus.ABORTED.value)
+# the waiting frames of tasks `:ids` whose every dependency is done (a dependency just done)
+_UNBLOCKED_FRAMES = text(
+    "SELECT COALESCE(SUM(t.n_waiting), 0) FROM tasks AS t WHERE t.id IN :ids AND t.n_waiting > 0 "
+    "AND NOT EXISTS (SELECT 1 FROM task_dependencies AS dep "
+    "JOIN tasks AS needed ON needed.id = dep.depends_on "
+    f"WHERE dep.task_id = t.id AND needed.status <> '{TaskStatus.DONE.value}')"
+).bindparams(bindparam("ids", expanding=True))
 
 
 def checked(conn: Connection, account_id: int, ids: Sequence[Any]) -> list[int]:
@@ -67,9 +75,10 @@ def record(conn: Connection, task_id: int, depends_on: Sequence[int]) -> None:
     update_reasons(conn, [task_id])
 
 
-def refresh(conn: Connection, task_id: int) -> None:
+def refresh(conn: Connection, task_id: int, *, done: bool = False) -> None:
     """The status of `task_id` changed: set again the blocked reason of the tasks that wait
-    for it (one indexed query when none does)."""
+    for it (one indexed query when none does). `done`: it is done now, so claims waiting for
+    work are woken for the frames of the dependents it was the last to hold back."""
     waiting = list(
         conn.execute(
             select(task_dependencies.c.task_id).where(task_dependencies.c.depends_on == task_id)
@@ -77,6 +86,10 @@ def refresh(conn: Connection, task_id: int) -> None:
     )
     if waiting:
         update_reasons(conn, waiting)
+    if waiting and done:
+        frames = int(conn.execute(_UNBLOCKED_FRAMES, {"ids": waiting}).scalar() or 0)
+        if frames:
+            wakeups.on_commit(conn, frames)
 
 
 def reason(rows: Sequence[Any]) -> str:

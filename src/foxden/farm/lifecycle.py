@@ -199,7 +199,8 @@ def bump_counts(conn: Connection, task_id: int, deltas: Mapping[FrameStatus, int
         conn.execute(update(tasks).where(tasks.c.id == task_id).values(**fix))
     if "status" in fix:
         events.task_status(conn, task_id, status.value)  # task_done / task_failed
-        dependencies.refresh(conn, task_id)  # the tasks waiting for it: blocked, or no longer
+        # the tasks waiting for it: blocked, or no longer (and woken when it is done)
+        dependencies.refresh(conn, task_id, done=status is TaskStatus.DONE)
         if status is TaskStatus.DONE:
             movies.task_done(conn, task_id)  # its movie task gets its frames; a movie is filed
     return status.value

@@ -27,7 +27,7 @@ from foxden.db.schema import (
     tasks,
 )
 from foxden.errors import Forbidden, LeaseLost, Unauthorized
-from foxden.farm import candidates, chunks, failure_memory, lifecycle, limits, proofs
+from foxden.farm import candidates, chunks, failure_memory, lifecycle, limits, proofs, wakeups
 from foxden.farm import logs as frame_log
 from foxden.farm.caches import Payload, PayloadCache
 from foxden.farm.failure_memory import FailurePolicy
@@ -88,9 +88,14 @@ _LEASE_TERMS = text(
     "LEFT JOIN projects ON projects.id = tasks.project_id WHERE tasks.id = :task_id"
 )
 # Lock order on PostgreSQL, everywhere: the task row, then lease rows, then frame rows.
+# `limited`: the task takes a limit (its frames ending free room for other tasks: a wake-up)
 _LEASE_OF_WORKER_SQL = (
-    "SELECT leases.id, leases.task_id, leases.state, leases.reason, tasks.max_attempts, tasks.account_id "
-    "FROM leases JOIN tasks ON tasks.id = leases.task_id WHERE leases.id = :lease_id AND leases.worker_id = :worker_id"
+    "SELECT leases.id, leases.task_id, leases.state, leases.reason, tasks.max_attempts, "
+    "tasks.account_id, (EXISTS (SELECT 1 FROM task_limits WHERE task_limits.task_id = tasks.id) "
+    "OR EXISTS (SELECT 1 FROM project_limits "
+    "WHERE project_limits.project_id = tasks.project_id)) AS limited "
+    "FROM leases JOIN tasks ON tasks.id = leases.task_id "
+    "WHERE leases.id = :lease_id AND leases.worker_id = :worker_id"
 )
 _LEASE_OF_WORKER_SQLITE = text(_LEASE_OF_WORKER_SQL)
 _LEASE_OF_WORKER_PG = text(_LEASE_OF_WORKER_SQL + " FOR UPDATE OF leases")
@@ -118,20 +123,55 @@ def claim(
     payloads: PayloadCache | None = None,
     policy: FailurePolicy = failure_memory.DEFAULT,
 ) -> LeaseOut | None:
-    """Give `worker` a chunk of frames under a new lease, or None when there is no work for it.
+    """Give `worker` a chunk of frames under a new lease, or None when there is no work for it
+    (`claim_many` for one slot)."""
+    found = claim_many(
+        db,
+        worker,
+        lease_seconds,
+        max_frames,
+        slots=1,
+        heartbeat_seconds=heartbeat_seconds,
+        now=now,
+        payloads=payloads,
+        policy=policy,
+    )
+    return found[0] if found else None
+
+
+def claim_many(
+    db: Database,
+    worker: WorkerInfo,
+    lease_seconds: float,
+    max_frames: int | None = None,
+    *,
+    slots: int = 1,
+    heartbeat_seconds: float,
+    now: float | None = None,
+    payloads: PayloadCache | None = None,
+    policy: FailurePolicy = failure_memory.DEFAULT,
+) -> list[LeaseOut]:
+    """Give `worker` up to `slots` chunks of frames, each under its own lease ([] when there is
+    no work for it), in one write transaction.
 
     This is the core of the scheduler: the best eligible task by the rules of
     `foxden.farm.candidates` (band, then the account furthest below its share, then the
     account's own priority and age; dependencies, limits and failure memory decide what is
     eligible) whose required tags the worker carries gives its waiting frames in claim order
     (`frames.seq`), up to the task's chunk size and the room its limits leave. Frames whose last
-    attempt failed on this worker are left to others unless nothing else is eligible. An idle
-    claim (nothing eligible, the worker idle and seen within SEEN_EVERY) is a read-only query;
-    otherwise one write transaction: `BEGIN IMMEDIATE` on SQLite; on PostgreSQL, frames other workers are claiming
-    are skipped (`SKIP LOCKED`) and a limited task's limits are counted again under their locks.
+    attempt failed on this worker are left to others unless nothing else is eligible. Each
+    further slot is served the same way, the accounts' loads counting the frames just taken
+    (so one claim for several slots shares them out as several claims would).
+
+    An idle claim (nothing eligible, the worker idle and seen within SEEN_EVERY) is a read-only
+    query. Otherwise one write transaction, which reuses the read's candidates: each pick is
+    checked again under the write's locks (the frames still waiting, the limits' room counted
+    again), so a candidate that changed meanwhile just gives nothing. `BEGIN IMMEDIATE` on
+    SQLite; on PostgreSQL, frames other workers are claiming are skipped (`SKIP LOCKED`) and a
+    limited task's limits are counted under their locks.
     """
-    if not worker.software_keys:
-        return None
+    if not worker.software_keys or slots < 1:
+        return []
     now = time.time() if now is None else now
     params = {
         "keys": list(worker.software_keys),
@@ -140,42 +180,84 @@ def claim(
     }
     with db.read() as conn:  # an idle poll: a read-only query, no write transaction
         found = conn.execute(candidates.CANDIDATE_TASKS, params).all()
-        if not [c for c in found if _tags(c.options) <= worker.tags] and _seen_lately(
-            conn, worker.id, now
-        ):
-            return None
+        eligible = [_Candidate(c) for c in found if _tags(c.options) <= worker.tags]
+        if not eligible and _seen_lately(conn, worker.id, now):
+            return []
+    out: list[LeaseOut] = []
     with db.write(durable=False) as conn:
-        found = conn.execute(candidates.CANDIDATE_TASKS, params).all()
-        eligible = [cand for cand in found if _tags(cand.options) <= worker.tags]
-        for avoid, cand in [(avoid, c) for avoid in (True, False) for c in eligible]:
-            picked = _take(conn, cand, worker.id, avoid, max_frames)
+        while len(out) < slots and eligible:
+            got = _claim_one(conn, eligible, worker.id, max_frames, now, lease_seconds)
+            if got is None:
+                break
+            cand, lease_id, numbers = got
+            out.append(
+                _lease_payload(
+                    conn,
+                    cand.id,
+                    cand.row.submit_time,
+                    payloads,
+                    lease_id=lease_id,
+                    lease_seconds=lease_seconds,
+                    heartbeat_seconds=heartbeat_seconds,
+                    numbers=numbers,
+                )
+            )
+        _admit(conn, worker.id, WorkerState.BUSY if out else WorkerState.IDLE, now)
+    return out
+
+
+class _Candidate:
+    """A task of the read's candidate query, with its account's load as this claim moves it."""
+
+    __slots__ = ("id", "load", "row")
+
+    def __init__(self, row: Any) -> None:
+        self.row = row
+        self.id = int(row.id)
+        self.load = float(row.load)
+
+    def rank(self) -> tuple[Any, ...]:
+        """The candidate query's order (`candidates.CANDIDATE_TASKS`)."""
+        r = self.row
+        return (-r.band, self.load, -r.share, r.account_id, -r.priority, self.id)
+
+
+def _claim_one(
+    conn: Connection,
+    eligible: list[_Candidate],
+    worker_id: int,
+    max_frames: int | None,
+    now: float,
+    lease_seconds: float,
+) -> tuple[_Candidate, int, list[int]] | None:
+    """Take one chunk of the best candidate that still gives frames under a new lease: its
+    candidate, the lease and the frame numbers (None when none gives any). A candidate that
+    gives nothing is dropped from `eligible`; the accounts' loads count the frames taken."""
+    eligible.sort(key=_Candidate.rank)
+    for avoid in (True, False):
+        for cand in list(eligible):
+            picked = _take(conn, cand.row, worker_id, avoid, max_frames)
             if not picked:
+                if not avoid:
+                    eligible.remove(cand)
                 continue
             lease_id = int(
                 conn.execute(
                     _NEW_LEASE,
                     {
-                        "worker_id": worker.id,
+                        "worker_id": worker_id,
                         "task_id": cand.id,
                         "now": now,
                         "expires": now + lease_seconds,
                     },
                 ).scalar_one()
             )
-            ids = [p.id for p in picked]
-            lifecycle.claim_frames(conn, cand.id, ids, lease_id, worker.id, now)
-            _admit(conn, worker.id, WorkerState.BUSY, now)
-            return _lease_payload(
-                conn,
-                cand.id,
-                cand.submit_time,
-                payloads,
-                lease_id=lease_id,
-                lease_seconds=lease_seconds,
-                heartbeat_seconds=heartbeat_seconds,
-                numbers=[p.number for p in picked],
-            )
-        _admit(conn, worker.id, WorkerState.IDLE, now)
+            lifecycle.claim_frames(conn, cand.id, [p.id for p in picked], lease_id, worker_id, now)
+            share = float(cand.row.share) or 1.0
+            for other in eligible:
+                if other.row.account_id == cand.row.account_id:
+                    other.load += len(picked) / share
+            return cand, lease_id, [p.number for p in picked]
     return None
 
 
@@ -203,16 +285,24 @@ def _take(
 ) -> list[Any]:
     """The candidate's waiting frames this claim takes (locked), or [] to try the next one.
 
-    A limited task on PostgreSQL runs in a savepoint: when its limits leave no room once
-    counted under their locks, rolling it back lets go of the task's and the limits' rows.
+    A limited task's room is counted again in the write transaction (the read's may be
+    stale): on SQLite before the pick (the claim holds the write lock); on PostgreSQL after it,
+    under the limits' row locks, in a savepoint: when its limits leave no room, rolling it back
+    lets go of the task's and the limits' rows.
     """
     limited = cand.room is not None
     postgres = conn.dialect.name == "postgresql"
     savepoint = conn.begin_nested() if limited and postgres else None
     lifecycle.lock_task(conn, cand.id)
-    size = chunks.claim_size(conn, cand.id, cand.chunk_size, max_frames)
-    if limited:
-        size = min(size, int(cand.room))
+    size = chunks.claim_size(conn, cand.id, cand.chunk_size, max_frames, cand.target_chunk_seconds)
+    if limited and postgres:
+        size = min(size, int(cand.room))  # counted again under the limits' locks below
+    if limited and not postgres:
+        room = limits.locked_room(conn, cand.id)
+        if room is not None:
+            size = min(size, room)
+        if size <= 0:
+            return []
     pick = candidates.WAITING_FRAMES_PG if postgres else candidates.WAITING_FRAMES_SQLITE
     picked = list(
         conn.execute(
@@ -416,6 +506,9 @@ def report(
             conn.execute(_END_LEASE, {"state": LeaseState.DONE.value, "lease_id": lease_id})
         _admit(conn, worker_id, WorkerState.BUSY, now, done=bool(verdicts.done))
         _apply_verdicts(conn, lease, locked, verdicts)
+        ended = len(verdicts.done) + len(verdicts.failed)
+        if ended and lease.limited:  # room under its limits: claims waiting for work may use it
+            wakeups.on_commit(conn, ended)
         disabled = failure_memory.note_failures(
             conn,
             worker_id,

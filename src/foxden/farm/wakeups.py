@@ -73,8 +73,9 @@ class WorkSignal:
         try:
             await asyncio.wait_for(asyncio.shield(fut), timeout)
         except TimeoutError:
-            fut.cancel()  # a later wake-up skips it
             return False
+        finally:
+            fut.cancel()  # timed out or cancelled: a later wake-up skips it
         return True
 
 

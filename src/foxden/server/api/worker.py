@@ -10,9 +10,20 @@ from starlette.concurrency import run_in_threadpool
 
 from foxden.errors import BlobDamaged, NotFound, PayloadTooLarge
 from foxden.farm import proofs, scheduler, tasks, workers
-from foxden.farm.failure_memory import FailurePolicy
+from foxden.farm.scheduler import WorkerInfo
 from foxden.server.api.deps import FarmDep, WorkerDep
 from foxden.server.api.responses import binary
+from foxden.server.api.worker_routes import (
+    LeanRoute,
+    body_of,
+    claim_now,
+    claim_waiting,
+    failure_policy,
+    farm_of,
+    lease_id_of,
+    served_by,
+    worker_of,
+)
 from foxden.server.bodies import drain
 from foxden.server.context import Farm
 from foxden.server.credentials import bearer
@@ -20,6 +31,7 @@ from foxden.store.blobs import check_hash
 from foxden.wire.fields import MAX_INT32
 from foxden.wire.worker import (
     ClaimIn,
+    ClaimsOut,
     HeartbeatIn,
     HeartbeatOut,
     LeaseOut,
@@ -31,7 +43,7 @@ from foxden.wire.worker import (
     WorkerRegister,
 )
 
-router = APIRouter(prefix="/api/worker", tags=["worker"])
+router = APIRouter(prefix="/api/worker", tags=["worker"], route_class=LeanRoute)
 LeaseId = Annotated[int, Path(ge=1, le=MAX_INT32, description="a lease of this worker")]
 
 
@@ -54,6 +66,19 @@ def register(body: WorkerRegister, request: Request, farm: FarmDep) -> Registere
     )
 
 
+_SERVED_LEAN = "served by its lean handler (worker_routes.LeanRoute): this signature documents it"
+
+
+async def _claim(request: Request) -> Response:
+    farm = farm_of(request)
+    worker = await worker_of(request, farm)
+    body = await body_of(request, ClaimIn)
+    leases = await claim_waiting(request, farm, worker, body, 1)
+    if not leases:
+        return Response(status_code=204)
+    return JSONResponse(leases[0])  # plain JSON: this is the hot path, nothing to convert
+
+
 @router.post(
     "/claim",
     response_model=None,
@@ -62,31 +87,81 @@ def register(body: WorkerRegister, request: Request, farm: FarmDep) -> Registere
         204: {"description": "No work for this worker now: ask again later."},
     },
 )
-def claim(body: ClaimIn, farm: FarmDep, worker: WorkerDep) -> Response:
-    """Ask for work: 200 with a lease, 204 when there is none for this worker, 403 while the
-    worker waits for an administrator's approval, 401 once it is revoked."""
-    lease = scheduler.claim(
-        farm.db,
-        worker,
-        farm.settings.lease_seconds,
-        body.max_frames,
-        heartbeat_seconds=farm.settings.heartbeat_seconds,
-        payloads=farm.payloads,
-        policy=_failure_policy(farm),
-    )
-    if lease is None:
+@served_by(_claim)
+def claim(body: ClaimIn, worker: WorkerDep) -> Response:
+    """Ask for work: 200 with a lease, 204 when there is none for this worker (after waiting
+    up to `wait` seconds for some), 403 while the worker waits for an administrator's
+    approval, 401 once it is revoked."""
+    raise AssertionError(_SERVED_LEAN)
+
+
+async def _claims(request: Request) -> Response:
+    farm = farm_of(request)
+    worker = await worker_of(request, farm)
+    body = await body_of(request, ClaimIn)
+    leases = await claim_waiting(request, farm, worker, body, body.slots)
+    if not leases:
         return Response(status_code=204)
-    return JSONResponse(lease)  # plain JSON: this is the hot path, nothing to convert
+    reply: ClaimsOut = {"leases": leases}
+    return JSONResponse(reply)
+
+
+@router.post(
+    "/claims",
+    response_model=None,
+    responses={
+        200: {"model": ClaimsOut, "description": "Up to `slots` leases, each on frames of a task."},
+        204: {"description": "No work for this worker now: ask again later."},
+    },
+)
+@served_by(_claims)
+def claims(body: ClaimIn, worker: WorkerDep) -> Response:
+    """Ask for work for up to `slots` slots at once: 200 with the leases (one chunk each,
+    possibly several of one task), 204 when there is none (after waiting up to `wait`
+    seconds for some), 403 while the worker waits for approval, 401 once it is revoked."""
+    raise AssertionError(_SERVED_LEAN)
+
+
+async def _heartbeat(request: Request) -> Response:
+    farm = farm_of(request)
+    lease_id = lease_id_of(request)
+    worker = await worker_of(request, farm)
+    body = await body_of(request, HeartbeatIn)
+    reply = await run_in_threadpool(
+        scheduler.heartbeat,
+        farm.db,
+        worker.id,
+        lease_id,
+        farm.settings.lease_seconds,
+        body.progress,
+        body.logs,
+    )
+    return JSONResponse(reply)
 
 
 @router.post("/leases/{lease_id}/heartbeat")
-def heartbeat(
-    lease_id: LeaseId, body: HeartbeatIn, farm: FarmDep, worker: WorkerDep
-) -> HeartbeatOut:
+@served_by(_heartbeat)
+def heartbeat(lease_id: LeaseId, body: HeartbeatIn, worker: WorkerDep) -> HeartbeatOut:
     """Extend the lease, send progress and logs; the reply says 'continue' or 'stop'."""
-    return scheduler.heartbeat(
-        farm.db, worker.id, lease_id, farm.settings.lease_seconds, body.progress, body.logs
+    raise AssertionError(_SERVED_LEAN)
+
+
+def _report_and_claim(farm: Farm, worker: WorkerInfo, lease_id: int, body: ReportIn) -> ReportOut:
+    reply = scheduler.report(
+        farm.db, worker.id, lease_id, body.results, policy=failure_policy(farm)
     )
+    if body.claim is not None:  # the next work, after the report's transaction; never held
+        reply["leases"] = claim_now(farm, worker, body.claim, body.claim.slots)
+    return reply
+
+
+async def _report(request: Request) -> Response:
+    farm = farm_of(request)
+    lease_id = lease_id_of(request)
+    worker = await worker_of(request, farm)
+    body = await body_of(request, ReportIn)
+    reply = await run_in_threadpool(_report_and_claim, farm, worker, lease_id, body)
+    return JSONResponse(reply)
 
 
 @router.post(
@@ -94,25 +169,16 @@ def heartbeat(
     response_model=None,
     responses={200: {"model": ReportOut, "description": "The frames taken and those refused."}},
 )
-def report(lease_id: LeaseId, body: ReportIn, farm: FarmDep, worker: WorkerDep) -> Response:
-    """Report frames done (outputs uploaded first, for this lease) or failed.
+@served_by(_report)
+def report(lease_id: LeaseId, body: ReportIn, worker: WorkerDep) -> Response:
+    """Report frames done (outputs uploaded first, for this lease) or failed; with `claim`,
+    ask for the next work in the same request (the reply's `leases`, [] when there is none;
+    never held open).
 
     422 naming the frame, nothing of the report applied, if an output or thumbnail is not a
     blob this worker uploaded for this lease or its size is not the uploaded size.
     """
-    return JSONResponse(
-        scheduler.report(farm.db, worker.id, lease_id, body.results, policy=_failure_policy(farm))
-    )
-
-
-def _failure_policy(farm: Farm) -> FailurePolicy:
-    """The server's settings of failure memory (farm/failure_memory.py)."""
-    settings = farm.settings
-    return FailurePolicy(
-        task_failures=settings.worker_task_failures,
-        flag_streak=settings.worker_failure_streak,
-        disable_flagged=settings.disable_flagged_workers,
-    )
+    raise AssertionError(_SERVED_LEAN)
 
 
 @router.post("/leases/{lease_id}/release")

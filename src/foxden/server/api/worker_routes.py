@@ -1,0 +1,184 @@
+"""The lean serving of the worker protocol's hot routes (claim, claims, heartbeat, report).
+
+A render node calls these several times a second, so each request is served by a plain async
+handler instead of FastAPI's dependency solving: the worker's token is checked in the token
+cache on the event loop (the database only on a miss, in the thread pool), the body is parsed
+by its pydantic model directly, all database work is one `run_in_threadpool` call, and the
+reply is JSON written once. The routes keep their FastAPI declarations, which document them
+(docs/openapi.json): `LeanRoute` serves a declared route with the handler `served_by` names.
+Bad bodies and paths get the same 422 as every other route (`RequestValidationError`).
+
+A claim may wait for work (`ClaimIn.wait`, long poll, `claim_waiting`): it holds no thread and
+no database connection while it waits on the farm's `WorkSignal`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from foxden.farm import scheduler, wakeups, workers
+from foxden.farm.failure_memory import FailurePolicy
+from foxden.farm.scheduler import WorkerInfo
+from foxden.farm.secrets import hash_secret
+from foxden.server.context import Farm
+from foxden.server.credentials import bearer
+from foxden.wire.fields import MAX_INT32
+from foxden.wire.worker import ClaimIn, LeaseOut
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+M = TypeVar("M", bound=BaseModel)
+E = TypeVar("E", bound=Callable[..., Any])
+
+#: seconds between the checks of a waiting claim's worker (revoked meanwhile: 401)
+STANDING_EVERY = 5.0
+
+_LEASE_ID: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=1, le=MAX_INT32)])
+
+
+class LeanRoute(APIRoute):
+    """A route served by the handler its endpoint names with `served_by`, if any; the endpoint's
+    signature still documents it (OpenAPI)."""
+
+    def get_route_handler(self) -> Handler:
+        lean: Handler | None = getattr(self.endpoint, "lean_handler", None)
+        return lean if lean is not None else super().get_route_handler()
+
+
+def served_by(handler: Handler) -> Callable[[E], E]:
+    """Mark a declared endpoint as served by `handler` (see `LeanRoute`)."""
+
+    def mark(endpoint: E) -> E:
+        endpoint.lean_handler = handler  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark
+
+
+def farm_of(request: Request) -> Farm:
+    """The farm this app serves."""
+    farm: Farm = request.app.state.farm
+    return farm
+
+
+async def worker_of(request: Request, farm: Farm) -> WorkerInfo:
+    """The worker whose token is the bearer token: from the token cache when it was checked
+    a few seconds ago, else read in the thread pool (`workers.authenticate`)."""
+    token = bearer(request)
+    if token:
+        cached = farm.tokens.get(hash_secret(token))
+        if cached is not None:
+            return cached
+    return await run_in_threadpool(workers.authenticate, farm.db, token, farm.tokens)
+
+
+async def body_of(request: Request, model: type[M]) -> M:
+    """The request's JSON body as `model` (422 as FastAPI words it when it is not one)."""
+    raw = await request.body()
+    if not raw:
+        raise RequestValidationError(
+            [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
+        )
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise _invalid("body", exc) from None
+
+
+def lease_id_of(request: Request) -> int:
+    """The `{lease_id}` of the path: a lease number (422 otherwise)."""
+    try:
+        return _LEASE_ID.validate_python(request.path_params["lease_id"])
+    except ValidationError as exc:
+        raise _invalid("path", exc, "lease_id") from None
+
+
+def _invalid(where: str, exc: ValidationError, *names: str) -> RequestValidationError:
+    return RequestValidationError(
+        [
+            {**e, "loc": (where, *names, *e["loc"])}
+            for e in exc.errors(include_url=False, include_context=False)
+        ]
+    )
+
+
+def failure_policy(farm: Farm) -> FailurePolicy:
+    """The server's settings of failure memory (farm/failure_memory.py)."""
+    settings = farm.settings
+    return FailurePolicy(
+        task_failures=settings.worker_task_failures,
+        flag_streak=settings.worker_failure_streak,
+        disable_flagged=settings.disable_flagged_workers,
+    )
+
+
+def claim_now(farm: Farm, worker: WorkerInfo, body: ClaimIn, slots: int) -> list[LeaseOut]:
+    """Up to `slots` leases for `worker` now, without waiting (runs in the thread pool)."""
+    return scheduler.claim_many(
+        farm.db,
+        worker,
+        farm.settings.lease_seconds,
+        body.max_frames,
+        slots=slots,
+        heartbeat_seconds=farm.settings.heartbeat_seconds,
+        payloads=farm.payloads,
+        policy=failure_policy(farm),
+    )
+
+
+async def claim_waiting(
+    request: Request, farm: Farm, worker: WorkerInfo, body: ClaimIn, slots: int
+) -> list[LeaseOut]:
+    """Claim up to `slots` leases; when there is no work and the claim may wait, hold it open
+    up to min(`body.wait`, `claim_wait_seconds`) and claim again each time work appears.
+
+    The signal's generation is read before each query, so work committed during the query
+    wakes the wait at once. A woken claim that gets work passes the turn to the next waiter
+    (`farm.wakeups`). [] at the timeout, or when the client went away; every
+    `STANDING_EVERY` seconds the worker's token is checked again (401 once it is revoked).
+    """
+    signal = wakeups.signal_of(farm.db)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + min(body.wait, farm.settings.claim_wait_seconds)
+    woken = False
+    gone: asyncio.Task[None] | None = None
+    try:
+        while True:
+            generation = signal.generation
+            leases = await run_in_threadpool(claim_now, farm, worker, body, slots)
+            if leases:
+                if woken:
+                    wakeups.work_appeared(farm.db, 1)
+                return leases
+            woken = False
+            while not woken:
+                left = deadline - loop.time()
+                if left <= 0:
+                    return []
+                gone = gone or asyncio.ensure_future(_disconnected(request))
+                waiter = asyncio.ensure_future(
+                    signal.wait(min(left, STANDING_EVERY), since=generation)
+                )
+                await asyncio.wait({waiter, gone}, return_when=asyncio.FIRST_COMPLETED)
+                if gone.done():
+                    waiter.cancel()
+                    return []  # nobody is there to read the answer
+                woken = waiter.result()
+                if not woken:
+                    await worker_of(request, farm)  # revoked meanwhile: 401
+    finally:
+        if gone is not None:
+            gone.cancel()
+
+
+async def _disconnected(request: Request) -> None:
+    """Return once the client closes the connection (its body was read already)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
