@@ -90,12 +90,14 @@ def transition(
     retry: bool = True,
     values: Mapping[int, Mapping[str, Any]] | None = None,
     common: Mapping[str, Any] | None = None,
+    known: usage.Known | None = None,
 ) -> list[int]:
     """Apply `event` to frames of `task_id` (selected by `where`, or `rows` already locked).
 
     Returns the moved frame numbers. `values` gives extra column values per frame id (all
     frames given values must share the same columns), `common` values for every moved frame.
     `retry` false fails frames at once on FAIL (a deterministic failure, see `target`).
+    `known`: the task and worker as the caller read them (`usage.record` reads nothing then).
     """
     if rows is None:
         of_task = frames.c.task_id == task_id
@@ -104,7 +106,7 @@ def transition(
     if not rows:
         return []
     now = time.time()
-    usage.record(conn, task_id, event, rows, values, now)  # the attempts this event ends
+    usage.record(conn, task_id, event, rows, values, now, known)  # the attempts it ends
     groups: dict[FrameStatus, list[Any]] = {}
     deltas: Counter[FrameStatus] = Counter()
     for r in rows:

@@ -27,7 +27,16 @@ from foxden.db.schema import (
     tasks,
 )
 from foxden.errors import Forbidden, LeaseLost, Unauthorized
-from foxden.farm import candidates, chunks, failure_memory, lifecycle, limits, proofs, wakeups
+from foxden.farm import (
+    candidates,
+    chunks,
+    failure_memory,
+    lifecycle,
+    limits,
+    proofs,
+    usage,
+    wakeups,
+)
 from foxden.farm import logs as frame_log
 from foxden.farm.caches import Payload, PayloadCache
 from foxden.farm.failure_memory import FailurePolicy
@@ -70,6 +79,10 @@ _WORKER_SEEN_DONE = text(
     "UPDATE workers SET status = :status, last_seen = :now, failure_streak = 0 "
     + _WORKER_SEEN_WHERE
 )
+# a report's: the same, with what its usage rows need of the worker (`usage.Known`)
+_MACHINE = " RETURNING cores, slots, gpus"
+_WORKER_SEEN_MACHINE = text(_WORKER_SEEN.text + _MACHINE)
+_WORKER_SEEN_DONE_MACHINE = text(_WORKER_SEEN_DONE.text + _MACHINE)
 _WORKER_STANDING = text("SELECT status, approved FROM workers WHERE id = :worker_id")
 # an idle claim's check that the worker's row needs no write (see `_seen_lately`)
 _WORKER_SEEN_AT = text("SELECT status, approved, last_seen FROM workers WHERE id = :worker_id")
@@ -91,7 +104,7 @@ _LEASE_TERMS = text(
 # `limited`: the task takes a limit (its frames ending free room for other tasks: a wake-up)
 _LEASE_OF_WORKER_SQL = (
     "SELECT leases.id, leases.task_id, leases.state, leases.reason, tasks.max_attempts, "
-    "tasks.account_id, (EXISTS (SELECT 1 FROM task_limits WHERE task_limits.task_id = tasks.id) "
+    "tasks.account_id, tasks.project_name, tasks.options, (EXISTS (SELECT 1 FROM task_limits WHERE task_limits.task_id = tasks.id) "
     "OR EXISTS (SELECT 1 FROM project_limits "
     "WHERE project_limits.project_id = tasks.project_id)) AS limited "
     "FROM leases JOIN tasks ON tasks.id = leases.task_id "
@@ -381,6 +394,23 @@ def _admit(
     )
 
 
+def _admit_report(conn: Connection, worker_id: int, now: float, *, done: bool) -> Any:
+    """`_admit` for a report (the worker busy), returning the worker's cores, slots and GPUs."""
+    row = conn.execute(
+        _WORKER_SEEN_DONE_MACHINE if done else _WORKER_SEEN_MACHINE,
+        {"status": WorkerState.BUSY.value, "now": now, "worker_id": worker_id},
+    ).first()
+    if row is None:
+        _admit(conn, worker_id, WorkerState.BUSY, now)  # refuses it: revoked or not approved
+    return row
+
+
+def _json_list(value: Any) -> list[Any]:
+    """A JSON list column read by a text statement (its text on SQLite)."""
+    parsed = json.loads(value or "[]") if isinstance(value, str) else value
+    return list(parsed or [])
+
+
 def _task_payload(
     conn: Connection, task_id: int, submit_time: float, payloads: PayloadCache | None
 ) -> Payload:
@@ -504,8 +534,17 @@ def report(
             frame_log.append(conn, frame_id, attempt, text, now)
         if len(verdicts.accepted) == len(running) and lease.state == LeaseState.ACTIVE:
             conn.execute(_END_LEASE, {"state": LeaseState.DONE.value, "lease_id": lease_id})
-        _admit(conn, worker_id, WorkerState.BUSY, now, done=bool(verdicts.done))
-        _apply_verdicts(conn, lease, locked, verdicts)
+        machine = _admit_report(conn, worker_id, now, done=bool(verdicts.done))
+        known = usage.Known(
+            account_id=lease.account_id,
+            project_name=lease.project_name,
+            options=lease.options,
+            worker_id=worker_id,
+            cores=int(machine.cores),
+            slots=int(machine.slots),
+            gpus=len(_json_list(machine.gpus)),
+        )
+        _apply_verdicts(conn, lease, locked, verdicts, known)
         ended = len(verdicts.done) + len(verdicts.failed)
         if ended and lease.limited:  # room under its limits: claims waiting for work may use it
             wakeups.on_commit(conn, ended)
@@ -566,7 +605,9 @@ def _judge(
     verdicts.accepted.append(res.frame)
 
 
-def _apply_verdicts(conn: Connection, lease: Any, locked: Any, verdicts: _Verdicts) -> None:
+def _apply_verdicts(
+    conn: Connection, lease: Any, locked: Any, verdicts: _Verdicts, known: usage.Known
+) -> None:
     """Finish the frames reported done and fail those reported failed (the state machine's
     FINISH and FAIL events): a transient failure is retried while attempts are left, a
     deterministic one (`foxden.core.failures.retried`) fails its frame at once."""
@@ -578,6 +619,7 @@ def _apply_verdicts(conn: Connection, lease: Any, locked: Any, verdicts: _Verdic
             rows=[r for r in locked if r.id in verdicts.done],
             values=verdicts.done,
             common={"error": "", "failure_category": None},
+            known=known,
         )
     for retry in (True, False):
         ids = {
@@ -594,6 +636,7 @@ def _apply_verdicts(conn: Connection, lease: Any, locked: Any, verdicts: _Verdic
                 max_attempts=lease.max_attempts,
                 retry=retry,
                 values={i: verdicts.failed[i] for i in ids},
+                known=known,
             )
 
 

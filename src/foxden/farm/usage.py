@@ -15,6 +15,7 @@ Rows have no foreign keys: they stay when the task, worker or account is deleted
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,20 @@ from foxden.farm.estimates import core_seconds
 GroupBy = Literal["account", "project", "task"]
 
 
+@dataclass(frozen=True)
+class Known:
+    """What a caller read already of the task and of the one worker whose lease ends the
+    attempts (a report): `record` then reads nothing."""
+
+    account_id: int
+    project_name: str
+    options: Any  # the task's options (a dict, or its JSON text)
+    worker_id: int
+    cores: int
+    slots: int
+    gpus: int  # how many
+
+
 def record(
     conn: Connection,
     task_id: int,
@@ -39,14 +54,19 @@ def record(
     rows: Sequence[Any],
     values: Mapping[int, Mapping[str, Any]] | None,
     now: float,
+    known: Known | None = None,
 ) -> None:
-    """Record one usage row per attempt of `rows` (frames about to move) that `event` ends."""
+    """Record one usage row per attempt of `rows` (frames about to move) that `event` ends;
+    `known`: the task and the worker of every row, as the caller read them."""
     if event is Event.RELEASE:
         return
     ended = [r for r in rows if r.status == FrameStatus.RUNNING.value]
     if not ended:
         return
-    # one statement for the task and each frame's worker (the report's hot path)
+    if known is not None:
+        _insert(conn, task_id, ended, values, now, known)
+        return
+    # one statement for the task and each frame's worker
     found = conn.execute(
         select(
             frames.c.id,
@@ -97,7 +117,46 @@ def record(
     conn.execute(insert(usage_rows), out)
 
 
+def _insert(
+    conn: Connection,
+    task_id: int,
+    ended: Sequence[Any],
+    values: Mapping[int, Mapping[str, Any]] | None,
+    now: float,
+    known: Known,
+) -> None:
+    """`record`'s rows from what the caller knows (one INSERT, nothing read unless a frame's
+    time must be taken from its chunk)."""
+    given = values or {}
+    timed = all(given.get(r.id, {}).get("render_time") is not None for r in ended)
+    chunk_ends = {} if timed else _chunk_ends(conn, ended)
+    slots = max(known.slots, 1)
+    gpu_job = _uses_gpu(known.options)
+    out = []
+    for r in ended:
+        reported = given.get(r.id, {}).get("render_time")
+        if reported is not None:
+            wall = float(reported)
+        else:
+            wall = max(now - max(r.start_time or now, chunk_ends.get(r.lease_id, 0.0)), 0.0)
+        out.append(
+            {
+                "account_id": known.account_id,
+                "project_name": known.project_name,
+                "task_id": task_id,
+                "frame_number": r.number,
+                "worker_id": known.worker_id,
+                "core_seconds": core_seconds(wall, known.cores, slots),
+                "gpu_seconds": wall * known.gpus / slots if gpu_job else 0.0,
+                "ended_at": now,
+            }
+        )
+    conn.execute(insert(usage_rows), out)
+
+
 def _uses_gpu(options: Any) -> bool:
+    if isinstance(options, str):
+        options = json.loads(options or "{}")
     device = options.get("device") if isinstance(options, dict) else None
     return bool(device) and str(device).upper() != "CPU"
 
