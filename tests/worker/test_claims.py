@@ -13,8 +13,9 @@ import pytest
 
 from foxden.wire.worker import ClaimIn, FrameResult
 from foxden.worker.agent import Agent
+from foxden.worker.handoff import Handoff
 from tests.waiting import wait_until
-from tests.worker.fakefarm import FakeFarm, client_for, fake_agent
+from tests.worker.fakefarm import FakeFarm, client_for, command_lease, fake_agent
 
 # -- the client ----------------------------------------------------------------------------------
 
@@ -224,3 +225,23 @@ def test_a_lease_a_report_brings_during_a_stop_is_released(tmp_path: Path) -> No
 def test_claim_wait_out_of_range_is_refused(tmp_path: Path, claim_wait: float) -> None:
     with pytest.raises(ValueError, match="claim_wait"):
         fake_agent(FakeFarm(), tmp_path, claim_wait=claim_wait)
+
+
+# -- the handoff between the claimer and the slots -----------------------------------------------
+
+
+def test_the_handoff_never_gives_more_leases_than_slots_want() -> None:
+    stop_event = threading.Event()
+    handoff = Handoff(wanted=2)
+    assert handoff.wanted(stop_event) == 2
+    with pytest.raises(ValueError, match="3 leases for 2 idle slot"):
+        handoff.give([command_lease(i, i) for i in range(3)])
+    handoff.give([command_lease(1, 1)])
+    assert handoff.wanted(stop_event) == 1
+    taken = handoff.take(stop_event)
+    assert taken is not None and taken["lease_id"] == 1
+    handoff.give([command_lease(2, 2)])  # got for the second slot, which never takes it
+    stop_event.set()
+    assert handoff.wanted(stop_event) == 0
+    assert [lease["lease_id"] for lease in handoff.leftovers()] == [2]
+    assert handoff.take(stop_event) is None  # a stopping slot takes nothing more
