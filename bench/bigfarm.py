@@ -458,12 +458,18 @@ def _copy_frames(conn: Any, db: str, rows: list[tuple[Any, ...]]) -> None:
 
 
 def submit_probe(
-    farm: Farm, frames: int = 1, name: str = MAIN, project: str = "probe", ensure: bool = True
+    farm: Farm,
+    frames: int = 1,
+    name: str = MAIN,
+    project: str = "probe",
+    ensure: bool = True,
+    user: httpx.Client | None = None,
 ) -> int:
     """Submit a `command` task through the API (with `ensure`, uploading its scene and making
     its project first when they are missing: a worker with `command 1` must have joined
-    before); the benchmarks' simulated workers, which have `command 1`, can take it."""
-    user = farm.user(name)
+    before); the benchmarks' simulated workers, which have `command 1`, can take it. `user`:
+    a client of account `name` to use (default: a new one)."""
+    user = user or farm.user(name)
     if ensure and not any(
         p.get("project_name") == project for p in user.get("/api/projects").json()
     ):
