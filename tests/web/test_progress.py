@@ -1,4 +1,5 @@
-"""What the task pages compute: ETA and core-hour texts, wall times beside render times, summaries, frame rates."""
+"""What the task pages compute: ETA and core-hour texts, wall times beside render times, frame rates
+(a task's failure summary is the farm's own, `TaskOut.failure_summary`: tests/web/test_task_frames.py)."""
 
 from __future__ import annotations
 
@@ -100,20 +101,6 @@ def test_a_frame_card_names_its_worker_and_why_it_failed() -> None:
     )
     assert not progress.frame_view(exr, {}, 0.0).viewable
     assert progress.frame_view(png, {}, 0.0).viewable
-
-
-def test_the_failure_summary_is_the_farms_or_the_commonest_reason() -> None:
-    detail = [
-        _frame(1, "failed", error="out of memory\nmore"),
-        _frame(2, "failed", error="out of memory"),
-        _frame(3, "failed", error="segfault"),
-        _frame(4, "done", error=""),
-    ]
-    task = _task("failed", done=7, failed=3).model_copy(update={"frames_detail": detail})
-    assert progress.failure_summary(task) == "3 of 10 frames failed: out of memory"
-    said = task.model_copy(update={"failure_summary": "3 of 10 frames failed: the farm's words"})
-    assert progress.failure_summary(said) == "3 of 10 frames failed: the farm's words"
-    assert progress.failure_summary(_task(done=1)) == ""
 
 
 def test_the_flipbook_plays_at_the_scenes_rate_else_24() -> None:

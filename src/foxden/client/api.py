@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -50,6 +51,9 @@ from foxden.replies import error_from
 from foxden.retry import RetryableStatus, RetryPolicy, retry_status
 from foxden.tls import Verify, ssl_verify, untrusted_certificate, untrusted_error
 from foxden.version import __version__
+
+#: tasks a page of `Client.iter_tasks` asks for: the most the server gives in one page
+LIST_PAGE_SIZE = 1000
 
 
 def local_path(path: str | os.PathLike[str]) -> str:
@@ -384,18 +388,34 @@ class Client:
         """One page of your tasks, filtered by the vendor's keys (project_name, task_status, ...)."""
         params = {k: v for k, v in filters.items() if v not in (None, "")}
         params.update(page_size=page_size, page_no=page_no, with_frames=str(with_frames).lower())
-        page = self.request("GET", "/api/tasks", params=params)
-        return TaskPage.from_json(page)
+        reply = self.send("GET", "/api/tasks", params=params)
+        return TaskPage.model_validate_json(reply.content)  # read and checked in one pass
 
     def iter_tasks(self, *, with_frames: bool = False, **filters: Any) -> Iterator[Task]:
-        """Every task matching the filters, page after page."""
-        page_no = 1
-        while True:
-            page = self.tasks(page_size=500, page_no=page_no, with_frames=with_frames, **filters)
-            yield from page.items
-            if page_no * page.page_size >= page.total or not page.items:
-                return
-            page_no += 1
+        """Every task matching the filters, once each, in the listing's order: pages of
+        `LIST_PAGE_SIZE`, the next one asked for while the caller reads this one. A task the
+        pages meet twice (a task submitted meanwhile moves the others down a page) is given
+        once."""
+        seen: set[int] = set()
+
+        def page(number: int) -> TaskPage:
+            return self.tasks(
+                page_size=LIST_PAGE_SIZE, page_no=number, with_frames=with_frames, **filters
+            )
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="foxden-pages") as ahead:
+            current = page(1)
+            number = 1
+            while True:
+                last = number * current.page_size >= current.total or not current.items
+                following = None if last else ahead.submit(page, number + 1)
+                for task in current.items:
+                    if task.id not in seen:
+                        seen.add(task.id)
+                        yield task
+                if following is None:
+                    return
+                current, number = following.result(), number + 1
 
     def task(self, task_id: int, *, frames: bool = False) -> Task:
         """One task, with its frames when asked."""

@@ -282,7 +282,7 @@ outputs = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("task_id", ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
-    Column("frame_id", ForeignKey("frames.id", ondelete="SET NULL")),
+    Column("frame_id", ForeignKey("frames.id", ondelete="SET NULL"), index=True),  # 0009
     Column("path", String(1024), nullable=False),
     Column("hash", ForeignKey("blobs.hash"), nullable=False),
     Column("size", BigInteger, nullable=False),

@@ -17,13 +17,14 @@ None before a frame is done.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, case, func, select
 
-from foxden.core.states import ACTIVE, FrameStatus, TaskStatus
+from foxden.core.states import ACTIVE, SETTLED, FrameStatus, TaskStatus
 from foxden.db.schema import frames, workers
 
 
@@ -95,8 +96,28 @@ def estimate(status: str, counts: Mapping[str, int], frame_count: int, m: Measur
 
 
 def measures(conn: Connection, task_ids: Sequence[int]) -> dict[int, Measure]:
-    """The `Measure` of each task among `task_ids` (two queries; tasks with no frame done or
-    running are left out)."""
+    """The `Measure` of each task among `task_ids` (two queries, summed by the database: one row
+    a task, however many frames it has; tasks with no frame done or running are left out)."""
+    return _measures(conn, task_ids, task_ids)
+
+
+def _measures(
+    conn: Connection, done_ids: Sequence[int], running_ids: Sequence[int]
+) -> dict[int, Measure]:
+    """`Measure`s from the done frames of `done_ids` and the running frames of `running_ids`."""
+    done = _done_sums(conn, done_ids)
+    running = _running(conn, running_ids)
+    found: dict[int, Measure] = {}
+    for task_id in sorted(set(done) | set(running)):
+        n, wall, core = done.get(task_id, (0, 0.0, 0.0))
+        claims, progress = running.get(task_id, (0, 0.0))
+        found[task_id] = Measure(n, wall, core, claims, progress)
+    return found
+
+
+def _done_sums(conn: Connection, task_ids: Sequence[int]) -> dict[int, tuple[int, float, float]]:
+    """(done frames, their elapsed time, their core time) of each task among `task_ids` with a
+    frame done: the claims' sums, added up by the database."""
     ids = sorted(set(task_ids))
     if not ids:
         return {}
@@ -107,12 +128,13 @@ def measures(conn: Connection, task_ids: Sequence[int]) -> dict[int, Measure]:
         & frames.c.task_id.in_(ids)
     )
     # one row per claim of done frames: a worker's frames that started together
+    span = func.max(frames.c.end_time) - frames.c.start_time
     per_claim = (
         select(
             frames.c.task_id,
             frames.c.worker_id,
             func.count().label("n"),
-            (func.max(frames.c.end_time) - frames.c.start_time).label("wall"),
+            case((span > 0, span), else_=0.0).label("wall"),
             func.coalesce(func.sum(frames.c.render_time), 0.0).label("measured"),
             func.count(frames.c.render_time).label("n_measured"),
         )
@@ -120,19 +142,37 @@ def measures(conn: Connection, task_ids: Sequence[int]) -> dict[int, Measure]:
         .group_by(frames.c.task_id, frames.c.worker_id, frames.c.start_time)
         .subquery()
     )
-    claim_rows = conn.execute(
-        select(per_claim, workers.c.cores, workers.c.slots).outerjoin(
-            workers, workers.c.id == per_claim.c.worker_id
+    # `core_seconds` of each claim, in SQL: its measured time (unmeasured frames count their
+    # share of the claim's wall time) x the worker's cores / its slots
+    c = per_claim.c
+    measured = c.measured + (c.n - c.n_measured) * c.wall / c.n
+    cores = func.coalesce(workers.c.cores, 1)
+    slots = func.coalesce(workers.c.slots, 1)
+    claim_core = (
+        case((measured > 0, measured), else_=0.0)
+        * case((cores > 1, cores), else_=1)
+        / case((slots > 1, slots), else_=1)
+    )
+    rows = conn.execute(
+        select(
+            c.task_id,
+            func.sum(c.n).label("n"),
+            func.sum(c.wall).label("wall"),
+            func.sum(claim_core).label("core"),
         )
+        .select_from(per_claim.outerjoin(workers, workers.c.id == c.worker_id))
+        .group_by(c.task_id)
     ).all()
-    claims: dict[int, list[Claim]] = {}
-    for r in claim_rows:
-        n, wall = int(r.n), max(0.0, float(r.wall))
-        measured = float(r.measured) + (n - int(r.n_measured)) * wall / n
-        claims.setdefault(r.task_id, []).append(
-            Claim(n, wall, core_seconds(measured, r.cores, r.slots))
-        )
-    running_rows = conn.execute(
+    return {r.task_id: (int(r.n), float(r.wall), float(r.core)) for r in rows}
+
+
+def _running(conn: Connection, task_ids: Sequence[int]) -> dict[int, tuple[int, float]]:
+    """(claims rendering, the sum of their frames' progress) of each task among `task_ids` with
+    a frame running."""
+    ids = sorted(set(task_ids))
+    if not ids:
+        return {}
+    rows = conn.execute(
         select(
             frames.c.task_id,
             func.count(frames.c.lease_id.distinct()).label("claims"),
@@ -141,23 +181,94 @@ def measures(conn: Connection, task_ids: Sequence[int]) -> dict[int, Measure]:
         .where((frames.c.status == FrameStatus.RUNNING.value) & frames.c.task_id.in_(ids))
         .group_by(frames.c.task_id)
     ).all()
-    running = {r.task_id: (int(r.claims), float(r.progress)) for r in running_rows}
-    return {
-        task_id: measure(claims.get(task_id, []), *running.get(task_id, (0, 0.0)))
-        for task_id in ids
-        if task_id in claims or task_id in running
-    }
+    return {r.task_id: (int(r.claims), float(r.progress)) for r in rows}
+
+
+#: the done-frame sums of settled tasks, by what their row says of them (`_settled_key`): a
+#: settled task's frames change only with its row (a restart, a late report), so a list need
+#: not read them again; bounded, oldest forgotten first
+_SETTLED_SUMS: OrderedDict[tuple[Any, ...], tuple[int, float, float]] = OrderedDict()
+_SETTLED_KEPT = 100_000
+
+
+class TaskState(NamedTuple):
+    """What the estimates read of a task's row."""
+
+    id: int
+    status: str
+    frame_count: int
+    n_waiting: int
+    n_running: int
+    n_done: int
+    n_failed: int
+    n_stopped: int
+    n_aborted: int
+    submit_time: float | None
+    start_time: float | None
+    completed_time: float | None
+
+
+def _settled_key(t: TaskState) -> tuple[Any, ...] | None:
+    """What a settled task's row says of its frames (None for a task still moving)."""
+    if t.n_running or t.status not in _SETTLED_VALUES:
+        return None
+    return t
+
+
+_SETTLED_VALUES = frozenset(s.value for s in SETTLED)
 
 
 def of_rows(conn: Connection, rows: Sequence[Any]) -> dict[int, Estimate]:
-    """The `Estimate` of each task row (rows of `tasks`: status, frame counters, frame_count)."""
-    found = measures(conn, [r.id for r in rows])
-    return {
-        r.id: estimate(
-            r.status,
-            {s.value: getattr(r, f"n_{s.value}") for s in FrameStatus},
-            r.frame_count,
-            found.get(r.id, Measure()),
+    """The `Estimate` of each task row (rows of `tasks`: id, status, times, frame counters,
+    frame_count)."""
+    return of_states(
+        conn,
+        [
+            TaskState(
+                r.id,
+                r.status,
+                r.frame_count,
+                r.n_waiting,
+                r.n_running,
+                r.n_done,
+                r.n_failed,
+                r.n_stopped,
+                r.n_aborted,
+                r.submit_time,
+                r.start_time,
+                r.completed_time,
+            )
+            for r in rows
+        ],
+    )
+
+
+def of_states(conn: Connection, states: Sequence[TaskState]) -> dict[int, Estimate]:
+    """The `Estimate` of each task. Only tasks with frames done or running are read; a settled
+    task's sums are read once while its row stays as it is."""
+    keys = {t.id: _settled_key(t) for t in states}
+    known = {t.id: _SETTLED_SUMS.get(k) for t in states if (k := keys[t.id]) is not None}
+    wanted = [t.id for t in states if t.n_done and known.get(t.id) is None]
+    done = {**{i: s for i, s in known.items() if s is not None}, **_done_sums(conn, wanted)}
+    running = _running(conn, [t.id for t in states if t.n_running])
+    for task_id in wanted:
+        key = keys[task_id]
+        if key is not None:
+            _SETTLED_SUMS[key] = done.get(task_id, (0, 0.0, 0.0))
+            if len(_SETTLED_SUMS) > _SETTLED_KEPT:
+                _SETTLED_SUMS.popitem(last=False)
+    found: dict[int, Estimate] = {}
+    for t in states:
+        if t.id not in done and t.id not in running:
+            found[t.id] = _UNKNOWN
+            continue
+        n, wall, core = done.get(t.id, (0, 0.0, 0.0))
+        claims, progress = running.get(t.id, (0, 0.0))
+        counts = {"waiting": t.n_waiting, "running": t.n_running}
+        found[t.id] = estimate(
+            t.status, counts, t.frame_count, Measure(n, wall, core, claims, progress)
         )
-        for r in rows
-    }
+    return found
+
+
+_UNKNOWN = Estimate()

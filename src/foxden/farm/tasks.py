@@ -7,9 +7,12 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from pathlib import PurePosixPath
 from typing import Any
 
+from pydantic import TypeAdapter
+from pydantic_core import to_json
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -18,6 +21,7 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    null,
     or_,
     select,
     update,
@@ -70,7 +74,6 @@ from foxden.paths import mirror
 from foxden.store.blobs import BlobStore
 from foxden.wire.api import (
     FrameOut,
-    FrameOutput,
     TaskDeletedOut,
     TaskOut,
     TaskOutputOut,
@@ -390,50 +393,177 @@ def _task_row(conn: Connection, account_id: int, task_id: int) -> Any:
     return row
 
 
+#: the task columns a record reads, in the order `_task_dict` unpacks them
+_TASK_COLUMNS = (
+    tasks.c.id,
+    tasks.c.project_name,
+    tasks.c.status,
+    tasks.c.frames_spec,
+    tasks.c.frame_count,
+    tasks.c.n_waiting,
+    tasks.c.n_running,
+    tasks.c.n_done,
+    tasks.c.n_failed,
+    tasks.c.n_stopped,
+    tasks.c.n_aborted,
+    tasks.c.cg_soft_name,
+    tasks.c.plugin_name,
+    tasks.c.job_type,
+    tasks.c.scene_path,
+    tasks.c.render_layer,
+    tasks.c.camera,
+    tasks.c.artist,
+    tasks.c.options,
+    tasks.c.warnings,
+    tasks.c.priority,
+    tasks.c.chunk_size,
+    tasks.c.max_attempts,
+    tasks.c.output_folder,
+    tasks.c.submit_time,
+    tasks.c.start_time,
+    tasks.c.completed_time,
+    tasks.c.failure_summary,
+    tasks.c.blocked_reason,
+    tasks.c.frame_timeout_s,
+    tasks.c.progress_timeout_s,
+    tasks.c.target_chunk_seconds,
+)
+_TASKS = TypeAdapter(list[TaskOut])
+_FRAMES = TypeAdapter(list[FrameOut])
+
+
+def _task_dict(
+    row: Sequence[Any], account_name: str, guess: estimates.Estimate | None
+) -> dict[str, Any]:
+    """The fields of `TaskOut` (but `frames_detail`) of a row of `_TASK_COLUMNS`, as JSON
+    values: the columns are read by place, the counts straight from the frame counters."""
+    (
+        task_id,
+        project_name,
+        status,
+        frames_spec,
+        frame_count,
+        n_waiting,
+        n_running,
+        n_done,
+        n_failed,
+        n_stopped,
+        n_aborted,
+        cg_soft_name,
+        plugin_name,
+        job_type,
+        scene_path,
+        render_layer,
+        camera,
+        artist,
+        options,
+        warnings,
+        priority,
+        chunk_size,
+        max_attempts,
+        output_folder,
+        submit_time,
+        start_time,
+        completed_time,
+        failure_summary,
+        blocked_reason,
+        frame_timeout_s,
+        progress_timeout_s,
+        chunk_seconds,
+    ) = row
+    return {
+        "id": task_id,
+        "project_name": project_name,
+        "status": status,
+        "frames": frames_spec,
+        "frame_count": frame_count,
+        "counts": {
+            "waiting": n_waiting,
+            "running": n_running,
+            "done": n_done,
+            "failed": n_failed,
+            "stopped": n_stopped,
+            "aborted": n_aborted,
+        },
+        "progress": round(n_done / frame_count, 4) if frame_count else 0.0,
+        "cg_soft_name": cg_soft_name,
+        "plugin_name": plugin_name,
+        "job_type": job_type,
+        "scene_path": scene_path,
+        "render_layer": render_layer,
+        "camera": camera,
+        "artist": artist,
+        "options": options,
+        "warnings": warnings,
+        "priority": priority,
+        "chunk_size": chunk_size,
+        "max_attempts": max_attempts,
+        "output_folder": output_folder,
+        "submit_account": account_name,
+        "submit_time": submit_time,
+        "start_time": start_time,
+        "completed_time": completed_time,
+        "failure_summary": failure_summary,
+        "blocked_reason": blocked_reason,
+        "eta_seconds": None if guess is None else guess.eta_seconds,
+        "core_hours": None if guess is None else guess.core_hours,
+        "frame_timeout_s": frame_timeout_s,
+        "progress_timeout_s": progress_timeout_s,
+        "chunk_seconds": chunk_seconds,
+    }
+
+
+_STATE_AT = itemgetter(
+    *(
+        next(i for i, c in enumerate(_TASK_COLUMNS) if c.name == f)
+        for f in estimates.TaskState._fields
+    )
+)
+
+
+def _state(r: Sequence[Any]) -> estimates.TaskState:
+    """What the estimates read of a row of `_TASK_COLUMNS`."""
+    return estimates.TaskState._make(_STATE_AT(r))
+
+
 def task_record(
     row: Any,
     account_name: str = "",
     frames_detail: list[FrameOut] | None = None,
     estimate: estimates.Estimate | None = None,
 ) -> TaskOut:
-    """The public record of a task (with its frames when they are given, its ETA and core-hours
-    when `estimate` is given: `estimates.of_rows`)."""
-    counts = {s.value: getattr(row, f"n_{s.value}") for s in FrameStatus}
-    guess = estimate or estimates.Estimate()
-    return TaskOut(
-        id=row.id,
-        project_name=row.project_name,
-        status=row.status,
-        frames=row.frames_spec,
-        frame_count=row.frame_count,
-        counts=counts,
-        progress=round(counts["done"] / row.frame_count, 4) if row.frame_count else 0.0,
-        cg_soft_name=row.cg_soft_name,
-        plugin_name=row.plugin_name,
-        job_type=row.job_type,
-        scene_path=row.scene_path,
-        render_layer=row.render_layer,
-        camera=row.camera,
-        artist=row.artist,
-        options=row.options,
-        warnings=row.warnings,
-        priority=row.priority,
-        chunk_size=row.chunk_size,
-        max_attempts=row.max_attempts,
-        output_folder=row.output_folder,
-        submit_account=account_name,
-        submit_time=row.submit_time,
-        start_time=row.start_time,
-        completed_time=row.completed_time,
-        failure_summary=row.failure_summary,
-        blocked_reason=row.blocked_reason,
-        eta_seconds=guess.eta_seconds,
-        core_hours=guess.core_hours,
-        frame_timeout_s=row.frame_timeout_s,
-        progress_timeout_s=row.progress_timeout_s,
-        chunk_seconds=row.target_chunk_seconds,
-        frames_detail=frames_detail,
+    """The public record of a task row (all of its columns: `select(tasks)`), with its frames
+    when they are given, its ETA and core-hours when `estimate` is given (`estimates.of_rows`)."""
+    m = row._mapping
+    fields = _task_dict(
+        [m[c.name] for c in _TASK_COLUMNS], account_name, estimate or estimates.Estimate()
     )
+    return TaskOut(**fields, frames_detail=frames_detail)
+
+
+@dataclass(frozen=True)
+class TaskDicts:
+    """Task records as plain JSON values (`TaskOut`'s fields), the frames' too when asked
+    (`frames_detail`): what a list serialises at once, or reads into `TaskOut`s (`records`)."""
+
+    items: list[dict[str, Any]]
+
+    def records(self) -> list[TaskOut]:
+        """The tasks as `TaskOut`s (validated together)."""
+        return _TASKS.validate_python(self.items)
+
+
+def task_dicts(
+    conn: Connection, rows: Sequence[Any], account_name: str, with_frames: bool = False
+) -> TaskDicts:
+    """The records of task rows of `_TASK_COLUMNS`, with their estimates (three queries however
+    many rows: `estimates.of_rows`) and their frames when asked (a query a task)."""
+    guesses = estimates.of_states(conn, [_state(r) for r in rows])
+    items = [_task_dict(r, account_name, guesses[r[0]]) for r in rows]
+    if with_frames:
+        for item in items:
+            item["frames_detail"] = frame_dicts(conn, item["id"])
+    return TaskDicts(items)
 
 
 def _record(conn: Connection, account_id: int, task_id: int) -> TaskOut:
@@ -444,43 +574,86 @@ def _record(conn: Connection, account_id: int, task_id: int) -> TaskOut:
     )
 
 
+#: the frame columns a record reads, in the order `_frame_dict` unpacks them
+_FRAME_COLUMNS = (
+    frames.c.id,
+    frames.c.number,
+    frames.c.status,
+    frames.c.attempts,
+    frames.c.progress,
+    frames.c.worker_id,
+    frames.c.start_time,
+    frames.c.end_time,
+    frames.c.render_time,
+    frames.c.error,
+    frames.c.failure_category,
+)
+
+
+def _frame_dict(row: Sequence[Any], outs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The fields of `FrameOut` of a row of `_FRAME_COLUMNS` as JSON values: its last failure's
+    category (classified now when the row predates categories) and the advice for it, when its
+    last attempt failed."""
+    (
+        frame_id,
+        number,
+        status,
+        attempts,
+        progress,
+        worker_id,
+        start_time,
+        end_time,
+        render_time,
+        error,
+        category,
+    ) = row
+    category = (category or failures.classify(error).value) if error else ""
+    return {
+        "id": frame_id,
+        "number": number,
+        "status": status,
+        "attempts": attempts,
+        "progress": progress,
+        "worker_id": worker_id,
+        "start_time": start_time,
+        "end_time": end_time,
+        "render_time": render_time,
+        "error": error,
+        "outputs": outs,
+        "failure_category": category,
+        "advice": failures.advice(category) if category else "",
+    }
+
+
+def _output_dicts(conn: Connection, where: ColumnElement[bool]) -> dict[int, list[dict[str, Any]]]:
+    """The outputs of frames (`where` on `outputs`) by frame id, in path order."""
+    found: dict[int, list[dict[str, Any]]] = {}
+    for frame_id, path, digest, size, thumb in conn.execute(
+        select(
+            outputs.c.frame_id, outputs.c.path, outputs.c.hash, outputs.c.size, outputs.c.thumb_hash
+        )
+        .where(where)
+        .order_by(outputs.c.path)
+    ):
+        if frame_id is not None:
+            found.setdefault(frame_id, []).append(
+                {"path": path, "hash": digest, "size": size, "thumb_hash": thumb}
+            )
+    return found
+
+
+def frame_dicts(conn: Connection, task_id: int) -> list[dict[str, Any]]:
+    """A task's frames with their outputs, as `FrameOut`'s fields in JSON values."""
+    outs = _output_dicts(conn, outputs.c.task_id == task_id)
+    rows = conn.execute(
+        select(*_FRAME_COLUMNS).where(frames.c.task_id == task_id).order_by(frames.c.number)
+    )
+    return [_frame_dict(r, outs.get(r[0], [])) for r in rows]
+
+
 def frame_records(conn: Connection, task_id: int) -> list[FrameOut]:
     """A task's frames with their outputs."""
-    outs: dict[int, list[FrameOutput]] = {}
-    for o in conn.execute(
-        select(outputs).where(outputs.c.task_id == task_id).order_by(outputs.c.path)
-    ).all():
-        if o.frame_id is not None:
-            outs.setdefault(o.frame_id, []).append(
-                FrameOutput(path=o.path, hash=o.hash, size=o.size, thumb_hash=o.thumb_hash)
-            )
-    rows = conn.execute(
-        select(frames).where(frames.c.task_id == task_id).order_by(frames.c.number)
-    ).all()
-    return [frame_record(r, outs.get(r.id, [])) for r in rows]
-
-
-def frame_record(r: Any, outs: list[FrameOutput]) -> FrameOut:
-    """The public record of a frame row: its last failure's category (classified now when the
-    row predates categories) and the advice for it, when its last attempt failed."""
-    category = ""
-    if r.error:
-        category = r.failure_category or failures.classify(r.error).value
-    return FrameOut(
-        id=r.id,
-        number=r.number,
-        status=r.status,
-        attempts=r.attempts,
-        progress=r.progress,
-        worker_id=r.worker_id,
-        start_time=r.start_time,
-        end_time=r.end_time,
-        render_time=r.render_time,
-        error=r.error,
-        outputs=outs,
-        failure_category=category,
-        advice=failures.advice(category) if category else "",
-    )
+    return _FRAMES.validate_python(frame_dicts(conn, task_id))
 
 
 def _account_name(conn: Connection, account_id: int) -> str:
@@ -621,8 +794,44 @@ def _when(name: str, value: Any) -> float:
         ) from None
 
 
+@dataclass(frozen=True)
+class TaskPage:
+    """One page of a task listing, its records as plain JSON values (`TaskDicts`)."""
+
+    total: int
+    page_no: int
+    page_size: int
+    tasks: TaskDicts
+
+    def out(self) -> TaskPageOut:
+        """The page as the API's model."""
+        return TaskPageOut(
+            total=self.total,
+            page_no=self.page_no,
+            page_size=self.page_size,
+            items=self.tasks.records(),
+        )
+
+    def json(self) -> bytes:
+        """The page as `TaskPageOut`'s JSON, written at once from the plain values."""
+        return to_json(
+            {
+                "total": self.total,
+                "page_no": self.page_no,
+                "page_size": self.page_size,
+                "items": self.tasks.items,
+            }
+        )
+
+
 def list_tasks(db: Database, account_id: int, filters: Mapping[str, Any]) -> TaskPageOut:
     """The account's tasks with the vendor's filter keys, sorting and paging."""
+    return task_page(db, account_id, filters).out()
+
+
+def task_page(db: Database, account_id: int, filters: Mapping[str, Any]) -> TaskPage:
+    """`list_tasks` as plain values: a count and a page, each one indexed query, and the
+    page's records built at a few queries whatever its size (`task_dicts`)."""
     f = dict(filters)
     where = _task_filter(account_id, f)
     order, desc = _task_order(f)
@@ -631,20 +840,14 @@ def list_tasks(db: Database, account_id: int, filters: Mapping[str, Any]) -> Tas
     with db.read() as conn:
         total = conn.execute(select(func.count()).select_from(tasks).where(where)).scalar_one()
         rows = conn.execute(
-            select(tasks)
+            select(*_TASK_COLUMNS)
             .where(where)
             .order_by(order, tasks.c.id.desc() if desc else tasks.c.id)
             .limit(size)
             .offset((page - 1) * size)
         ).all()
-        name = _account_name(conn, account_id)
-        detail = bool(f.get("with_frames"))
-        guesses = estimates.of_rows(conn, rows)
-        items = [
-            task_record(r, name, frame_records(conn, r.id) if detail else None, guesses[r.id])
-            for r in rows
-        ]
-    return TaskPageOut(total=total, page_no=page, page_size=size, items=items)
+        found = task_dicts(conn, rows, _account_name(conn, account_id), bool(f.get("with_frames")))
+    return TaskPage(total=int(total), page_no=page, page_size=size, tasks=found)
 
 
 def _task_filter(account_id: int, f: Mapping[str, Any]) -> ColumnElement[bool]:
@@ -764,6 +967,40 @@ def task_outputs(db: Database, account_id: int, task_id: int) -> list[TaskOutput
         )
         for r in rows
     ]
+
+
+def page_outputs(
+    db: Database, account_id: int, task_id: int, first: int, last: int
+) -> tuple[int, list[TaskOutputOut]]:
+    """(how many outputs the task has, those of its frames numbered `first`..`last` and those of
+    no frame (a movie)), for a page of its frames."""
+    with db.read() as conn:
+        _task_row(conn, account_id, task_id)
+        total = conn.execute(
+            select(func.count()).select_from(outputs).where(outputs.c.task_id == task_id)
+        ).scalar_one()
+        columns = (outputs.c.path, outputs.c.hash, outputs.c.size, outputs.c.thumb_hash)
+        # the page's frames (by number), then their outputs (ix_outputs_frame_id)
+        rows = list(
+            conn.execute(
+                select(*columns, frames.c.number)
+                .join(outputs, outputs.c.frame_id == frames.c.id)
+                .where((frames.c.task_id == task_id) & frames.c.number.between(first, last))
+            )
+        )
+        rows += conn.execute(
+            select(*columns, null().label("number")).where(
+                (outputs.c.task_id == task_id) & outputs.c.frame_id.is_(None)
+            )
+        ).all()
+    rows.sort(key=lambda r: r.path)
+    found = [
+        TaskOutputOut(
+            path=r.path, hash=r.hash, size=r.size, thumb_hash=r.thumb_hash, frame=r.number
+        )
+        for r in rows
+    ]
+    return int(total), found
 
 
 def frame_thumbnail(db: Database, account_id: int, task_id: int, number: int) -> str | None:
@@ -918,19 +1155,14 @@ def frame_page(
         _task_row(conn, account_id, task_id)
         total = conn.execute(select(func.count()).select_from(frames).where(where)).scalar_one()
         rows = conn.execute(
-            select(frames).where(where).order_by(frames.c.number).offset(offset).limit(limit)
+            select(*_FRAME_COLUMNS)
+            .where(where)
+            .order_by(frames.c.number)
+            .offset(offset)
+            .limit(limit)
         ).all()
-        outs: dict[int, list[FrameOutput]] = {}
-        if rows:
-            for o in conn.execute(
-                select(outputs)
-                .where(outputs.c.frame_id.in_([r.id for r in rows]))
-                .order_by(outputs.c.path)
-            ).all():
-                outs.setdefault(o.frame_id, []).append(
-                    FrameOutput(path=o.path, hash=o.hash, size=o.size, thumb_hash=o.thumb_hash)
-                )
-    return int(total), [frame_record(r, outs.get(r.id, [])) for r in rows]
+        outs = _output_dicts(conn, outputs.c.frame_id.in_([r[0] for r in rows])) if rows else {}
+    return int(total), _FRAMES.validate_python([_frame_dict(r, outs.get(r[0], [])) for r in rows])
 
 
 def frame_totals(db: Database, account_id: int) -> dict[str, int]:

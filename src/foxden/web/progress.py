@@ -4,7 +4,6 @@ failure reasons, the task's estimates as text, and the scene's frame rate for th
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
@@ -115,28 +114,13 @@ def frame_view(frame: FrameOut, names: dict[int, str], now: float) -> FrameView:
     )
 
 
-def frame_views(db: Database, task: TaskOut, now: float | None = None) -> list[FrameView]:
-    """The cards of a task fetched with its frames."""
-    detail = task.frames_detail or []
-    names = worker_names(db, [f.worker_id for f in detail])
+def frame_views(
+    db: Database, frames: Sequence[FrameOut], now: float | None = None
+) -> list[FrameView]:
+    """The cards of `frames` (one page of a task's frames)."""
+    names = worker_names(db, [f.worker_id for f in frames])
     when = time.time() if now is None else now
-    return [frame_view(f, names, when) for f in detail]
-
-
-def failure_summary(task: TaskOut) -> str:
-    """The task's failure summary; when the farm gave none, the commonest reason of its failed
-    frames ('1 of 4 frames failed: the renderer crashed')."""
-    if task.failure_summary:
-        return task.failure_summary
-    failed = [f for f in task.frames_detail or [] if f.status == FrameStatus.FAILED]
-    if not failed:
-        return ""
-    head = f"{len(failed)} of {task.frame_count} frame{'' if task.frame_count == 1 else 's'}"
-    reasons = Counter(f.error.strip().splitlines()[0] for f in failed if f.error.strip())
-    if not reasons:
-        return f"{head} failed"
-    reason, _n = reasons.most_common(1)[0]
-    return f"{head} failed: {reason}"
+    return [frame_view(f, names, when) for f in frames]
 
 
 def fps(task: TaskOut) -> float:

@@ -22,6 +22,8 @@ from foxden.wire.api import TaskOut, TaskOutputOut, TaskPageOut
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 PAGE_SIZE = 50
+#: frame cards on one page of a task's frames (and in its live update)
+FRAME_PAGE = 100
 FILTERS = ("project_name", "task_status", "text")
 OPS = {"stop": TaskOp.STOP, "resume": TaskOp.RESUME, "abort": TaskOp.ABORT}
 
@@ -121,24 +123,55 @@ def _output_url(task_id: int, path: str) -> str:
 
 @dataclass(frozen=True)
 class _TaskView:
-    """What the task page shows: the task, its frame cards, outputs, failure summary, ETA."""
+    """What the task page shows: the task, one page of its frame cards and their outputs (with
+    the task's own, a movie), its failure summary and ETA."""
 
     task: TaskOut
     frames: list[progress.FrameView]
+    frames_page: int  # 1-based
+    frames_pages: int
     outputs: list[TaskOutputOut]
-    summary: str
+    outputs_total: int  # outputs of all its frames
     eta: str
     core_hours: str
 
+    @property
+    def first_frame(self) -> int | None:
+        """The number of the first frame shown (None for a page without frames)."""
+        return self.frames[0].number if self.frames else None
+
+    @property
+    def last_frame(self) -> int | None:
+        """The number of the last frame shown."""
+        return self.frames[-1].number if self.frames else None
+
+
+def _frames_page(request: Request) -> int:
+    """The page of frames asked for (`frames_page`, from 1; anything else is page 1)."""
+    text = request.query_params.get("frames_page", "1")
+    return max(1, int(text)) if text.isdigit() else 1
+
 
 def _task_view(request: Request, account: Account, task_id: int) -> _TaskView:
+    """The task and one page of its frames: a task page and its live update cost a page of
+    frames, whatever the task's size."""
     farm = web_state(request).farm
-    task = tasks.get_task(farm.db, account.id, task_id, with_frames=True)
+    task = tasks.get_task(farm.db, account.id, task_id)
+    pages = max(1, -(-task.frame_count // FRAME_PAGE))
+    page = min(_frames_page(request), pages)
+    _total, shown = tasks.frame_page(
+        farm.db, account.id, task_id, (page - 1) * FRAME_PAGE, FRAME_PAGE
+    )
+    first = shown[0].number if shown else 0
+    last = shown[-1].number if shown else -1
+    outputs_total, outputs = tasks.page_outputs(farm.db, account.id, task_id, first, last)
     return _TaskView(
         task=task,
-        frames=progress.frame_views(farm.db, task),
-        outputs=tasks.task_outputs(farm.db, account.id, task_id),
-        summary=progress.failure_summary(task),
+        frames=progress.frame_views(farm.db, shown),
+        frames_page=page,
+        frames_pages=pages,
+        outputs=outputs,
+        outputs_total=outputs_total,
         eta=progress.eta_text(task.eta_seconds),
         core_hours=progress.core_hours_text(task.core_hours),
     )
@@ -146,7 +179,8 @@ def _task_view(request: Request, account: Account, task_id: int) -> _TaskView:
 
 @router.get("/tasks/{task_id}")
 def task_page(task_id: int, request: Request, account: PageAccount) -> Response:
-    """One task: status, failure summary, warnings, frames as a grid, actions and outputs."""
+    """One task: status, failure summary, warnings, a page of its frames as a grid, actions and
+    outputs."""
     view = _task_view(request, account, task_id)
     return render(
         request,
@@ -154,9 +188,10 @@ def task_page(task_id: int, request: Request, account: PageAccount) -> Response:
         account=account,
         title=f"Task {task_id}",
         task=view.task,
+        view=view,
         frames=view.frames,
         outputs=view.outputs,
-        summary=view.summary,
+        summary=view.task.failure_summary,
         eta=view.eta,
         core_hours=view.core_hours,
         fps=progress.fps(view.task),
@@ -164,6 +199,7 @@ def task_page(task_id: int, request: Request, account: PageAccount) -> Response:
         frame_statuses=[s.value for s in FrameStatus],
         settled=sorted(s.value for s in SETTLED),
         output_url=lambda p: _output_url(task_id, p),
+        frames_link=lambda n: f"{_task_url(task_id)}?{urlencode({'frames_page': n})}#frames-h",
         movies=[o for o in view.outputs if o.path.lower().endswith(MOVIE_SUFFIXES)],
         policy=task_policy.task_policy(web_state(request).farm.db, account.id, task_id),
     )
@@ -171,11 +207,14 @@ def task_page(task_id: int, request: Request, account: PageAccount) -> Response:
 
 @router.get("/tasks/{task_id}/live")
 def task_live(task_id: int, request: Request, account: PageAccount) -> Response:
-    """The task page's live update: the task, its frame cards, outputs, summary and ETA."""
+    """The task page's live update: the task, the cards of one page of its frames
+    (`frames_page`) and their outputs, summary and ETA."""
     view = _task_view(request, account, task_id)
     return _json(
         {
             "task": view.task.model_dump(mode="json", exclude={"frames_detail"}),
+            "frames_page": view.frames_page,
+            "frames_pages": view.frames_pages,
             "frames": [card.json() for card in view.frames],
             "outputs": [
                 {
@@ -186,7 +225,8 @@ def task_live(task_id: int, request: Request, account: PageAccount) -> Response:
                 }
                 for o in view.outputs
             ],
-            "summary": view.summary,
+            "outputs_total": view.outputs_total,
+            "summary": view.task.failure_summary,
             "eta": view.eta,
             "core_hours": view.core_hours,
         }

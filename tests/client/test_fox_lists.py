@@ -1,0 +1,47 @@
+"""`Fox.get_tasks()` at 2,500 tasks against a live server: without paging keys every task the
+filter matches, once each, in the vendor's order (newest first), read a page of 1,000 at a time;
+with paging keys exactly that page; a task submitted while the pages are read moves the others
+down a page, and none is given twice."""
+
+from __future__ import annotations
+
+from foxden.client.api import LIST_PAGE_SIZE, Client
+from foxden.client.fox import Fox
+from tests.conftest import LiveServer
+from tests.listkit import STATUSES, account_id, fill
+
+COUNT = 2_500
+
+
+def test_get_tasks_gives_every_task_once_in_the_vendors_order(live_server: LiveServer) -> None:
+    db = live_server.farm.db
+    ids = fill(db, account_id(db, "alice"), COUNT)
+    live_server.new_account("bob")
+    fill(db, account_id(db, "bob"), 20)
+    newest_first = sorted(ids, reverse=True)
+    with Fox(live_server.url, "alice", live_server.user_key, "en", progress=False) as fox:
+        everything = fox.get_tasks()
+        assert [t["task_id"] for t in everything] == newest_first
+        assert COUNT > 2 * LIST_PAGE_SIZE  # three pages were read
+
+        page = fox.get_tasks(task_filter={"page_size": 100, "page_no": 3})
+        assert [t["task_id"] for t in page] == newest_first[200:300]
+        assert fox.get_tasks(task_filter={"page_no": 2}) == everything[100:200]  # 100 a page
+
+        stopped = [i for n, i in enumerate(ids) if STATUSES[n % len(STATUSES)] == "stopped"]
+        found = fox.get_tasks(task_filter={"task_status": "stopped", "sort": "id"})
+        assert [t["task_id"] for t in found] == stopped
+        assert {t["task_status"] for t in found} == {"Stopped"}
+
+
+def test_a_task_submitted_while_pages_are_read_moves_none_twice(live_server: LiveServer) -> None:
+    db = live_server.farm.db
+    alice = account_id(db, "alice")
+    ids = fill(db, alice, COUNT)
+    with Client(live_server.url, live_server.user_key) as client:
+        tasks = client.iter_tasks()
+        got = [next(tasks).id for _ in range(10)]
+        [newer] = fill(db, alice, 1)  # on top of page 1: every later page starts a task later
+        got += [t.id for t in tasks]
+    assert newer not in got  # page 1 was read before it came
+    assert got == sorted(ids, reverse=True)
