@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from typing import Any
 
 import httpx
 import pytest
 
+from foxden.farm.wakeups import signal_of
 from tests.conftest import LiveServer
 from tests.farmkit import make_project, register_worker, submit, upload
+from tests.waiting import wait_until
 
 
 def _task(live: LiveServer, frames: str) -> dict[str, Any]:
@@ -156,3 +160,31 @@ def test_the_command_line_drains_disables_and_enables(
         assert worker.post("/api/worker/claim", json={}).status_code == claim
     assert main(["workers", "drain", "99999", *farm]) != 0
     assert "99999" in capsys.readouterr().err
+
+
+def test_enabling_a_worker_answers_its_claim_held_open_at_once(live_server: LiveServer) -> None:
+    """A drained worker's long-poll claim waits while frames wait; enabling it wakes the claim,
+    which answers with the frame long before its wait runs out."""
+    live = live_server
+    worker = register_worker(live.url, live.farm.join_key, name="waits")
+    admin = live.client(live.admin_key)
+    worker_id = _worker_id(admin, "waits")
+    assert admin.post(f"/api/workers/{worker_id}/drain").status_code == 200
+    _task(live, "1")
+    replies: list[tuple[httpx.Response, float]] = []
+
+    def held_claim() -> None:
+        began = time.monotonic()
+        reply = worker.post("/api/worker/claims", json={"slots": 2, "wait": 15}, timeout=30)
+        replies.append((reply, time.monotonic() - began))
+
+    thread = threading.Thread(target=held_claim)
+    thread.start()
+    signal = signal_of(live.farm.db)
+    wait_until("the claim held open", lambda: signal.waiting == 1, timeout=10)
+    assert admin.post(f"/api/workers/{worker_id}/enable").status_code == 200
+    thread.join(timeout=30)
+    [(reply, took)] = replies
+    assert reply.status_code == 200, reply.text
+    assert [lease["frames"] for lease in reply.json()["leases"]] == [[1]]
+    assert took < 10  # woken by the enable, not by its 15 s wait running out
