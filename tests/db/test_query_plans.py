@@ -11,10 +11,10 @@ from sqlalchemy import Connection, bindparam, func, select, text
 
 from foxden.db.engine import Database
 from foxden.db.migrate import upgrade
-from foxden.db.schema import tasks
+from foxden.db.schema import outputs, tasks
 from foxden.farm import candidates
 from foxden.farm.privileges import PRIVILEGED_JOB_TYPES
-from foxden.farm.tasks import _task_filter
+from foxden.farm.tasks import _TASK_COLUMNS, _task_filter, _task_order
 
 # every name the tasks table goes by in the queries below
 _TASK_NAMES = {"tasks", "held", "needed"}
@@ -87,3 +87,31 @@ def test_status_filtered_task_lists_and_counts_use_indexes(db: Database, status:
             plan = _plan(conn, str(compiled), {})
             _assert_tasks_not_scanned(plan, db.dialect)
             assert "ix_tasks_account_status" in plan, plan
+
+
+@pytest.mark.parametrize("sort", ["-id", "submit_time"])
+def test_the_default_task_list_and_its_count_use_indexes(db: Database, sort: str) -> None:
+    where = _task_filter(7, {})
+    order, desc = _task_order({"sort": sort})
+    page = (
+        select(*_TASK_COLUMNS)
+        .where(where)
+        .order_by(order, tasks.c.id.desc() if desc else tasks.c.id)
+        .limit(100)
+        .offset(200)
+    )
+    count = select(func.count()).select_from(tasks).where(where)
+    with db.read() as conn:
+        for query in (page, count):
+            compiled = query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+            plan = _plan(conn, str(compiled), {})
+            _assert_tasks_not_scanned(plan, db.dialect)
+            assert "ix_tasks_account_status" in plan, plan  # the account's tasks only
+
+
+def test_a_page_of_frames_finds_its_outputs_by_frame(db: Database) -> None:
+    query = select(outputs.c.path).where(outputs.c.frame_id.in_([1, 2, 3]))
+    with db.read() as conn:
+        compiled = query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+        plan = _plan(conn, str(compiled), {})
+    assert "ix_outputs_frame_id" in plan, plan

@@ -110,7 +110,8 @@ tasks = Table(
     "tasks",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    # found by ix_tasks_account_status (account_id first); its own index went in 0009
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     Column("project_id", ForeignKey("projects.id", ondelete="SET NULL")),
     Column("project_name", String(128), nullable=False),
     Column("cg_soft_name", String(128), nullable=False),
