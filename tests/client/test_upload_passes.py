@@ -176,3 +176,39 @@ def test_marks_are_the_running_hash_at_each_chunk_boundary(tmp_path: Path, size:
     assert ends == [min(e, size) for e in range(MIB, size + MIB, MIB)][: len(ends)]
     # a resumed upload may start between boundaries: its chunk ends at the next one
     assert Marks(MIB, marks.prefixes, digest).end(MIB // 2, 3 * MIB) == MIB
+
+
+def test_a_big_file_is_sent_as_soon_as_it_is_hashed_and_recorded_by_the_check(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    first = _file(tmp_path, "a-big.bin", 2 * MIB + 3)  # bigger than a chunk: sent at once
+    twin = tmp_path / "up" / "b-twin.bin"  # the same content under another name: sent once
+    twin.write_bytes(first.read_bytes())
+    second = _file(tmp_path, "c-big.bin", 3 * MIB)
+    small = [_file(tmp_path, f"s{i}.bin", 100 + i) for i in range(3)]  # after the check
+    seen: list[str] = []
+    with Client(
+        live_server.url, live_server.user_key, chunk_size=MIB, progress=False, workers=1
+    ) as client:
+        client.http.event_hooks = {"request": [lambda r: seen.append(f"{r.method} {r.url.path}")]}
+        stats = client.upload([tmp_path / "up"])
+    check = seen.index("POST /api/files/check")
+    big_puts = [i for i, r in enumerate(seen) if r.startswith("PUT /api/uploads/")]
+    assert len(big_puts) == 3 + 3 and max(big_puts) < check  # both big blobs, 3 chunks each
+    assert seen[check + 1 :] == ["POST /api/uploads/batch", "POST /api/files/commit"]
+    assert stats.files_sent == 2 + 3 and stats.files_skipped == 0 and stats.files == 6
+    assert stats.bytes_sent == 2 * MIB + 3 + 3 * MIB + sum(100 + i for i in range(3))
+    with live_server.client(live_server.user_key) as http:
+        tree = {f["path"]: f["hash"] for f in http.get("/api/files").json()}
+    for path in [first, twin, second, *small]:
+        assert tree[str(path)] == _sha(path.read_bytes())
+    assert _stored(live_server, second) == second.read_bytes()
+    # again, unchanged: nothing is sent, everything is skipped, one request
+    seen.clear()
+    with Client(
+        live_server.url, live_server.user_key, chunk_size=MIB, progress=False, workers=1
+    ) as client:
+        client.http.event_hooks = {"request": [lambda r: seen.append(f"{r.method} {r.url.path}")]}
+        again = client.upload([tmp_path / "up"])
+    assert seen == ["POST /api/files/check"]
+    assert again.files_skipped == 6 and again.bytes_sent == 0 and again.files_sent == 0

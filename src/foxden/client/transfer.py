@@ -10,8 +10,11 @@ a JSON line naming hashes and sizes, then the bytes back to back); one the farm 
 corrupted is sent again on its own. Bigger blobs go in verified chunks
 (`PUT /api/uploads/{hash}?offset=&total=`, `X-Prefix-Sha256`: the SHA-256 of the file up to the
 chunk's end), first asking where an earlier, interrupted upload stopped (`GET /api/uploads/{hash}`)
-and continuing there; a chunk the farm rejects as corrupted is sent again. Finally
-`POST /api/files/commit` records the new files at their mirrored paths.
+and continuing there; a chunk the farm rejects as corrupted is sent again. A file bigger than a
+chunk that this run hashes is sent the moment it is hashed (that question also says whether the
+farm has it already), so the farm receives while other files are still being hashed; the
+manifest check then records it. Finally `POST /api/files/commit` records the new files at their
+mirrored paths.
 
 Each byte is hashed once: the pass that hashes a file for the manifest also notes the running
 SHA-256 at each chunk boundary (`Marks`), which is what each chunk's `X-Prefix-Sha256` says; a
@@ -408,6 +411,7 @@ class Uploader:
         self.hook = chunk_hook
         self.stats = TransferStats()
         self.progress = _Progress(client.progress)
+        self._sent_early: set[str] = set()  # blobs sent as soon as they were hashed
 
     def run(self, paths: list[str]) -> TransferStats:
         """Upload `paths` (files and folders); returns the stats."""
@@ -430,11 +434,11 @@ class Uploader:
         cache = self.client.cache
         chunk = self.client.chunk_size
 
-        def known(p: Path) -> LocalFile | Path:
+        def known(p: Path) -> LocalFile | tuple[Path, int]:
             st = p.stat()
             cached = None if self.force else cache.lookup(p, st)
             if cached is None:
-                return p
+                return p, st.st_size
             return LocalFile(p, client_path(p), st.st_size, st.st_mtime, cached, st.st_mtime_ns)
 
         def read(p: Path) -> LocalFile:
@@ -456,13 +460,28 @@ class Uploader:
         # the quick check in this thread (a stat and a cache lookup each: threads would only
         # queue on the cache's lock), the reading in parallel
         found = [known(p) for p in paths]
-        unknown = [p for p in found if isinstance(p, Path)]
-        if len(unknown) > 1:
-            with ThreadPoolExecutor(min(self.client.workers, len(unknown))) as pool:
-                hashed = dict(zip(unknown, pool.map(read, unknown), strict=True))
-        else:
-            hashed = {p: read(p) for p in unknown}
-        files = [hashed[f] if isinstance(f, Path) else f for f in found]
+        unknown = [f for f in found if isinstance(f, tuple)]
+        hashed: dict[Path, LocalFile] = {}
+        claimed: set[str] = set()
+        lock = threading.Lock()
+
+        def hash_and_send(p: Path, advance: Callable[[int], None]) -> None:
+            """Hash a file; one bigger than a chunk is sent at once (see `_send_blob`)."""
+            f = read(p)
+            with lock:
+                hashed[p] = f
+                first = f.digest not in claimed
+                claimed.add(f.digest)
+            if first and not self.force and f.size > chunk and self._send_blob(f, advance):
+                with lock:
+                    self._sent_early.add(f.digest)
+
+        early = 0 if self.force else sum(size for _, size in unknown if size > chunk)
+        with self.progress.task("upload", early) as advance:
+            parallel(
+                lambda p: hash_and_send(p, advance), [p for p, _ in unknown], self.client.workers
+            )
+        files = [hashed[f[0]] if isinstance(f, tuple) else f for f in found]
         self.stats.add(files=len(files), bytes_total=sum(f.size for f in files))
         return files
 
@@ -481,7 +500,8 @@ class Uploader:
         for f in files:
             if f.digest in missing:
                 by_hash.setdefault(f.digest, f)
-        self.stats.add(files_skipped=len(files) - sum(1 for f in files if f.digest in missing))
+        sent = missing | self._sent_early  # (those sent early are recorded by the check)
+        self.stats.add(files_skipped=sum(1 for f in files if f.digest not in sent))
         to_send = list(by_hash.values())
         large: list[Any] = [f for f in to_send if f.size >= BATCH_FILE_LIMIT]
         small = [f for f in to_send if f.size < BATCH_FILE_LIMIT]
@@ -548,15 +568,17 @@ class Uploader:
             raise TransferError(f"{f.path} changed while it was being uploaded: upload it again")
         return marks
 
-    def _send_blob(self, f: LocalFile, advance: Callable[[int], None]) -> None:
+    def _send_blob(self, f: LocalFile, advance: Callable[[int], None]) -> bool:
         """Send one blob in chunks, each streamed from the file and checked by the farm against
-        the running hash it must end at."""
+        the running hash it must end at; False when the farm had it already (bigger than a
+        chunk: its upload status says so, or where an interrupted upload stopped)."""
         chunk = self.client.chunk_size
         offset = 0
         if f.size > chunk and not self.force:
             status = self._status(f.digest)
             if status.complete:
-                return
+                advance(f.size)
+                return False
             offset = status.offset
             if offset:
                 self.stats.add(resumed=1)
@@ -607,6 +629,7 @@ class Uploader:
             if reply["complete"]:
                 break
         self.stats.add(files_sent=1)
+        return True
 
 
 def parallel(fn: Callable[[Any], None], items: list[Any], workers: int) -> None:
