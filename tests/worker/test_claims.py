@@ -178,6 +178,19 @@ def test_plain_polling_with_claim_wait_zero(tmp_path: Path) -> None:
     assert all(body == {} for path, body in farm.requests if path == "/claims")
 
 
+def test_plain_polling_waits_after_a_report_that_found_no_work(tmp_path: Path) -> None:
+    farm = FakeFarm()
+    farm.add_work(1)
+    agent = fake_agent(farm, tmp_path, poll_seconds=30, claim_wait=0)
+    thread = running(agent)
+    wait_until("frame 1 done", lambda: farm.reported() == [1], timeout=30)
+    time.sleep(1.0)
+    took = stop(agent, thread, farm)
+    # the report asked for work and got none: no claim of its own right after it
+    assert farm.count("/claims") == 1
+    assert took < 3.0  # the slot's wait ends with the stop
+
+
 def test_stop_during_a_long_poll_is_prompt_and_releases_what_it_brings(tmp_path: Path) -> None:
     farm = FakeFarm()
     agent = fake_agent(farm, tmp_path, slots=2, claim_wait=60)

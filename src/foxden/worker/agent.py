@@ -235,24 +235,30 @@ class Agent:
         """Render the leases handed to this slot, and those its last reports bring."""
         while (lease := self.handoff.take(self.shutdown)) is not None:
             chained: LeaseOut | None = lease
+            following: list[LeaseOut] | None = None
             while chained is not None:
                 if self.shutdown.is_set():
                     self._release([chained])  # handed out, never started
                     return
-                chained = self._render(index, chained)
+                following = self._render(index, chained)
+                chained = following[0] if following else None
+            if following == [] and self.settings.claim_wait <= 0:
+                # the last report's claim found nothing just now: plain polling waits first
+                sleep_jittered(self.settings.poll_seconds, self.shutdown)
             self.handoff.want()
 
-    def _render(self, index: int, lease: LeaseOut) -> LeaseOut | None:
-        """Run one lease; returns the next lease its last report got for this slot, if any."""
+    def _render(self, index: int, lease: LeaseOut) -> list[LeaseOut] | None:
+        """Run one lease; returns the next lease its last report got for this slot ([]: the
+        server had none; None: it was not asked, or does not hand work out with reports)."""
         run = LeaseRun(lease, self, next_claim=ClaimIn(slots=1))
         try:
             run.run()
         except Exception:  # a bug in one lease must not end the worker
             log.exception("slot %d: lease %s failed", index, lease.get("lease_id"))
-        following = run.next_leases or []
-        self._release(following[1:])  # one was asked for: any more are not this slot's
+        following = run.next_leases
         if not following:
-            return None
+            return following
+        self._release(following[1:])  # one was asked for: any more are not this slot's
         log.info(
             "slot %d: lease %d came with the last report of lease %d",
             index,
@@ -260,7 +266,7 @@ class Agent:
             lease["lease_id"],
             extra={"event": "lease_chained"},
         )
-        return following[0]
+        return following[:1]
 
     def _release(self, leases: list[LeaseOut]) -> None:
         """Give back leases this worker will not start."""
