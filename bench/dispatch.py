@@ -1,14 +1,23 @@
 """Dispatch throughput: simulated workers drive the real HTTP worker protocol with a no-op job.
 
 A real `foxden serve` process runs on SQLite or PostgreSQL; W worker threads (each its own HTTP
-connection) loop claim -> report-done until a task of F frames is finished. We report frames
-completed per second, per database, worker count and chunk size. The baseline, in the same run,
-is the same threads making the same number of HTTP round trips to `/healthz` (no database, no
-scheduling): the ceiling the protocol could reach on this machine.
+connection) take and finish the frames of a task of F frames, in two ways, one after the other
+on the same farm:
+
+- *lean* (the protocol of issue 15, the main figure): a worker claims for all its slots at once
+  (`POST /api/worker/claims`), and each report of a lease carries the claim of the next one
+  (`ReportIn.claim`): one request per chunk;
+- *classic*: claim one chunk (`POST /api/worker/claim`), report it, claim again: two requests.
+
+We report frames completed per second for each. The baseline, measured between the runs with the
+same threads, is the same number of HTTP round trips to `/healthz` (no database, no scheduling):
+one per chunk for the lean protocol, two for the classic one, the ceiling each could reach on
+this machine. `--rounds N` repeats lean, baseline, classic, baseline N times and keeps medians.
 
     python bench/dispatch.py                       # full matrix, writes bench/out/dispatch.json
     python bench/dispatch.py --db sqlite --workers 10 --chunk 10 --frames 2000
     python bench/dispatch.py --accounts 3          # fair share at work: 3 accounts, shares 1, 2, 3
+    python bench/dispatch.py --slots 4             # each simulated worker holds 4 slots
 
 With `--accounts N` the frames are split between N accounts (shares 1..N), one task each, so
 every claim weighs accounts against their shares (the claim's fair-share ordering).
@@ -19,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -174,62 +184,124 @@ def _run_threads(clients: list[httpx.Client], work: Any) -> tuple[float, int]:
     return time.perf_counter() - start, sum(done)
 
 
-def measure(db: str, workers: int, chunk: int, frames: int, accounts: int = 1) -> dict[str, Any]:
-    """Frames per second for one configuration, and the /healthz baseline of the same shape."""
+def _lean_worker(slots: int) -> Any:
+    """The protocol of issue 15: claim for every slot at once, then each report of a lease
+    carries the claim of the next one (one request per chunk)."""
+
+    def worker(client: httpx.Client) -> int:
+        n = 0
+        queue: list[dict[str, Any]] = []
+        while True:
+            if not queue:
+                r = client.post("/api/worker/claims", json={"slots": slots})
+                if r.status_code == 204:
+                    return n
+                r.raise_for_status()
+                queue = r.json()["leases"]
+            lease = queue.pop(0)
+            r = client.post(
+                f"/api/worker/leases/{lease['lease_id']}/frames",
+                json={
+                    "results": [
+                        {"frame": f, "status": "done", "render_time": 0} for f in lease["frames"]
+                    ],
+                    "claim": {"slots": 1},
+                },
+            )
+            r.raise_for_status()
+            queue.extend(r.json()["leases"])
+            n += len(lease["frames"])
+
+    return worker
+
+
+def _classic_worker(client: httpx.Client) -> int:
+    """The protocol before issue 15: claim one chunk, report it, claim again."""
+    n = 0
+    while True:
+        r = client.post("/api/worker/claim", json={})
+        if r.status_code == 204:
+            return n
+        lease = r.json()
+        client.post(
+            f"/api/worker/leases/{lease['lease_id']}/frames",
+            json={
+                "results": [
+                    {"frame": f, "status": "done", "render_time": 0} for f in lease["frames"]
+                ]
+            },
+        ).raise_for_status()
+        n += len(lease["frames"])
+
+
+def _dispatch(farm: Farm, clients: list[httpx.Client], frames: int, chunk: int, work: Any) -> float:
+    """Seconds the workers take to finish `frames` frames (split between the farm's accounts)."""
+    accounts = len(farm.keys)
+    parts = [frames // accounts + (1 if i < frames % accounts else 0) for i in range(accounts)]
+    task_ids = [_submit(farm, n, chunk, key) for n, key in zip(parts, farm.keys, strict=True)]
+    elapsed, completed = _run_threads(clients, work)
+    for key, task_id in zip(farm.keys, task_ids, strict=True):
+        user = httpx.Client(base_url=farm.url, headers={"Authorization": f"Bearer {key}"})
+        status = user.get(f"/api/tasks/{task_id}").json()
+        assert status["status"] == "done", status
+    assert completed == frames, completed
+    return elapsed
+
+
+def _healthz(clients: list[httpx.Client], requests: int) -> float:
+    """Seconds the same threads take for `requests` round trips to /healthz in all."""
+    workers = len(clients)
+    mine = [requests // workers + (1 if i < requests % workers else 0) for i in range(workers)]
+    counter = iter(range(10**9))
+
+    def baseline(client: httpx.Client) -> int:
+        n = mine[next(counter) % workers]
+        for _ in range(n):
+            client.get("/healthz")
+        return n
+
+    elapsed, _ = _run_threads(clients, baseline)
+    return elapsed
+
+
+def measure(
+    db: str,
+    workers: int,
+    chunk: int,
+    frames: int,
+    accounts: int = 1,
+    slots: int = 1,
+    rounds: int = 1,
+) -> dict[str, Any]:
+    """Frames per second for one configuration with the lean protocol and the classic one,
+    runs alternating with the /healthz baseline (medians of `rounds`)."""
     farm = Farm(db, accounts)
     try:
         clients = _register(farm, workers)
-        parts = [frames // accounts + (1 if i < frames % accounts else 0) for i in range(accounts)]
-        task_ids = [_submit(farm, n, chunk, key) for n, key in zip(parts, farm.keys, strict=True)]
-
-        def worker(client: httpx.Client) -> int:
-            n = 0
-            while True:
-                r = client.post("/api/worker/claim", json={})
-                if r.status_code == 204:
-                    return n
-                lease = r.json()
-                client.post(
-                    f"/api/worker/leases/{lease['lease_id']}/frames",
-                    json={
-                        "results": [
-                            {"frame": f, "status": "done", "render_time": 0}
-                            for f in lease["frames"]
-                        ]
-                    },
-                ).raise_for_status()
-                n += len(lease["frames"])
-
-        elapsed, completed = _run_threads(clients, worker)
-        for key, task_id in zip(farm.keys, task_ids, strict=True):
-            user = httpx.Client(base_url=farm.url, headers={"Authorization": f"Bearer {key}"})
-            status = user.get(f"/api/tasks/{task_id}").json()
-            assert status["status"] == "done", status
-        assert completed == frames, completed
         chunks = -(-frames // chunk)
-        per_worker = [
-            chunks // workers + (1 if i < chunks % workers else 0) for i in range(workers)
-        ]
-        counter = iter(range(10**9))
-
-        def baseline(client: httpx.Client) -> int:
-            mine = per_worker[next(counter) % workers]
-            for _ in range(mine):
-                client.get("/healthz")
-                client.get("/healthz")
-            return mine * chunk
-
-        base_elapsed, _ = _run_threads(clients, baseline)
+        lean, classic, base = [], [], []
+        for _ in range(rounds):
+            lean.append(_dispatch(farm, clients, frames, chunk, _lean_worker(slots)))
+            base.append(_healthz(clients, chunks) / chunks)  # seconds per round trip
+            classic.append(_dispatch(farm, clients, frames, chunk, _classic_worker))
+            base.append(_healthz(clients, chunks) / chunks)
+        trip = statistics.median(base)
+        lean_s, classic_s = statistics.median(lean), statistics.median(classic)
         return {
             "db": db,
             "accounts": accounts,
             "workers": workers,
+            "slots": slots,
             "chunk": chunk,
             "frames": frames,
-            "seconds": round(elapsed, 3),
-            "frames_per_second": round(frames / elapsed, 1),
-            "baseline_frames_per_second": round(frames / base_elapsed, 1),
-            "ratio_to_baseline": round(base_elapsed / elapsed, 3),
+            "rounds": rounds,
+            "frames_per_second": round(frames / lean_s, 1),
+            "classic_frames_per_second": round(frames / classic_s, 1),
+            # the most one (lean) or two (classic) no-op round trips per chunk could reach
+            "baseline_frames_per_second": round(frames / (trip * chunks), 1),
+            "classic_baseline_frames_per_second": round(frames / (2 * trip * chunks), 1),
+            "ratio_to_baseline": round(trip * chunks / lean_s, 3),
+            "classic_ratio_to_baseline": round(2 * trip * chunks / classic_s, 3),
         }
     finally:
         farm.close()
@@ -254,6 +326,8 @@ def main() -> int:
         default=1,
         help="split the frames between this many accounts with shares 1..N (default 1)",
     )
+    p.add_argument("--slots", type=int, default=1, help="slots per simulated worker (default 1)")
+    p.add_argument("--rounds", type=int, default=1, help="runs of each mode; medians (default 1)")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "dispatch.json")
     args = p.parse_args()
     results = []
@@ -261,13 +335,16 @@ def main() -> int:
         for chunk in args.chunk or [1, 10, 50]:
             for workers in args.workers or [1, 10, 50]:
                 frames = args.frames or min(1000 * chunk, 20000)
-                row = measure(db, workers, chunk, frames, args.accounts)
+                row = measure(db, workers, chunk, frames, args.accounts, args.slots, args.rounds)
                 results.append(row)
                 print(
-                    f"{db:10s} accounts={args.accounts} workers={workers:3d} chunk={chunk:3d} "
-                    f"frames={frames:6d} "
-                    f"{row['frames_per_second']:9.1f} frames/s  (healthz baseline {row['baseline_frames_per_second']:9.1f},"
-                    f" {row['ratio_to_baseline']:.2f} of it)",
+                    f"{db:10s} accounts={args.accounts} workers={workers:3d} "
+                    f"slots={args.slots} chunk={chunk:3d} frames={frames:6d} "
+                    f"lean {row['frames_per_second']:8.1f} frames/s "
+                    f"({row['ratio_to_baseline']:.2f} of {row['baseline_frames_per_second']:.0f}), "
+                    f"classic {row['classic_frames_per_second']:8.1f} "
+                    f"({row['classic_ratio_to_baseline']:.2f} of "
+                    f"{row['classic_baseline_frames_per_second']:.0f})",
                     flush=True,
                 )
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, bindparam, func, select, text, update
+from sqlalchemy import ColumnElement, Connection, Update, bindparam, func, select, text, update
 
 from foxden.core.failures import summarize
 from foxden.core.states import (
@@ -137,13 +137,13 @@ def transition(
             base["attempts"] = frames.c.attempts - 1
         if values:
             extra = sorted({k for r in group for k in values.get(r.id, {})})
-            stmt = (
-                update(frames)
-                .where(frames.c.id == bindparam("_id"))
-                .values(**base, **{k: bindparam(f"_v_{k}") for k in extra})
-            )
+            stmt, fixed = _per_frame_update(base, extra)
             conn.execute(
-                stmt, [{"_id": r.id, **{f"_v_{k}": values[r.id][k] for k in extra}} for r in group]
+                stmt,
+                [
+                    {"_id": r.id, **fixed, **{f"_v_{k}": values[r.id][k] for k in extra}}
+                    for r in group
+                ],
             )
         else:
             conn.execute(
@@ -154,6 +154,34 @@ def transition(
     if groups.get(FrameStatus.WAITING):  # back in the queue: wake claims waiting for work
         wakeups.on_commit(conn, len(groups[FrameStatus.WAITING]))
     return [r.number for r in rows]
+
+
+_PER_FRAME: dict[tuple[tuple[str, ...], tuple[str, ...]], Update] = {}
+
+
+def _per_frame_update(base: Mapping[str, Any], extra: Sequence[str]) -> tuple[Any, dict[str, Any]]:
+    """The UPDATE of `transition` with values per frame, and the parameters its `base` values
+    take: built once per shape of columns (a report's hot path) when `base` holds plain
+    values only; an expression in `base` (a release's attempts) makes a statement of its own."""
+    if any(isinstance(v, ColumnElement) for v in base.values()):
+        stmt = (
+            update(frames)
+            .where(frames.c.id == bindparam("_id"))
+            .values(**base, **{k: bindparam(f"_v_{k}") for k in extra})
+        )
+        return stmt, {}
+    key = (tuple(sorted(base)), tuple(extra))
+    known = _PER_FRAME.get(key)
+    if known is None:
+        known = _PER_FRAME[key] = (
+            update(frames)
+            .where(frames.c.id == bindparam("_id"))
+            .values(
+                **{k: bindparam(f"_b_{k}") for k in key[0]},
+                **{k: bindparam(f"_v_{k}") for k in extra},
+            )
+        )
+    return known, {f"_b_{k}": v for k, v in base.items()}
 
 
 def claim_frames(

@@ -163,6 +163,7 @@ def claim_many(
     now: float | None = None,
     payloads: PayloadCache | None = None,
     policy: FailurePolicy = failure_memory.DEFAULT,
+    busy: bool = False,
 ) -> list[LeaseOut]:
     """Give `worker` up to `slots` chunks of frames, each under its own lease ([] when there is
     no work for it), in one write transaction.
@@ -177,7 +178,9 @@ def claim_many(
     (so one claim for several slots shares them out as several claims would).
 
     An idle claim (nothing eligible, the worker idle and seen within SEEN_EVERY) is a read-only
-    query. Otherwise one write transaction, which reuses the read's candidates: each pick is
+    query. `busy` (a worker that just reported, so not idle) skips that read: the candidates
+    are read in the write transaction. Otherwise one write transaction, which reuses the
+    read's candidates: each pick is
     checked again under the write's locks (the frames still waiting, the limits' room counted
     again), so a candidate that changed meanwhile just gives nothing. `BEGIN IMMEDIATE` on
     SQLite; on PostgreSQL, frames other workers are claiming are skipped (`SKIP LOCKED`) and a
@@ -191,13 +194,16 @@ def claim_many(
         "worker_id": worker.id,
         "max_failures": policy.task_failures,
     }
-    with db.read() as conn:  # an idle poll: a read-only query, no write transaction
-        found = conn.execute(candidates.CANDIDATE_TASKS, params).all()
-        eligible = [_Candidate(c) for c in found if _tags(c.options) <= worker.tags]
-        if not eligible and _seen_lately(conn, worker.id, now):
-            return []
+    eligible: list[_Candidate] = []
+    if not busy:
+        with db.read() as conn:  # an idle poll: a read-only query, no write transaction
+            eligible = _eligible(conn, worker, params)
+            if not eligible and _seen_lately(conn, worker.id, now):
+                return []
     out: list[LeaseOut] = []
     with db.write(durable=False) as conn:
+        if busy:
+            eligible = _eligible(conn, worker, params)
         while len(out) < slots and eligible:
             got = _claim_one(conn, eligible, worker.id, max_frames, now, lease_seconds)
             if got is None:
@@ -217,6 +223,12 @@ def claim_many(
             )
         _admit(conn, worker.id, WorkerState.BUSY if out else WorkerState.IDLE, now)
     return out
+
+
+def _eligible(conn: Connection, worker: WorkerInfo, params: dict[str, Any]) -> list[_Candidate]:
+    """The candidate query's tasks whose required tags the worker carries, best first."""
+    found = conn.execute(candidates.CANDIDATE_TASKS, params).all()
+    return [_Candidate(c) for c in found if _tags(c.options) <= worker.tags]
 
 
 class _Candidate:
@@ -449,11 +461,14 @@ _TASK_OF_LEASE = text("SELECT task_id FROM leases WHERE id = :lease_id")
 
 
 def _active_lease(conn: Connection, lease_id: int, worker_id: int) -> Any:
-    """The worker's lease, locked after its task (the farm's lock order: task, lease, frames)."""
-    task_id = conn.execute(_TASK_OF_LEASE, {"lease_id": lease_id}).scalar()
-    if task_id is not None:
-        lifecycle.lock_task(conn, task_id)
-    query = _LEASE_OF_WORKER_PG if conn.dialect.name == "postgresql" else _LEASE_OF_WORKER_SQLITE
+    """The worker's lease, locked after its task (the farm's lock order: task, lease, frames;
+    SQLite's write transaction holds the one write lock, so it locks nothing)."""
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        task_id = conn.execute(_TASK_OF_LEASE, {"lease_id": lease_id}).scalar()
+        if task_id is not None:
+            lifecycle.lock_task(conn, task_id)
+    query = _LEASE_OF_WORKER_PG if postgres else _LEASE_OF_WORKER_SQLITE
     row = conn.execute(query, {"lease_id": lease_id, "worker_id": worker_id}).first()
     if row is None:
         raise LeaseLost(f"lease {lease_id} is gone (its task was deleted or it never was yours)")

@@ -124,8 +124,8 @@ def claims(body: ClaimIn, worker: WorkerDep) -> Response:
 
 async def _heartbeat(request: Request) -> Response:
     farm = farm_of(request)
-    lease_id = lease_id_of(request)
     worker = await worker_of(request, farm)
+    lease_id = lease_id_of(request)
     body = await body_of(request, HeartbeatIn)
     reply = await run_in_threadpool(
         scheduler.heartbeat,
@@ -151,14 +151,14 @@ def _report_and_claim(farm: Farm, worker: WorkerInfo, lease_id: int, body: Repor
         farm.db, worker.id, lease_id, body.results, policy=failure_policy(farm)
     )
     if body.claim is not None:  # the next work, after the report's transaction; never held
-        reply["leases"] = claim_now(farm, worker, body.claim, body.claim.slots)
+        reply["leases"] = claim_now(farm, worker, body.claim, body.claim.slots, busy=True)
     return reply
 
 
 async def _report(request: Request) -> Response:
     farm = farm_of(request)
-    lease_id = lease_id_of(request)
     worker = await worker_of(request, farm)
+    lease_id = lease_id_of(request)
     body = await body_of(request, ReportIn)
     reply = await run_in_threadpool(_report_and_claim, farm, worker, lease_id, body)
     return JSONResponse(reply)

@@ -119,8 +119,11 @@ def failure_policy(farm: Farm) -> FailurePolicy:
     )
 
 
-def claim_now(farm: Farm, worker: WorkerInfo, body: ClaimIn, slots: int) -> list[LeaseOut]:
-    """Up to `slots` leases for `worker` now, without waiting (runs in the thread pool)."""
+def claim_now(
+    farm: Farm, worker: WorkerInfo, body: ClaimIn, slots: int, *, busy: bool = False
+) -> list[LeaseOut]:
+    """Up to `slots` leases for `worker` now, without waiting (runs in the thread pool);
+    `busy`: the worker just reported (see `scheduler.claim_many`)."""
     return scheduler.claim_many(
         farm.db,
         worker,
@@ -130,6 +133,7 @@ def claim_now(farm: Farm, worker: WorkerInfo, body: ClaimIn, slots: int) -> list
         heartbeat_seconds=farm.settings.heartbeat_seconds,
         payloads=farm.payloads,
         policy=failure_policy(farm),
+        busy=busy,
     )
 
 
