@@ -230,14 +230,13 @@ def main() -> int:
         "frames": args.frames,
         "big_task": args.big_task,
     }
-    results = [
-        measure(db, args.rounds, size, args.probe_frames)
-        for db in args.db or ["sqlite", "postgresql"]
-    ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps({"machine": f"{os.cpu_count()} cores", "results": results}, indent=2)
-    )
+    results: list[dict[str, Any]] = []
+    for db in args.db or ["sqlite", "postgresql"]:
+        results.append(measure(db, args.rounds, size, args.probe_frames))
+        args.out.write_text(  # after each database: a later failure keeps what was measured
+            json.dumps({"machine": f"{os.cpu_count()} cores", "results": results}, indent=2)
+        )
     print(table(results))
     for res in results:
         print(f"{res['db']}: load average {res['load_before']} before, {res['load_after']} after")
