@@ -97,7 +97,7 @@ class Farm:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.time() + 30
+        deadline = time.time() + 120  # a loaded machine starts it slowly
         while True:
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
