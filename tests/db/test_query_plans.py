@@ -1,5 +1,6 @@
-"""The claim's candidate query and the status-filtered task lists and counts are served by
-indexes on both databases (EXPLAIN), so their cost does not grow with finished tasks."""
+"""The claim's candidate query, the task lists and counts (status-filtered or not) and a frame
+page's outputs are served by indexes on both databases (EXPLAIN), so their cost does not grow
+with finished tasks, nor with other accounts' tasks."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from foxden.db.engine import Database
 from foxden.db.migrate import upgrade
 from foxden.db.schema import outputs, tasks
 from foxden.farm import candidates
+from foxden.farm.accounts import create_account
 from foxden.farm.privileges import PRIVILEGED_JOB_TYPES
 from foxden.farm.tasks import _TASK_COLUMNS, _task_filter, _task_order
+from tests.listkit import account_id, fill
 
 # every name the tasks table goes by in the queries below
 _TASK_NAMES = {"tasks", "held", "needed"}
@@ -30,6 +33,20 @@ def db(db_url: str) -> Iterator[Database]:
         yield database
     finally:
         database.dispose()
+
+
+@pytest.fixture
+def farm(db: Database) -> tuple[Database, int]:
+    """A farm of ten accounts of 250 tasks each (all statuses), its statistics gathered; the
+    second account's id."""
+    ids = []
+    for n in range(10):
+        create_account(db, f"a{n}")
+        ids.append(account_id(db, f"a{n}"))
+        fill(db, ids[-1], 250, 1)
+    with db.write() as conn:
+        conn.exec_driver_sql("ANALYZE")
+    return db, ids[1]
 
 
 def _plan(conn: Connection, sql: str, params: dict[str, object]) -> str:
@@ -77,8 +94,11 @@ def test_the_claims_candidate_query_uses_indexes(db: Database) -> None:
 
 
 @pytest.mark.parametrize("status", ["rendering", "Failed"])
-def test_status_filtered_task_lists_and_counts_use_indexes(db: Database, status: str) -> None:
-    where = _task_filter(7, {"task_status": status})
+def test_status_filtered_task_lists_and_counts_use_indexes(
+    farm: tuple[Database, int], status: str
+) -> None:
+    db, account = farm
+    where = _task_filter(account, {"task_status": status})
     page = select(tasks).where(where).order_by(tasks.c.id.desc()).limit(20).offset(0)
     count = select(func.count()).select_from(tasks).where(where)
     with db.read() as conn:
@@ -90,8 +110,11 @@ def test_status_filtered_task_lists_and_counts_use_indexes(db: Database, status:
 
 
 @pytest.mark.parametrize("sort", ["-id", "submit_time"])
-def test_the_default_task_list_and_its_count_use_indexes(db: Database, sort: str) -> None:
-    where = _task_filter(7, {})
+def test_the_default_task_list_and_its_count_use_indexes(
+    farm: tuple[Database, int], sort: str
+) -> None:
+    db, account = farm
+    where = _task_filter(account, {})
     order, desc = _task_order({"sort": sort})
     page = (
         select(*_TASK_COLUMNS)
@@ -106,7 +129,13 @@ def test_the_default_task_list_and_its_count_use_indexes(db: Database, sort: str
             compiled = query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
             plan = _plan(conn, str(compiled), {})
             _assert_tasks_not_scanned(plan, db.dialect)
-            assert "ix_tasks_account_status" in plan, plan  # the account's tasks only
+            assert "ix_tasks_account_" in plan, plan  # the account's tasks only
+        if sort == "-id":  # the newest first, from the account's index
+            compiled = page.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+            plan = _plan(conn, str(compiled), {})
+            assert "ix_tasks_account_order" in plan, plan
+            if db.dialect == "sqlite":  # read in the index's order, never all sorted first
+                assert "TEMP B-TREE" not in plan, plan
 
 
 def test_a_page_of_frames_finds_its_outputs_by_frame(db: Database) -> None:

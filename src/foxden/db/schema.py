@@ -110,7 +110,7 @@ tasks = Table(
     "tasks",
     metadata,
     Column("id", Integer, primary_key=True),
-    # found by ix_tasks_account_status (account_id first); its own index went in 0009
+    # an account's tasks: ix_tasks_account_order (newest first) and ix_tasks_account_status (0009)
     Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     Column("project_id", ForeignKey("projects.id", ondelete="SET NULL")),
     Column("project_name", String(128), nullable=False),
@@ -169,6 +169,8 @@ tasks = Table(
     ),
     # an account's tasks filtered by status: lists and counts
     Index("ix_tasks_account_status", "account_id", "status", "id"),
+    # an account's tasks in id order: a page of the default list without a sort (0009)
+    Index("ix_tasks_account_order", "account_id", "id"),
 )
 
 task_inputs = Table(
