@@ -79,8 +79,6 @@ def cpu_seconds(pid: int) -> float:
 
 def percentile(values: list[float], q: float) -> float:
     ranked = sorted(values)
-    if not ranked:
-        return float("nan")
     return ranked[min(len(ranked) - 1, max(0, round(q * len(ranked) + 0.5) - 1))]
 
 
@@ -345,8 +343,8 @@ async def run_mode(
         "answered": len(lat),
         "held": sim.window.held,
         "errors": sim.window.errors,
-        "claim_p50_ms": round(1000 * percentile(lat, 0.5), 1),
-        "claim_p99_ms": round(1000 * percentile(lat, 0.99), 1),
+        "claim_p50_ms": round(1000 * percentile(lat, 0.5), 1) if lat else None,
+        "claim_p99_ms": round(1000 * percentile(lat, 0.99), 1) if lat else None,
         "probes": len(submitted),
         "failed_submits": failed_submits,
         "probes_claimed": len(waits),
@@ -415,6 +413,10 @@ def measure(db: str, args: argparse.Namespace, rows: list[dict[str, Any]]) -> No
                 time.sleep(2)
 
 
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| database | workers | mode | server CPU | db CPU | simulator CPU | claims/s | "
@@ -426,8 +428,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['db']} | {r['workers']:,} | {r['mode']} | {r['server_cpu_pct']:.0f} % | "
             f"{db_cpu} | {r['simulator_cpu_pct']:.0f} % | {r['claims_per_s']:.0f} | "
-            f"{r['claim_p50_ms']:.1f} / {r['claim_p99_ms']:.1f} ms | {r['held']} | "
-            f"{r['submit_to_claim_p50_ms']} / {r['submit_to_claim_max_ms']} ms | "
+            f"{_ms(r['claim_p50_ms'])} / {_ms(r['claim_p99_ms'])} | {r['held']} | "
+            f"{_ms(r['submit_to_claim_p50_ms'])} / {_ms(r['submit_to_claim_max_ms'])} | "
             f"{r['probes_claimed']} of {r['probes']} |"
         )
     return "\n".join(lines)
