@@ -339,6 +339,7 @@ def fill(
                     counts[status.value] += 1
                     worker = 1 + number % BUSY_WORKERS
                     start = submit + 60 + number * 30.0
+                    row: tuple[Any, ...]
                     if status is FrameStatus.DONE:
                         row = (1, None, worker, 1.0, start, start + 28.0, 28.0, "", None)
                         last_end = max(last_end, start + 28.0)
