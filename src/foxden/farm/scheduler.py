@@ -457,7 +457,11 @@ def _task_payload(
     return payload
 
 
-_TASK_OF_LEASE = text("SELECT task_id FROM leases WHERE id = :lease_id")
+# the lease's task row, locked (PostgreSQL): the first lock of the farm's lock order, in one trip
+_LOCK_TASK_OF_LEASE = text(
+    "SELECT tasks.id FROM leases JOIN tasks ON tasks.id = leases.task_id "
+    "WHERE leases.id = :lease_id FOR UPDATE OF tasks"
+)
 
 
 def _active_lease(conn: Connection, lease_id: int, worker_id: int) -> Any:
@@ -465,9 +469,7 @@ def _active_lease(conn: Connection, lease_id: int, worker_id: int) -> Any:
     SQLite's write transaction holds the one write lock, so it locks nothing)."""
     postgres = conn.dialect.name == "postgresql"
     if postgres:
-        task_id = conn.execute(_TASK_OF_LEASE, {"lease_id": lease_id}).scalar()
-        if task_id is not None:
-            lifecycle.lock_task(conn, task_id)
+        conn.execute(_LOCK_TASK_OF_LEASE, {"lease_id": lease_id})
     query = _LEASE_OF_WORKER_PG if postgres else _LEASE_OF_WORKER_SQLITE
     row = conn.execute(query, {"lease_id": lease_id, "worker_id": worker_id}).first()
     if row is None:
