@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any, TypedDict
 
-from anyio import to_thread
+from anyio import CancelScope, to_thread
 from sqlalchemy import Connection, Insert, Table, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -253,8 +253,9 @@ async def receive_batch(
         if not await to_thread.run_sync(writer.finished):  # pragma: no cover - counted above
             raise BadRequest("the batch ended before its last blob: nothing was stored")
         stored = await to_thread.run_sync(writer.place)
-    finally:
-        await to_thread.run_sync(writer.discard)
+    finally:  # what was not placed goes, even when the request was cancelled (client gone)
+        with CancelScope(shield=True):
+            await to_thread.run_sync(writer.discard)
     await to_thread.run_sync(adopt_blobs, db, account_id, stored)  # only what arrived, verified
     refused = [RefusedBlob(hash=digest, reason=reason) for digest, reason in writer.refused]
     return BatchUploadOut(stored=[digest for digest, _ in stored], refused=refused)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from foxden.server.api.files import MAX_BATCH_BYTES, MAX_BATCH_INDEX
 from tests.conftest import LiveServer
+from tests.waiting import wait_until
 
 MB = 1 << 20
 PIECE = 64 << 10
@@ -153,3 +154,27 @@ def test_a_body_over_the_cap_is_refused_without_being_buffered(live_server: Live
     # an index line that never ends is refused once it passes its cap
     r = user.post("/api/uploads/batch", content=b"[" * (MAX_BATCH_INDEX + 10))
     assert r.status_code == 400 and "one line of JSON" in r.json()["error"]["message"]
+
+
+def test_a_client_gone_mid_batch_leaves_nothing_behind(live_server: LiveServer) -> None:
+    sizes = [600_000, 600_000, 600_000]  # the farm writes about a MiB at a time
+    entries = [(_hash(i, size), size) for i, size in enumerate(sizes)]
+    head = _index(entries)
+    sent = head + b"".join(b"".join(_member(i, size)) for i, size in enumerate(sizes))[:-1000]
+    host, port = live_server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        conn.sendall(
+            b"POST /api/uploads/batch HTTP/1.1\r\nHost: x\r\n"
+            + f"Authorization: Bearer {live_server.user_key}\r\n".encode()
+            + f"Content-Length: {len(head) + sum(sizes)}\r\n\r\n".encode()
+            + sent
+        )
+        wait_until(
+            "the first member written",
+            lambda: any(_partial_dir(live_server).iterdir()),
+            timeout=10,
+        )
+    # the connection is gone: the members that arrived whole are not stored, no file is left
+    wait_until("the batch's files removed", lambda: not any(_partial_dir(live_server).iterdir()))
+    assert not live_server.farm.store.exists(entries[0][0])
+    assert not live_server.farm.store.exists(entries[1][0])
