@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import socket
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from foxden.server.api.files import MAX_BATCH_BYTES, MAX_BATCH_INDEX
 from tests.conftest import LiveServer
@@ -156,7 +159,9 @@ def test_a_body_over_the_cap_is_refused_without_being_buffered(live_server: Live
     assert r.status_code == 400 and "one line of JSON" in r.json()["error"]["message"]
 
 
-def test_a_client_gone_mid_batch_leaves_nothing_behind(live_server: LiveServer) -> None:
+def test_a_client_gone_mid_batch_leaves_nothing_behind(
+    live_server: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
     sizes = [600_000, 600_000, 600_000]  # the farm writes about a MiB at a time
     entries = [(_hash(i, size), size) for i, size in enumerate(sizes)]
     head = _index(entries)
@@ -178,3 +183,5 @@ def test_a_client_gone_mid_batch_leaves_nothing_behind(live_server: LiveServer) 
     wait_until("the batch's files removed", lambda: not any(_partial_dir(live_server).iterdir()))
     assert not live_server.farm.store.exists(entries[0][0])
     assert not live_server.farm.store.exists(entries[1][0])
+    # a client going away is not a server error
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text

@@ -21,6 +21,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from foxden.errors import (
     BadRequest,
@@ -120,6 +121,8 @@ async def upload_chunk(
             prefix_hash=prefix_sha256,
             limit=farm.settings.max_blob_bytes,
         )
+    except ClientDisconnect:  # the chunk is undone; a 4xx for the log, not a server error
+        raise BadRequest("the chunk was cut off: the client went away before its end") from None
     except FoxdenError:
         await drain(chunks)  # so that a client still sending reads the refusal
         raise
@@ -180,6 +183,8 @@ async def upload_batch(request: Request, farm: FarmDep, account: AccountDep) -> 
             _prepend(rest, chunks),
             limit=MAX_BATCH_BYTES,
         )
+    except ClientDisconnect:  # nothing was stored; a 4xx for the log, not a server error
+        raise BadRequest("the batch was cut off: the client went away before its end") from None
     except FoxdenError:
         await drain(chunks)  # so that a client still sending reads the refusal
         raise
