@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -41,9 +41,9 @@ class Known:
     account_id: int
     project_name: str
     options: Any  # the task's options (a dict, or its JSON text)
-    worker_id: int
-    cores: int
-    slots: int
+    worker_id: int | None
+    cores: int | None  # None: unknown (a worker since deleted), counted as one core
+    slots: int | None
     gpus: int  # how many
 
 
@@ -64,7 +64,7 @@ def record(
     if not ended:
         return
     if known is not None:
-        _insert(conn, task_id, ended, values, now, known)
+        _insert(conn, task_id, ended, values, now, lambda _frame_id: known)
         return
     # one statement for the task and each frame's worker
     found = conn.execute(
@@ -85,36 +85,19 @@ def record(
     if not found:
         return
     task = found[0]
-    gpu_job = _uses_gpu(task.options)
-    machines = {m.id: m for m in found}
-    given = values or {}
-    timed = all(given.get(r.id, {}).get("render_time") is not None for r in ended)
-    chunk_ends = {} if timed else _chunk_ends(conn, ended)
-    out = []
-    for r in ended:
-        reported = given.get(r.id, {}).get("render_time")
-        if reported is not None:
-            wall = float(reported)
-        else:
-            began = max(r.start_time or now, chunk_ends.get(r.lease_id, 0.0))
-            wall = max(now - began, 0.0)
-        m = machines.get(r.id)
-        cores, slots, gpus = None, None, 0  # a worker since deleted: one core
-        if m is not None and m.cores is not None:
-            cores, slots, gpus = int(m.cores), max(int(m.slots), 1), len(m.gpus or [])
-        out.append(
-            {
-                "account_id": task.account_id,
-                "project_name": task.project_name,
-                "task_id": task_id,
-                "frame_number": r.number,
-                "worker_id": None if m is None else m.worker_id,
-                "core_seconds": core_seconds(wall, cores, slots),
-                "gpu_seconds": wall * gpus / max(1, slots or 1) if gpu_job else 0.0,
-                "ended_at": now,
-            }
+    read = {
+        m.id: Known(
+            account_id=task.account_id,
+            project_name=task.project_name,
+            options=task.options,
+            worker_id=m.worker_id,
+            cores=m.cores,  # None: a worker since deleted, counted as one core
+            slots=m.slots,
+            gpus=len(m.gpus or []) if m.cores is not None else 0,
         )
-    conn.execute(insert(usage_rows), out)
+        for m in found
+    }
+    _insert(conn, task_id, ended, values, now, lambda frame_id: read.get(frame_id))
 
 
 def _insert(
@@ -123,22 +106,27 @@ def _insert(
     ended: Sequence[Any],
     values: Mapping[int, Mapping[str, Any]] | None,
     now: float,
-    known: Known,
+    known_of: Callable[[int], Known | None],
 ) -> None:
-    """`record`'s rows from what the caller knows (one INSERT, nothing read unless a frame's
-    time must be taken from its chunk)."""
+    """`record`'s rows, one INSERT; `known_of(frame id)`: its task and worker (None: the frame
+    is gone, no row). Nothing is read unless a frame's time must be taken from its chunk."""
     given = values or {}
     timed = all(given.get(r.id, {}).get("render_time") is not None for r in ended)
     chunk_ends = {} if timed else _chunk_ends(conn, ended)
-    slots = max(known.slots, 1)
-    gpu_job = _uses_gpu(known.options)
     out = []
+    gpu_job: bool | None = None  # the task's, the same for every frame: read once
     for r in ended:
+        known = known_of(r.id)
+        if known is None:
+            continue
+        if gpu_job is None:
+            gpu_job = _uses_gpu(known.options)
         reported = given.get(r.id, {}).get("render_time")
         if reported is not None:
             wall = float(reported)
         else:
             wall = max(now - max(r.start_time or now, chunk_ends.get(r.lease_id, 0.0)), 0.0)
+        slots = max(known.slots or 1, 1)
         out.append(
             {
                 "account_id": known.account_id,
@@ -151,7 +139,8 @@ def _insert(
                 "ended_at": now,
             }
         )
-    conn.execute(insert(usage_rows), out)
+    if out:
+        conn.execute(insert(usage_rows), out)
 
 
 def _uses_gpu(options: Any) -> bool:
