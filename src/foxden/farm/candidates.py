@@ -50,6 +50,17 @@ _ROOM = (
     + "))"
 )
 
+#: what a lease carries that changes after submission, read with the candidates (so in the
+#: claim's own transaction when it is a report's, else a moment before it): the project's
+#: sandbox rights (admins set them; no project: none) and the time limits (the task's own,
+#: else its project's defaults, else, for a frame's render time, its account's SDK setting)
+LEASE_TERMS = (
+    "projects.allow_network, projects.allow_scripts, "
+    "COALESCE(tasks.frame_timeout_s, projects.frame_timeout_s, accounts.task_timeout_s) "
+    "AS frame_timeout_s, "
+    "COALESCE(tasks.progress_timeout_s, projects.progress_timeout_s) AS progress_timeout_s"
+)
+
 CANDIDATE_TASKS: TextClause = text(
     "WITH running AS (SELECT account_id, SUM(n_running) AS n FROM tasks "
     "WHERE n_running > 0 GROUP BY account_id) "
@@ -57,8 +68,9 @@ CANDIDATE_TASKS: TextClause = text(
     "SELECT tasks.id, tasks.chunk_size, tasks.options, tasks.submit_time, tasks.band, "
     "tasks.priority, tasks.account_id, tasks.target_chunk_seconds, accounts.share, "
     "CAST(COALESCE(running.n, 0) AS FLOAT) / accounts.share AS load, "
-    f"{_ROOM} AS room "
+    f"{_ROOM} AS room, {LEASE_TERMS} "
     "FROM tasks JOIN accounts ON accounts.id = tasks.account_id "
+    "LEFT JOIN projects ON projects.id = tasks.project_id "
     "LEFT JOIN running ON running.account_id = tasks.account_id "
     f"WHERE tasks.status IN ({_ACTIVE_SQL}) "
     "AND tasks.n_waiting > 0 "

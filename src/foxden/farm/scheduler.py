@@ -89,17 +89,6 @@ _WORKER_SEEN_AT = text("SELECT status, approved, last_seen FROM workers WHERE id
 #: seconds an idle worker's `last_seen` may lag behind its polls: an idle claim that finds
 #: nothing writes it only when older than this, so idle polls are read-only queries
 SEEN_EVERY = 5.0
-# what a lease carries that changes after submission, so read per claim, not cached: the
-# project's sandbox rights (admins set them) and the time limits (the task's own, else its
-# project's defaults, else, for a frame's render time, its account's SDK setting)
-_LEASE_TERMS = text(
-    "SELECT projects.allow_network, projects.allow_scripts, "
-    "COALESCE(tasks.frame_timeout_s, projects.frame_timeout_s, accounts.task_timeout_s) "
-    "AS frame_timeout_s, "
-    "COALESCE(tasks.progress_timeout_s, projects.progress_timeout_s) AS progress_timeout_s "
-    "FROM tasks JOIN accounts ON accounts.id = tasks.account_id "
-    "LEFT JOIN projects ON projects.id = tasks.project_id WHERE tasks.id = :task_id"
-)
 # Lock order on PostgreSQL, everywhere: the task row, then lease rows, then frame rows.
 # `limited`: the task takes a limit (its frames ending free room for other tasks: a wake-up)
 _LEASE_OF_WORKER_SQL = (
@@ -189,39 +178,69 @@ def claim_many(
     if not worker.software_keys or slots < 1:
         return []
     now = time.time() if now is None else now
-    params = {
-        "keys": list(worker.software_keys),
-        "worker_id": worker.id,
-        "max_failures": policy.task_failures,
-    }
+    params = _claim_params(worker, policy)
     eligible: list[_Candidate] = []
     if not busy:
         with db.read() as conn:  # an idle poll: a read-only query, no write transaction
             eligible = _eligible(conn, worker, params)
             if not eligible and _seen_lately(conn, worker.id, now):
                 return []
-    out: list[LeaseOut] = []
     with db.write(durable=False) as conn:
         if busy:
             eligible = _eligible(conn, worker, params)
-        while len(out) < slots and eligible:
-            got = _claim_one(conn, eligible, worker.id, max_frames, now, lease_seconds)
-            if got is None:
-                break
-            cand, lease_id, numbers = got
-            out.append(
-                _lease_payload(
-                    conn,
-                    cand.id,
-                    cand.row.submit_time,
-                    payloads,
-                    lease_id=lease_id,
-                    lease_seconds=lease_seconds,
-                    heartbeat_seconds=heartbeat_seconds,
-                    numbers=numbers,
-                )
-            )
+        terms = _Terms(lease_seconds, heartbeat_seconds, max_frames, payloads)
+        out = _claim_in(conn, eligible, worker.id, slots, now, terms)
         _admit(conn, worker.id, WorkerState.BUSY if out else WorkerState.IDLE, now)
+    return out
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """What a claim's leases are given: their length, the heartbeat, the worker's cap on a
+    chunk, and the cache of task payloads."""
+
+    lease_seconds: float
+    heartbeat_seconds: float
+    max_frames: int | None
+    payloads: PayloadCache | None
+
+
+def _claim_params(worker: WorkerInfo, policy: FailurePolicy) -> dict[str, Any]:
+    """The candidate query's parameters for `worker`."""
+    return {
+        "keys": list(worker.software_keys),
+        "worker_id": worker.id,
+        "max_failures": policy.task_failures,
+    }
+
+
+def _claim_in(
+    conn: Connection,
+    eligible: list[_Candidate],
+    worker_id: int,
+    slots: int,
+    now: float,
+    terms: _Terms,
+) -> list[LeaseOut]:
+    """Up to `slots` leases from the `eligible` candidates, in the caller's write transaction
+    (the worker's row is the caller's to write)."""
+    out: list[LeaseOut] = []
+    while len(out) < slots and eligible:
+        got = _claim_one(conn, eligible, worker_id, terms.max_frames, now, terms.lease_seconds)
+        if got is None:
+            break
+        cand, lease_id, numbers = got
+        out.append(
+            _lease_payload(
+                conn,
+                cand,
+                terms.payloads,
+                lease_id=lease_id,
+                lease_seconds=terms.lease_seconds,
+                heartbeat_seconds=terms.heartbeat_seconds,
+                numbers=numbers,
+            )
+        )
     return out
 
 
@@ -348,8 +367,7 @@ def _take(
 
 def _lease_payload(
     conn: Connection,
-    task_id: int,
-    submit_time: float,
+    cand: _Candidate,
     payloads: PayloadCache | None,
     *,
     lease_id: int,
@@ -358,9 +376,10 @@ def _lease_payload(
     numbers: list[int],
 ) -> LeaseOut:
     """The claim's reply: the lease, its frames, the task (cached) and its inputs, with what
-    changes after submission read now (sandbox rights, time limits)."""
-    task, inputs = _task_payload(conn, task_id, submit_time, payloads)
-    terms = conn.execute(_LEASE_TERMS, {"task_id": task_id}).first()
+    changes after submission as the candidate query read it (sandbox rights, time limits;
+    `candidates.CANDIDATE_TASKS`)."""
+    row = cand.row
+    task, inputs = _task_payload(conn, cand.id, row.submit_time, payloads)
     return {
         "lease_id": lease_id,
         "lease_seconds": lease_seconds,
@@ -368,12 +387,12 @@ def _lease_payload(
         "frames": numbers,
         "task": {  # the cached payload stays as it is; the project gone: no rights
             **task,
-            "allow_network": bool(terms is not None and terms.allow_network),
-            "allow_scripts": bool(terms is not None and terms.allow_scripts),
+            "allow_network": bool(row.allow_network),
+            "allow_scripts": bool(row.allow_scripts),
         },
         "inputs": inputs,
-        "frame_timeout_s": None if terms is None else terms.frame_timeout_s,
-        "progress_timeout_s": None if terms is None else terms.progress_timeout_s,
+        "frame_timeout_s": row.frame_timeout_s,
+        "progress_timeout_s": row.progress_timeout_s,
     }
 
 
@@ -538,45 +557,99 @@ def report(
     """
     now = time.time() if now is None else now
     with db.write(durable=False) as conn:
-        lease = _active_lease(conn, lease_id, worker_id)
-        if lease.state not in LIVE_LEASES:
-            raise LeaseLost(f"lease {lease_id} is {lease.state}: its frames went back to the queue")
-        pick = _RUNNING_OF_LEASE_PG if db.dialect == "postgresql" else _RUNNING_OF_LEASE_SQLITE
-        locked = conn.execute(pick, {"lease_id": lease_id}).all()
-        running = {r.number: r for r in locked}
-        verdicts = _Verdicts()
-        for res in results:
-            _judge(conn, lease, running.get(res.frame), res, now, verdicts)
-        for frame_id, attempt, text in verdicts.logs:
-            frame_log.append(conn, frame_id, attempt, text, now)
-        if len(verdicts.accepted) == len(running) and lease.state == LeaseState.ACTIVE:
-            conn.execute(_END_LEASE, {"state": LeaseState.DONE.value, "lease_id": lease_id})
-        machine = _admit_report(conn, worker_id, now, done=bool(verdicts.done))
-        known = usage.Known(
-            account_id=lease.account_id,
-            project_name=lease.project_name,
-            options=lease.options,
-            worker_id=worker_id,
-            cores=int(machine.cores),
-            slots=int(machine.slots),
-            gpus=len(_json_list(machine.gpus)),
-        )
-        _apply_verdicts(conn, lease, locked, verdicts, known)
-        ended = len(verdicts.done) + len(verdicts.failed)
-        if ended and lease.limited:  # room under its limits: claims waiting for work may use it
-            wakeups.on_commit(conn, ended)
-        disabled = failure_memory.note_failures(
-            conn,
-            worker_id,
-            lease.task_id,
-            len(verdicts.failed),
-            now,
-            policy,
-            any_done=bool(verdicts.done),
-        )
+        reply, disabled = _report_in(conn, worker_id, lease_id, results, now, policy)
     if disabled:  # flagged and disabled by the setting: its other frames go to other workers
         release(db, worker_id)
-    return {"accepted": verdicts.accepted, "rejected": verdicts.rejected}
+    return reply
+
+
+def report_and_claim(
+    db: Database,
+    worker: WorkerInfo,
+    lease_id: int,
+    results: list[FrameResult],
+    *,
+    lease_seconds: float,
+    heartbeat_seconds: float,
+    max_frames: int | None = None,
+    slots: int = 1,
+    payloads: PayloadCache | None = None,
+    policy: FailurePolicy = failure_memory.DEFAULT,
+    now: float | None = None,
+) -> ReportOut:
+    """`report`, and the claim of up to `slots` next leases (`ReportIn.claim`, the reply's
+    `leases`) in the report's own write transaction: one BEGIN and COMMIT per frame.
+
+    The claim sees the report applied (its frames ended, the room they free under limits, a
+    task it finished), reads its candidates under the write's locks (`claim_many`'s `busy`),
+    and leaves the worker's row as the report wrote it (busy, seen now) unless it finds no work
+    (idle). A refused report (422, lease lost) claims nothing; a report that gets the worker
+    disabled (failure memory) claims nothing and releases its leases after the commit.
+    """
+    now = time.time() if now is None else now
+    out: list[LeaseOut] = []
+    with db.write(durable=False) as conn:
+        reply, disabled = _report_in(conn, worker.id, lease_id, results, now, policy)
+        if not disabled and worker.software_keys and slots >= 1:
+            eligible = _eligible(conn, worker, _claim_params(worker, policy))
+            terms = _Terms(lease_seconds, heartbeat_seconds, max_frames, payloads)
+            out = _claim_in(conn, eligible, worker.id, slots, now, terms)
+        if not out:
+            _admit(conn, worker.id, WorkerState.IDLE, now)
+    if disabled:
+        release(db, worker.id)
+    reply["leases"] = out
+    return reply
+
+
+def _report_in(
+    conn: Connection,
+    worker_id: int,
+    lease_id: int,
+    results: list[FrameResult],
+    now: float,
+    policy: FailurePolicy,
+) -> tuple[ReportOut, bool]:
+    """`report` in the caller's write transaction: its reply, and whether failure memory
+    disabled the worker (the caller then releases its leases once committed)."""
+    lease = _active_lease(conn, lease_id, worker_id)
+    if lease.state not in LIVE_LEASES:
+        raise LeaseLost(f"lease {lease_id} is {lease.state}: its frames went back to the queue")
+    postgres = conn.dialect.name == "postgresql"
+    pick = _RUNNING_OF_LEASE_PG if postgres else _RUNNING_OF_LEASE_SQLITE
+    locked = conn.execute(pick, {"lease_id": lease_id}).all()
+    running = {r.number: r for r in locked}
+    verdicts = _Verdicts()
+    for res in results:
+        _judge(conn, lease, running.get(res.frame), res, now, verdicts)
+    for frame_id, attempt, line in verdicts.logs:
+        frame_log.append(conn, frame_id, attempt, line, now)
+    if len(verdicts.accepted) == len(running) and lease.state == LeaseState.ACTIVE:
+        conn.execute(_END_LEASE, {"state": LeaseState.DONE.value, "lease_id": lease_id})
+    machine = _admit_report(conn, worker_id, now, done=bool(verdicts.done))
+    known = usage.Known(
+        account_id=lease.account_id,
+        project_name=lease.project_name,
+        options=lease.options,
+        worker_id=worker_id,
+        cores=int(machine.cores),
+        slots=int(machine.slots),
+        gpus=len(_json_list(machine.gpus)),
+    )
+    _apply_verdicts(conn, lease, locked, verdicts, known)
+    ended = len(verdicts.done) + len(verdicts.failed)
+    if ended and lease.limited:  # room under its limits: claims waiting for work may use it
+        wakeups.on_commit(conn, ended)
+    disabled = failure_memory.note_failures(
+        conn,
+        worker_id,
+        lease.task_id,
+        len(verdicts.failed),
+        now,
+        policy,
+        any_done=bool(verdicts.done),
+    )
+    return {"accepted": verdicts.accepted, "rejected": verdicts.rejected}, disabled
 
 
 @dataclass

@@ -16,7 +16,6 @@ from foxden.server.api.responses import binary
 from foxden.server.api.worker_routes import (
     LeanRoute,
     body_of,
-    claim_now,
     claim_waiting,
     failure_policy,
     farm_of,
@@ -147,12 +146,22 @@ def heartbeat(lease_id: LeaseId, body: HeartbeatIn, worker: WorkerDep) -> Heartb
 
 
 def _report_and_claim(farm: Farm, worker: WorkerInfo, lease_id: int, body: ReportIn) -> ReportOut:
-    reply = scheduler.report(
-        farm.db, worker.id, lease_id, body.results, policy=failure_policy(farm)
+    policy = failure_policy(farm)
+    if body.claim is None:
+        return scheduler.report(farm.db, worker.id, lease_id, body.results, policy=policy)
+    # the next work in the report's own write transaction; never held open
+    return scheduler.report_and_claim(
+        farm.db,
+        worker,
+        lease_id,
+        body.results,
+        lease_seconds=farm.settings.lease_seconds,
+        heartbeat_seconds=farm.settings.heartbeat_seconds,
+        max_frames=body.claim.max_frames,
+        slots=body.claim.slots,
+        payloads=farm.payloads,
+        policy=policy,
     )
-    if body.claim is not None:  # the next work, after the report's transaction; never held
-        reply["leases"] = claim_now(farm, worker, body.claim, body.claim.slots, busy=True)
-    return reply
 
 
 async def _report(request: Request) -> Response:
