@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, case, func, select
 
-from foxden.core.states import ACTIVE, SETTLED, FrameStatus, TaskStatus
+from foxden.core.states import ACTIVE, FrameStatus
 from foxden.db.schema import frames, workers
 
 
@@ -81,6 +81,9 @@ class Estimate:
     core_hours: float | None = None
 
 
+_ACTIVE_VALUES = frozenset(s.value for s in ACTIVE)
+
+
 def estimate(status: str, counts: Mapping[str, int], frame_count: int, m: Measure) -> Estimate:
     """The ETA and core-hours of a task in `status` with frame `counts`, from its `Measure`."""
     mean = m.frame_seconds
@@ -88,7 +91,7 @@ def estimate(status: str, counts: Mapping[str, int], frame_count: int, m: Measur
         return Estimate()
     core_hours = m.core_seconds / m.done * frame_count / 3600.0
     eta: float | None = None
-    if TaskStatus(status) in ACTIVE and m.running_claims > 0:
+    if status in _ACTIVE_VALUES and m.running_claims > 0:
         running = counts.get(FrameStatus.RUNNING.value, 0)
         left = counts.get(FrameStatus.WAITING.value, 0) + running - m.running_progress
         eta = max(0.0, mean * left / m.running_claims)
@@ -109,15 +112,17 @@ def _measures(
     running = _running(conn, running_ids)
     found: dict[int, Measure] = {}
     for task_id in sorted(set(done) | set(running)):
-        n, wall, core = done.get(task_id, (0, 0.0, 0.0))
+        n, wall, core, _render = done.get(task_id, _NO_SUMS)
         claims, progress = running.get(task_id, (0, 0.0))
         found[task_id] = Measure(n, wall, core, claims, progress)
     return found
 
 
-def _done_sums(conn: Connection, task_ids: Sequence[int]) -> dict[int, tuple[int, float, float]]:
-    """(done frames, their elapsed time, their core time) of each task among `task_ids` with a
-    frame done: the claims' sums, added up by the database."""
+def _done_sums(
+    conn: Connection, task_ids: Sequence[int]
+) -> dict[int, tuple[int, float, float, float]]:
+    """(done frames, their elapsed time, their core time, their render time) of each task
+    among `task_ids` with a frame done: the claims' sums, added up by the database."""
     ids = sorted(set(task_ids))
     if not ids:
         return {}
@@ -159,11 +164,12 @@ def _done_sums(conn: Connection, task_ids: Sequence[int]) -> dict[int, tuple[int
             func.sum(c.n).label("n"),
             func.sum(c.wall).label("wall"),
             func.sum(claim_core).label("core"),
+            func.sum(c.measured).label("render"),
         )
         .select_from(per_claim.outerjoin(workers, workers.c.id == c.worker_id))
         .group_by(c.task_id)
     ).all()
-    return {r.task_id: (int(r.n), float(r.wall), float(r.core)) for r in rows}
+    return {r.task_id: (int(r.n), float(r.wall), float(r.core), float(r.render)) for r in rows}
 
 
 def _running(conn: Connection, task_ids: Sequence[int]) -> dict[int, tuple[int, float]]:
@@ -184,11 +190,15 @@ def _running(conn: Connection, task_ids: Sequence[int]) -> dict[int, tuple[int, 
     return {r.task_id: (int(r.claims), float(r.progress)) for r in rows}
 
 
-#: the done-frame sums of settled tasks, by what their row says of them (`_settled_key`): a
-#: settled task's frames change only with its row (a restart, a late report), so a list need
-#: not read them again; bounded, oldest forgotten first
-_SETTLED_SUMS: OrderedDict[tuple[Any, ...], tuple[int, float, float]] = OrderedDict()
-_SETTLED_KEPT = 100_000
+#: the done-frame sums of tasks, by what their row says of them (`TaskState`): a task's done
+#: frames change only with its row (a frame reported done moves its counters, a restart moves
+#: them back, a settled task's restart and end move its times too), so a list need not read
+#: them again while its row is as it was; bounded, oldest forgotten first. Running frames are
+#: read each time (their progress moves without the row). A done frame restarted and done
+#: again between two reads leaves the counters as they were: its old times count until the row
+#: moves next (the next frame's report) or one task's record is read (`fresh`).
+_DONE_SUMS: OrderedDict[TaskState, tuple[int, float, float, float]] = OrderedDict()
+_DONE_KEPT = 100_000
 
 
 class TaskState(NamedTuple):
@@ -208,19 +218,9 @@ class TaskState(NamedTuple):
     completed_time: float | None
 
 
-def _settled_key(t: TaskState) -> tuple[Any, ...] | None:
-    """What a settled task's row says of its frames (None for a task still moving)."""
-    if t.n_running or t.status not in _SETTLED_VALUES:
-        return None
-    return t
-
-
-_SETTLED_VALUES = frozenset(s.value for s in SETTLED)
-
-
-def of_rows(conn: Connection, rows: Sequence[Any]) -> dict[int, Estimate]:
+def of_rows(conn: Connection, rows: Sequence[Any], *, fresh: bool = False) -> dict[int, Estimate]:
     """The `Estimate` of each task row (rows of `tasks`: id, status, times, frame counters,
-    frame_count)."""
+    frame_count); `fresh` as `of_states`."""
     return of_states(
         conn,
         [
@@ -240,30 +240,27 @@ def of_rows(conn: Connection, rows: Sequence[Any]) -> dict[int, Estimate]:
             )
             for r in rows
         ],
+        fresh=fresh,
     )
 
 
-def of_states(conn: Connection, states: Sequence[TaskState]) -> dict[int, Estimate]:
-    """The `Estimate` of each task. Only tasks with frames done or running are read; a settled
-    task's sums are read once while its row stays as it is."""
-    keys = {t.id: _settled_key(t) for t in states}
-    known = {t.id: _SETTLED_SUMS.get(k) for t in states if (k := keys[t.id]) is not None}
-    wanted = [t.id for t in states if t.n_done and known.get(t.id) is None]
-    done = {**{i: s for i, s in known.items() if s is not None}, **_done_sums(conn, wanted)}
+def of_states(
+    conn: Connection, states: Sequence[TaskState], *, fresh: bool = False
+) -> dict[int, Estimate]:
+    """The `Estimate` of each task. Only tasks with frames done or running are read; a task's
+    done-frame sums are read once while its row stays as it is (`fresh`: read them again, as
+    one task's own record does)."""
+    done = done_sums(conn, states, fresh=fresh)
     running = _running(conn, [t.id for t in states if t.n_running])
-    for task_id in wanted:
-        key = keys[task_id]
-        if key is not None:
-            _SETTLED_SUMS[key] = done.get(task_id, (0, 0.0, 0.0))
-            if len(_SETTLED_SUMS) > _SETTLED_KEPT:
-                _SETTLED_SUMS.popitem(last=False)
     found: dict[int, Estimate] = {}
     for t in states:
-        if t.id not in done and t.id not in running:
+        sums = done.get(t.id)
+        moving = running.get(t.id)
+        if sums is None and moving is None:
             found[t.id] = _UNKNOWN
             continue
-        n, wall, core = done.get(t.id, (0, 0.0, 0.0))
-        claims, progress = running.get(t.id, (0, 0.0))
+        n, wall, core, _render = sums or _NO_SUMS
+        claims, progress = moving or (0, 0.0)
         counts = {"waiting": t.n_waiting, "running": t.n_running}
         found[t.id] = estimate(
             t.status, counts, t.frame_count, Measure(n, wall, core, claims, progress)
@@ -271,4 +268,32 @@ def of_states(conn: Connection, states: Sequence[TaskState]) -> dict[int, Estima
     return found
 
 
+def done_sums(
+    conn: Connection, states: Sequence[TaskState], *, fresh: bool = False
+) -> dict[int, tuple[int, float, float, float]]:
+    """(done frames, their elapsed time, their core time, their render time) of each task
+    with a frame done: kept by its row (`_DONE_SUMS`), else read (one query for all of them;
+    `fresh`: read them all)."""
+    found: dict[int, tuple[int, float, float, float]] = {}
+    wanted: list[TaskState] = []
+    for t in states:
+        if not t.n_done:
+            continue
+        kept = None if fresh else _DONE_SUMS.get(t)
+        if kept is None:
+            wanted.append(t)
+        else:
+            found[t.id] = kept
+    if wanted:
+        read = _done_sums(conn, [t.id for t in wanted])
+        for t in wanted:
+            sums = read.get(t.id, _NO_SUMS)
+            found[t.id] = _DONE_SUMS[t] = sums
+            _DONE_SUMS.move_to_end(t)
+        while len(_DONE_SUMS) > _DONE_KEPT:
+            _DONE_SUMS.popitem(last=False)
+    return found
+
+
+_NO_SUMS = (0, 0.0, 0.0, 0.0)
 _UNKNOWN = Estimate()

@@ -567,11 +567,10 @@ def task_dicts(
 
 
 def _record(conn: Connection, account_id: int, task_id: int) -> TaskOut:
-    """The record of one of the account's tasks, with its estimates (no frames)."""
+    """The record of one of the account's tasks, with its estimates read afresh (no frames)."""
     row = _task_row(conn, account_id, task_id)
-    return task_record(
-        row, _account_name(conn, account_id), None, estimates.of_rows(conn, [row])[row.id]
-    )
+    guess = estimates.of_rows(conn, [row], fresh=True)[row.id]
+    return task_record(row, _account_name(conn, account_id), None, guess)
 
 
 #: the frame columns a record reads, in the order `_frame_dict` unpacks them
@@ -667,7 +666,7 @@ def get_task(db: Database, account_id: int, task_id: int, with_frames: bool = Fa
     with db.read() as conn:
         row = _task_row(conn, account_id, task_id)
         detail = frame_records(conn, task_id) if with_frames else None
-        guess = estimates.of_rows(conn, [row])[row.id]
+        guess = estimates.of_rows(conn, [row], fresh=True)[row.id]
         return task_record(row, _account_name(conn, account_id), detail, guess)
 
 
@@ -1188,30 +1187,20 @@ class TaskExtras:
 
 
 def task_extras(db: Database, account_id: int, task_ids: Sequence[int]) -> dict[int, TaskExtras]:
-    """`TaskExtras` of the account's tasks among `task_ids`."""
+    """`TaskExtras` of the account's tasks among `task_ids`: the render time of their done
+    frames is what their estimates sum (`estimates.done_sums`, kept while a task's row is
+    unchanged), so a page's extras cost its tasks, not their frames."""
     if not task_ids:
         return {}
+    state_columns = [tasks.c[f] for f in estimates.TaskState._fields]
     with db.read() as conn:
-        timeouts: dict[int, int | None] = {
-            r.id: r.frame_timeout_s
-            for r in conn.execute(
-                select(tasks.c.id, tasks.c.frame_timeout_s).where(
-                    (tasks.c.account_id == account_id) & tasks.c.id.in_(list(task_ids))
-                )
+        rows = conn.execute(
+            select(*state_columns, tasks.c.frame_timeout_s).where(
+                (tasks.c.account_id == account_id) & tasks.c.id.in_(sorted(set(task_ids)))
             )
-        }
-        seconds: dict[int, float] = {
-            r.task_id: float(r.seconds)
-            for r in conn.execute(
-                select(
-                    frames.c.task_id,
-                    func.coalesce(func.sum(frames.c.render_time), 0.0).label("seconds"),
-                )
-                .where(frames.c.task_id.in_(list(timeouts)))
-                .group_by(frames.c.task_id)
-            )
-        }
+        ).all()
+        states = [estimates.TaskState._make(r[:-1]) for r in rows]
+        sums = estimates.done_sums(conn, states)
     return {
-        task_id: TaskExtras(seconds.get(task_id, 0.0), timeout)
-        for task_id, timeout in timeouts.items()
+        r.id: TaskExtras(sums[r.id][3] if r.id in sums else 0.0, r.frame_timeout_s) for r in rows
     }
