@@ -184,6 +184,20 @@ def _per_frame_update(base: Mapping[str, Any], extra: Sequence[str]) -> tuple[An
     return known, {f"_b_{k}": v for k, v in base.items()}
 
 
+_NEW_LEASE = (
+    "INSERT INTO leases (worker_id, task_id, state, reason, created_at, expires_at) "
+    f"VALUES (:worker_id, :task_id, '{LeaseState.ACTIVE.value}', '', :now, :expires) RETURNING id"
+)
+_NEW_LEASE_SQLITE = text(_NEW_LEASE)
+# PostgreSQL: the lease and its chunk in one statement (one round trip); the frames' foreign
+# key to the new lease is checked at the end of the statement, when the lease row is there
+_NEW_LEASE_CLAIMING_PG = text(
+    f"WITH lease AS ({_NEW_LEASE}), moved AS ("
+    + _CLAIM_FRAMES.text.replace(":lease_id", "(SELECT id FROM lease)")
+    + " RETURNING 1) SELECT (SELECT id FROM lease) AS id, (SELECT COUNT(*) FROM moved) AS moved"
+).bindparams(bindparam("ids", expanding=True))
+
+
 def claim_frames(
     conn: Connection,
     task_id: int,
@@ -201,9 +215,35 @@ def claim_frames(
     moved = conn.execute(
         _CLAIM_FRAMES, {"lease_id": lease_id, "worker_id": worker_id, "now": now, "ids": ids}
     ).rowcount
-    if moved != len(ids):
-        raise AssertionError(f"claimed {moved} of {len(ids)} frames: some were not {CLAIM_FROM}")
-    bump_counts(conn, task_id, {CLAIM_FROM: -len(ids), CLAIM_TO: len(ids)})
+    _claimed(conn, task_id, moved, len(ids))
+
+
+def claim_under_new_lease(
+    conn: Connection,
+    task_id: int,
+    frame_ids: Sequence[int],
+    worker_id: int,
+    now: float,
+    expires: float,
+) -> int:
+    """`claim_frames` under a new lease of `worker_id` that expires at `expires`; returns the
+    lease's id. On PostgreSQL the lease's INSERT and the chunk's UPDATE are one statement."""
+    ids = list(frame_ids)
+    params = {"worker_id": worker_id, "task_id": task_id, "now": now, "expires": expires}
+    if conn.dialect.name != "postgresql":
+        lease_id = int(conn.execute(_NEW_LEASE_SQLITE, params).scalar_one())
+        claim_frames(conn, task_id, ids, lease_id, worker_id, now)
+        return lease_id
+    row = conn.execute(_NEW_LEASE_CLAIMING_PG, {**params, "ids": ids}).one()
+    _claimed(conn, task_id, int(row.moved), len(ids))
+    return int(row.id)
+
+
+def _claimed(conn: Connection, task_id: int, moved: int, picked: int) -> None:
+    """Check that all `picked` frames of a claim moved, then move the task's counters."""
+    if moved != picked:
+        raise AssertionError(f"claimed {moved} of {picked} frames: some were not {CLAIM_FROM}")
+    bump_counts(conn, task_id, {CLAIM_FROM: -picked, CLAIM_TO: picked})
 
 
 def bump_counts(conn: Connection, task_id: int, deltas: Mapping[FrameStatus, int]) -> str:
@@ -257,10 +297,38 @@ def lock_task(conn: Connection, task_id: int) -> None:
 
     The farm's one lock order: the task row, then lease rows, then frame rows. Every write
     transaction that touches a task's frames or leases takes its task first, which rules out
-    deadlocks between claims, reports, heartbeats, user operations and the reaper.
+    deadlocks between claims, reports, heartbeats, user operations and the reaper. A task this
+    transaction holds already (`locked`: a report's claim of the task it reported on) is not
+    asked for again.
     """
-    if conn.dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql" and task_id not in _held(conn):
         conn.execute(_LOCK_TASK, {"task_id": task_id})
+        locked(conn, task_id)
+
+
+_HELD = "foxden_locked_tasks"
+
+
+def locked(conn: Connection, task_id: int) -> None:
+    """Note that the transaction of `conn` holds the row lock of task `task_id` until it ends.
+
+    Not inside a savepoint: rolling one back lets go of the locks taken in it."""
+    if conn.in_nested_transaction():
+        return
+    txn = conn.get_transaction()
+    held: tuple[Any, set[int]] | None = conn.info.get(_HELD)
+    if held is None or held[0] is not txn:  # the pooled connection's info outlives transactions
+        held = conn.info[_HELD] = (txn, set())
+    held[1].add(task_id)
+
+
+def _held(conn: Connection) -> set[int]:
+    """The tasks whose row lock the transaction of `conn` holds (`locked`)."""
+    held = conn.info.get(_HELD)
+    if held is None or held[0] is not conn.get_transaction():
+        return set()
+    tasks_held: set[int] = held[1]
+    return tasks_held
 
 
 def revoke_idle_leases(conn: Connection, task_id: int, reason: str) -> None:

@@ -65,10 +65,6 @@ class WorkerInfo:
 # ---- named statements of the hot path (compiled once, reused) ------------------------------
 
 # The candidate query and the frame pick are `foxden.farm.candidates`: the scheduling rules.
-_NEW_LEASE = text(
-    "INSERT INTO leases (worker_id, task_id, state, reason, created_at, expires_at) "
-    f"VALUES (:worker_id, :task_id, '{LeaseState.ACTIVE.value}', '', :now, :expires) RETURNING id"
-)
 # a revoked worker stays revoked; the claim's update also admits the worker (see _admit)
 _WORKER_SEEN_WHERE = (
     f"WHERE id = :worker_id AND approved AND status <> '{WorkerState.REVOKED.value}'"
@@ -285,18 +281,9 @@ def _claim_one(
                 if not avoid:
                     eligible.remove(cand)
                 continue
-            lease_id = int(
-                conn.execute(
-                    _NEW_LEASE,
-                    {
-                        "worker_id": worker_id,
-                        "task_id": cand.id,
-                        "now": now,
-                        "expires": now + lease_seconds,
-                    },
-                ).scalar_one()
+            lease_id = lifecycle.claim_under_new_lease(
+                conn, cand.id, [p.id for p in picked], worker_id, now, now + lease_seconds
             )
-            lifecycle.claim_frames(conn, cand.id, [p.id for p in picked], lease_id, worker_id, now)
             share = float(cand.row.share) or 1.0
             for other in eligible:
                 if other.row.account_id == cand.row.account_id:
@@ -488,7 +475,9 @@ def _active_lease(conn: Connection, lease_id: int, worker_id: int) -> Any:
     SQLite's write transaction holds the one write lock, so it locks nothing)."""
     postgres = conn.dialect.name == "postgresql"
     if postgres:
-        conn.execute(_LOCK_TASK_OF_LEASE, {"lease_id": lease_id})
+        task_id = conn.execute(_LOCK_TASK_OF_LEASE, {"lease_id": lease_id}).scalar()
+        if task_id is not None:
+            lifecycle.locked(conn, int(task_id))
     query = _LEASE_OF_WORKER_PG if postgres else _LEASE_OF_WORKER_SQLITE
     row = conn.execute(query, {"lease_id": lease_id, "worker_id": worker_id}).first()
     if row is None:

@@ -1,0 +1,148 @@
+"""A report that carries its claim (`scheduler.report_and_claim`): one write transaction for
+both, against the real scheduler on SQLite and PostgreSQL. Its statements are counted (they
+are deterministic, unlike timings): a regression that adds a statement or a transaction to
+the per-frame path fails here."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+
+from foxden.db.schema import leases, workers
+from foxden.errors import Unprocessable
+from foxden.farm import limits, scheduler
+from foxden.wire.worker import FrameResult, LeaseOut, OutputFile, ReportOut
+from tests.farm.policykit import LEASE, T0, PolicyFarm, policy_farm_fixture  # noqa: F401
+
+DONE = "done"
+
+
+def _report(
+    farm: PolicyFarm, worker: scheduler.WorkerInfo, lease: LeaseOut, slots: int = 1, **kw: Any
+) -> ReportOut:
+    results = kw.pop("results", None) or [
+        FrameResult(frame=f, status=DONE, render_time=1.0) for f in lease["frames"]
+    ]
+    return scheduler.report_and_claim(
+        farm.farm.db,
+        worker,
+        lease["lease_id"],
+        results,
+        lease_seconds=LEASE,
+        heartbeat_seconds=10.0,
+        slots=slots,
+        payloads=farm.farm.payloads,
+        now=T0 + 1,
+        **kw,
+    )
+
+
+@contextmanager
+def _counted(farm: PolicyFarm) -> Iterator[Counter[str]]:
+    """The statements run meanwhile by their first words, and the commits as 'COMMIT'."""
+    seen: Counter[str] = Counter()
+    engine = farm.farm.db.engine
+
+    def statement(_c: Any, _cur: Any, sql: str, *_a: Any) -> None:
+        seen[" ".join(sql.split()[:4])] += 1
+
+    def commit(_c: Any) -> None:
+        seen["COMMIT"] += 1
+
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", commit)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine, "commit", commit)
+
+
+def test_a_report_and_its_claim_are_one_transaction_of_few_statements(
+    policy_farm: PolicyFarm,
+) -> None:
+    farm = policy_farm
+    farm.submit("ann", "1-5", frame_order="in_order")
+    worker = farm.worker()
+    lease = farm.claim(worker, payloads=farm.farm.payloads)  # the task's payload cached
+    assert lease is not None
+    with _counted(farm) as seen:
+        reply = _report(farm, worker, lease)
+    assert reply["accepted"] == lease["frames"]
+    (new,) = reply["leases"]
+    assert new["frames"] == [lease["frames"][0] + 1]
+    assert seen["COMMIT"] == 1
+    total = sum(n for sql, n in seen.items() if sql != "COMMIT")
+    if farm.farm.db.dialect == "postgresql":
+        # SET LOCAL; the task locked once (the claim's task is the report's, held already);
+        # the lease's INSERT and its frames' UPDATE one statement
+        assert seen["SELECT id FROM tasks"] == 0  # lifecycle.lock_task: not asked again
+        assert seen["WITH lease AS (INSERT"] == 1
+        assert total == 13, seen
+    else:
+        assert seen["BEGIN IMMEDIATE"] == 1
+        assert total == 13, seen
+
+
+def test_the_claim_sees_the_room_the_report_freed_under_a_limit(policy_farm: PolicyFarm) -> None:
+    farm = policy_farm
+    limits.set_limit(farm.farm.db, "licence", 1)
+    held = farm.submit("ann", "1-3", limits=["licence"], frame_order="in_order")
+    worker = farm.worker()
+    lease = farm.claim(worker)
+    assert lease is not None and lease["task"]["id"] == held
+    assert farm.claim(farm.worker("other")) is None  # the limit is full
+    reply = _report(farm, worker, lease, slots=3)
+    assert [x["frames"] for x in reply["leases"]] == [[2]]  # the freed room, and no more
+    assert farm.task("ann", held)["counts"]["running"] == 1
+
+
+def test_a_refused_report_claims_nothing(policy_farm: PolicyFarm) -> None:
+    farm = policy_farm
+    tid = farm.submit("ann", "1-4")
+    worker = farm.worker()
+    lease = farm.claim(worker)
+    assert lease is not None
+    stray = OutputFile(name="f.png", hash="a" * 64, size=3)  # never uploaded for this lease
+    bad = [FrameResult(frame=lease["frames"][0], status=DONE, outputs=[stray])]
+    with pytest.raises(Unprocessable):
+        _report(farm, worker, lease, slots=2, results=bad)
+    counts = farm.task("ann", tid)["counts"]
+    assert (counts["running"], counts["waiting"], counts["done"]) == (1, 3, 0)
+    with farm.farm.db.read() as conn:
+        mine = conn.execute(select(leases.c.id).where(leases.c.worker_id == worker.id)).all()
+    assert len(mine) == 1  # no lease was made
+
+
+def test_no_work_left_makes_the_worker_idle(policy_farm: PolicyFarm) -> None:
+    farm = policy_farm
+    farm.submit("ann", "1")
+    worker = farm.worker()
+    lease = farm.claim(worker)
+    assert lease is not None
+    reply = _report(farm, worker, lease)
+    assert reply["leases"] == []
+    with farm.farm.db.read() as conn:
+        row = conn.execute(
+            select(workers.c.status, workers.c.last_seen).where(workers.c.id == worker.id)
+        ).one()
+    assert (row.status, row.last_seen) == ("idle", T0 + 1)
+
+
+def test_the_worker_stays_busy_with_the_claimed_work(policy_farm: PolicyFarm) -> None:
+    farm = policy_farm
+    farm.submit("ann", "1-2")
+    worker = farm.worker()
+    lease = farm.claim(worker)
+    assert lease is not None
+    assert len(_report(farm, worker, lease)["leases"]) == 1
+    with farm.farm.db.read() as conn:
+        status = conn.execute(
+            select(workers.c.status).where(workers.c.id == worker.id)
+        ).scalar_one()
+    assert status == "busy"
