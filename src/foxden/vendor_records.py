@@ -91,42 +91,59 @@ def frame(record: FrameOut | Mapping[str, Any]) -> VendorJob:
     }
 
 
+#: the fields a task's JSON record always has (`frames_detail` only when the frames were asked)
+_TASK_KEYS = frozenset(TaskOut.model_fields) - {"frames_detail"}
+
+
+def _task_fields(record: TaskOut | Mapping[str, Any]) -> Mapping[str, Any]:
+    """A task's fields by name: a `TaskOut`'s own, or a complete JSON record as it is (what the
+    farm's list gives: read as it comes, not into a model first); a partial one is read into
+    `TaskOut` (its defaults, its checks)."""
+    if isinstance(record, TaskOut):
+        return record.__dict__
+    if record.keys() >= _TASK_KEYS:
+        return record
+    return TaskOut.model_validate(record).__dict__
+
+
 def task(record: TaskOut | Mapping[str, Any], fee: float = 0.0) -> VendorTask:
     """A task record as the vendor shaped it; `jobs` holds the frames when they were asked for.
-    `fee`: what its frames cost so far (core-hours x the farm's rate, `foxden.farm.usage`)."""
-    t = _read(TaskOut, record)
-    counts = t.counts
+    `record`: a `TaskOut` or its JSON (the farm's reply, decoded). `fee`: what its frames cost
+    so far (core-hours x the farm's rate, `foxden.farm.usage`)."""
+    t = _task_fields(record)
+    counts = t["counts"]
     out: VendorTask = {
-        "task_id": t.id,
-        "project_name": t.project_name,
-        "task_status": vendor_task_status(t.status, counts),
-        "status": t.status,
-        "frames": t.frames,
-        "frame_count": t.frame_count,
+        "task_id": t["id"],
+        "project_name": t["project_name"],
+        "task_status": vendor_task_status(t["status"], counts),
+        "status": t["status"],
+        "frames": t["frames"],
+        "frame_count": t["frame_count"],
         "done_count": counts["done"],
         "failed_count": counts["failed"],
         "executing_count": counts["running"],
         "waiting_count": counts["waiting"],
         "abort_count": counts["aborted"],
         "stopped_count": counts["stopped"],
-        "cg_soft_name": t.cg_soft_name,
-        "plugin_name": t.plugin_name,
-        "input_scene_path": t.scene_path,
-        "camera": t.camera,
-        "render_layer": t.render_layer,
-        "artist": t.artist,
-        "submit_account": t.submit_account,
-        "submit_time": vendor_time(t.submit_time),
-        "completed_time": vendor_time(t.completed_time),
-        "output_folder": t.output_folder,
-        "warnings": list(t.warnings),
-        "failure_summary": t.failure_summary,
-        "eta_seconds": t.eta_seconds,
-        "core_hours": t.core_hours,
+        "cg_soft_name": t["cg_soft_name"],
+        "plugin_name": t["plugin_name"],
+        "input_scene_path": t["scene_path"],
+        "camera": t["camera"],
+        "render_layer": t["render_layer"],
+        "artist": t["artist"],
+        "submit_account": t["submit_account"],
+        "submit_time": vendor_time(t["submit_time"]),
+        "completed_time": vendor_time(t["completed_time"]),
+        "output_folder": t["output_folder"],
+        "warnings": list(t["warnings"]),
+        "failure_summary": t["failure_summary"],
+        "eta_seconds": t["eta_seconds"],
+        "core_hours": t["core_hours"],
         "fee": fee,
     }
-    if t.frames_detail is not None:
-        out["jobs"] = [frame(f) for f in t.frames_detail]
+    detail = t.get("frames_detail")
+    if detail is not None:
+        out["jobs"] = [frame(f) for f in detail]
     return out
 
 

@@ -61,7 +61,7 @@ def violations(source: str) -> list[str]:
 def test_fox_calls_only_public_client_methods() -> None:
     source = Path(fox_module.__file__).read_text(encoding="utf-8")
     assert violations(source) == []
-    assert "self.client.tasks(" in source  # the check reads the module it means
+    assert "self.client.task_json_page(" in source  # the check reads the module it means
 
 
 def test_the_check_finds_http_and_private_names() -> None:

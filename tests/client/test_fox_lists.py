@@ -5,6 +5,10 @@ down a page, and none is given twice."""
 
 from __future__ import annotations
 
+import pytest
+from pydantic import ValidationError
+
+from foxden import vendor_records
 from foxden.client.api import LIST_PAGE_SIZE, Client
 from foxden.client.fox import Fox
 from tests.conftest import LiveServer
@@ -45,3 +49,30 @@ def test_a_task_submitted_while_pages_are_read_moves_none_twice(live_server: Liv
         got += [t.id for t in tasks]
     assert newer not in got  # page 1 was read before it came
     assert got == sorted(ids, reverse=True)
+
+
+def test_records_read_from_json_are_the_records_read_from_models(live_server: LiveServer) -> None:
+    """Fox reshapes the farm's JSON as it comes: the same vendor records, frames (`jobs`)
+    included, as from the typed `Task` models; `iter_task_json` pages as `iter_tasks` does."""
+    db = live_server.farm.db
+    ids = fill(db, account_id(db, "alice"), LIST_PAGE_SIZE + 5)
+    with Fox(live_server.url, "alice", live_server.user_key, "en", progress=False) as fox:
+        client = fox.client
+        typed = list(client.iter_tasks())
+        raw = list(client.iter_task_json())
+        assert [t["id"] for t in raw] == [t.id for t in typed] == sorted(ids, reverse=True)
+        assert [vendor_records.task(t) for t in raw] == [vendor_records.task(t) for t in typed]
+        assert fox.get_tasks() == [vendor_records.task(t) for t in typed]
+
+        with_frames = fox.get_tasks(task_filter={"page_size": 7}, has_frames=1)
+        models = client.tasks(page_size=7, with_frames=True).items
+        assert with_frames == [vendor_records.task(t) for t in models]
+        assert all(len(t["jobs"]) == t["frame_count"] == 4 for t in with_frames)
+        failed = next(t for t in with_frames if t["status"] == "failed")
+        assert failed["task_status"] == "SubFailed" and failed["failed_count"] == 2
+
+
+def test_a_partial_json_record_is_read_into_the_model_first() -> None:
+    """A record missing some of `TaskOut`'s fields takes the model's defaults or its error."""
+    with pytest.raises(ValidationError):
+        vendor_records.task({"id": 1, "status": "done"})

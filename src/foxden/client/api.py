@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic_core import from_json
 
 from foxden.client.hashcache import HashCache
 from foxden.client.records import (
@@ -51,6 +52,8 @@ from foxden.replies import error_from
 from foxden.retry import RetryableStatus, RetryPolicy, retry_status
 from foxden.tls import Verify, ssl_verify, untrusted_certificate, untrusted_error
 from foxden.version import __version__
+
+T = TypeVar("T")
 
 #: tasks a page of `Client.iter_tasks` asks for: the most the server gives in one page
 LIST_PAGE_SIZE = 1000
@@ -386,36 +389,58 @@ class Client:
         self, *, page_size: int = 100, page_no: int = 1, with_frames: bool = False, **filters: Any
     ) -> TaskPage:
         """One page of your tasks, filtered by the vendor's keys (project_name, task_status, ...)."""
+        reply = self._task_page(page_size, page_no, with_frames, filters)
+        return TaskPage.model_validate_json(reply)  # read and checked in one pass
+
+    def task_json_page(
+        self, *, page_size: int = 100, page_no: int = 1, with_frames: bool = False, **filters: Any
+    ) -> dict[str, Any]:
+        """`tasks` as the server's JSON gave it, decoded but not read into models: for a caller
+        that reshapes the records at once (`Fox.get_tasks`)."""
+        page: dict[str, Any] = from_json(self._task_page(page_size, page_no, with_frames, filters))
+        return page
+
+    def _task_page(
+        self, page_size: int, page_no: int, with_frames: bool, filters: dict[str, Any]
+    ) -> bytes:
         params = {k: v for k, v in filters.items() if v not in (None, "")}
         params.update(page_size=page_size, page_no=page_no, with_frames=str(with_frames).lower())
-        reply = self.send("GET", "/api/tasks", params=params)
-        return TaskPage.model_validate_json(reply.content)  # read and checked in one pass
+        return self.send("GET", "/api/tasks", params=params).content
 
     def iter_tasks(self, *, with_frames: bool = False, **filters: Any) -> Iterator[Task]:
         """Every task matching the filters, once each, in the listing's order: pages of
         `LIST_PAGE_SIZE`, the next one asked for while the caller reads this one. A task the
         pages meet twice (a task submitted meanwhile moves the others down a page) is given
         once."""
-        seen: set[int] = set()
 
-        def page(number: int) -> TaskPage:
-            return self.tasks(
+        def page(number: int) -> tuple[int, int, list[Task]]:
+            got = self.tasks(
                 page_size=LIST_PAGE_SIZE, page_no=number, with_frames=with_frames, **filters
             )
+            return got.total, got.page_size, got.items
 
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="foxden-pages") as ahead:
-            current = page(1)
-            number = 1
-            while True:
-                last = number * current.page_size >= current.total or not current.items
-                following = None if last else ahead.submit(page, number + 1)
-                for task in current.items:
-                    if task.id not in seen:
-                        seen.add(task.id)
-                        yield task
-                if following is None:
-                    return
-                current, number = following.result(), number + 1
+        seen: set[int] = set()
+        for task in _pages(page):
+            if task.id not in seen:
+                seen.add(task.id)
+                yield task
+
+    def iter_task_json(
+        self, *, with_frames: bool = False, **filters: Any
+    ) -> Iterator[dict[str, Any]]:
+        """`iter_tasks` as the server's JSON gave each task (`task_json_page`)."""
+
+        def page(number: int) -> tuple[int, int, list[dict[str, Any]]]:
+            got = self.task_json_page(
+                page_size=LIST_PAGE_SIZE, page_no=number, with_frames=with_frames, **filters
+            )
+            return int(got["total"]), int(got["page_size"]), list(got["items"])
+
+        seen: set[int] = set()
+        for task in _pages(page):
+            if task["id"] not in seen:
+                seen.add(task["id"])
+                yield task
 
     def task(self, task_id: int, *, frames: bool = False) -> Task:
         """One task, with its frames when asked."""
@@ -582,3 +607,19 @@ def _seg(name: str) -> str:
     from urllib.parse import quote
 
     return quote(name, safe="")
+
+
+def _pages(read: Callable[[int], tuple[int, int, list[T]]]) -> Iterator[T]:
+    """The items of pages 1, 2, ... as `read(number)` gives them (total, page size, items),
+    until the total is reached or a page is empty; the next page is read in a thread while the
+    caller reads this one."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="foxden-pages") as ahead:
+        total, size, items = read(1)
+        number = 1
+        while True:
+            last = number * size >= total or not items
+            following = None if last else ahead.submit(read, number + 1)
+            yield from items
+            if following is None:
+                return
+            (total, size, items), number = following.result(), number + 1

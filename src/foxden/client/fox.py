@@ -329,16 +329,21 @@ class Fox:
             return [vendor_records.task(self.client.task(filters["task_id"], frames=with_frames))]
         return [vendor_records.task(t) for t in self._tasks(filters, with_frames)]
 
-    def _tasks(self, filters: dict[str, Any], with_frames: bool) -> Iterable[Task]:
-        """The page the paging keys name, or (without them) every page."""
+    def _tasks(self, filters: dict[str, Any], with_frames: bool) -> Iterable[dict[str, Any]]:
+        """The page the paging keys name, or (without them) every page: the farm's JSON
+        records as they come, reshaped at once by `vendor_records.task` (no `Task` model
+        between)."""
         if "page_no" not in filters and "page_size" not in filters:
-            return self.client.iter_tasks(with_frames=with_frames, **filters)
+            return self.client.iter_task_json(with_frames=with_frames, **filters)
         paging = {
             key: value
             for key in ("page_size", "page_no")
             if (value := filters.pop(key, None)) not in (None, "")
         }
-        return self.client.tasks(with_frames=with_frames, **paging, **filters).items
+        items: list[dict[str, Any]] = self.client.task_json_page(
+            with_frames=with_frames, **paging, **filters
+        )["items"]
+        return items
 
     # ---- projects and plugin configs -------------------------------------------------------
 
