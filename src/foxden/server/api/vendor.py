@@ -263,11 +263,11 @@ def _query_task(farm: Farm, account: Account, body: dict[str, Any]) -> dict[str,
     if filters.get("task_id") not in (None, ""):
         filters["task_id"] = _int("task_id", filters["task_id"])
     filters["with_frames"] = with_frames
-    page = tasks.list_tasks(farm.db, account.id, filters)
-    fees = usage.fees(
-        farm.db, account.id, [t.id for t in page.items], farm.settings.fee_per_core_hour
-    )
-    return _reply([vendor_records.task(t, fees.get(t.id, 0.0)) for t in page.items], page.total)
+    page = tasks.task_page(farm.db, account.id, filters)
+    items = page.tasks.items  # the records as JSON values, reshaped as they are
+    ids = [t["id"] for t in items]
+    fees = usage.fees(farm.db, account.id, ids, farm.settings.fee_per_core_hour)
+    return _reply([vendor_records.task(t, fees.get(t["id"], 0.0)) for t in items], page.total)
 
 
 def _plugin_config(body: dict[str, Any]) -> PluginConfigIn:
