@@ -25,6 +25,7 @@ from __future__ import annotations
 from sqlalchemy import TextClause, bindparam, text
 
 from foxden.core.states import ACTIVE, TaskStatus, WorkerMode
+from foxden.db.hot import Hot
 from foxden.farm import lifecycle
 from foxden.farm.privileges import PRIVILEGED_JOB_TYPES
 
@@ -102,5 +103,5 @@ _WAITING_FRAMES = (
     "AND NOT (:avoid AND COALESCE(worker_id, 0) = :worker_id AND error <> '') "
     "ORDER BY seq, number LIMIT :size"
 )
-WAITING_FRAMES_SQLITE = text(_WAITING_FRAMES)
-WAITING_FRAMES_PG = text(_WAITING_FRAMES + " FOR UPDATE SKIP LOCKED")
+WAITING_FRAMES_SQLITE = Hot(_WAITING_FRAMES)
+WAITING_FRAMES_PG = Hot(_WAITING_FRAMES + " FOR UPDATE SKIP LOCKED")

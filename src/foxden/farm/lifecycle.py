@@ -25,13 +25,14 @@ from foxden.core.states import (
     derive_task_status,
     target,
 )
+from foxden.db.hot import Hot
 from foxden.db.schema import frames, leases, tasks
 from foxden.farm import dependencies, events, movies, usage, wakeups
 
 COUNTER = {s: f"n_{s.value}" for s in FrameStatus}
 
 
-_BUMP_SQL = text(
+_BUMP_SQL = Hot(
     "UPDATE tasks SET "
     + ", ".join(f"{c} = {c} + :{c}" for c in (f"n_{s.value}" for s in FrameStatus))
     + " WHERE id = :task_id RETURNING status, start_time, completed_time, frame_count, "
@@ -188,7 +189,7 @@ _NEW_LEASE = (
     "INSERT INTO leases (worker_id, task_id, state, reason, created_at, expires_at) "
     f"VALUES (:worker_id, :task_id, '{LeaseState.ACTIVE.value}', '', :now, :expires) RETURNING id"
 )
-_NEW_LEASE_SQLITE = text(_NEW_LEASE)
+_NEW_LEASE_SQLITE = Hot(_NEW_LEASE)
 # PostgreSQL: the lease and its chunk in one statement (one round trip); the frames' foreign
 # key to the new lease is checked at the end of the statement, when the lease row is there
 _NEW_LEASE_CLAIMING_PG = text(
@@ -231,7 +232,7 @@ def claim_under_new_lease(
     ids = list(frame_ids)
     params = {"worker_id": worker_id, "task_id": task_id, "now": now, "expires": expires}
     if conn.dialect.name != "postgresql":
-        lease_id = int(conn.execute(_NEW_LEASE_SQLITE, params).scalar_one())
+        lease_id = int(_NEW_LEASE_SQLITE.rows(conn, params)[0].id)
         claim_frames(conn, task_id, ids, lease_id, worker_id, now)
         return lease_id
     row = conn.execute(_NEW_LEASE_CLAIMING_PG, {**params, "ids": ids}).one()
@@ -249,7 +250,9 @@ def _claimed(conn: Connection, task_id: int, moved: int, picked: int) -> None:
 def bump_counts(conn: Connection, task_id: int, deltas: Mapping[FrameStatus, int]) -> str:
     """Add `deltas` to a task's per-status counters and store its derived status."""
     params: dict[str, Any] = {COUNTER[s]: int(deltas.get(s, 0)) for s in FrameStatus}
-    row = conn.execute(_BUMP_SQL, {"task_id": task_id, **params}).one()
+    row = _BUMP_SQL.first(conn, {"task_id": task_id, **params})
+    if row is None:
+        raise LookupError(f"task {task_id} is gone")
     counts = {s.value: getattr(row, COUNTER[s]) for s in FrameStatus}
     status = derive_task_status(counts)
     now = time.time()

@@ -18,6 +18,7 @@ from foxden.core.states import (
     WorkerState,
 )
 from foxden.db.engine import Database
+from foxden.db.hot import Hot
 from foxden.db.schema import (
     account_blobs,
     frames,
@@ -77,8 +78,8 @@ _WORKER_SEEN_DONE = text(
 )
 # a report's: the same, with what its usage rows need of the worker (`usage.Known`)
 _MACHINE = " RETURNING cores, slots, gpus"
-_WORKER_SEEN_MACHINE = text(_WORKER_SEEN.text + _MACHINE)
-_WORKER_SEEN_DONE_MACHINE = text(_WORKER_SEEN_DONE.text + _MACHINE)
+_WORKER_SEEN_MACHINE = Hot(_WORKER_SEEN.text + _MACHINE)
+_WORKER_SEEN_DONE_MACHINE = Hot(_WORKER_SEEN_DONE.text + _MACHINE)
 _WORKER_STANDING = text("SELECT status, approved FROM workers WHERE id = :worker_id")
 # an idle claim's check that the worker's row needs no write (see `_seen_lately`)
 _WORKER_SEEN_AT = text("SELECT status, approved, last_seen FROM workers WHERE id = :worker_id")
@@ -95,16 +96,16 @@ _LEASE_OF_WORKER_SQL = (
     "FROM leases JOIN tasks ON tasks.id = leases.task_id "
     "WHERE leases.id = :lease_id AND leases.worker_id = :worker_id"
 )
-_LEASE_OF_WORKER_SQLITE = text(_LEASE_OF_WORKER_SQL)
-_LEASE_OF_WORKER_PG = text(_LEASE_OF_WORKER_SQL + " FOR UPDATE OF leases")
+_LEASE_OF_WORKER_SQLITE = Hot(_LEASE_OF_WORKER_SQL)
+_LEASE_OF_WORKER_PG = Hot(_LEASE_OF_WORKER_SQL + " FOR UPDATE OF leases")
 _EXTEND_LEASE = text("UPDATE leases SET expires_at = :expires WHERE id = :lease_id")
-_END_LEASE = text("UPDATE leases SET state = :state WHERE id = :lease_id")
+_END_LEASE = Hot("UPDATE leases SET state = :state WHERE id = :lease_id")
 _RUNNING_OF_LEASE = (
     "SELECT id, task_id, number, status, attempts, lease_id, start_time FROM frames "
     f"WHERE lease_id = :lease_id AND status = '{FrameStatus.RUNNING.value}' ORDER BY id"
 )
-_RUNNING_OF_LEASE_SQLITE = text(_RUNNING_OF_LEASE)
-_RUNNING_OF_LEASE_PG = text(_RUNNING_OF_LEASE + " FOR UPDATE")
+_RUNNING_OF_LEASE_SQLITE = Hot(_RUNNING_OF_LEASE)
+_RUNNING_OF_LEASE_PG = Hot(_RUNNING_OF_LEASE + " FOR UPDATE")
 
 _LIVE = sorted(state.value for state in LIVE_LEASES)
 LEASE_EXPIRED = "the worker stopped answering (lease expired)"
@@ -335,10 +336,8 @@ def _take(
         if size <= 0:
             return []
     pick = candidates.WAITING_FRAMES_PG if postgres else candidates.WAITING_FRAMES_SQLITE
-    picked = list(
-        conn.execute(
-            pick, {"task_id": cand.id, "size": size, "avoid": avoid, "worker_id": worker_id}
-        ).all()
+    picked = pick.rows(
+        conn, {"task_id": cand.id, "size": size, "avoid": avoid, "worker_id": worker_id}
     )
     if picked and savepoint is not None:
         room = limits.locked_room(conn, cand.id)
@@ -414,10 +413,9 @@ def _admit(
 
 def _admit_report(conn: Connection, worker_id: int, now: float, *, done: bool) -> Any:
     """`_admit` for a report (the worker busy), returning the worker's cores, slots and GPUs."""
-    row = conn.execute(
-        _WORKER_SEEN_DONE_MACHINE if done else _WORKER_SEEN_MACHINE,
-        {"status": WorkerState.BUSY.value, "now": now, "worker_id": worker_id},
-    ).first()
+    row = (_WORKER_SEEN_DONE_MACHINE if done else _WORKER_SEEN_MACHINE).first(
+        conn, {"status": WorkerState.BUSY.value, "now": now, "worker_id": worker_id}
+    )
     if row is None:
         _admit(conn, worker_id, WorkerState.BUSY, now)  # refuses it: revoked or not approved
     return row
@@ -464,7 +462,7 @@ def _task_payload(
 
 
 # the lease's task row, locked (PostgreSQL): the first lock of the farm's lock order, in one trip
-_LOCK_TASK_OF_LEASE = text(
+_LOCK_TASK_OF_LEASE = Hot(
     "SELECT tasks.id FROM leases JOIN tasks ON tasks.id = leases.task_id "
     "WHERE leases.id = :lease_id FOR UPDATE OF tasks"
 )
@@ -475,11 +473,11 @@ def _active_lease(conn: Connection, lease_id: int, worker_id: int) -> Any:
     SQLite's write transaction holds the one write lock, so it locks nothing)."""
     postgres = conn.dialect.name == "postgresql"
     if postgres:
-        task_id = conn.execute(_LOCK_TASK_OF_LEASE, {"lease_id": lease_id}).scalar()
-        if task_id is not None:
-            lifecycle.locked(conn, int(task_id))
+        task = _LOCK_TASK_OF_LEASE.first(conn, {"lease_id": lease_id})
+        if task is not None:
+            lifecycle.locked(conn, int(task.id))
     query = _LEASE_OF_WORKER_PG if postgres else _LEASE_OF_WORKER_SQLITE
-    row = conn.execute(query, {"lease_id": lease_id, "worker_id": worker_id}).first()
+    row = query.first(conn, {"lease_id": lease_id, "worker_id": worker_id})
     if row is None:
         raise LeaseLost(f"lease {lease_id} is gone (its task was deleted or it never was yours)")
     return row
@@ -606,7 +604,7 @@ def _report_in(
         raise LeaseLost(f"lease {lease_id} is {lease.state}: its frames went back to the queue")
     postgres = conn.dialect.name == "postgresql"
     pick = _RUNNING_OF_LEASE_PG if postgres else _RUNNING_OF_LEASE_SQLITE
-    locked = conn.execute(pick, {"lease_id": lease_id}).all()
+    locked = pick.rows(conn, {"lease_id": lease_id})
     running = {r.number: r for r in locked}
     verdicts = _Verdicts()
     for res in results:
@@ -614,7 +612,7 @@ def _report_in(
     for frame_id, attempt, line in verdicts.logs:
         frame_log.append(conn, frame_id, attempt, line, now)
     if len(verdicts.accepted) == len(running) and lease.state == LeaseState.ACTIVE:
-        conn.execute(_END_LEASE, {"state": LeaseState.DONE.value, "lease_id": lease_id})
+        _END_LEASE.run(conn, {"state": LeaseState.DONE.value, "lease_id": lease_id})
     machine = _admit_report(conn, worker_id, now, done=bool(verdicts.done))
     known = usage.Known(
         account_id=lease.account_id,
