@@ -86,3 +86,21 @@ def test_a_settled_tasks_estimates_follow_a_change_of_its_row(live_server: LiveS
             conn.execute(update(tasks).where(tasks.c.id == task_id).values(completed_time=1.0))
         after = api.get("/api/tasks").json()["items"][0]["core_hours"]
     assert before == 4 * 36 / 3600 and after == 2 * before
+
+
+def test_json_columns_listed_as_stored(live_server: LiveServer) -> None:
+    """A list reads `options` and `warnings` as their stored text and decodes them itself: the
+    same values as one task's record, nested, unicode and quotes included."""
+    db = live_server.farm.db
+    [task_id] = fill(db, account_id(db, "alice"), 1, FRAMES)
+    options = {"nested": {"ünï": [1, 2.5, None, True]}, "say": 'a "quoted" \\ word'}
+    warnings = ['frame 9 is outside "1-8"', "ß"]
+    with db.write() as conn:
+        conn.execute(
+            update(tasks).where(tasks.c.id == task_id).values(options=options, warnings=warnings)
+        )
+    with live_server.client(live_server.user_key) as api:
+        [listed] = _page(api)["items"]
+        one = api.get(f"/api/tasks/{task_id}").json()
+    assert listed["options"] == options and listed["warnings"] == warnings
+    assert listed == one
