@@ -8,6 +8,7 @@ COMMIT included) and the mean wall time per report; `--profile` adds cProfile's 
 
     python bench/report_cost.py --db sqlite --workers 10 --frames 2000
     python bench/report_cost.py --db postgresql --profile
+    PYTHONPATH=OLD/src python bench/report_cost.py   # an older checkout's src, side by side
 """
 
 from __future__ import annotations
@@ -82,6 +83,36 @@ def _submit(farm: Farm, frames: int) -> int:
     ).id
 
 
+def _report_and_claim(
+    farm: Farm, worker: scheduler.WorkerInfo, lease_id: int, results: list[FrameResult]
+) -> dict[str, Any]:
+    """What the report route does with a report carrying `claim: {slots: 1}`; on a checkout
+    from before `scheduler.report_and_claim` (PYTHONPATH=its src), the report, then the claim."""
+    lease_seconds = farm.settings.lease_seconds
+    joint = getattr(scheduler, "report_and_claim", None)
+    if joint is not None:
+        out: dict[str, Any] = joint(
+            farm.db,
+            worker,
+            lease_id,
+            results,
+            lease_seconds=lease_seconds,
+            heartbeat_seconds=1.0,
+            payloads=farm.payloads,
+        )
+        return out
+    reply: dict[str, Any] = dict(scheduler.report(farm.db, worker.id, lease_id, results))
+    reply["leases"] = scheduler.claim_many(
+        farm.db,
+        worker,
+        lease_seconds,
+        heartbeat_seconds=1.0,
+        payloads=farm.payloads,
+        busy=True,
+    )
+    return reply
+
+
 def run(db: str, n_workers: int, n_frames: int, profile: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         farm, pg_name = _farm(db, Path(tmp))
@@ -124,19 +155,11 @@ def _measure(farm: Farm, n_workers: int, n_frames: int, profile: bool) -> dict[s
             results = [
                 FrameResult(frame=f, status="done", render_time=0.01) for f in lease["frames"]
             ]
-            out = scheduler.report_and_claim(
-                farm.db,
-                w,
-                lease["lease_id"],
-                results,
-                lease_seconds=settings.lease_seconds,
-                heartbeat_seconds=1.0,
-                payloads=farm.payloads,
-            )
+            out = _report_and_claim(farm, w, lease["lease_id"], results)
             reports += 1
-            got = out.get("leases") or []
-            if got:
-                held[w.id] = got[0]
+            after: list[LeaseOut] = out.get("leases") or []
+            if after:
+                held[w.id] = after[0]
             else:
                 del held[w.id]
     took = time.perf_counter() - start
