@@ -93,6 +93,24 @@ CANDIDATE_TASKS: TextClause = text(
     bindparam("privileged", value=sorted(PRIVILEGED_JOB_TYPES), expanding=True),
 )
 
+_HOT_CANDIDATES: dict[int, Hot] = {}
+
+
+def candidate_tasks(n_keys: int) -> Hot:
+    """CANDIDATE_TASKS for a worker with `n_keys` software keys, run on the driver's cursor
+    (`foxden.db.hot`): parameters `key_0` .. `key_{n-1}`, `worker_id`, `max_failures`; the
+    privileged job types written in (they are constants). Made once per number of keys."""
+    hot = _HOT_CANDIDATES.get(n_keys)
+    if hot is None:
+        keys = ", ".join(f":key_{i}" for i in range(n_keys))
+        privileged = ", ".join(f"'{name}'" for name in sorted(PRIVILEGED_JOB_TYPES))
+        sql = CANDIDATE_TASKS.text.replace(":keys", f"({keys})")
+        hot = Hot(sql.replace(":privileged", f"({privileged})"))
+        if len(_HOT_CANDIDATES) < 64:  # workers offer a few keys each: a few shapes
+            _HOT_CANDIDATES[n_keys] = hot
+    return hot
+
+
 # A task's waiting frames in claim order (`frames.seq`, then number; index
 # ix_frames_waiting_seq). `:avoid` leaves out the frames whose last attempt failed on this
 # worker: retries go to another worker first, this one takes them back only when nothing

@@ -243,7 +243,15 @@ def _claim_in(
 
 def _eligible(conn: Connection, worker: WorkerInfo, params: dict[str, Any]) -> list[_Candidate]:
     """The candidate query's tasks whose required tags the worker carries, best first."""
-    found = conn.execute(candidates.CANDIDATE_TASKS, params).all()
+    keys: list[str] = params["keys"]
+    found = candidates.candidate_tasks(len(keys)).rows(
+        conn,
+        {
+            "worker_id": params["worker_id"],
+            "max_failures": params["max_failures"],
+            **{f"key_{i}": key for i, key in enumerate(keys)},
+        },
+    )
     return [_Candidate(c) for c in found if _tags(c.options) <= worker.tags]
 
 
