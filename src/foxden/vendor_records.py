@@ -91,8 +91,31 @@ def frame(record: FrameOut | Mapping[str, Any]) -> VendorJob:
     }
 
 
-#: the fields a task's JSON record always has (`frames_detail` only when the frames were asked)
-_TASK_KEYS = frozenset(TaskOut.model_fields) - {"frames_detail"}
+#: the fields of a task's record that `task` reads (every record of the farm's lists has them)
+_TASK_KEYS = frozenset(
+    {
+        "id",
+        "project_name",
+        "status",
+        "frames",
+        "frame_count",
+        "counts",
+        "cg_soft_name",
+        "plugin_name",
+        "scene_path",
+        "camera",
+        "render_layer",
+        "artist",
+        "submit_account",
+        "submit_time",
+        "completed_time",
+        "output_folder",
+        "warnings",
+        "failure_summary",
+        "eta_seconds",
+        "core_hours",
+    }
+)
 
 
 def _task_fields(record: TaskOut | Mapping[str, Any]) -> Mapping[str, Any]:

@@ -62,6 +62,7 @@ def test_records_read_from_json_are_the_records_read_from_models(live_server: Li
         raw = list(client.iter_task_json())
         assert [t["id"] for t in raw] == [t.id for t in typed] == sorted(ids, reverse=True)
         assert [vendor_records.task(t) for t in raw] == [vendor_records.task(t) for t in typed]
+        assert all(vendor_records._task_fields(t) is t for t in raw)  # read as they came
         assert fox.get_tasks() == [vendor_records.task(t) for t in typed]
 
         with_frames = fox.get_tasks(task_filter={"page_size": 7}, has_frames=1)
