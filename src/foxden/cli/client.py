@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import shlex
 import sys
 import time
@@ -59,7 +58,6 @@ def farm_options() -> argparse.ArgumentParser:
 
 def register(sub: Any) -> None:
     """Add the client commands."""
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise here
     farm = farm_options()
     as_json = argparse.ArgumentParser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="print JSON (for scripts)")
