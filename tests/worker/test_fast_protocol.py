@@ -67,7 +67,7 @@ def test_a_two_slot_worker_claims_both_frames_in_one_request(
     user = live_server.client(live_server.user_key)
     task = command_task(user, "1-2", ["sleep", "1"])  # wakes the claim held for both slots
     final = wait_task(user, task["id"], ("done", "failed"), timeout=30)
-    assert final["status"] == "done", (final, worker.log)
+    assert final["status"] == "done", f"{final}\n{worker.log}"  # a string: shown whole
     assert "claimed 2 lease(s) for 2 idle slot(s) in one request" in worker.log, worker.log
     assert "claimed 1 lease(s)" not in worker.log
     one, two = final["frames_detail"]
