@@ -136,3 +136,27 @@ def test_on_line_error_stops_the_process_and_is_raised(tmp_path: Path) -> None:
 def test_missing_program_raises(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         run_process(["/no/such/program"], tmp_path)
+
+
+def test_a_program_that_closes_its_output_before_it_exits_is_not_killed(tmp_path: Path) -> None:
+    """The end of the output is not the end of the program: coreutils close their output at
+    exit, a moment before they end. Stopping the group at EOF killed such a program with
+    SIGTERM (a `sleep 1` frame failed "exited with signal 15" now and then); it must be left
+    to exit with its own status."""
+    result = run_process(
+        ["sh", "-c", "echo before; exec >&- 2>&-; sleep 0.5; exit 3"], tmp_path, poll_interval=0.05
+    )
+    assert result == process.ProcessResult(3, False)
+
+
+def test_a_program_that_closed_its_output_is_still_stopped_when_asked(tmp_path: Path) -> None:
+    began = time.monotonic()
+    result = run_process(
+        ["sh", "-c", "exec >&- 2>&-; sleep 30"],
+        tmp_path,
+        should_stop=lambda: time.monotonic() - began > 0.3,
+        poll_interval=0.05,
+        grace=1.0,
+    )
+    assert result.killed and result.returncode != 0
+    assert time.monotonic() - began < 10

@@ -119,20 +119,36 @@ def _follow(
     poll_interval: float,
     grace: float,
 ) -> bool:
-    """Feed the output's lines to `on_line` until the output ends; every `poll_interval` ask
-    `should_stop` (True: the group is stopped) and whether the process exited (then its group's
-    leftovers are stopped). Returns whether `should_stop` stopped it."""
+    """Feed the output's lines to `on_line` until the output ends and the program has exited;
+    every `poll_interval` ask `should_stop` (True: the group is stopped) and whether the
+    program exited (then its group's leftovers are stopped). Returns whether `should_stop`
+    stopped it.
+
+    The end of the output is not the end of the program: many programs close their output
+    just before they exit (coreutils do, at exit), and one may close it and work on. Stopping
+    the group at the end of the output would kill a program that was about to exit cleanly.
+    """
     pgid = proc.pid
     killed = False
     exited_at: float | None = None
+    output_ended = False
     next_poll = time.monotonic()
     while True:
-        try:
-            item = lines.get(timeout=max(0.0, next_poll - time.monotonic()))
-        except queue.Empty:
-            item = None
-        if item is _EOF:
-            return killed
+        wait = max(0.0, next_poll - time.monotonic())
+        item: object = None
+        if output_ended:  # nothing more to read: wait for the program itself
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=wait)
+            if proc.poll() is not None:
+                return killed
+        else:
+            try:
+                item = lines.get(timeout=wait)
+            except queue.Empty:
+                item = None
+            if item is _EOF:
+                output_ended = True
+                continue
         if isinstance(item, str) and on_line is not None:
             on_line(item)
         now = time.monotonic()
