@@ -11,14 +11,13 @@ from starlette.concurrency import run_in_threadpool
 from foxden.errors import BlobDamaged, NotFound, PayloadTooLarge
 from foxden.farm import proofs, scheduler, tasks, workers
 from foxden.farm.scheduler import WorkerInfo
-from foxden.server.api.deps import FarmDep, WorkerDep
+from foxden.server.api.deps import FarmDep, WorkerDep, get_farm
 from foxden.server.api.responses import binary
 from foxden.server.api.worker_routes import (
     LeanRoute,
     body_of,
     claim_waiting,
     failure_policy,
-    farm_of,
     lease_id_of,
     served_by,
     worker_of,
@@ -69,7 +68,7 @@ _SERVED_LEAN = "served by its lean handler (worker_routes.LeanRoute): this signa
 
 
 async def _claim(request: Request) -> Response:
-    farm = farm_of(request)
+    farm = get_farm(request)
     worker = await worker_of(request, farm)
     body = await body_of(request, ClaimIn)
     leases = await claim_waiting(request, farm, worker, body, 1)
@@ -95,7 +94,7 @@ def claim(body: ClaimIn, worker: WorkerDep) -> Response:
 
 
 async def _claims(request: Request) -> Response:
-    farm = farm_of(request)
+    farm = get_farm(request)
     worker = await worker_of(request, farm)
     body = await body_of(request, ClaimIn)
     leases = await claim_waiting(request, farm, worker, body, body.slots)
@@ -122,7 +121,7 @@ def claims(body: ClaimIn, worker: WorkerDep) -> Response:
 
 
 async def _heartbeat(request: Request) -> Response:
-    farm = farm_of(request)
+    farm = get_farm(request)
     worker = await worker_of(request, farm)
     lease_id = lease_id_of(request)
     body = await body_of(request, HeartbeatIn)
@@ -165,7 +164,7 @@ def _report_and_claim(farm: Farm, worker: WorkerInfo, lease_id: int, body: Repor
 
 
 async def _report(request: Request) -> Response:
-    farm = farm_of(request)
+    farm = get_farm(request)
     worker = await worker_of(request, farm)
     lease_id = lease_id_of(request)
     body = await body_of(request, ReportIn)

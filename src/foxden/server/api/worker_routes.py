@@ -62,12 +62,6 @@ def served_by(handler: Handler) -> Callable[[E], E]:
     return mark
 
 
-def farm_of(request: Request) -> Farm:
-    """The farm this app serves."""
-    farm: Farm = request.app.state.farm
-    return farm
-
-
 async def worker_of(request: Request, farm: Farm) -> WorkerInfo:
     """The worker whose token is the bearer token: from the token cache when it was checked
     a few seconds ago, else read in the thread pool (`workers.authenticate`)."""
