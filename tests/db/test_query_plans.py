@@ -144,3 +144,28 @@ def test_a_page_of_frames_finds_its_outputs_by_frame(db: Database) -> None:
         compiled = query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
         plan = _plan(conn, str(compiled), {})
     assert "ix_outputs_frame_id" in plan, plan
+
+
+def test_the_claims_candidate_query_is_not_planned_again_at_each_claim(db_url: str) -> None:
+    """PostgreSQL runs the candidate query on its generic plan, planned once per connection
+    once the driver has prepared it: left to choose, it planned a custom plan at every claim on
+    a big farm (`candidates.GENERIC_PLAN`)."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("the plan cache is PostgreSQL's")
+    database = Database(db_url, pool_size=1)  # one connection: its prepared statements
+    try:
+        upgrade(database)
+        params: dict[str, object] = {"key_0": "blender 4.2", "worker_id": 1, "max_failures": 3}
+        for _ in range(12):  # the driver prepares a statement at its 5th run
+            with database.read() as conn:
+                assert candidates.candidate_tasks(1).rows(conn, params) == []
+        with database.read() as conn:
+            generic, custom = conn.execute(
+                text(
+                    "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                    "WHERE statement LIKE 'WITH running AS%'"
+                )
+            ).one()
+    finally:
+        database.dispose()
+    assert generic > 0 and custom == 0, (generic, custom)

@@ -18,11 +18,21 @@ Which tasks a worker may take, best first (docs/architecture.md, "Scheduling"):
 The query is one statement on SQLite and PostgreSQL alike. Its `room` column is the fewest
 frames any limit of the task still allows (NULL: the task takes no limit); on PostgreSQL the
 claim checks it again under the limits' row locks (`foxden.farm.limits.locked_room`).
+
+On PostgreSQL it runs on its generic plan (`GENERIC_PLAN` first, in its transaction): planned
+once per connection once the driver has prepared it, never per claim. Left to choose (the
+default `plan_cache_mode`), PostgreSQL compares the generic plan's estimate with the custom
+plans': on a big farm, whose waiting tasks mostly need a few software keys, a custom plan for a
+worker's rarer keys is estimated cheaper, so every claim planned the query again (about 1 ms,
+most of an idle claim) while an empty farm's claims ran a prepared generic plan. Both plans seek
+by the same partial indexes.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import TextClause, bindparam, text
+from typing import Any
+
+from sqlalchemy import Connection, TextClause, bindparam, text
 
 from foxden.core.states import ACTIVE, TaskStatus, WorkerMode
 from foxden.db.hot import Hot
@@ -93,19 +103,38 @@ CANDIDATE_TASKS: TextClause = text(
     bindparam("privileged", value=sorted(PRIVILEGED_JOB_TYPES), expanding=True),
 )
 
+#: what the candidate query's transaction runs before it on PostgreSQL (see the module); it
+#: holds to the end of the transaction, for the claim's own statements after it too: key
+#: lookups, whose plans are generic anyway once the driver has prepared them
+GENERIC_PLAN = Hot("SET LOCAL plan_cache_mode = force_generic_plan")
+
+
+class _Candidates(Hot):
+    """The candidate query, run on its generic plan on PostgreSQL: `GENERIC_PLAN` is sent just
+    before it, however it is run (alone, or in a batch)."""
+
+    __slots__ = ()
+
+    def _run(self, conn: Connection, params: dict[str, Any]) -> Any:
+        if conn.dialect.name == "postgresql":
+            GENERIC_PLAN.run(conn, {})
+        return super()._run(conn, params)
+
+
 _HOT_CANDIDATES: dict[int, Hot] = {}
 
 
 def candidate_tasks(n_keys: int) -> Hot:
     """CANDIDATE_TASKS for a worker with `n_keys` software keys, run on the driver's cursor
-    (`foxden.db.hot`): parameters `key_0` .. `key_{n-1}`, `worker_id`, `max_failures`; the
-    privileged job types written in (they are constants). Made once per number of keys."""
+    (`foxden.db.hot`) and on PostgreSQL on its generic plan: parameters `key_0` ..
+    `key_{n-1}`, `worker_id`, `max_failures`; the privileged job types written in (they are
+    constants). Made once per number of keys."""
     hot = _HOT_CANDIDATES.get(n_keys)
     if hot is None:
         keys = ", ".join(f":key_{i}" for i in range(n_keys))
         privileged = ", ".join(f"'{name}'" for name in sorted(PRIVILEGED_JOB_TYPES))
         sql = CANDIDATE_TASKS.text.replace(":keys", f"({keys})")
-        hot = Hot(sql.replace(":privileged", f"({privileged})"))
+        hot = _Candidates(sql.replace(":privileged", f"({privileged})"))
         if len(_HOT_CANDIDATES) < 64:  # workers offer a few keys each: a few shapes
             _HOT_CANDIDATES[n_keys] = hot
     return hot
