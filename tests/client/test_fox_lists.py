@@ -1,7 +1,7 @@
 """`Fox.get_tasks()` at 2,500 tasks against a live server: without paging keys every task the
-filter matches, once each, in the vendor's order (newest first), read a page of 1,000 at a time;
-with paging keys exactly that page; a task submitted while the pages are read moves the others
-down a page, and none is given twice."""
+filter matches, once each, in the vendor's order (newest first), in one streamed reply (`GET
+/api/tasks/all`, lines of 1,000); with paging keys exactly that page; a task submitted while the
+list is read is not in it, and none is given twice."""
 
 from __future__ import annotations
 
@@ -24,9 +24,12 @@ def test_get_tasks_gives_every_task_once_in_the_vendors_order(live_server: LiveS
     fill(db, account_id(db, "bob"), 20)
     newest_first = sorted(ids, reverse=True)
     with Fox(live_server.url, "alice", live_server.user_key, "en", progress=False) as fox:
+        asked: list[str] = []
+        fox.client.http.event_hooks["request"].append(lambda r: asked.append(r.url.path))
         everything = fox.get_tasks()
         assert [t["task_id"] for t in everything] == newest_first
-        assert COUNT > 2 * LIST_PAGE_SIZE  # three pages were read
+        assert COUNT > 2 * LIST_PAGE_SIZE  # three lines of records came
+        assert asked == ["/api/tasks/all"]  # in one request
 
         page = fox.get_tasks(task_filter={"page_size": 100, "page_no": 3})
         assert [t["task_id"] for t in page] == newest_first[200:300]
@@ -38,7 +41,7 @@ def test_get_tasks_gives_every_task_once_in_the_vendors_order(live_server: LiveS
         assert {t["task_status"] for t in found} == {"Stopped"}
 
 
-def test_a_task_submitted_while_pages_are_read_moves_none_twice(live_server: LiveServer) -> None:
+def test_a_task_submitted_while_the_list_is_read_is_not_in_it(live_server: LiveServer) -> None:
     db = live_server.farm.db
     alice = account_id(db, "alice")
     ids = fill(db, alice, COUNT)
@@ -47,13 +50,13 @@ def test_a_task_submitted_while_pages_are_read_moves_none_twice(live_server: Liv
         got = [next(tasks).id for _ in range(10)]
         [newer] = fill(db, alice, 1)  # on top of page 1: every later page starts a task later
         got += [t.id for t in tasks]
-    assert newer not in got  # page 1 was read before it came
+    assert newer not in got  # the list's tasks were chosen before it came
     assert got == sorted(ids, reverse=True)
 
 
 def test_records_read_from_json_are_the_records_read_from_models(live_server: LiveServer) -> None:
     """Fox reshapes the farm's JSON as it comes: the same vendor records, frames (`jobs`)
-    included, as from the typed `Task` models; `iter_task_json` pages as `iter_tasks` does."""
+    included, as from the typed `Task` models; `iter_task_json` lists as `iter_tasks` does."""
     db = live_server.farm.db
     ids = fill(db, account_id(db, "alice"), LIST_PAGE_SIZE + 5)
     with Fox(live_server.url, "alice", live_server.user_key, "en", progress=False) as fox:

@@ -31,7 +31,7 @@ from foxden.errors import Conflict, FoxdenError
 from foxden.farm.accounts import authenticate, create_account
 from foxden.farm.workers import list_workers
 from foxden.processes import processes_using
-from foxden.server.app import create_app
+from foxden.server.app import create_app, freeze_startup_objects
 from foxden.server.config import Settings, apply_log_level
 from foxden.server.context import Farm
 
@@ -209,9 +209,11 @@ def run_farm(
 
 def _start_server(farm: Farm, settings: Settings) -> tuple[_ThreadServer, threading.Thread]:
     """Serve the farm's app from a thread; returns once it listens (FoxdenError if it cannot)."""
+    app = create_app(farm)
+    freeze_startup_objects()
     server = _ThreadServer(
         uvicorn.Config(
-            create_app(farm),
+            app,
             host=settings.host,
             port=settings.port,
             log_level=apply_log_level(settings),

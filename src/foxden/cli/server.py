@@ -220,7 +220,7 @@ def _open(args: argparse.Namespace) -> Any:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from foxden.server.app import create_app
+    from foxden.server.app import create_app, freeze_startup_objects
     from foxden.server.context import Farm
 
     settings = settings_from(
@@ -239,8 +239,10 @@ def _serve(args: argparse.Namespace) -> int:
         f'--join-key "$(cat {settings.data_dir / "join_key"})"',
         flush=True,
     )
+    app = create_app(farm)
+    freeze_startup_objects()
     uvicorn.run(
-        create_app(farm),
+        app,
         host=settings.host,
         port=settings.port,
         log_level=apply_log_level(settings),

@@ -167,16 +167,23 @@ class Client:
         *,
         idempotent: bool | None = None,
         ok: Iterable[int] = (),
+        stream: bool = False,
         **kwargs: Any,
     ) -> httpx.Response:
-        """One HTTP call under the retry policy; error replies raise foxden errors."""
+        """One HTTP call under the retry policy; error replies raise foxden errors. `stream`:
+        the reply's body is left unread (read it, or close the reply)."""
         if idempotent is None:
             idempotent = method.upper() in ("GET", "HEAD", "PUT", "DELETE")
         accepted = set(ok)
 
         def attempt() -> httpx.Response:
-            response = self.http.request(method, path, **kwargs)
+            if stream:
+                request = self.http.build_request(method, path, **kwargs)
+                response = self.http.send(request, stream=True)
+            else:
+                response = self.http.request(method, path, **kwargs)
             if retry_status(response.status_code):
+                response.read()
                 raise RetryableStatus(response)
             return response
 
@@ -192,6 +199,7 @@ class Client:
                 "check the address and that the server is running"
             ) from None
         if response.status_code >= 400 and response.status_code not in accepted:
+            response.read()
             raise error_from(response)
         return response
 
@@ -414,27 +422,37 @@ class Client:
         return self.send("GET", "/api/tasks", params=params).content
 
     def iter_tasks(self, *, with_frames: bool = False, **filters: Any) -> Iterator[Task]:
-        """Every task matching the filters, once each, in the listing's order: pages of
-        `LIST_PAGE_SIZE`, the next one asked for while the caller reads this one. A task the
-        pages meet twice (a task submitted meanwhile moves the others down a page) is given
-        once."""
-
-        def page(number: int) -> tuple[int, int, list[Task]]:
-            got = self.tasks(
-                page_size=LIST_PAGE_SIZE, page_no=number, with_frames=with_frames, **filters
-            )
-            return got.total, got.page_size, got.items
-
-        seen: set[int] = set()
-        for task in _pages(page):
-            if task.id not in seen:
-                seen.add(task.id)
-                yield task
+        """Every task matching the filters, once each, in the listing's order (`iter_task_json`,
+        each record read into a `Task`)."""
+        for item in self.iter_task_json(with_frames=with_frames, **filters):
+            yield Task.from_json(item)
 
     def iter_task_json(
         self, *, with_frames: bool = False, **filters: Any
     ) -> Iterator[dict[str, Any]]:
-        """`iter_tasks` as the server's JSON gave each task (`task_json_page`)."""
+        """Every task matching the filters as the server's JSON gave it, once each, in the
+        listing's order: one streamed reply (`GET /api/tasks/all`), decoded a line of up to
+        1,000 records at a time while the farm sends the next. A reply cut short raises
+        `ServerUnavailable` (what came before it was given). A farm older than that route is
+        read a page at a time (`_paged_task_json`)."""
+        params = {k: v for k, v in filters.items() if v not in (None, "")}
+        params["with_frames"] = str(with_frames).lower()
+        response = self.send("GET", "/api/tasks/all", params=params, ok=(404, 422), stream=True)
+        try:
+            if response.status_code in (404, 422):  # /api/tasks/{task_id} of an older farm
+                response.close()
+                yield from self._paged_task_json(with_frames, filters)
+                return
+            yield from _task_lines(response)
+        finally:
+            response.close()
+
+    def _paged_task_json(
+        self, with_frames: bool, filters: dict[str, Any]
+    ) -> Iterator[dict[str, Any]]:
+        """Pages of `LIST_PAGE_SIZE`, the next one asked for while the caller reads this one;
+        a task the pages meet twice (one submitted meanwhile moves the others down a page) is
+        given once."""
 
         def page(number: int) -> tuple[int, int, list[dict[str, Any]]]:
             got = self.task_json_page(
@@ -613,6 +631,41 @@ def _seg(name: str) -> str:
     from urllib.parse import quote
 
     return quote(name, safe="")
+
+
+def _task_lines(response: httpx.Response) -> Iterator[dict[str, Any]]:
+    """The records of `GET /api/tasks/all`'s lines as they arrive; ServerUnavailable when the
+    reply ends (or breaks) before its `end` line."""
+    sent = 0
+    head: list[bytes] = []  # the line so far, in the pieces it came in
+    try:
+        for chunk in response.iter_bytes():
+            if b"\n" not in chunk:
+                head.append(chunk)
+                continue
+            *ends, tail = chunk.split(b"\n")
+            lines = [b"".join([*head, ends[0]]), *ends[1:]]
+            head = [tail]
+            for line in lines:
+                if not line:
+                    continue
+                got = from_json(line)
+                if "end" in got:
+                    if int(got["end"]) != sent:
+                        raise ServerUnavailable(
+                            f"the farm's task list says it sent {got['end']} tasks, "
+                            f"{sent} came: list again"
+                        )
+                    return
+                sent += len(got["tasks"])
+                yield from got["tasks"]
+    except httpx.TransportError as exc:
+        raise ServerUnavailable(
+            f"the farm's task list broke off after {sent} tasks ({type(exc).__name__}): list again"
+        ) from None
+    raise ServerUnavailable(
+        f"the farm's task list ended after {sent} tasks, before its end mark: list again"
+    )
 
 
 def _pages(read: Callable[[int], tuple[int, int, list[T]]]) -> Iterator[T]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,6 +35,16 @@ from foxden.web.routes import install as install_web
 from foxden.wire.api import HealthOut, QueueDepthOut
 
 log = logging.getLogger("foxden.server")
+
+
+def freeze_startup_objects() -> None:
+    """Move what the process made so far (modules, the app, its routes and models: hundreds of
+    thousands of objects that live as long as the server) out of the garbage collector's
+    reach: a full collection then walks only what requests make. A list of 10,000 tasks made
+    about 40 ms of full collections without it. Call once, in a process that is the server
+    (`foxden serve`, `foxden up`), after the app is built."""
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(farm: Farm, *, start_background: bool = True) -> FastAPI:

@@ -341,6 +341,14 @@ class TaskPageOut(Record):
     items: list[TaskOut]
 
 
+class TaskLineOut(Record):
+    """One line of `GET /api/tasks/all` (JSON lines): a batch of records, or, last, the end
+    mark (`end`: how many records were sent; a reply without it was cut short)."""
+
+    tasks: list[TaskOut] | None = None
+    end: int | None = None
+
+
 class TaskOutputOut(Record):
     """One entry of a task's output manifest (download it with GET /api/blobs/{hash})."""
 

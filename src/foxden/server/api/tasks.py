@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, PlainTextResponse, Response
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from foxden import frames as frame_spec
@@ -15,7 +15,14 @@ from foxden.farm import drafts, movies, tasks
 from foxden.server.api.deps import AccountDep, FarmDep
 from foxden.server.api.models import MovieIn, RestartIn, TaskIn
 from foxden.server.api.responses import binary
-from foxden.wire.api import TaskConfigOut, TaskDeletedOut, TaskOut, TaskOutputOut, TaskPageOut
+from foxden.wire.api import (
+    TaskConfigOut,
+    TaskDeletedOut,
+    TaskLineOut,
+    TaskOut,
+    TaskOutputOut,
+    TaskPageOut,
+)
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
@@ -40,10 +47,7 @@ def submit(body: TaskIn, farm: FarmDep, account: AccountDep) -> TaskOut:
     )
 
 
-@router.get("", response_model=TaskPageOut)
-def list_tasks(
-    farm: FarmDep,
-    account: AccountDep,
+def task_filters(
     task_id: int | None = None,
     project_name: str | None = None,
     task_status: str | None = None,
@@ -58,14 +62,54 @@ def list_tasks(
     completed_time_from: str | None = None,
     completed_time_to: str | None = None,
     sort: str = "-id",
+    with_frames: bool = False,
+) -> dict[str, Any]:
+    """The vendor's filter keys of a task listing, and its sort, as given."""
+    return {k: v for k, v in locals().items() if v is not None}
+
+
+FiltersDep = Annotated[dict[str, Any], Depends(task_filters)]
+
+
+@router.get("", response_model=TaskPageOut)
+def list_tasks(
+    farm: FarmDep,
+    account: AccountDep,
+    filters: FiltersDep,
     page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
     page_no: Annotated[int, Query(ge=1)] = 1,
-    with_frames: bool = False,
 ) -> Response:
     """Your tasks, filtered (the vendor's keys), sorted ('-submit_time', 'status', ...) and paged."""
-    filters = {k: v for k, v in locals().items() if k not in ("farm", "account") and v is not None}
-    page = tasks.task_page(farm.db, account.id, filters)
+    page = tasks.task_page(
+        farm.db, account.id, {**filters, "page_size": page_size, "page_no": page_no}
+    )
     return Response(page.json(), media_type="application/json")
+
+
+class JsonLines(StreamingResponse):
+    """A reply of JSON lines."""
+
+    media_type = "application/x-ndjson"
+
+
+@router.get(
+    "/all",
+    response_class=JsonLines,
+    responses={
+        200: {
+            "model": TaskLineOut,
+            "description": 'JSON lines: `{"tasks": [...]}` (up to 1,000 records a line, 20 '
+            'with frames), then `{"end": n}`, the number of records sent. `X-Total-Count`: '
+            "how many tasks matched.",
+        }
+    },
+)
+def all_tasks(farm: FarmDep, account: AccountDep, filters: FiltersDep) -> JsonLines:
+    """Every task the filters match, in the listing's order, in one streamed reply (no pages):
+    what `Fox.get_tasks()` and `Client.iter_tasks` read. A reply without its `end` line was cut
+    short."""
+    stream = tasks.task_stream(farm.db, account.id, filters)
+    return JsonLines(stream.lines, headers={"X-Total-Count": str(stream.total)})
 
 
 @router.get("/{task_id}")
