@@ -11,8 +11,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from psycopg import pq
 from sqlalchemy import event, select
 
+from foxden.db import hot
 from foxden.db.schema import leases, workers
 from foxden.errors import Unprocessable
 from foxden.farm import limits, scheduler
@@ -44,21 +46,34 @@ def _report(
 
 @contextmanager
 def _counted(farm: PolicyFarm) -> Iterator[Counter[str]]:
-    """The statements run meanwhile by their first words, and the commits as 'COMMIT'."""
+    """The statements run meanwhile by their first words, the commits as 'COMMIT', and the
+    round trips to PostgreSQL they made as 'TRIPS' (a statement outside a pipeline is one, a
+    pipelined batch of them one: `foxden.db.hot.Batch`)."""
     seen: Counter[str] = Counter()
     engine = farm.farm.db.engine
+    sync = hot.Batch.sync
 
-    def statement(_c: Any, _cur: Any, sql: str, *_a: Any) -> None:
+    def statement(_c: Any, cur: Any, sql: str, *_a: Any) -> None:
         seen[" ".join(sql.split()[:4])] += 1
+        pgconn = getattr(cur.connection, "pgconn", None)  # psycopg's; sqlite3 has none
+        if pgconn is not None and pgconn.pipeline_status == pq.PipelineStatus.OFF:
+            seen["TRIPS"] += 1
 
     def commit(_c: Any) -> None:
         seen["COMMIT"] += 1
 
+    def counted_sync(batch: hot.Batch) -> None:
+        if batch.pipelined:
+            seen["TRIPS"] += 1
+        sync(batch)
+
     event.listen(engine, "before_cursor_execute", statement)
     event.listen(engine, "commit", commit)
+    hot.Batch.sync = counted_sync  # type: ignore[method-assign]
     try:
         yield seen
     finally:
+        hot.Batch.sync = sync  # type: ignore[method-assign]
         event.remove(engine, "before_cursor_execute", statement)
         event.remove(engine, "commit", commit)
 
@@ -77,17 +92,75 @@ def test_a_report_and_its_claim_are_one_transaction_of_few_statements(
     (new,) = reply["leases"]
     assert new["frames"] == [lease["frames"][0] + 1]
     assert seen["COMMIT"] == 1
-    total = sum(n for sql, n in seen.items() if sql != "COMMIT")
+    total = sum(n for sql, n in seen.items() if sql not in ("COMMIT", "TRIPS"))
     if farm.farm.db.dialect == "postgresql":
         # SET LOCAL twice (no synchronous commit; the candidate query's generic plan); the
-        # task locked once (the claim's task is the report's, held already); the lease's
-        # INSERT and its frames' UPDATE one statement
+        # task locked once (the claim's task is the report's, held already); the frame pick,
+        # the new lease, its frames and the task's counters one statement
         assert seen["SELECT id FROM tasks"] == 0  # lifecycle.lock_task: not asked again
-        assert seen["WITH lease AS (INSERT"] == 1
-        assert total == 14, seen
+        assert seen["WITH picked AS (SELECT"] == 1
+        assert total == 12, seen
+        # SET LOCAL; the report's reads and locks; its writes with the candidate query; the
+        # claim (BEGIN and COMMIT besides): three round trips while the task's row is held
+        assert seen["TRIPS"] == 4, seen
     else:
         assert seen["BEGIN IMMEDIATE"] == 1
         assert total == 13, seen
+
+
+def test_a_report_with_a_failed_frame_reads_its_candidates_after_failure_memory(
+    policy_farm: PolicyFarm,
+) -> None:
+    farm = policy_farm
+    tid = farm.submit("ann", "1-4", frame_order="in_order")
+    worker = farm.worker()
+    lease = farm.claim(worker)
+    assert lease is not None
+    bad = [FrameResult(frame=lease["frames"][0], status="failed", error="Segmentation fault")]
+    reply = _report(farm, worker, lease, results=bad)
+    assert reply["accepted"] == lease["frames"]
+    (new,) = reply["leases"]
+    counts = farm.task("ann", tid)["counts"]
+    assert (counts["running"], counts["waiting"]) == (1, 3)  # the failed frame waits again
+    assert new["frames"] == [2]  # its retry goes to another worker first
+
+
+def test_a_report_that_ends_a_task_claims_what_its_end_unblocks(policy_farm: PolicyFarm) -> None:
+    farm = policy_farm
+    first = farm.submit("ann", "1", frame_order="in_order")
+    then = farm.submit("ann", "1-2", depends_on=[first])
+    worker = farm.worker()
+    lease = farm.claim(worker)
+    assert lease is not None and lease["task"]["id"] == first
+    reply = _report(farm, worker, lease)  # the task's status moves to done after the writes
+    assert [x["task"]["id"] for x in reply["leases"]] == [then]
+    assert farm.task("ann", first)["status"] == "done"
+
+
+def test_a_report_with_a_frame_done_starts_the_failure_streak_again(
+    policy_farm: PolicyFarm,
+) -> None:
+    farm = policy_farm
+    farm.submit("ann", "1-4", frame_order="in_order")
+    worker = farm.worker()
+    for _ in range(2):
+        lease = farm.claim(worker)
+        assert lease is not None
+        failed = [FrameResult(frame=f, status="failed", error="oops") for f in lease["frames"]]
+        _report(farm, worker, lease, results=failed)
+    assert _streak(farm, worker) == 2
+    lease = farm.claim(worker)
+    assert lease is not None
+    _report(farm, worker, lease)
+    assert _streak(farm, worker) == 0
+
+
+def _streak(farm: PolicyFarm, worker: scheduler.WorkerInfo) -> int:
+    with farm.farm.db.read() as conn:
+        streak: int = conn.execute(
+            select(workers.c.failure_streak).where(workers.c.id == worker.id)
+        ).scalar_one()
+    return streak
 
 
 def test_the_claim_sees_the_room_the_report_freed_under_a_limit(policy_farm: PolicyFarm) -> None:

@@ -7,6 +7,7 @@ derived status in the same transaction.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,7 +26,7 @@ from foxden.core.states import (
     derive_task_status,
     target,
 )
-from foxden.db.hot import Hot
+from foxden.db.hot import Batch, Hot
 from foxden.db.schema import frames, leases, tasks
 from foxden.farm import dependencies, events, movies, usage, wakeups
 
@@ -34,9 +35,9 @@ COUNTER = {s: f"n_{s.value}" for s in FrameStatus}
 
 _BUMP_SQL = Hot(
     "UPDATE tasks SET "
-    + ", ".join(f"{c} = {c} + :{c}" for c in (f"n_{s.value}" for s in FrameStatus))
+    + ", ".join(f"{c} = {c} + :{c}" for c in COUNTER.values())
     + " WHERE id = :task_id RETURNING status, start_time, completed_time, frame_count, "
-    + ", ".join(f"n_{s.value}" for s in FrameStatus)
+    + ", ".join(COUNTER.values())
 )
 
 
@@ -53,11 +54,15 @@ CLAIM_FROM, CLAIM_TO = _claim_move()
 
 # The claim's hot path: one statement for the chunk (the frames were picked and locked in
 # CLAIM_FROM by the caller; the status guard makes a stale pick fail loudly, not silently).
-_CLAIM_FRAMES = text(
+_CLAIM_SET = (
     f"UPDATE frames SET status = '{CLAIM_TO.value}', attempts = attempts + 1, "
     "lease_id = :lease_id, worker_id = :worker_id, start_time = :now, end_time = NULL, "
-    f"progress = 0 WHERE id IN :ids AND status = '{CLAIM_FROM.value}'"
-).bindparams(bindparam("ids", expanding=True))
+    "progress = 0 WHERE id IN "
+)
+_CLAIM_GUARD = f" AND status = '{CLAIM_FROM.value}'"
+# the ids as one parameter: a JSON list (SQLite), an array (PostgreSQL)
+_CLAIM_FRAMES_SQLITE = Hot(_CLAIM_SET + "(SELECT value FROM json_each(:ids))" + _CLAIM_GUARD)
+_CLAIM_FRAMES_PG = Hot(_CLAIM_SET + "(SELECT unnest(CAST(:ids AS INTEGER[])))" + _CLAIM_GUARD)
 
 
 def lock_frames(conn: Connection, where: ColumnElement[bool]) -> list[Any]:
@@ -92,6 +97,7 @@ def transition(
     values: Mapping[int, Mapping[str, Any]] | None = None,
     common: Mapping[str, Any] | None = None,
     known: usage.Known | None = None,
+    batch: Batch | None = None,
 ) -> list[int]:
     """Apply `event` to frames of `task_id` (selected by `where`, or `rows` already locked).
 
@@ -99,15 +105,20 @@ def transition(
     frames given values must share the same columns), `common` values for every moved frame.
     `retry` false fails frames at once on FAIL (a deterministic failure, see `target`).
     `known`: the task and worker as the caller read them (`usage.record` reads nothing then).
+    `batch`: the caller's `foxden.db.hot.Batch`: the usage rows, the frames' UPDATE and the
+    counters are sent in it, and what reads the counters back runs once its results are in.
     """
     if rows is None:
+        if batch is not None:
+            batch.sync()
         of_task = frames.c.task_id == task_id
         rows = lock_frames(conn, of_task if where is None else of_task & where)
     rows = [r for r in rows if allowed(event, r.status)]
     if not rows:
         return []
+    b = batch or Batch(conn, pipelined=False)
     now = time.time()
-    usage.record(conn, task_id, event, rows, values, now, known)  # the attempts it ends
+    usage.record(conn, task_id, event, rows, values, now, known, b)  # the attempts it ends
     groups: dict[FrameStatus, list[Any]] = {}
     deltas: Counter[FrameStatus] = Counter()
     for r in rows:
@@ -138,65 +149,81 @@ def transition(
             base["attempts"] = frames.c.attempts - 1
         if values:
             extra = sorted({k for r in group for k in values.get(r.id, {})})
-            stmt, fixed = _per_frame_update(base, extra)
-            conn.execute(
-                stmt,
-                [
-                    {"_id": r.id, **fixed, **{f"_v_{k}": values[r.id][k] for k in extra}}
-                    for r in group
-                ],
-            )
+            params = [{f"_v_{k}": values[r.id][k] for k in extra} for r in group]
+            stmt, fixed = _per_frame_update(base, extra, params)
+            for r, one in zip(group, params, strict=True):
+                one.update(_id=r.id, **fixed)
+            if isinstance(stmt, Hot):
+                b.send_many(stmt, params)
+            else:
+                b.sync()
+                conn.execute(stmt, params)
         else:
+            b.sync()
             conn.execute(
                 update(frames).where(frames.c.id.in_([r.id for r in group])).values(**base)
             )
-    events.frames_failed(conn, task_id, groups.get(FrameStatus.FAILED, []), values, common)
-    bump_counts(conn, task_id, deltas)
+    if groups.get(FrameStatus.FAILED):
+        b.sync()  # events read through SQLAlchemy
+        events.frames_failed(conn, task_id, groups[FrameStatus.FAILED], values, common)
+    send_counts(conn, b, task_id, deltas)
     if groups.get(FrameStatus.WAITING):  # back in the queue: wake claims waiting for work
         wakeups.on_commit(conn, len(groups[FrameStatus.WAITING]))
     return [r.number for r in rows]
 
 
-_PER_FRAME: dict[tuple[tuple[str, ...], tuple[str, ...]], Update] = {}
+_PER_FRAME: dict[tuple[tuple[str, ...], tuple[str, ...]], Hot] = {}
+_PLAIN = (int, float, str, bool, type(None))  # what a `Hot` statement's driver takes as it is
 
 
-def _per_frame_update(base: Mapping[str, Any], extra: Sequence[str]) -> tuple[Any, dict[str, Any]]:
-    """The UPDATE of `transition` with values per frame, and the parameters its `base` values
-    take: built once per shape of columns (a report's hot path) when `base` holds plain
-    values only; an expression in `base` (a release's attempts) makes a statement of its own."""
-    if any(isinstance(v, ColumnElement) for v in base.values()):
+def _per_frame_update(
+    base: Mapping[str, Any], extra: Sequence[str], params: Sequence[Mapping[str, Any]]
+) -> tuple[Hot | Update, dict[str, Any]]:
+    """The UPDATE of `transition` with values per frame (`params`: each frame's), and the
+    parameters its `base` values take: a `Hot` statement made once per shape of columns (a
+    report's hot path) when every value is a plain one; an expression in `base` (a release's
+    attempts) or a value of another type makes a SQLAlchemy statement of its own."""
+    plain = all(type(v) in _PLAIN for v in base.values()) and all(
+        type(v) in _PLAIN for one in params for v in one.values()
+    )
+    if not plain:
         stmt = (
             update(frames)
             .where(frames.c.id == bindparam("_id"))
-            .values(**base, **{k: bindparam(f"_v_{k}") for k in extra})
-        )
-        return stmt, {}
-    key = (tuple(sorted(base)), tuple(extra))
-    known = _PER_FRAME.get(key)
-    if known is None:
-        known = _PER_FRAME[key] = (
-            update(frames)
-            .where(frames.c.id == bindparam("_id"))
             .values(
-                **{k: bindparam(f"_b_{k}") for k in key[0]},
+                **{
+                    k: v if isinstance(v, ColumnElement) else bindparam(f"_b_{k}")
+                    for k, v in base.items()
+                },
                 **{k: bindparam(f"_v_{k}") for k in extra},
             )
         )
+        return stmt, {f"_b_{k}": v for k, v in base.items() if not isinstance(v, ColumnElement)}
+    key = (tuple(sorted(base)), tuple(extra))
+    known = _PER_FRAME.get(key)
+    if known is None:
+        sets = [f"{k} = :_b_{k}" for k in key[0]] + [f"{k} = :_v_{k}" for k in extra]
+        known = Hot(f"UPDATE frames SET {', '.join(sets)} WHERE id = :_id")
+        if len(_PER_FRAME) < 64:  # a few shapes: done, failed, each with or without a log
+            _PER_FRAME[key] = known
     return known, {f"_b_{k}": v for k, v in base.items()}
 
 
-_NEW_LEASE = (
-    "INSERT INTO leases (worker_id, task_id, state, reason, created_at, expires_at) "
-    f"VALUES (:worker_id, :task_id, '{LeaseState.ACTIVE.value}', '', :now, :expires) RETURNING id"
+_NEW_LEASE_COLUMNS = "leases (worker_id, task_id, state, reason, created_at, expires_at)"
+_NEW_LEASE_VALUES = f":worker_id, :task_id, '{LeaseState.ACTIVE.value}', '', :now, :expires"
+_NEW_LEASE_SQLITE = Hot(
+    f"INSERT INTO {_NEW_LEASE_COLUMNS} VALUES ({_NEW_LEASE_VALUES}) RETURNING id"
 )
-_NEW_LEASE_SQLITE = Hot(_NEW_LEASE)
 # PostgreSQL: the lease and its chunk in one statement (one round trip); the frames' foreign
 # key to the new lease is checked at the end of the statement, when the lease row is there
-_NEW_LEASE_CLAIMING_PG = text(
-    f"WITH lease AS ({_NEW_LEASE}), moved AS ("
-    + _CLAIM_FRAMES.text.replace(":lease_id", "(SELECT id FROM lease)")
+_NEW_LEASE_CLAIMING_PG = Hot(
+    f"WITH lease AS (INSERT INTO {_NEW_LEASE_COLUMNS} VALUES ({_NEW_LEASE_VALUES}) "
+    "RETURNING id), moved AS ("
+    + _CLAIM_FRAMES_PG.sql.replace(":lease_id", "(SELECT id FROM lease)")
     + " RETURNING 1) SELECT (SELECT id FROM lease) AS id, (SELECT COUNT(*) FROM moved) AS moved"
-).bindparams(bindparam("ids", expanding=True))
+)
+_COUNTS = ", ".join(COUNTER[s] for s in FrameStatus)
+_ROW_OF_COUNTS = f"status, start_time, completed_time, frame_count, {_COUNTS}"
 
 
 def claim_frames(
@@ -213,9 +240,10 @@ def claim_frames(
     attempt counted, then the task's counters moved.
     """
     ids = list(frame_ids)
-    moved = conn.execute(
-        _CLAIM_FRAMES, {"lease_id": lease_id, "worker_id": worker_id, "now": now, "ids": ids}
-    ).rowcount
+    postgres = conn.dialect.name == "postgresql"
+    stmt = _CLAIM_FRAMES_PG if postgres else _CLAIM_FRAMES_SQLITE
+    given = ids if postgres else json.dumps(ids)
+    moved = stmt.run(conn, {"lease_id": lease_id, "worker_id": worker_id, "now": now, "ids": given})
     _claimed(conn, task_id, moved, len(ids))
 
 
@@ -235,9 +263,69 @@ def claim_under_new_lease(
         lease_id = int(_NEW_LEASE_SQLITE.rows(conn, params)[0].id)
         claim_frames(conn, task_id, ids, lease_id, worker_id, now)
         return lease_id
-    row = conn.execute(_NEW_LEASE_CLAIMING_PG, {**params, "ids": ids}).one()
+    row = _NEW_LEASE_CLAIMING_PG.rows(conn, {**params, "ids": ids})[0]
     _claimed(conn, task_id, int(row.moved), len(ids))
     return int(row.id)
+
+
+_CLAIM_NEXT: dict[str, Hot] = {}
+
+
+def claim_next(
+    conn: Connection,
+    pick: str,
+    params: Mapping[str, Any],
+    worker_id: int,
+    now: float,
+    expires: float,
+) -> tuple[int, list[int]] | None:
+    """PostgreSQL: the next chunk of task `params["task_id"]` under a new lease of
+    `worker_id`, in one statement: the frames `pick` selects (a `SELECT id, number FROM
+    frames ... FOR UPDATE SKIP LOCKED` of waiting frames in claim order, with `params`), a new
+    lease when it picked any, the frames moved under it (CLAIM) and the task's counters. The
+    lease's id and the frame numbers in pick order, or None when it picked nothing.
+
+    The caller holds the task's row (`lock_task`): the farm's lock order, task then lease then
+    frames, is kept (the lease row is new)."""
+    hot = _CLAIM_NEXT.get(pick)
+    if hot is None:
+        hot = _CLAIM_NEXT[pick] = Hot(_claim_next_sql(pick))
+    task_id = int(params["task_id"])
+    got = hot.rows(conn, {**params, "worker_id": worker_id, "now": now, "expires": expires})
+    if not got:
+        return None
+    row = got[0]
+    if int(row.moved) != len(got):
+        raise AssertionError(
+            f"claimed {row.moved} of {len(got)} frames: some were not {CLAIM_FROM}"
+        )
+    _settle(conn, task_id, {CLAIM_FROM: -len(got), CLAIM_TO: len(got)}, row)
+    return int(row.lease_id), [int(r.number) for r in got]
+
+
+def _claim_next_sql(pick: str) -> str:
+    """`claim_next`'s statement around the frame pick `pick`."""
+    select_picked = "SELECT id, number FROM frames "
+    if not pick.startswith(select_picked):
+        raise AssertionError(f"claim_next takes a pick that starts {select_picked!r}")
+    picked = "SELECT id, number, seq FROM frames " + pick[len(select_picked) :]
+    n = "(SELECT COUNT(*) FROM picked)"
+    moves = f"{COUNTER[CLAIM_FROM]} = {COUNTER[CLAIM_FROM]} - {n}, {COUNTER[CLAIM_TO]} = {COUNTER[CLAIM_TO]} + {n}"
+    return (
+        f"WITH picked AS ({picked}), "
+        f"lease AS (INSERT INTO {_NEW_LEASE_COLUMNS} SELECT {_NEW_LEASE_VALUES} "
+        "WHERE EXISTS (SELECT 1 FROM picked) RETURNING id), "
+        "moved AS ("
+        + _CLAIM_SET.replace(":lease_id", "(SELECT id FROM lease)")
+        + "(SELECT id FROM picked)"
+        + _CLAIM_GUARD
+        + " RETURNING 1), "
+        f"counted AS (UPDATE tasks SET {moves} WHERE id = :task_id "
+        f"AND EXISTS (SELECT 1 FROM picked) RETURNING {_ROW_OF_COUNTS}) "
+        "SELECT picked.number, lease.id AS lease_id, (SELECT COUNT(*) FROM moved) AS moved, "
+        f"{', '.join('counted.' + c.strip() for c in _ROW_OF_COUNTS.split(','))} "
+        "FROM picked, lease, counted ORDER BY picked.seq, picked.number"
+    )
 
 
 def _claimed(conn: Connection, task_id: int, moved: int, picked: int) -> None:
@@ -249,8 +337,31 @@ def _claimed(conn: Connection, task_id: int, moved: int, picked: int) -> None:
 
 def bump_counts(conn: Connection, task_id: int, deltas: Mapping[FrameStatus, int]) -> str:
     """Add `deltas` to a task's per-status counters and store its derived status."""
+    row = _BUMP_SQL.first(conn, _bump_params(task_id, deltas))
+    return _settle(conn, task_id, deltas, row)[0]
+
+
+def send_counts(
+    conn: Connection, batch: Batch, task_id: int, deltas: Mapping[FrameStatus, int]
+) -> None:
+    """`bump_counts` in `batch`: the counters' UPDATE sent in it, the derived status stored
+    once its result is in (`Batch.later`)."""
+    pending = batch.send(_BUMP_SQL, _bump_params(task_id, deltas))
+    batch.later(lambda: _settle(conn, task_id, deltas, pending.first())[1])
+
+
+def _bump_params(task_id: int, deltas: Mapping[FrameStatus, int]) -> dict[str, Any]:
     params: dict[str, Any] = {COUNTER[s]: int(deltas.get(s, 0)) for s in FrameStatus}
-    row = _BUMP_SQL.first(conn, {"task_id": task_id, **params})
+    params["task_id"] = task_id
+    return params
+
+
+def _settle(
+    conn: Connection, task_id: int, deltas: Mapping[FrameStatus, int], row: Any
+) -> tuple[str, bool]:
+    """After the counters of `task_id` moved by `deltas` (`row`: the task's counters and
+    status as the UPDATE left them), store its derived status and what goes with it: the
+    status, and whether that wrote anything."""
     if row is None:
         raise LookupError(f"task {task_id} is gone")
     counts = {s.value: getattr(row, COUNTER[s]) for s in FrameStatus}
@@ -276,7 +387,7 @@ def bump_counts(conn: Connection, task_id: int, deltas: Mapping[FrameStatus, int
         dependencies.refresh(conn, task_id, done=status is TaskStatus.DONE)
         if status is TaskStatus.DONE:
             movies.task_done(conn, task_id)  # its movie task gets its frames; a movie is filed
-    return status.value
+    return status.value, bool(fix)
 
 
 def failure_summary(conn: Connection, task_id: int, frame_count: int) -> str:

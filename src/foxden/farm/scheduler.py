@@ -17,6 +17,7 @@ from foxden.core.states import (
     LeaseState,
     WorkerState,
 )
+from foxden.db import hot
 from foxden.db.engine import Database
 from foxden.db.hot import Hot
 from foxden.db.schema import (
@@ -71,15 +72,10 @@ _WORKER_SEEN_WHERE = (
     f"WHERE id = :worker_id AND approved AND status <> '{WorkerState.REVOKED.value}'"
 )
 _WORKER_SEEN = text("UPDATE workers SET status = :status, last_seen = :now " + _WORKER_SEEN_WHERE)
-# a report with a frame done: the same, and its failure streak starts again (failure_memory)
-_WORKER_SEEN_DONE = text(
-    "UPDATE workers SET status = :status, last_seen = :now, failure_streak = 0 "
-    + _WORKER_SEEN_WHERE
-)
-# a report's: the same, with what its usage rows need of the worker (`usage.Known`)
-_MACHINE = " RETURNING cores, slots, gpus"
-_WORKER_SEEN_MACHINE = Hot(_WORKER_SEEN.text + _MACHINE)
-_WORKER_SEEN_DONE_MACHINE = Hot(_WORKER_SEEN_DONE.text + _MACHINE)
+# a report's: the same, with what its usage rows need of the worker (`usage.Known`) and its
+# failure streak (a report with a frame done starts it again: `_RESET_STREAK`)
+_WORKER_SEEN_MACHINE = Hot(_WORKER_SEEN.text + " RETURNING cores, slots, gpus, failure_streak")
+_RESET_STREAK = Hot("UPDATE workers SET failure_streak = 0 WHERE id = :worker_id")
 _WORKER_STANDING = text("SELECT status, approved FROM workers WHERE id = :worker_id")
 # an idle claim's check that the worker's row needs no write (see `_seen_lately`)
 _WORKER_SEEN_AT = text("SELECT status, approved, last_seen FROM workers WHERE id = :worker_id")
@@ -243,15 +239,22 @@ def _claim_in(
 
 def _eligible(conn: Connection, worker: WorkerInfo, params: dict[str, Any]) -> list[_Candidate]:
     """The candidate query's tasks whose required tags the worker carries, best first."""
+    query, values = _candidate_query(params)
+    return _tagged(query.rows(conn, values), worker)
+
+
+def _candidate_query(params: dict[str, Any]) -> tuple[Hot, dict[str, Any]]:
+    """The candidate query for a worker's `_claim_params`, and its parameters."""
     keys: list[str] = params["keys"]
-    found = candidates.candidate_tasks(len(keys)).rows(
-        conn,
-        {
-            "worker_id": params["worker_id"],
-            "max_failures": params["max_failures"],
-            **{f"key_{i}": key for i, key in enumerate(keys)},
-        },
-    )
+    return candidates.candidate_tasks(len(keys)), {
+        "worker_id": params["worker_id"],
+        "max_failures": params["max_failures"],
+        **{f"key_{i}": key for i, key in enumerate(keys)},
+    }
+
+
+def _tagged(found: list[Any], worker: WorkerInfo) -> list[_Candidate]:
+    """The candidates of `found` whose required tags the worker carries."""
     return [_Candidate(c) for c in found if _tags(c.options) <= worker.tags]
 
 
@@ -285,19 +288,17 @@ def _claim_one(
     eligible.sort(key=_Candidate.rank)
     for avoid in (True, False):
         for cand in list(eligible):
-            picked = _take(conn, cand.row, worker_id, avoid, max_frames)
-            if not picked:
+            got = _take(conn, cand.row, worker_id, avoid, max_frames, now, now + lease_seconds)
+            if got is None:
                 if not avoid:
                     eligible.remove(cand)
                 continue
-            lease_id = lifecycle.claim_under_new_lease(
-                conn, cand.id, [p.id for p in picked], worker_id, now, now + lease_seconds
-            )
+            lease_id, numbers = got
             share = float(cand.row.share) or 1.0
             for other in eligible:
                 if other.row.account_id == cand.row.account_id:
-                    other.load += len(picked) / share
-            return cand, lease_id, [p.number for p in picked]
+                    other.load += len(numbers) / share
+            return cand, lease_id, numbers
     return None
 
 
@@ -321,14 +322,22 @@ def _tags(options: Any) -> set[str]:
 
 
 def _take(
-    conn: Connection, cand: Any, worker_id: int, avoid: bool, max_frames: int | None
-) -> list[Any]:
-    """The candidate's waiting frames this claim takes (locked), or [] to try the next one.
+    conn: Connection,
+    cand: Any,
+    worker_id: int,
+    avoid: bool,
+    max_frames: int | None,
+    now: float,
+    expires: float,
+) -> tuple[int, list[int]] | None:
+    """The candidate's waiting frames this claim takes, under a new lease that expires at
+    `expires`: the lease's id and the frame numbers, or None to try the next one.
 
     A limited task's room is counted again in the write transaction (the read's may be
     stale): on SQLite before the pick (the claim holds the write lock); on PostgreSQL after it,
     under the limits' row locks, in a savepoint: when its limits leave no room, rolling it back
-    lets go of the task's and the limits' rows.
+    lets go of the task's and the limits' rows. A task without limits on PostgreSQL is one
+    statement (`lifecycle.claim_next`: the pick, the lease, the frames and the counters).
     """
     limited = cand.room is not None
     postgres = conn.dialect.name == "postgresql"
@@ -342,11 +351,12 @@ def _take(
         if room is not None:
             size = min(size, room)
         if size <= 0:
-            return []
+            return None
     pick = candidates.WAITING_FRAMES_PG if postgres else candidates.WAITING_FRAMES_SQLITE
-    picked = pick.rows(
-        conn, {"task_id": cand.id, "size": size, "avoid": avoid, "worker_id": worker_id}
-    )
+    params = {"task_id": cand.id, "size": size, "avoid": avoid, "worker_id": worker_id}
+    if postgres and not limited:
+        return lifecycle.claim_next(conn, pick.sql, params, worker_id, now, expires)
+    picked = pick.rows(conn, params)
     if picked and savepoint is not None:
         room = limits.locked_room(conn, cand.id)
         if room is not None:
@@ -356,7 +366,12 @@ def _take(
             savepoint.commit()
         else:
             savepoint.rollback()
-    return picked
+    if not picked:
+        return None
+    lease_id = lifecycle.claim_under_new_lease(
+        conn, cand.id, [p.id for p in picked], worker_id, now, expires
+    )
+    return lease_id, [p.number for p in picked]
 
 
 def _lease_payload(
@@ -395,19 +410,13 @@ def _seen_busy(conn: Connection, worker_id: int, now: float) -> None:
     _admit(conn, worker_id, WorkerState.BUSY, now)
 
 
-def _admit(
-    conn: Connection, worker_id: int, status: WorkerState, now: float, *, done: bool = False
-) -> None:
-    """Note the worker's contact, refusing one revoked (401) or awaiting approval (403);
-    `done` (a report with a frame done) also resets its failure streak.
+def _admit(conn: Connection, worker_id: int, status: WorkerState, now: float) -> None:
+    """Note the worker's contact, refusing one revoked (401) or awaiting approval (403).
 
     Part of the claim's transaction, after the task row (the lock order): a revocation that
     commits first makes the claim roll back; one that comes later finds the new lease.
     """
-    seen = conn.execute(
-        _WORKER_SEEN_DONE if done else _WORKER_SEEN,
-        {"status": status.value, "now": now, "worker_id": worker_id},
-    )
+    seen = conn.execute(_WORKER_SEEN, {"status": status.value, "now": now, "worker_id": worker_id})
     if seen.rowcount:
         return
     row = conn.execute(_WORKER_STANDING, {"worker_id": worker_id}).first()
@@ -417,16 +426,6 @@ def _admit(
         "this worker waits for an administrator's approval (workers page, or "
         "`foxden workers approve ID`): it gets no work until then"
     )
-
-
-def _admit_report(conn: Connection, worker_id: int, now: float, *, done: bool) -> Any:
-    """`_admit` for a report (the worker busy), returning the worker's cores, slots and GPUs."""
-    row = (_WORKER_SEEN_DONE_MACHINE if done else _WORKER_SEEN_MACHINE).first(
-        conn, {"status": WorkerState.BUSY.value, "now": now, "worker_id": worker_id}
-    )
-    if row is None:
-        _admit(conn, worker_id, WorkerState.BUSY, now)  # refuses it: revoked or not approved
-    return row
 
 
 def _json_list(value: Any) -> list[Any]:
@@ -552,7 +551,7 @@ def report(
     """
     now = time.time() if now is None else now
     with db.write(durable=False) as conn:
-        reply, disabled = _report_in(conn, worker_id, lease_id, results, now, policy)
+        reply, disabled, _ = _report_in(conn, worker_id, lease_id, results, now, policy)
     if disabled:  # flagged and disabled by the setting: its other frames go to other workers
         release(db, worker_id)
     return reply
@@ -583,10 +582,14 @@ def report_and_claim(
     """
     now = time.time() if now is None else now
     out: list[LeaseOut] = []
+    claims = bool(worker.software_keys) and slots >= 1
+    params = _claim_params(worker, policy)
     with db.write(durable=False) as conn:
-        reply, disabled = _report_in(conn, worker.id, lease_id, results, now, policy)
-        if not disabled and worker.software_keys and slots >= 1:
-            eligible = _eligible(conn, worker, _claim_params(worker, policy))
+        reply, disabled, found = _report_in(
+            conn, worker.id, lease_id, results, now, policy, params if claims else None
+        )
+        if not disabled and claims:
+            eligible = _eligible(conn, worker, params) if found is None else _tagged(found, worker)
             terms = _Terms(lease_seconds, heartbeat_seconds, max_frames, payloads)
             out = _claim_in(conn, eligible, worker.id, slots, now, terms)
         if not out:
@@ -604,24 +607,48 @@ def _report_in(
     results: list[FrameResult],
     now: float,
     policy: FailurePolicy,
-) -> tuple[ReportOut, bool]:
-    """`report` in the caller's write transaction: its reply, and whether failure memory
-    disabled the worker (the caller then releases its leases once committed)."""
-    lease = _active_lease(conn, lease_id, worker_id)
+    claim: dict[str, Any] | None = None,
+) -> tuple[ReportOut, bool, list[Any] | None]:
+    """`report` in the caller's write transaction: its reply, whether failure memory disabled
+    the worker (the caller then releases its leases once committed), and, for a report that
+    carries a claim (`claim`: its `_claim_params`), the candidate query's rows as the report
+    left the farm when they could be read with its writes (else None: read them now).
+
+    Two batches of statements (`foxden.db.hot.Batch`: one round trip each on PostgreSQL):
+    the reads and locks (the task, the lease, its running frames: the farm's lock order) with
+    the worker's contact, then the writes (the lease ended, the frames, their usage and the
+    task's counters) with the claim's candidate query. A report with failed frames runs its
+    writes one by one (failure memory and events read what they write).
+    """
+    postgres = conn.dialect.name == "postgresql"
+    with hot.batch(conn) as first:
+        task = first.send(_LOCK_TASK_OF_LEASE, {"lease_id": lease_id}) if postgres else None
+        query = _LEASE_OF_WORKER_PG if postgres else _LEASE_OF_WORKER_SQLITE
+        of_lease = first.send(query, {"lease_id": lease_id, "worker_id": worker_id})
+        pick = _RUNNING_OF_LEASE_PG if postgres else _RUNNING_OF_LEASE_SQLITE
+        running_rows = first.send(pick, {"lease_id": lease_id})
+        seen = first.send(
+            _WORKER_SEEN_MACHINE,
+            {"status": WorkerState.BUSY.value, "now": now, "worker_id": worker_id},
+        )
+    held = None if task is None else task.first()
+    if held is not None:
+        lifecycle.locked(conn, int(held.id))
+    lease = of_lease.first()
+    if lease is None:
+        raise LeaseLost(f"lease {lease_id} is gone (its task was deleted or it never was yours)")
     if lease.state not in LIVE_LEASES:
         raise LeaseLost(f"lease {lease_id} is {lease.state}: its frames went back to the queue")
-    postgres = conn.dialect.name == "postgresql"
-    pick = _RUNNING_OF_LEASE_PG if postgres else _RUNNING_OF_LEASE_SQLITE
-    locked = pick.rows(conn, {"lease_id": lease_id})
+    locked = running_rows.rows()
     running = {r.number: r for r in locked}
     verdicts = _Verdicts()
     for res in results:
         _judge(conn, lease, running.get(res.frame), res, now, verdicts)
     for frame_id, attempt, line in verdicts.logs:
         frame_log.append(conn, frame_id, attempt, line, now)
-    if len(verdicts.accepted) == len(running) and lease.state == LeaseState.ACTIVE:
-        _END_LEASE.run(conn, {"state": LeaseState.DONE.value, "lease_id": lease_id})
-    machine = _admit_report(conn, worker_id, now, done=bool(verdicts.done))
+    machine: Any = seen.first()
+    if machine is None:
+        _admit(conn, worker_id, WorkerState.BUSY, now)  # refuses it: revoked or not approved
     known = usage.Known(
         account_id=lease.account_id,
         project_name=lease.project_name,
@@ -631,7 +658,16 @@ def _report_in(
         slots=int(machine.slots),
         gpus=len(_json_list(machine.gpus)),
     )
-    _apply_verdicts(conn, lease, locked, verdicts, known)
+    found = None
+    with hot.batch(conn, pipelined=not verdicts.failed) as then:
+        if len(verdicts.accepted) == len(running) and lease.state == LeaseState.ACTIVE:
+            then.send(_END_LEASE, {"state": LeaseState.DONE.value, "lease_id": lease_id})
+        if verdicts.done and machine.failure_streak:  # failure memory: a frame done
+            then.send(_RESET_STREAK, {"worker_id": worker_id})
+        _apply_verdicts(conn, lease, locked, verdicts, known, then)
+        if claim is not None and then.pipelined:
+            query, values = _candidate_query(claim)
+            found = then.send(query, values)
     ended = len(verdicts.done) + len(verdicts.failed)
     if ended and lease.limited:  # room under its limits: claims waiting for work may use it
         wakeups.on_commit(conn, ended)
@@ -644,7 +680,9 @@ def _report_in(
         policy,
         any_done=bool(verdicts.done),
     )
-    return {"accepted": verdicts.accepted, "rejected": verdicts.rejected}, disabled
+    stale = found is None or then.late_writes  # a task's status moved after the query ran
+    reply: ReportOut = {"accepted": verdicts.accepted, "rejected": verdicts.rejected}
+    return reply, disabled, None if stale or found is None else found.rows()
 
 
 @dataclass
@@ -691,7 +729,12 @@ def _judge(
 
 
 def _apply_verdicts(
-    conn: Connection, lease: Any, locked: Any, verdicts: _Verdicts, known: usage.Known
+    conn: Connection,
+    lease: Any,
+    locked: Any,
+    verdicts: _Verdicts,
+    known: usage.Known,
+    batch: hot.Batch,
 ) -> None:
     """Finish the frames reported done and fail those reported failed (the state machine's
     FINISH and FAIL events): a transient failure is retried while attempts are left, a
@@ -705,6 +748,7 @@ def _apply_verdicts(
             values=verdicts.done,
             common={"error": "", "failure_category": None},
             known=known,
+            batch=batch,
         )
     for retry in (True, False):
         ids = {
@@ -722,6 +766,7 @@ def _apply_verdicts(
                 retry=retry,
                 values={i: verdicts.failed[i] for i in ids},
                 known=known,
+                batch=batch,
             )
 
 

@@ -21,16 +21,32 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, select
 
 from foxden.core.states import Event, FrameStatus
 from foxden.db.engine import Database
+from foxden.db.hot import Batch, Hot
 from foxden.db.schema import accounts, frames, tasks, workers
 from foxden.db.schema import usage as usage_rows
 from foxden.errors import BadRequest, NotFound
 from foxden.farm.estimates import core_seconds
 
 GroupBy = Literal["account", "project", "task"]
+
+_COLUMNS = (
+    "account_id",
+    "project_name",
+    "task_id",
+    "frame_number",
+    "worker_id",
+    "core_seconds",
+    "gpu_seconds",
+    "ended_at",
+)
+# the rows of the attempts a transition ends (one per frame, the driver's executemany)
+_INSERT = Hot(
+    f"INSERT INTO usage ({', '.join(_COLUMNS)}) VALUES ({', '.join(':' + c for c in _COLUMNS)})"
+)
 
 
 @dataclass(frozen=True)
@@ -55,17 +71,21 @@ def record(
     values: Mapping[int, Mapping[str, Any]] | None,
     now: float,
     known: Known | None = None,
+    batch: Batch | None = None,
 ) -> None:
     """Record one usage row per attempt of `rows` (frames about to move) that `event` ends;
-    `known`: the task and the worker of every row, as the caller read them."""
+    `known`: the task and the worker of every row, as the caller read them; `batch`: the
+    caller's (the INSERT is sent in it)."""
     if event is Event.RELEASE:
         return
     ended = [r for r in rows if r.status == FrameStatus.RUNNING.value]
     if not ended:
         return
+    b = batch or Batch(conn, pipelined=False)
     if known is not None:
-        _insert(conn, task_id, ended, values, now, lambda _frame_id: known)
+        _insert(conn, b, task_id, ended, values, now, lambda _frame_id: known)
         return
+    b.sync()  # what follows is read through SQLAlchemy
     # one statement for the task and each frame's worker
     found = conn.execute(
         select(
@@ -97,11 +117,12 @@ def record(
         )
         for m in found
     }
-    _insert(conn, task_id, ended, values, now, lambda frame_id: read.get(frame_id))
+    _insert(conn, b, task_id, ended, values, now, lambda frame_id: read.get(frame_id))
 
 
 def _insert(
     conn: Connection,
+    batch: Batch,
     task_id: int,
     ended: Sequence[Any],
     values: Mapping[int, Mapping[str, Any]] | None,
@@ -112,6 +133,8 @@ def _insert(
     is gone, no row). Nothing is read unless a frame's time must be taken from its chunk."""
     given = values or {}
     timed = all(given.get(r.id, {}).get("render_time") is not None for r in ended)
+    if not timed:
+        batch.sync()  # `_chunk_ends` reads through SQLAlchemy
     chunk_ends = {} if timed else _chunk_ends(conn, ended)
     out = []
     gpu_job: bool | None = None  # the task's, the same for every frame: read once
@@ -140,7 +163,7 @@ def _insert(
             }
         )
     if out:
-        conn.execute(insert(usage_rows), out)
+        batch.send_many(_INSERT, out)
 
 
 def _uses_gpu(options: Any) -> bool:
