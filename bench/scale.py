@@ -23,6 +23,7 @@ p50 and p99, and the big farm's p50 and p99 divided by the empty one's):
     python bench/scale.py                          # SQLite and PostgreSQL, writes bench/out/scale.json
     python bench/scale.py --db sqlite --rounds 50
     python bench/scale.py --tasks 200 --frames 20000 --big-task 1000 --probe-frames 100 --rounds 3
+    python bench/scale.py --db postgresql --measure claim    # only the measures naming "claim"
 """
 
 from __future__ import annotations
@@ -130,8 +131,11 @@ class Side:
             c.close()
 
 
-def measure(db: str, rounds: int, size: dict[str, int], probe_frames: int) -> dict[str, Any]:
-    """Both farms of one database engine, every measure alternating between them."""
+def measure(
+    db: str, rounds: int, size: dict[str, int], probe_frames: int, only: list[str] | None = None
+) -> dict[str, Any]:
+    """Both farms of one database engine, every measure (or those whose names contain one of
+    `only`) alternating between them."""
     load_before = os.getloadavg()
     empty = bigfarm.Farm(db)
     big = bigfarm.Farm(db)
@@ -145,6 +149,8 @@ def measure(db: str, rounds: int, size: dict[str, int], probe_frames: int) -> di
             sides[label] = Side(farm, probe_frames)
         results: dict[str, dict[str, list[float]]] = {}
         for name, share in MEASURES:
+            if only and not any(word in name for word in only):
+                continue
             n = max(3, round(rounds * share))
             samples: dict[str, list[float]] = {"empty": [], "big": []}
             for i in range(n + 2):  # two warm-up rounds, not kept
@@ -221,6 +227,7 @@ def main() -> int:
     p.add_argument("--frames", type=int, default=1_000_000, help="frames of the big farm")
     p.add_argument("--big-task", type=int, default=10_000, help="frames of its biggest task")
     p.add_argument("--probe-frames", type=int, default=10_000, help="frames of the API task")
+    p.add_argument("--measure", action="append", help="only the measures whose names contain this")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "scale.json")
     args = p.parse_args()
     bigfarm.exit_on_sigterm()
@@ -233,7 +240,7 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
     for db in args.db or ["sqlite", "postgresql"]:
-        results.append(measure(db, args.rounds, size, args.probe_frames))
+        results.append(measure(db, args.rounds, size, args.probe_frames, args.measure))
         args.out.write_text(  # after each database: a later failure keeps what was measured
             json.dumps({"machine": f"{os.cpu_count()} cores", "results": results}, indent=2)
         )
