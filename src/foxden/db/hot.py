@@ -29,12 +29,13 @@ from sqlalchemy import Connection, text
 class Hot:
     """One text statement run on the DBAPI cursor (see the module)."""
 
-    __slots__ = ("_rendered", "_row", "sql")
+    __slots__ = ("_rendered", "_returns", "_row", "sql")
 
     def __init__(self, sql: str) -> None:
         self.sql = sql
         self._rendered: dict[str, str] = {}
         self._row: Any = None  # the named tuple of its columns, made at the first rows
+        self._returns: bool | None = None  # whether it gives rows, seen at its first run
 
     def rows(self, conn: Connection, params: dict[str, Any]) -> list[Any]:
         """Its rows as named tuples (attribute access like SQLAlchemy's rows)."""
@@ -60,6 +61,8 @@ class Hot:
 
     def many(self, conn: Connection, params: Sequence[dict[str, Any]]) -> int:
         """Run it once per parameter set (the driver's executemany); the rows it changed."""
+        if len(params) == 1:
+            return self.run(conn, params[0])
         cur = self._run_many(conn, params)
         try:
             count: int = cur.rowcount
@@ -92,8 +95,18 @@ class Hot:
         found = cur.fetchall()
         if not found:
             return []
-        make = self._row_type(cur.description)
+        make = self._row
+        if make is None:  # psycopg builds its description anew at each look: look once
+            make = self._row = namedtuple(  # type: ignore[misc]
+                "Row", [d[0] for d in cur.description], rename=True
+            )
         return [make._make(r) for r in found]
+
+    def _gives_rows(self, cur: Any) -> bool:
+        returns = self._returns
+        if returns is None:
+            returns = self._returns = cur.description is not None
+        return returns
 
     def _render(self, conn: Connection) -> str:
         name = conn.dialect.name
@@ -101,11 +114,6 @@ class Hot:
         sql = self.sql if name == "sqlite" else str(text(self.sql).compile(dialect=conn.dialect))
         self._rendered[name] = sql
         return sql
-
-    def _row_type(self, description: Any) -> Any:
-        if self._row is None:
-            self._row = namedtuple("Row", [d[0] for d in description], rename=True)  # type: ignore[misc]
-        return self._row
 
 
 class Pending:
@@ -126,7 +134,7 @@ class Pending:
             return
         self._cur = None
         try:
-            self._rows = self._hot._fetch(cur) if cur.description is not None else []
+            self._rows = self._hot._fetch(cur) if self._hot._gives_rows(cur) else []
             self._count = cur.rowcount
         finally:
             cur.close()

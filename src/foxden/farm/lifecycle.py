@@ -31,6 +31,9 @@ from foxden.db.schema import frames, leases, tasks
 from foxden.farm import dependencies, events, movies, usage, wakeups
 
 COUNTER = {s: f"n_{s.value}" for s in FrameStatus}
+# the same as pairs, walked once per change (iterating an Enum class is slow)
+_COUNTERS = tuple(COUNTER.items())
+_COUNTED_VALUES = tuple((s.value, name) for s, name in _COUNTERS)
 
 
 _BUMP_SQL = Hot(
@@ -351,7 +354,7 @@ def send_counts(
 
 
 def _bump_params(task_id: int, deltas: Mapping[FrameStatus, int]) -> dict[str, Any]:
-    params: dict[str, Any] = {COUNTER[s]: int(deltas.get(s, 0)) for s in FrameStatus}
+    params: dict[str, Any] = {name: int(deltas.get(s, 0)) for s, name in _COUNTERS}
     params["task_id"] = task_id
     return params
 
@@ -364,7 +367,7 @@ def _settle(
     status, and whether that wrote anything."""
     if row is None:
         raise LookupError(f"task {task_id} is gone")
-    counts = {s.value: getattr(row, COUNTER[s]) for s in FrameStatus}
+    counts = {value: getattr(row, name) for value, name in _COUNTED_VALUES}
     status = derive_task_status(counts)
     now = time.time()
     fix: dict[str, Any] = {}
