@@ -97,9 +97,7 @@ class Hot:
             return []
         make = self._row
         if make is None:  # psycopg builds its description anew at each look: look once
-            make = self._row = namedtuple(  # type: ignore[misc]
-                "Row", [d[0] for d in cur.description], rename=True
-            )
+            make = self._row = namedtuple("Row", [d[0] for d in cur.description], rename=True)
         return [make._make(r) for r in found]
 
     def _gives_rows(self, cur: Any) -> bool:
