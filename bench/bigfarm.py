@@ -465,11 +465,12 @@ def submit_probe(
     project: str = "probe",
     ensure: bool = True,
     user: httpx.Client | None = None,
+    chunk: int = 1,
 ) -> int:
-    """Submit a `command` task through the API (with `ensure`, uploading its scene and making
-    its project first when they are missing: a worker with `command 1` must have joined
-    before); the benchmarks' simulated workers, which have `command 1`, can take it. `user`:
-    a client of account `name` to use (default: a new one)."""
+    """Submit a `command` task of `chunk` frames per chunk through the API (with `ensure`,
+    uploading its scene and making its project first when they are missing: a worker with
+    `command 1` must have joined before); the benchmarks' simulated workers, which have
+    `command 1`, can take it. `user`: a client of account `name` to use (default: a new one)."""
     user = user or farm.user(name)
     if ensure and not any(
         p.get("project_name") == project for p in user.get("/api/projects").json()
@@ -492,7 +493,7 @@ def submit_probe(
             "project_name": project,
             "input_scene_path": "/probe/scene.txt",
             "frames": f"1-{frames}",
-            "chunk_size": 1,
+            "chunk_size": chunk,
         },
     )
     r.raise_for_status()

@@ -41,6 +41,9 @@ from typing import Any
 import httpx
 import psycopg
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bigfarm
+
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN = os.environ.get("FOXDEN_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -138,35 +141,13 @@ def _register(farm: Farm, n: int) -> list[httpx.Client]:
 
 
 def _submit(farm: Farm, frames: int, chunk: int, key: str = "") -> int:
-    import hashlib
-
+    """A task of `frames` frames in chunks of `chunk` for account `key` (the first one's by
+    default): `bigfarm.submit_probe` with that account's client."""
     user = httpx.Client(
         base_url=farm.url, headers={"Authorization": f"Bearer {key or farm.key}"}, timeout=60
     )
-    if not user.get("/api/projects").json():
-        user.post(
-            "/api/projects",
-            json={"project_name": "bench", "plugins": [{"cg_soft_name": "command 1"}]},
-        ).raise_for_status()
-        data = b"no-op"
-        digest = hashlib.sha256(data).hexdigest()
-        entry = {"path": "/bench/scene.txt", "size": len(data), "hash": digest}
-        user.post("/api/files/check", json={"files": [entry]}).raise_for_status()
-        user.put(
-            f"/api/uploads/{digest}", params={"offset": 0, "total": len(data)}, content=data
-        ).raise_for_status()
-        user.post("/api/files/commit", json={"files": [entry]}).raise_for_status()
-    r = user.post(
-        "/api/tasks",
-        json={
-            "project_name": "bench",
-            "input_scene_path": "/bench/scene.txt",
-            "frames": f"1-{frames}",
-            "chunk_size": chunk,
-        },
-    )
-    r.raise_for_status()
-    return int(r.json()["id"])
+    with user:  # its client given, submit_probe asks this farm (not its own kind) for none
+        return bigfarm.submit_probe(farm, frames, project="bench", user=user, chunk=chunk)
 
 
 def _run_threads(clients: list[httpx.Client], work: Any) -> tuple[float, int]:
