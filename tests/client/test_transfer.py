@@ -200,6 +200,33 @@ def test_many_small_files_go_up_in_batches(live_server: LiveServer, tmp_path: Pa
         assert live_server.farm.store.path(digest).read_bytes() == path.read_bytes()
 
 
+def test_files_of_a_few_mib_go_up_in_batches_and_those_past_a_chunk_in_chunks(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    folder = tmp_path / "mid"
+    folder.mkdir()
+    sizes = [MIB, 2 * MIB + 5, 3 * MIB, 7 * MIB]  # a request each, before: 1 MiB was the limit
+    for i, size in enumerate(sizes):
+        (folder / f"m{i}.bin").write_bytes(os.urandom(size))
+    age(folder)
+    with Client(live_server.url, live_server.user_key, progress=False, workers=2) as client:
+        stats = client.upload([folder])  # chunks of 32 MiB, the default
+    assert stats.files_sent == 4 and stats.chunks_sent == 0 and stats.batches_sent >= 1
+    assert stats.bytes_sent == sum(sizes)
+    tree = _tree(live_server)
+    for path in folder.iterdir():
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert tree[str(path)] == digest
+        assert live_server.farm.store.path(digest).read_bytes() == path.read_bytes()
+    with Client(
+        live_server.url, live_server.user_key, chunk_size=2 * MIB, progress=False
+    ) as client:
+        (folder / "m9.bin").write_bytes(os.urandom(5 * MIB))
+        age(folder)
+        stats = client.upload([folder / "m9.bin"])  # past its chunk: chunked, resumable
+    assert stats.chunks_sent == 3 and stats.batches_sent == 0
+
+
 def test_blob_refused_in_a_batch_is_sent_again_alone(
     live_server: LiveServer, tmp_path: Path
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,40 @@ def test_bytes_past_the_last_member_are_counted_not_written(tmp_path: Path) -> N
     assert writer.finished() and writer.received == 3 and writer.extra == 3
     writer.discard()
     assert list((store.root / "partial").iterdir()) == []
+
+
+def test_placed_members_are_served_without_hashing_them_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    members = [os.urandom(100), os.urandom(2000)]
+    writer = store.batch_writer([(_sha(m), len(m)) for m in members])
+    writer.write(members)
+    assert writer.finished()
+    writer.place()
+
+    def rehash(digest: str) -> bool:
+        raise AssertionError(f"{digest} was hashed again")
+
+    monkeypatch.setattr(store, "verify", rehash)
+    for member in members:  # the writer's own stat of each file marked it verified
+        path = store.intact_path(_sha(member))
+        assert path is not None and path.read_bytes() == member
+
+
+def test_a_blob_gets_folders_only_its_owner_reads_even_where_one_was_looser(
+    tmp_path: Path,
+) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    data = os.urandom(500)
+    digest = _sha(data)
+    (store.root / digest[:2]).mkdir(mode=0o755)  # as an older or hand-made store may have
+    os.chmod(store.root / digest[:2], 0o755)
+    writer = store.batch_writer([(digest, len(data))])
+    writer.write([data])
+    assert writer.finished()
+    writer.place()
+    leaf = store.path(digest).parent
+    assert stat.S_IMODE(leaf.stat().st_mode) == 0o700
+    assert stat.S_IMODE(leaf.parent.stat().st_mode) == 0o700
+    assert store.path(digest).read_bytes() == data

@@ -5,9 +5,10 @@ in a warning, unless `follow_links`; names are Unicode NFC; a name with bidirect
 characters stops the upload before anything is sent), hash every file (the quick-check cache
 skips unchanged ones), send ONE
 manifest (`POST /api/files/check`, per 50,000 files) and send only the blobs the farm lacks, in
-parallel. Small blobs (under BATCH_FILE_LIMIT) go many to a request (`POST /api/uploads/batch`:
-a JSON line naming hashes and sizes, then the bytes back to back); one the farm refuses as
-corrupted is sent again on its own. Bigger blobs go in verified chunks
+parallel. Small blobs (under UPLOAD_BATCH_LIMIT, and smaller than a chunk) go many to a request
+(`POST /api/uploads/batch`: a JSON line naming hashes and sizes, then the bytes back to back; a
+request costs the farm more than a small file's bytes do); one the farm refuses as corrupted is
+sent again on its own. Bigger blobs go in verified chunks
 (`PUT /api/uploads/{hash}?offset=&total=`, `X-Prefix-Sha256`: the SHA-256 of the file up to the
 chunk's end), first asking where an earlier, interrupted upload stopped (`GET /api/uploads/{hash}`)
 and continuing there; a chunk the farm rejects as corrupted is sent again. A file bigger than a
@@ -70,7 +71,8 @@ if TYPE_CHECKING:
 MANIFEST_BATCH = 50_000
 CHUNK_RETRIES = 3
 PART_SUFFIX = ".foxden-part"
-BATCH_FILE_LIMIT = 1 << 20  # files smaller than this travel in batches
+BATCH_FILE_LIMIT = 1 << 20  # files smaller than this come down in batches
+UPLOAD_BATCH_LIMIT = 8 << 20  # files smaller than this (and than a chunk) go up in batches
 BATCH_BYTES = 16 << 20  # content of one batch at most (the farm takes up to 32 MiB)
 BATCH_FILES = 500  # files in one batch at most (the farm takes up to 1,000)
 MIN_BATCH_BYTES = 256 << 10  # below this, a batch is not split further to keep workers busy
@@ -503,8 +505,9 @@ class Uploader:
         sent = missing | self._sent_early  # (those sent early are recorded by the check)
         self.stats.add(files_skipped=sum(1 for f in files if f.digest not in sent))
         to_send = list(by_hash.values())
-        large: list[Any] = [f for f in to_send if f.size >= BATCH_FILE_LIMIT]
-        small = [f for f in to_send if f.size < BATCH_FILE_LIMIT]
+        limit = min(UPLOAD_BATCH_LIMIT, self.client.chunk_size)
+        large: list[Any] = [f for f in to_send if f.size >= limit]
+        small = [f for f in to_send if f.size < limit]
         jobs = large + plan_batches(small, lambda f: f.size, self.client.workers)
 
         def send(job: LocalFile | list[LocalFile], advance: Callable[[int], None]) -> None:

@@ -22,6 +22,7 @@ Directories are made 0700 and files 0600: only the server's own user reads the s
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -85,8 +86,9 @@ def _full(exc: OSError, what: str) -> StorageFull | None:
     return None
 
 
-def _unlink(path: Path) -> None:
-    path.unlink(missing_ok=True)
+def _unlink(path: Path | str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def _write_all(fd: int, pieces: list[bytes] | list[memoryview], *hashers: hashlib._Hash) -> None:
@@ -192,16 +194,28 @@ class BlobStore:
     def _temp(self, kind: str, digest: str) -> Path:
         return self.root / "partial" / f"{kind}-{digest}-{uuid.uuid4().hex}"
 
-    def _place(self, tmp: Path, digest: str) -> None:
+    def _place(self, tmp: Path | str, digest: str, st: os.stat_result | None = None) -> None:
         """Rename a verified file into the store (over an existing copy: the same work either
-        way, and a damaged copy is healed)."""
-        dest = self.path(digest)
-        parent = dest.parent
-        if not parent.is_dir():
-            self._mkdir(parent.parent)
-            self._mkdir(parent)
-        os.replace(tmp, dest)
-        self._mark_verified(digest, dest)
+        way, and a damaged copy is healed); `st`: the file's stat when its writer has it.
+
+        The rename is tried first: its folders are made (0700) only when it finds them missing.
+        """
+        dest = str(self.path(digest))
+        try:
+            os.replace(tmp, dest)
+        except FileNotFoundError:
+            self._make_folders(digest)
+            os.replace(tmp, dest)
+        self._mark_verified(digest, dest, st)
+
+    def _make_folders(self, digest: str) -> None:
+        """Make `ab/` and `ab/cd/` for blob `digest`; one found there is checked to be 0700."""
+        top = os.path.join(self.root, digest[:2])
+        for folder in (top, os.path.join(top, digest[2:4])):
+            try:
+                os.mkdir(folder, DIR_MODE)  # the umask can only take bits away from 0700
+            except FileExistsError:
+                self._mkdir(Path(folder))
 
     async def receive_stream(
         self,
@@ -222,6 +236,7 @@ class BlobStore:
         hasher = hashlib.sha256()
         got = 0
         fd = -1
+        placed = False
         try:
             # files are opened, closed and placed in a thread too: a slow disk's metadata
             # work must not hold up the event loop (and every other request with it)
@@ -233,8 +248,6 @@ class BlobStore:
                         f"upload of {digest} is larger than {limit} bytes, the most it may hold"
                     )
                 await to_thread.run_sync(_write_all, fd, block, hasher)
-            closing, fd = fd, -1
-            await to_thread.run_sync(os.close, closing)
             if size is not None and got != size:
                 raise TransferError(
                     f"upload of {digest} arrived with {got} bytes, not the {size} it declared: "
@@ -245,7 +258,9 @@ class BlobStore:
                     f"upload of {digest} arrived as {hasher.hexdigest()}: it was corrupted; "
                     "send it again"
                 )
-            await to_thread.run_sync(self._place, tmp, digest)
+            closing, fd = fd, -1
+            await to_thread.run_sync(self._close_and_place, closing, tmp, digest)
+            placed = True
             return got
         except OSError as exc:
             full = _full(exc, f"upload of {digest}")
@@ -255,7 +270,15 @@ class BlobStore:
         finally:
             if fd >= 0:
                 os.close(fd)
-            _unlink(tmp)
+            if not placed:
+                _unlink(tmp)
+
+    def _close_and_place(self, fd: int, tmp: Path, digest: str) -> None:
+        try:
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        self._place(tmp, digest, st)
 
     def received(self, owner: str, digest: str) -> int:
         """Bytes of `digest` already received from `owner` (for resuming)."""
@@ -401,7 +424,7 @@ class BlobStore:
                 f"upload of {digest} arrived as {actual}: it was corrupted; upload it again"
             )
         try:
-            self._place(part, digest)
+            self._place(part, digest, st if running is not None else None)
         except OSError as exc:
             _unlink(part)
             full = _full(exc, f"upload of {digest}")
@@ -443,8 +466,10 @@ class BlobStore:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def _mark_verified(self, digest: str, path: Path) -> None:
-        st = path.stat()
+    def _mark_verified(
+        self, digest: str, path: Path | str, st: os.stat_result | None = None
+    ) -> None:
+        st = os.stat(path) if st is None else st
         with self._verified_lock:
             self._verified[digest] = (st.st_size, st.st_mtime_ns, st.st_ino, time.monotonic())
             self._verified.move_to_end(digest)
@@ -540,11 +565,13 @@ class BatchWriter:
         self.entries = entries
         self.received = 0  # bytes written to members
         self.extra = 0  # bytes past the last member
-        self.ready: list[tuple[str, int, Path]] = []
+        self.ready: list[tuple[str, os.stat_result, str]] = []  # hash, stat, temporary file
         self.refused: list[tuple[str, str]] = []
         self._at = 0  # the member being written
         self._fd = -1
-        self._tmp: Path | None = None
+        self._tmp: str | None = None
+        # each member's temporary file: this prefix, "-" and its index
+        self._prefix = str(store.root / "partial" / f"batch-{uuid.uuid4().hex}")
         self._left = 0
         self._hasher = hashlib.sha256()
 
@@ -558,19 +585,22 @@ class BatchWriter:
         while self._at < len(self.entries):
             digest, size = self.entries[self._at]
             if self._fd < 0:
-                self._tmp = self.store._temp("batch", digest)
+                self._tmp = f"{self._prefix}-{self._at}"
                 self._fd = os.open(self._tmp, _NEW_FILE, FILE_MODE)
                 self._hasher = hashlib.sha256()
                 self._left = size
             if self._left:
                 return
             fd, self._fd = self._fd, -1
-            os.close(fd)
+            try:
+                st = os.fstat(fd)
+            finally:
+                os.close(fd)
             tmp, self._tmp = self._tmp, None
             assert tmp is not None
             actual = self._hasher.hexdigest()
             if actual == digest:
-                self.ready.append((digest, size, tmp))
+                self.ready.append((digest, st, tmp))
             else:
                 _unlink(tmp)
                 self.refused.append(
@@ -607,9 +637,9 @@ class BatchWriter:
         """Move the members that verified into the store; returns their (hash, size)."""
         placed: list[tuple[str, int]] = []
         try:
-            for digest, size, tmp in self.ready:
-                self.store._place(tmp, digest)
-                placed.append((digest, size))
+            for digest, st, tmp in self.ready:
+                self.store._place(tmp, digest, st)
+                placed.append((digest, st.st_size))
         except OSError as exc:
             full = _full(exc, "the batch")
             if full is not None:
@@ -627,6 +657,6 @@ class BatchWriter:
         if self._tmp is not None:
             _unlink(self._tmp)
             self._tmp = None
-        for _digest, _size, tmp in self.ready:
+        for _digest, _st, tmp in self.ready:
             _unlink(tmp)
         self.ready = []
