@@ -15,7 +15,7 @@ from psycopg import pq
 from sqlalchemy import event, select
 
 from foxden.db import hot
-from foxden.db.schema import leases, workers
+from foxden.db.schema import frames, leases, workers
 from foxden.errors import Unprocessable
 from foxden.farm import limits, scheduler
 from foxden.wire.worker import FrameResult, LeaseOut, OutputFile, ReportOut
@@ -96,16 +96,60 @@ def test_a_report_and_its_claim_are_one_transaction_of_few_statements(
     if farm.farm.db.dialect == "postgresql":
         # SET LOCAL twice (no synchronous commit; the candidate query's generic plan); the
         # task locked once (the claim's task is the report's, held already); the frame pick,
-        # the new lease, its frames and the task's counters one statement
+        # the new lease, its frames and the task's counters one statement, behind a savepoint
         assert seen["SELECT id FROM tasks"] == 0  # lifecycle.lock_task: not asked again
         assert seen["WITH picked AS (SELECT"] == 1
-        assert total == 12, seen
-        # SET LOCAL; the report's reads and locks; its writes with the candidate query; the
-        # claim (BEGIN and COMMIT besides): three round trips while the task's row is held
-        assert seen["TRIPS"] == 4, seen
+        assert seen["SAVEPOINT foxden_guess"] == 1
+        assert total == 13, seen
+        # SET LOCAL; the report's reads and locks; its writes with the candidate query and the
+        # claim (BEGIN and COMMIT besides): two round trips while the task's row is held
+        assert seen["TRIPS"] == 3, seen
     else:
         assert seen["BEGIN IMMEDIATE"] == 1
         assert total == 13, seen
+
+
+def test_a_claim_guessed_for_the_reported_task_yields_to_a_better_candidate(
+    policy_farm: PolicyFarm,
+) -> None:
+    farm = policy_farm
+    ann = farm.submit("ann", "1-3", frame_order="in_order")
+    worker, other = farm.worker(), farm.worker("other")
+    lease = farm.claim(worker)
+    assert farm.claim(other) is not None  # ann keeps a frame running: her load is 1
+    assert lease is not None and lease["task"]["id"] == ann
+    bob = farm.submit("bob", "1-3", frame_order="in_order")
+    with _counted(farm) as seen:
+        reply = _report(farm, worker, lease)
+    (new,) = reply["leases"]
+    assert (new["task"]["id"], new["frames"]) == (bob, [1])  # bob's share is idle
+    counts = farm.task("ann", ann)["counts"]
+    assert (counts["done"], counts["running"], counts["waiting"]) == (1, 1, 1)
+    with farm.farm.db.read() as conn:
+        third = conn.execute(
+            select(frames.c.status, frames.c.attempts, leases.c.id)
+            .outerjoin(leases, leases.c.id == frames.c.lease_id)
+            .where((frames.c.task_id == ann) & (frames.c.number == 3))
+        ).one()
+    assert tuple(third) == ("waiting", 0, None)  # the guess left no trace
+    if farm.farm.db.dialect == "postgresql":
+        assert seen["ROLLBACK TO SAVEPOINT foxden_guess"] == 1
+
+
+def test_a_guess_that_finds_only_frames_the_worker_failed_claims_them_after_all(
+    policy_farm: PolicyFarm,
+) -> None:
+    farm = policy_farm
+    farm.submit("ann", "1-3", frame_order="in_order")
+    worker, other = farm.worker(), farm.worker("other")
+    first = farm.claim(worker)
+    assert first is not None and first["frames"] == [1]
+    assert farm.claim(other) is not None  # frame 2
+    farm.report(worker, first, status="failed")  # frame 1 waits again, failed on this worker
+    lease = farm.claim(worker)
+    assert lease is not None and lease["frames"] == [3]  # retries go to others first
+    (new,) = _report(farm, worker, lease)["leases"]
+    assert new["frames"] == [1]  # nothing else is left: it takes its own failure back
 
 
 def test_a_report_with_a_failed_frame_reads_its_candidates_after_failure_memory(

@@ -26,7 +26,7 @@ from foxden.core.states import (
     derive_task_status,
     target,
 )
-from foxden.db.hot import Batch, Hot
+from foxden.db.hot import Batch, Hot, Pending
 from foxden.db.schema import frames, leases, tasks
 from foxden.farm import dependencies, events, movies, usage, wakeups
 
@@ -225,8 +225,9 @@ _NEW_LEASE_CLAIMING_PG = Hot(
     + _CLAIM_FRAMES_PG.sql.replace(":lease_id", "(SELECT id FROM lease)")
     + " RETURNING 1) SELECT (SELECT id FROM lease) AS id, (SELECT COUNT(*) FROM moved) AS moved"
 )
-_COUNTS = ", ".join(COUNTER[s] for s in FrameStatus)
-_ROW_OF_COUNTS = f"status, start_time, completed_time, frame_count, {_COUNTS}"
+#: a task's per-status counter columns, for a SELECT list
+COUNTS = ", ".join(COUNTER[s] for s in FrameStatus)
+_ROW_OF_COUNTS = f"status, start_time, completed_time, frame_count, {COUNTS}"
 
 
 def claim_frames(
@@ -290,11 +291,28 @@ def claim_next(
 
     The caller holds the task's row (`lock_task`): the farm's lock order, task then lease then
     frames, is kept (the lease row is new)."""
+    sent = send_claim_next(Batch(conn, pipelined=False), pick, params, worker_id, now, expires)
+    return took_next(conn, int(params["task_id"]), sent)
+
+
+def send_claim_next(
+    batch: Batch,
+    pick: str,
+    params: Mapping[str, Any],
+    worker_id: int,
+    now: float,
+    expires: float,
+) -> Pending:
+    """`claim_next`'s statement sent in `batch`; `took_next` reads what it took."""
     hot = _CLAIM_NEXT.get(pick)
     if hot is None:
         hot = _CLAIM_NEXT[pick] = Hot(_claim_next_sql(pick))
-    task_id = int(params["task_id"])
-    got = hot.rows(conn, {**params, "worker_id": worker_id, "now": now, "expires": expires})
+    return batch.send(hot, {**params, "worker_id": worker_id, "now": now, "expires": expires})
+
+
+def took_next(conn: Connection, task_id: int, sent: Pending) -> tuple[int, list[int]] | None:
+    """What `send_claim_next` took (as `claim_next`), the task's derived status stored."""
+    got = sent.rows()
     if not got:
         return None
     row = got[0]
@@ -367,6 +385,23 @@ def _settle(
     status, and whether that wrote anything."""
     if row is None:
         raise LookupError(f"task {task_id} is gone")
+    status, fix = _fix(row, deltas)
+    if deltas.get(FrameStatus.FAILED, 0):
+        fix["failure_summary"] = failure_summary(conn, task_id, row.frame_count)
+    if fix:
+        conn.execute(update(tasks).where(tasks.c.id == task_id).values(**fix))
+    if "status" in fix:
+        events.task_status(conn, task_id, status.value)  # task_done / task_failed
+        # the tasks waiting for it: blocked, or no longer (and woken when it is done)
+        dependencies.refresh(conn, task_id, done=status is TaskStatus.DONE)
+        if status is TaskStatus.DONE:
+            movies.task_done(conn, task_id)  # its movie task gets its frames; a movie is filed
+    return status.value, bool(fix)
+
+
+def _fix(row: Any, deltas: Mapping[FrameStatus, int]) -> tuple[TaskStatus, dict[str, Any]]:
+    """The task's derived status from its counters in `row` (moved by `deltas` already), and
+    the columns of `row` that must change with it (the failure summary aside)."""
     counts = {value: getattr(row, name) for value, name in _COUNTED_VALUES}
     status = derive_task_status(counts)
     now = time.time()
@@ -380,17 +415,30 @@ def _settle(
         fix["completed_time"] = now
     if not finished and row.completed_time is not None:
         fix["completed_time"] = None
+    return status, fix
+
+
+def settles_quietly(row: Any, deltas: Mapping[FrameStatus, int]) -> bool:
+    """Whether moving the counters of a task whose row is `row` (its `status`, `start_time`,
+    `completed_time` and counters, read under its lock) by `deltas` writes nothing more: the
+    same status, times and failure summary (what `bump_counts` would store)."""
     if deltas.get(FrameStatus.FAILED, 0):
-        fix["failure_summary"] = failure_summary(conn, task_id, row.frame_count)
-    if fix:
-        conn.execute(update(tasks).where(tasks.c.id == task_id).values(**fix))
-    if "status" in fix:
-        events.task_status(conn, task_id, status.value)  # task_done / task_failed
-        # the tasks waiting for it: blocked, or no longer (and woken when it is done)
-        dependencies.refresh(conn, task_id, done=status is TaskStatus.DONE)
-        if status is TaskStatus.DONE:
-            movies.task_done(conn, task_id)  # its movie task gets its frames; a movie is filed
-    return status.value, bool(fix)
+        return False
+    moved = {name: getattr(row, name) + int(deltas.get(s, 0)) for s, name in _COUNTERS}
+    after = _Counted(row.status, row.start_time, row.completed_time, moved)
+    return not _fix(after, deltas)[1]
+
+
+class _Counted:
+    """A task's status, times and counters as `_fix` reads them."""
+
+    def __init__(
+        self, status: str, start_time: Any, completed_time: Any, counts: dict[str, int]
+    ) -> None:
+        self.status = status
+        self.start_time = start_time
+        self.completed_time = completed_time
+        self.__dict__.update(counts)
 
 
 def failure_summary(conn: Connection, task_id: int, frame_count: int) -> str:

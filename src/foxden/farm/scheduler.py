@@ -88,7 +88,10 @@ _LEASE_OF_WORKER_SQL = (
     "SELECT leases.id, leases.task_id, leases.state, leases.reason, tasks.max_attempts, "
     "tasks.account_id, tasks.project_name, tasks.options, (EXISTS (SELECT 1 FROM task_limits WHERE task_limits.task_id = tasks.id) "
     "OR EXISTS (SELECT 1 FROM project_limits "
-    "WHERE project_limits.project_id = tasks.project_id)) AS limited "
+    "WHERE project_limits.project_id = tasks.project_id)) AS limited, "
+    # what a claim of the same task in the report's batch needs (`_Guess`)
+    "tasks.chunk_size, tasks.target_chunk_seconds, tasks.status, tasks.start_time, "
+    f"tasks.completed_time, {lifecycle.COUNTS} "
     "FROM leases JOIN tasks ON tasks.id = leases.task_id "
     "WHERE leases.id = :lease_id AND leases.worker_id = :worker_id"
 )
@@ -102,6 +105,10 @@ _RUNNING_OF_LEASE = (
 )
 _RUNNING_OF_LEASE_SQLITE = Hot(_RUNNING_OF_LEASE)
 _RUNNING_OF_LEASE_PG = Hot(_RUNNING_OF_LEASE + " FOR UPDATE")
+
+# a report's guess at its claim (`_Guess`), undone when the candidates choose otherwise
+_SAVEPOINT = Hot("SAVEPOINT foxden_guess")
+_UNDO_GUESS = Hot("ROLLBACK TO SAVEPOINT foxden_guess")
 
 _LIVE = sorted(state.value for state in LIVE_LEASES)
 LEASE_EXPIRED = "the worker stopped answering (lease expired)"
@@ -294,12 +301,17 @@ def _claim_one(
                     eligible.remove(cand)
                 continue
             lease_id, numbers = got
-            share = float(cand.row.share) or 1.0
-            for other in eligible:
-                if other.row.account_id == cand.row.account_id:
-                    other.load += len(numbers) / share
+            _count_load(eligible, cand, len(numbers))
             return cand, lease_id, numbers
     return None
+
+
+def _count_load(eligible: list[_Candidate], cand: _Candidate, taken: int) -> None:
+    """The accounts' loads as a claim of `taken` frames of `cand` moves them."""
+    share = float(cand.row.share) or 1.0
+    for other in eligible:
+        if other.row.account_id == cand.row.account_id:
+            other.load += taken / share
 
 
 def _seen_lately(conn: Connection, worker_id: int, now: float) -> bool:
@@ -551,7 +563,7 @@ def report(
     """
     now = time.time() if now is None else now
     with db.write(durable=False) as conn:
-        reply, disabled, _ = _report_in(conn, worker_id, lease_id, results, now, policy)
+        reply, disabled, _, _ = _report_in(conn, worker_id, lease_id, results, now, policy)
     if disabled:  # flagged and disabled by the setting: its other frames go to other workers
         release(db, worker_id)
     return reply
@@ -584,14 +596,17 @@ def report_and_claim(
     out: list[LeaseOut] = []
     claims = bool(worker.software_keys) and slots >= 1
     params = _claim_params(worker, policy)
+    terms = _Terms(lease_seconds, heartbeat_seconds, max_frames, payloads)
     with db.write(durable=False) as conn:
-        reply, disabled, found = _report_in(
-            conn, worker.id, lease_id, results, now, policy, params if claims else None
+        ahead = _Ahead(params, terms) if claims else None
+        reply, disabled, found, guess = _report_in(
+            conn, worker.id, lease_id, results, now, policy, ahead
         )
         if not disabled and claims:
             eligible = _eligible(conn, worker, params) if found is None else _tagged(found, worker)
-            terms = _Terms(lease_seconds, heartbeat_seconds, max_frames, payloads)
-            out = _claim_in(conn, eligible, worker.id, slots, now, terms)
+            if guess is not None:
+                out = guess.settle(conn, eligible, now, terms)
+            out += _claim_in(conn, eligible, worker.id, slots - len(out), now, terms)
         if not out:
             _admit(conn, worker.id, WorkerState.IDLE, now)
     if disabled:
@@ -607,18 +622,19 @@ def _report_in(
     results: list[FrameResult],
     now: float,
     policy: FailurePolicy,
-    claim: dict[str, Any] | None = None,
-) -> tuple[ReportOut, bool, list[Any] | None]:
+    ahead: _Ahead | None = None,
+) -> tuple[ReportOut, bool, list[Any] | None, _Guess | None]:
     """`report` in the caller's write transaction: its reply, whether failure memory disabled
     the worker (the caller then releases its leases once committed), and, for a report that
-    carries a claim (`claim`: its `_claim_params`), the candidate query's rows as the report
-    left the farm when they could be read with its writes (else None: read them now).
+    carries a claim (`ahead`), the candidate query's rows as the report left the farm when
+    they could be read with its writes (else None: read them now), and its guess at the
+    claim (`_Guess`, else None).
 
     Two batches of statements (`foxden.db.hot.Batch`: one round trip each on PostgreSQL):
     the reads and locks (the task, the lease, its running frames: the farm's lock order) with
     the worker's contact, then the writes (the lease ended, the frames, their usage and the
-    task's counters) with the claim's candidate query. A report with failed frames runs its
-    writes one by one (failure memory and events read what they write).
+    task's counters) with the claim's candidate query and the guess. A report with failed
+    frames runs its writes one by one (failure memory and events read what they write).
     """
     postgres = conn.dialect.name == "postgresql"
     with hot.batch(conn) as first:
@@ -659,15 +675,17 @@ def _report_in(
         gpus=len(_json_list(machine.gpus)),
     )
     found = None
+    guess = None
     with hot.batch(conn, pipelined=not verdicts.failed) as then:
         if len(verdicts.accepted) == len(running) and lease.state == LeaseState.ACTIVE:
             then.send(_END_LEASE, {"state": LeaseState.DONE.value, "lease_id": lease_id})
         if verdicts.done and machine.failure_streak:  # failure memory: a frame done
             then.send(_RESET_STREAK, {"worker_id": worker_id})
         _apply_verdicts(conn, lease, locked, verdicts, known, then)
-        if claim is not None and then.pipelined:
-            query, values = _candidate_query(claim)
+        if ahead is not None and then.pipelined:
+            query, values = _candidate_query(ahead.params)
             found = then.send(query, values)
+            guess = _Guess.send(conn, then, lease, len(verdicts.done), worker_id, now, ahead)
     ended = len(verdicts.done) + len(verdicts.failed)
     if ended and lease.limited:  # room under its limits: claims waiting for work may use it
         wakeups.on_commit(conn, ended)
@@ -681,8 +699,102 @@ def _report_in(
         any_done=bool(verdicts.done),
     )
     stale = found is None or then.late_writes  # a task's status moved after the query ran
+    if guess is not None and stale:  # `settles_quietly` said the counters would not move it
+        raise AssertionError(
+            "the report's guess at its claim ran before a status it did not foresee"
+        )
     reply: ReportOut = {"accepted": verdicts.accepted, "rejected": verdicts.rejected}
-    return reply, disabled, None if stale or found is None else found.rows()
+    return reply, disabled, None if stale or found is None else found.rows(), guess
+
+
+@dataclass(frozen=True)
+class _Ahead:
+    """The claim a report carries: the worker's `_claim_params` and the leases' terms."""
+
+    params: dict[str, Any]
+    terms: _Terms
+
+
+class _Guess:
+    """A report's guess at its claim, sent in the batch of its writes (PostgreSQL): the next
+    chunk of the task it reported on, as `_claim_one` takes it when that task is the best
+    candidate, so the usual case costs no round trip of its own while the task is held.
+
+    The guess follows the candidate query in the batch, behind a savepoint, and is what the
+    claim itself would do at that point of the transaction: the same frame pick and chunk
+    size, after the same writes. It is made only when it cannot differ: the task takes no
+    limit, its chunk size needs no reading (no target duration), and the report moves no
+    task status, time or summary (`lifecycle.settles_quietly`, from the task's row read under
+    its lock). `settle` keeps it when the candidates put that task first, else rolls back to
+    the savepoint; the claim then goes on as without it.
+    """
+
+    __slots__ = ("sent", "task_id")
+
+    def __init__(self, task_id: int, sent: hot.Pending) -> None:
+        self.task_id = task_id
+        self.sent = sent
+
+    @classmethod
+    def send(
+        cls,
+        conn: Connection,
+        batch: hot.Batch,
+        lease: Any,
+        done: int,
+        worker_id: int,
+        now: float,
+        ahead: _Ahead,
+    ) -> _Guess | None:
+        """The guess sent in `batch` (after the candidate query), or None when none is made."""
+        cap = lease.chunk_size
+        if ahead.terms.max_frames is not None:
+            cap = min(cap, ahead.terms.max_frames)
+        quiet = lifecycle.settles_quietly(
+            lease, {FrameStatus.RUNNING: -done, FrameStatus.DONE: done}
+        )
+        if lease.limited or (lease.target_chunk_seconds is not None and cap > 1) or not quiet:
+            return None
+        size = chunks.claim_size(conn, lease.task_id, cap, None, None)
+        params = {"task_id": lease.task_id, "size": size, "avoid": True, "worker_id": worker_id}
+        batch.send(_SAVEPOINT, {})
+        expires = now + ahead.terms.lease_seconds
+        pick = candidates.WAITING_FRAMES_PG.sql
+        return cls(
+            lease.task_id, lifecycle.send_claim_next(batch, pick, params, worker_id, now, expires)
+        )
+
+    def settle(
+        self, conn: Connection, eligible: list[_Candidate], now: float, terms: _Terms
+    ) -> list[LeaseOut]:
+        """The guessed lease when the candidates put its task first (as `_claim_one` would
+        take it), else [] with the guess undone."""
+        eligible.sort(key=_Candidate.rank)
+        best = eligible[0] if eligible else None
+        if best is None or best.id != self.task_id or best.row.room is not None:
+            self.undo(conn)
+            return []
+        got = lifecycle.took_next(conn, self.task_id, self.sent)
+        if got is None:  # nothing left to it but what this worker failed: `_claim_one`'s way
+            return []
+        lease_id, numbers = got
+        _count_load(eligible, best, len(numbers))
+        return [
+            _lease_payload(
+                conn,
+                best,
+                terms.payloads,
+                lease_id=lease_id,
+                lease_seconds=terms.lease_seconds,
+                heartbeat_seconds=terms.heartbeat_seconds,
+                numbers=numbers,
+            )
+        ]
+
+    def undo(self, conn: Connection) -> None:
+        """Roll the guess back (when it took anything)."""
+        if self.sent.rows():
+            _UNDO_GUESS.run(conn, {})
 
 
 @dataclass
