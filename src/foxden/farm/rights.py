@@ -17,6 +17,7 @@ from foxden.core.states import TaskOp, TaskStatus
 from foxden.db.engine import Database
 from foxden.db.schema import accounts, projects, tasks
 from foxden.errors import Conflict, NotFound
+from foxden.farm import wakeups
 from foxden.farm.accounts import account_record
 from foxden.farm.privileges import PRIVILEGED_JOB_TYPES, project_rights
 from foxden.farm.tasks import operate
@@ -34,6 +35,8 @@ def set_trusted(db: Database, name: str, trusted: bool) -> TrustOut:
         res = conn.execute(update(accounts).where(accounts.c.name == name).values(trusted=trusted))
         if res.rowcount == 0:
             raise NotFound(f"no account named {name!r}")
+        if trusted:  # its queued command tasks may be claimed now
+            wakeups.on_commit(conn, None)
         row = conn.execute(select(accounts).where(accounts.c.name == name)).mappings().one()
         pending = (
             []

@@ -16,6 +16,13 @@ chain early; the others then find it at their next claim, at most `wait` seconds
 
 The signal is per process (one server): a farm of several server processes still works, its
 workers just wait out their `wait` as if it were a poll interval.
+
+The generation also spares polling workers (claims without `wait`) the query: `IdleMemo`
+remembers, per worker, the generation at which its last claim found nothing; a claim of the
+same worker (same software and tags) while no work appeared since, within `IDLE_MEMO_SECONDS`,
+is answered "no work" at once. The memo can only say "nothing", never give work; what it costs
+is that work made where this process does not see it (another server process) waits that
+long, and a worker's `last_seen` then lags its polls by up to that too.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import asyncio
 import threading
 import weakref
 from collections import deque
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 
@@ -37,6 +45,7 @@ class WorkSignal:
         self._lock = threading.Lock()
         self._waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
         self._generation = 0
+        self.idle = IdleMemo()
 
     @property
     def generation(self) -> int:
@@ -77,6 +86,47 @@ class WorkSignal:
         finally:
             fut.cancel()  # timed out or cancelled: a later wake-up skips it
         return True
+
+
+#: how long a claim that found nothing stands for the next claims of its worker while no work
+#: appears (the scheduler's SEEN_EVERY: a worker's row is still written about that often)
+IDLE_MEMO_SECONDS = 5.0
+#: workers remembered at most (a farm has fewer; old entries are dropped past it)
+IDLE_MEMO_SIZE = 100_000
+
+
+class IdleMemo:
+    """The claims that found nothing, per worker: `(worker, generation, when)` (see the
+    module's docstring). Used from the server's event loop only."""
+
+    def __init__(self, seconds: float = IDLE_MEMO_SECONDS, size: int = IDLE_MEMO_SIZE) -> None:
+        self.seconds = seconds
+        self.size = size
+        self._found_nothing: dict[int, tuple[Any, int, float]] = {}
+
+    def still_nothing(self, worker_id: int, worker: Any, generation: int, now: float) -> bool:
+        """Whether a claim of `worker` (its `WorkerInfo`: id, software, tags) may be answered
+        "no work" without a query: its last one found nothing at this `generation`, less than
+        `seconds` ago."""
+        last = self._found_nothing.get(worker_id)
+        return (
+            last is not None
+            and last[1] == generation
+            and last[0] == worker
+            and 0 <= now - last[2] < self.seconds
+        )
+
+    def found_nothing(self, worker_id: int, worker: Any, generation: int, now: float) -> None:
+        """Note that a claim whose query started at `generation` found nothing."""
+        if len(self._found_nothing) >= self.size:
+            old = [k for k, v in self._found_nothing.items() if now - v[2] >= self.seconds]
+            for key in old or list(self._found_nothing)[: self.size // 2]:
+                del self._found_nothing[key]
+        self._found_nothing[worker_id] = (worker, generation, now)
+
+    def forget(self, worker_id: int) -> None:
+        """Forget the worker's empty claim (it got work)."""
+        self._found_nothing.pop(worker_id, None)
 
 
 def _wake(fut: asyncio.Future[None]) -> None:

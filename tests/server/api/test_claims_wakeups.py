@@ -1,10 +1,13 @@
 """What wakes a claim waiting for work (long poll) over HTTP, besides a submit: a dependency
-done, room freed under a limit, frames given back (release)."""
+done, room freed under a limit, frames given back (release), an account trusted again."""
 
 from __future__ import annotations
 
 import time
 
+from sqlalchemy import update
+
+from foxden.db.schema import accounts
 from foxden.farm import wakeups
 from tests.conftest import LiveServer
 from tests.farmkit import register_worker
@@ -84,3 +87,25 @@ def test_frames_given_back_wake_a_claim(live_server: LiveServer) -> None:
         live_server, give_back, lambda: second.post("/api/worker/claims", json={"wait": WAIT})
     )
     assert [item["task"]["id"] for item in lease["leases"]] == [tid]  # type: ignore[attr-defined]
+
+
+def test_an_account_trusted_again_wakes_a_claim_for_its_command_task(
+    live_server: LiveServer,
+) -> None:
+    """A command task of an account that lost its trust behind the farm's back waits; trusting
+    the account again wakes a held claim, which takes the task."""
+    user = _scene(live_server)
+    tid = _submit(user, "1")
+    with live_server.farm.db.write() as conn:  # untrusted without the sweep: the task waits
+        conn.execute(update(accounts).where(accounts.c.name == "alice").values(trusted=False))
+    worker = register_worker(live_server.url, live_server.farm.join_key, name="waits")
+    assert worker.post("/api/worker/claim", json={}).status_code == 204
+    admin = live_server.client(live_server.admin_key)
+
+    def trust() -> None:
+        admin.post("/api/accounts/alice/trust", json={"trusted": True}).raise_for_status()
+
+    lease = _answered_by_a_wakeup(
+        live_server, trust, lambda: worker.post("/api/worker/claim", json={"wait": WAIT})
+    )
+    assert lease["task"] == {**lease["task"], "id": tid}  # type: ignore[dict-item]

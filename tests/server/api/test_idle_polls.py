@@ -1,5 +1,7 @@
 """Idle polls over HTTP: a claim that answers 204 opens no write transaction while the
-worker's `last_seen` is fresh (`scheduler.SEEN_EVERY`), and work is still handed out at once."""
+worker's `last_seen` is fresh (`scheduler.SEEN_EVERY`), a poll while no work appeared since the
+worker's last empty claim runs no query at all (`wakeups.IdleMemo`), and work is still handed
+out at once."""
 
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ import pytest
 from sqlalchemy import Connection, select
 
 from foxden.db.schema import workers
-from foxden.farm import scheduler
+from foxden.farm import scheduler, wakeups
+from foxden.server.api import worker_routes
 from tests.conftest import LiveServer
 from tests.farmkit import register_worker
+from tests.server.api.test_claims import _scene, _submit
 
 
 def test_idle_polls_answer_204_without_writing(
@@ -47,3 +51,80 @@ def test_idle_polls_answer_204_without_writing(
     with db.read() as conn:
         assert conn.execute(select(workers.c.status, workers.c.last_seen)).one() == seen
     assert seen.status == "idle"
+
+
+def _counting_claims(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The claim queries the claim routes run (`worker_routes.claim_now`), by worker id."""
+    ran: list[int] = []
+    real = worker_routes.claim_now
+
+    def counting(farm: Any, worker: Any, *args: Any, **kw: Any) -> Any:
+        ran.append(worker.id)
+        return real(farm, worker, *args, **kw)
+
+    monkeypatch.setattr(worker_routes, "claim_now", counting)
+    return ran
+
+
+def test_a_poll_while_nothing_new_appeared_runs_no_query(
+    live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a claim found nothing, the same worker's polls are answered 204 without a query
+    until work appears (`wakeups.IdleMemo`); a submit makes the next poll query and get it."""
+    user = _scene(live_server)
+    worker = register_worker(live_server.url, live_server.farm.join_key, name="poller")
+    ran = _counting_claims(monkeypatch)
+    answers = [worker.post("/api/worker/claim", json={}).status_code for _ in range(6)]
+    assert answers == [204] * 6
+    assert len(ran) == 1, "polls with nothing new ran the claim query"
+    task_id = _submit(user, "1")
+    lease = worker.post("/api/worker/claim", json={})
+    assert lease.status_code == 200
+    assert lease.json()["task"]["id"] == task_id
+    assert len(ran) == 2
+
+
+def test_work_made_unseen_by_the_server_waits_at_most_the_memos_time(
+    live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Work the server's signal never heard of (as from another server process: here the
+    submit's wake-up is left out) is found once the memo's time has passed."""
+    user = _scene(live_server)
+    worker = register_worker(live_server.url, live_server.farm.join_key, name="poller")
+    memo = wakeups.signal_of(live_server.farm.db).idle
+    monkeypatch.setattr(memo, "seconds", 1.0)
+    assert worker.post("/api/worker/claim", json={}).status_code == 204
+    with monkeypatch.context() as quiet:
+        quiet.setattr(wakeups, "on_commit", lambda conn, n=None: None)
+        task_id = _submit(user, "1")
+    began = time.monotonic()
+    assert worker.post("/api/worker/claim", json={}).status_code == 204  # the memo answers
+    while (reply := worker.post("/api/worker/claim", json={})).status_code == 204:
+        assert time.monotonic() - began < 5, "the work was never found"
+        time.sleep(0.1)
+    assert reply.json()["task"]["id"] == task_id
+
+
+def test_a_worker_that_changed_its_software_is_asked_again() -> None:
+    """The memo holds for the worker as it was (software, tags): the same id with other
+    software runs the query."""
+    memo = wakeups.IdleMemo(seconds=60)
+    before = scheduler.WorkerInfo(7, ("blender 3.4",), frozenset())
+    memo.found_nothing(7, before, 3, 100.0)
+    assert memo.still_nothing(7, before, 3, 101.0)
+    assert not memo.still_nothing(7, before, 4, 101.0)  # work appeared since
+    assert not memo.still_nothing(7, before, 3, 161.0)  # too old
+    after = scheduler.WorkerInfo(7, ("blender 3.4", "maya 2024"), frozenset())
+    assert not memo.still_nothing(7, after, 3, 101.0)
+    tagged = scheduler.WorkerInfo(7, ("blender 3.4",), frozenset({"gpu"}))
+    assert not memo.still_nothing(7, tagged, 3, 101.0)
+    memo.forget(7)
+    assert not memo.still_nothing(7, before, 3, 101.0)
+
+
+def test_the_memo_stays_within_its_size() -> None:
+    memo = wakeups.IdleMemo(seconds=5, size=10)
+    for worker_id in range(25):
+        memo.found_nothing(worker_id, None, 1, float(worker_id))
+        assert len(memo._found_nothing) <= 10
+    assert memo.still_nothing(24, None, 1, 25.0)

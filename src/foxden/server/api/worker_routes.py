@@ -138,7 +138,8 @@ async def claim_waiting(
     up to min(`body.wait`, `claim_wait_seconds`) and claim again each time work appears.
 
     The signal's generation is read before each query, so work committed during the query
-    wakes the wait at once. A woken claim that gets work passes the turn to the next waiter
+    wakes the wait at once; a claim while nothing appeared since the worker's last empty one
+    is answered without a query (`wakeups.IdleMemo`). A woken claim that gets work passes the turn to the next waiter
     (`farm.wakeups`). [] at the timeout, or when the client went away; every
     `STANDING_EVERY` seconds the worker's token is checked again (401 once it is revoked).
     """
@@ -150,8 +151,14 @@ async def claim_waiting(
     try:
         while True:
             generation = signal.generation
-            leases = await run_in_threadpool(claim_now, farm, worker, body, slots)
+            if signal.idle.still_nothing(worker.id, worker, generation, loop.time()):
+                leases = []  # nothing new since its last claim found nothing (IdleMemo)
+            else:
+                leases = await run_in_threadpool(claim_now, farm, worker, body, slots)
+                if not leases:
+                    signal.idle.found_nothing(worker.id, worker, generation, loop.time())
             if leases:
+                signal.idle.forget(worker.id)
                 if woken:
                     wakeups.work_appeared(farm.db, 1)
                 return leases
