@@ -80,6 +80,7 @@ def test_a_report_may_ask_for_the_next_work() -> None:
              "outputs": []}
         ],
         "claim": {"slots": 1, "wait": 0.0},
+        "key": body["key"],  # the report's own (tests/worker/test_protocol.py)
     }  # fmt: skip
     plain = client.report(7, [done])
     assert "leases" not in plain and "claim" not in farm.requests[-1][1]

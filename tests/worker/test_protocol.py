@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import httpx
 import pytest
 
 from foxden.retry import RetryPolicy
+from foxden.wire.worker import ClaimIn, FrameResult
 from foxden.worker.protocol import (
     LeaseGone,
     RequestRejected,
@@ -70,3 +72,22 @@ def test_a_stopping_worker_abandons_retries() -> None:
 
     with pytest.raises(Stopping):
         client_for(httpx.MockTransport(handler), stop).claim()
+
+
+def test_a_report_sent_again_carries_the_same_key() -> None:
+    """A report whose reply was lost is retried with its own key, so a farm that applied it
+    answers with that reply (server/replays.py); the next report has a key of its own."""
+    keys: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        keys.append(json.loads(request.content)["key"])
+        if len(keys) == 1:
+            raise httpx.ReadTimeout("the reply never came")
+        return httpx.Response(200, json={"accepted": [1], "rejected": [], "leases": []})
+
+    client = client_for(httpx.MockTransport(handler))
+    result = FrameResult(frame=1, status="done")
+    assert client.report(7, [result], ClaimIn())["accepted"] == [1]
+    client.report(7, [result])
+    assert len(keys) == 3
+    assert keys[0] == keys[1] != keys[2]

@@ -16,7 +16,9 @@ from foxden.farm.webhooks import Dispatcher
 from foxden.farm.workers import JoinKey
 from foxden.server.config import Settings
 from foxden.server.logins import LoginLimiter
+from foxden.server.replays import Replays
 from foxden.store.blobs import BlobStore
+from foxden.wire.worker import ReportOut
 
 log = logging.getLogger("foxden.server")
 
@@ -45,6 +47,8 @@ class Farm:
     #: worker tokens checked a few seconds ago, and task payloads (see farm/caches.py).
     tokens: TokenCache[WorkerInfo] = field(default_factory=TokenCache)
     payloads: PayloadCache = field(default_factory=PayloadCache)
+    #: the replies of reports a worker may send again (server/replays.py)
+    reports: Replays[ReportOut] = field(default_factory=Replays)
     _stop: threading.Event = field(default_factory=threading.Event)
     _reaper: threading.Thread | None = None
     _webhooks: threading.Thread | None = None

@@ -87,10 +87,14 @@ class FrameResult(BaseModel):
 
 class ReportIn(BaseModel):
     """Outcomes of frames of a lease; with `claim`, the same request also asks for the next
-    work (the reply's `leases`; never held open: `wait` is ignored here)."""
+    work (the reply's `leases`; never held open: `wait` is ignored here). `key`: see
+    `foxden.server.replays`."""
 
     results: list[FrameResult]
     claim: ClaimIn | None = None
+    #: the report's own key, the same in each of its retries: a retry of a report the server
+    #: applied gets the first one's reply (its leases too), not "lease lost"
+    key: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 
 
 # -- what the worker reads (the server's replies) ------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import secrets
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -265,7 +266,12 @@ class WorkerClient:
         """Report frames done (outputs uploaded first) or failed. With `claim`, the same
         request asks for the next work: the reply's `leases` (empty: none now; absent: an
         older server that does not hand work out with reports)."""
-        body = ReportIn(results=results, claim=claim).model_dump(mode="json", exclude_none=True)
+        # one key for this report and its retries: a retry of a report the server applied
+        # (its reply lost) gets that reply again, leases included (server/replays.py)
+        key = secrets.token_urlsafe(12)
+        body = ReportIn(results=results, claim=claim, key=key).model_dump(
+            mode="json", exclude_none=True
+        )
         reply = self._send(
             f"report to lease {lease_id}",
             "POST",

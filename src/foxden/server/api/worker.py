@@ -168,7 +168,13 @@ async def _report(request: Request) -> Response:
     worker = await worker_of(request, farm)
     lease_id = lease_id_of(request)
     body = await body_of(request, ReportIn)
-    reply = await run_in_threadpool(_report_and_claim, farm, worker, lease_id, body)
+    if body.key is None:
+        reply = await run_in_threadpool(_report_and_claim, farm, worker, lease_id, body)
+    else:  # applied once; a retry gets the same reply (server/replays.py)
+        reply = await farm.reports.once(
+            (worker.id, lease_id, body.key),
+            lambda: run_in_threadpool(_report_and_claim, farm, worker, lease_id, body),
+        )
     return JSONResponse(reply)
 
 
@@ -181,7 +187,7 @@ async def _report(request: Request) -> Response:
 def report(lease_id: LeaseId, body: ReportIn, worker: WorkerDep) -> Response:
     """Report frames done (outputs uploaded first, for this lease) or failed; with `claim`,
     ask for the next work in the same request (the reply's `leases`, [] when there is none;
-    never held open).
+    never held open). With `key`, a report sent again gets the first one's reply.
 
     422 naming the frame, nothing of the report applied, if an output or thumbnail is not a
     blob this worker uploaded for this lease or its size is not the uploaded size.
