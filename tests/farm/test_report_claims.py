@@ -5,6 +5,7 @@ the per-frame path fails here."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,9 +16,9 @@ from psycopg import pq
 from sqlalchemy import event, select
 
 from foxden.db import hot
-from foxden.db.schema import frames, leases, workers
+from foxden.db.schema import account_blobs, frames, leases, workers
 from foxden.errors import Unprocessable
-from foxden.farm import limits, scheduler
+from foxden.farm import limits, proofs, scheduler, tasks
 from foxden.wire.worker import FrameResult, LeaseOut, OutputFile, ReportOut
 from tests.farm.policykit import LEASE, T0, PolicyFarm, policy_farm_fixture  # noqa: F401
 
@@ -107,6 +108,54 @@ def test_a_report_and_its_claim_are_one_transaction_of_few_statements(
     else:
         assert seen["BEGIN IMMEDIATE"] == 1
         assert total == 13, seen
+
+
+def _upload(farm: PolicyFarm, worker: scheduler.WorkerInfo, lease: LeaseOut, data: bytes) -> str:
+    digest = hashlib.sha256(data).hexdigest()
+    farm.farm.store.put_whole(data, digest)
+    proofs.record_upload(farm.farm.db, worker.id, lease["lease_id"], digest, len(data))
+    return digest
+
+
+def test_a_report_files_its_outputs_with_its_writes(policy_farm: PolicyFarm) -> None:
+    farm = policy_farm
+    tid = farm.submit("ann", "1-3", frame_order="in_order")
+    worker = farm.worker()
+    lease = farm.claim(worker, payloads=farm.farm.payloads)
+    assert lease is not None
+    paths: dict[str, str] = {}
+    for frame in (1, 2):  # the same name twice: the last report's file stays
+        image = _upload(farm, worker, lease, f"frame {frame}".encode())
+        thumb = _upload(farm, worker, lease, f"thumb {frame}".encode())
+        out = [
+            OutputFile(name="out.png", hash=image, size=7, thumbnail=thumb),
+            OutputFile(name=f"copy_{frame}.png", hash=image, size=7),  # its blob named again
+        ]
+        results = [FrameResult(frame=lease["frames"][0], status=DONE, outputs=out)]
+        with _counted(farm) as seen:
+            reply = _report(farm, worker, lease, results=results)
+        (lease,) = reply["leases"]
+        paths[f"out.png {frame}"], paths[f"thumb {frame}"] = image, thumb
+        if farm.farm.db.dialect == "postgresql":
+            assert seen["TRIPS"] == 4, seen  # its proofs read; the rest as without outputs
+    filed = {
+        o.path.rsplit("/", 1)[1]: (o.hash, o.frame)
+        for o in tasks.task_outputs(farm.farm.db, farm.accounts["ann"], tid)
+    }
+    assert filed == {
+        "out.png": (paths["out.png 2"], 2),
+        "copy_1.png": (paths["out.png 1"], 1),
+        "copy_2.png": (paths["out.png 2"], 2),
+    }
+    with farm.farm.db.read() as conn:
+        owned = set(
+            conn.execute(
+                select(account_blobs.c.hash).where(
+                    account_blobs.c.account_id == farm.accounts["ann"]
+                )
+            ).scalars()
+        )
+    assert set(paths.values()) <= owned
 
 
 def test_a_claim_guessed_for_the_reported_task_yields_to_a_better_candidate(

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, text, update
+from sqlalchemy import Connection, select, text, update
 
 from foxden.core import failures
 from foxden.core.states import (
@@ -21,10 +21,8 @@ from foxden.db import hot
 from foxden.db.engine import Database
 from foxden.db.hot import Hot
 from foxden.db.schema import (
-    account_blobs,
     frames,
     leases,
-    outputs,
     task_inputs,
     tasks,
 )
@@ -90,6 +88,7 @@ _LEASE_OF_WORKER_SQL = (
     "OR EXISTS (SELECT 1 FROM project_limits "
     "WHERE project_limits.project_id = tasks.project_id)) AS limited, "
     # what a claim of the same task in the report's batch needs (`_Guess`)
+    "tasks.output_folder, "
     "tasks.chunk_size, tasks.target_chunk_seconds, tasks.status, tasks.start_time, "
     f"tasks.completed_time, {lifecycle.COUNTS} "
     "FROM leases JOIN tasks ON tasks.id = leases.task_id "
@@ -677,6 +676,8 @@ def _report_in(
     found = None
     guess = None
     with hot.batch(conn, pipelined=not verdicts.failed) as then:
+        for frame_id, items in verdicts.outputs:
+            _file_outputs(then, lease, frame_id, items, now)
         if len(verdicts.accepted) == len(running) and lease.state == LeaseState.ACTIVE:
             then.send(_END_LEASE, {"state": LeaseState.DONE.value, "lease_id": lease_id})
         if verdicts.done and machine.failure_streak:  # failure memory: a frame done
@@ -806,6 +807,7 @@ class _Verdicts:
     done: dict[int, dict[str, float]] = field(default_factory=dict)  # frame id -> its values
     failed: dict[int, dict[str, str]] = field(default_factory=dict)  # error, failure_category
     logs: list[tuple[int, int, str]] = field(default_factory=list)  # frame id, attempt, text
+    outputs: list[tuple[int, list[OutputFile]]] = field(default_factory=list)  # frame id, files
 
 
 def _judge(
@@ -832,7 +834,7 @@ def _judge(
         verdicts.done[frame.id] = {"render_time": float(render_time)}
         if res.outputs:
             proofs.check_outputs(conn, lease.id, res.frame, res.outputs)
-            _file_outputs(conn, lease, frame.id, res.outputs, now)
+            verdicts.outputs.append((frame.id, res.outputs))  # filed with the report's writes
     else:
         error = frame_log.bound(res.error or "the worker reported a failure", frame_log.ERROR_BYTES)
         category = failures.classify(error, res.log)
@@ -882,37 +884,42 @@ def _apply_verdicts(
             )
 
 
+# a frame's outputs: one row per path of the task's output folder (the last report's), and the
+# blobs they name made the account's
+_DROP_OUTPUT = Hot("DELETE FROM outputs WHERE task_id = :task_id AND path = :path")
+_ADD_OUTPUT = Hot(
+    "INSERT INTO outputs (task_id, frame_id, path, hash, size, thumb_hash, created_at) "
+    "VALUES (:task_id, :frame_id, :path, :hash, :size, :thumb_hash, :now)"
+)
+_OWN_BLOB = Hot(
+    "INSERT INTO account_blobs (account_id, hash) VALUES (:account_id, :hash) "
+    "ON CONFLICT (account_id, hash) DO NOTHING"
+)
+
+
 def _file_outputs(
-    conn: Connection, lease: Any, frame_id: int, items: list[OutputFile], now: float
+    batch: hot.Batch, lease: Any, frame_id: int, items: list[OutputFile], now: float
 ) -> None:
-    task = conn.execute(select(tasks.c.output_folder).where(tasks.c.id == lease.task_id)).one()
+    """Send the statements that file a frame's outputs (checked already) in `batch`."""
     for item in items:
         digest = item.hash  # uploaded for this lease: proofs.check_outputs
         name = tree_path(item.name).lstrip("/")
-        path = f"{task.output_folder}/{name}"
-        thumb = item.thumbnail
-        conn.execute(
-            delete(outputs).where((outputs.c.task_id == lease.task_id) & (outputs.c.path == path))
+        path = f"{lease.output_folder}/{name}"
+        batch.send(_DROP_OUTPUT, {"task_id": lease.task_id, "path": path})
+        batch.send(
+            _ADD_OUTPUT,
+            {
+                "task_id": lease.task_id,
+                "frame_id": frame_id,
+                "path": path,
+                "hash": digest,
+                "size": item.size,
+                "thumb_hash": item.thumbnail,
+                "now": now,
+            },
         )
-        conn.execute(
-            insert(outputs).values(
-                task_id=lease.task_id,
-                frame_id=frame_id,
-                path=path,
-                hash=digest,
-                size=item.size,
-                thumb_hash=thumb,
-                created_at=now,
-            )
-        )
-        for h in filter(None, (digest, thumb)):
-            owned = conn.execute(
-                select(account_blobs.c.hash).where(
-                    (account_blobs.c.account_id == lease.account_id) & (account_blobs.c.hash == h)
-                )
-            ).first()
-            if owned is None:
-                conn.execute(insert(account_blobs).values(account_id=lease.account_id, hash=h))
+        for h in filter(None, (digest, item.thumbnail)):
+            batch.send(_OWN_BLOB, {"account_id": lease.account_id, "hash": h})
 
 
 def release(db: Database, worker_id: int, lease_id: int | None = None) -> int:
