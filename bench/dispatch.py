@@ -13,6 +13,9 @@ We report frames completed per second for each. The baseline, measured between t
 same threads, is the same number of HTTP round trips to `/healthz` (no database, no scheduling):
 one per chunk for the lean protocol, two for the classic one, the ceiling each could reach on
 this machine. `--rounds N` repeats lean, baseline, classic, baseline N times and keeps medians.
+With the lean runs goes the CPU time each frame cost the server process, the PostgreSQL
+server's processes (read from Linux's `/proc`: the database on this machine) and this process
+(the simulated workers).
 
     python bench/dispatch.py                       # full matrix, writes bench/out/dispatch.json
     python bench/dispatch.py --db sqlite --workers 10 --chunk 10 --frames 2000
@@ -229,6 +232,26 @@ def _dispatch(farm: Farm, clients: list[httpx.Client], frames: int, chunk: int, 
     return elapsed
 
 
+def _cpu_seconds(farm: Farm) -> tuple[float, float, float]:
+    """CPU seconds used so far by the server process, by the PostgreSQL server's processes
+    (Linux `/proc`, the database on this machine; 0 on SQLite) and by this process."""
+    postgres = 0.0
+    if farm.pg_name:
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if Path(f"/proc/{pid}/comm").read_text().startswith("postgres"):
+                    postgres += _proc_cpu(int(pid))
+            except OSError:  # gone meanwhile
+                continue
+    return _proc_cpu(farm.proc.pid), postgres, time.process_time()
+
+
+def _proc_cpu(pid: int) -> float:
+    """User and system CPU seconds of process `pid` (Linux `/proc/PID/stat`)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _healthz(clients: list[httpx.Client], requests: int) -> float:
     """Seconds the same threads take for `requests` round trips to /healthz in all."""
     workers = len(clients)
@@ -261,8 +284,13 @@ def measure(
         clients = _register(farm, workers)
         chunks = -(-frames // chunk)
         lean, classic, base = [], [], []
+        cpu: list[tuple[float, float, float]] = []  # server, PostgreSQL, client per lean frame
         for _ in range(rounds):
+            before = _cpu_seconds(farm)
             lean.append(_dispatch(farm, clients, frames, chunk, _lean_worker(slots)))
+            after = _cpu_seconds(farm)
+            spent = [(b - a) / frames for a, b in zip(before, after, strict=True)]
+            cpu.append((spent[0], spent[1], spent[2]))
             base.append(_healthz(clients, chunks) / chunks)  # seconds per round trip
             classic.append(_dispatch(farm, clients, frames, chunk, _classic_worker))
             base.append(_healthz(clients, chunks) / chunks)
@@ -283,6 +311,11 @@ def measure(
             "classic_baseline_frames_per_second": round(frames / (2 * trip * chunks), 1),
             "ratio_to_baseline": round(trip * chunks / lean_s, 3),
             "classic_ratio_to_baseline": round(2 * trip * chunks / classic_s, 3),
+            # CPU milliseconds per frame of the lean runs (medians): the server process, the
+            # PostgreSQL server's processes (0 on SQLite), this process (the simulated workers)
+            "lean_cpu_ms_per_frame": [
+                round(1000 * statistics.median(c[i] for c in cpu), 2) for i in range(3)
+            ],
         }
     finally:
         farm.close()
@@ -325,7 +358,10 @@ def main() -> int:
                     f"({row['ratio_to_baseline']:.2f} of {row['baseline_frames_per_second']:.0f}), "
                     f"classic {row['classic_frames_per_second']:8.1f} "
                     f"({row['classic_ratio_to_baseline']:.2f} of "
-                    f"{row['classic_baseline_frames_per_second']:.0f})",
+                    f"{row['classic_baseline_frames_per_second']:.0f}); lean CPU ms per frame: "
+                    "server {:.2f}, postgres {:.2f}, workers {:.2f}".format(
+                        *row["lean_cpu_ms_per_frame"]
+                    ),
                     flush=True,
                 )
     args.out.parent.mkdir(parents=True, exist_ok=True)
