@@ -535,6 +535,17 @@ def task_summary(task: Task) -> str:
     return ", ".join(parts)
 
 
+def _waiting_for(client: Client, task: Task) -> str:
+    """Why no worker takes the task's waiting frames ('' when nothing but busy workers holds
+    them, when its blocked reason says it already, or from a farm that does not say)."""
+    try:
+        policy = client.request("GET", f"/api/tasks/{int(task.id)}/policy")
+    except NotFound:  # a farm older than the route
+        return ""
+    waiting = str((policy or {}).get("waiting_for") or "")
+    return "" if waiting == task.blocked_reason else waiting
+
+
 def _cut(text: str, width: int) -> str:
     """`text` on one line, at most `width` characters."""
     line = " ".join(text.split())
@@ -578,11 +589,14 @@ def _tasks(args: argparse.Namespace) -> int:
 def _frames(args: argparse.Namespace) -> int:
     with _client(args) as client:
         task = client.task(args.task_id, frames=True)
+        waiting = "" if args.json else _waiting_for(client, task)
     frames = task.frames_detail or []
     if args.json:
         _print_json(task.raw.get("frames_detail", []))
         return 0
     print(task_summary(task))
+    if waiting:
+        print(f"waiting: {waiting}")
     rows = [
         (
             str(f.number),

@@ -13,6 +13,7 @@ from foxden.core.states import SETTLED, FrameStatus, TaskOp, TaskStatus, check_t
 from foxden.errors import BadRequest, Conflict, FoxdenError, NotFound
 from foxden.farm import movies, projects, task_policy, tasks
 from foxden.farm.accounts import Account
+from foxden.server.api.worker_routes import failure_policy
 from foxden.web import progress
 from foxden.web.auth import PageAccount, web_state
 from foxden.web.outputs import member_name, zip_stream
@@ -182,6 +183,7 @@ def task_page(task_id: int, request: Request, account: PageAccount) -> Response:
     """One task: status, failure summary, warnings, a page of its frames as a grid, actions and
     outputs."""
     view = _task_view(request, account, task_id)
+    farm = web_state(request).farm
     return render(
         request,
         "task.html",
@@ -201,7 +203,7 @@ def task_page(task_id: int, request: Request, account: PageAccount) -> Response:
         output_url=lambda p: _output_url(task_id, p),
         frames_link=lambda n: f"{_task_url(task_id)}?{urlencode({'frames_page': n})}#frames-h",
         movies=[o for o in view.outputs if o.path.lower().endswith(MOVIE_SUFFIXES)],
-        policy=task_policy.task_policy(web_state(request).farm.db, account.id, task_id),
+        policy=task_policy.task_policy(farm.db, account.id, task_id, failure_policy(farm)),
     )
 
 

@@ -53,11 +53,13 @@ class DependencyOut(Record):
 
 class TaskPolicyOut(Record):
     """What a task waits for and takes: its dependencies, the tasks waiting for it, why it is
-    blocked ('' when it is not), its limits (its own and its project's) and its band."""
+    blocked ('' when it is not), why no worker takes its waiting frames ('' when nothing holds
+    them back but busy workers), its limits (its own and its project's) and its band."""
 
     task_id: int
     depends_on: list[DependencyOut]
     dependents: list[int]
     blocked_reason: str
+    waiting_for: str = ""
     limits: list[str]
     band: int

@@ -16,6 +16,7 @@ from foxden.farm.accounts import get_account_by_name
 from foxden.farm.task_policy import task_policy as policy_of
 from foxden.server.api.deps import AccountDep, AdminDep, FarmDep
 from foxden.server.api.models import BandIn, LimitIn, ProjectLimitsIn, ShareIn
+from foxden.server.api.worker_routes import failure_policy
 from foxden.wire.fields import MAX_INT32
 from foxden.wire.policy import (
     BandOut,
@@ -74,8 +75,11 @@ def set_band(task_id: TaskId, body: BandIn, farm: FarmDep, _admin: AdminDep) -> 
 @router.get("/tasks/{task_id}/policy")
 def task_policy(task_id: TaskId, farm: FarmDep, account: AccountDep) -> TaskPolicyOut:
     """What your task waits for (its dependencies and their status), the tasks waiting for
-    it, why it is blocked, the limits it takes and its band."""
-    return policy_of(farm.db, account.id, task_id)
+    it, why it is blocked, why no worker takes its waiting frames (`waiting_for`: no worker
+    offers its software, every one that does failed it too often, an untrusted account's
+    command task, a dependency not done, a full limit; '' when only busy workers hold it), the
+    limits it takes and its band."""
+    return policy_of(farm.db, account.id, task_id, failure_policy(farm))
 
 
 @router.get("/projects/{name}/limits")
