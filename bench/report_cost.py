@@ -4,8 +4,9 @@ A farm on a fresh SQLite file or PostgreSQL database, one task of F frames (chun
 each holding a lease; then the workers take turns reporting their frame done with the claim of
 the next one in the same call, as the lean protocol's report does (`ReportIn.claim`). We print
 the statements per report (counted by an SQLAlchemy `before_cursor_execute` listener over the
-first 100 reports, BEGIN included, COMMIT not), then, for the other reports, run without the
-listener: the mean wall time per report and the CPU time this process spent on it
+first 100 reports, BEGIN included, COMMIT not; on PostgreSQL the round trips they made too: a
+statement sent alone is one, a pipelined batch of them one), then, for the other reports, run
+without the listener: the mean wall time per report and the CPU time this process spent on it
 (Python and SQLite; on PostgreSQL the database server's is not in it: steadier than the wall
 time on a loaded machine); `--profile` adds cProfile's top functions.
 
@@ -31,6 +32,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import event, select
 
+from foxden.db import hot
 from foxden.db.schema import workers
 from foxden.farm import files, projects, scheduler, tasks
 from foxden.farm import workers as farm_workers
@@ -141,9 +143,21 @@ def _measure(farm: Farm, n_workers: int, n_frames: int, profile: bool) -> dict[s
         assert got is not None
         held[w.id] = got
     statements: Counter[str] = Counter()
+    trips = [0]  # PostgreSQL: statements sent alone, and pipelined batches (`hot.Batch`)
 
-    def count(_c: Any, _cur: Any, sql: str, *_a: Any) -> None:
+    def count(_c: Any, cur: Any, sql: str, *_a: Any) -> None:
         statements[" ".join(sql.split())[:90]] += 1
+        pgconn = getattr(cur.connection, "pgconn", None)
+        if pgconn is not None and pgconn.pipeline_status == psycopg.pq.PipelineStatus.OFF:
+            trips[0] += 1
+
+    batch = getattr(hot, "Batch", None)  # an older checkout has none
+    sync = getattr(batch, "sync", None)
+
+    def counted_sync(self: Any) -> None:
+        if self.pipelined:
+            trips[0] += 1
+        sync(self)
 
     def turns(limit: int) -> int:
         """Reports, each worker in turn, until `limit` are made or the frames run low."""
@@ -168,7 +182,11 @@ def _measure(farm: Farm, n_workers: int, n_frames: int, profile: bool) -> dict[s
     # the first reports counted (and warming up: the driver prepares a statement at its 5th
     # run), the rest timed without the counting listener
     event.listen(farm.db.engine, "before_cursor_execute", count)
+    if batch is not None:
+        batch.sync = counted_sync
     counted = turns(COUNTED)
+    if batch is not None:
+        batch.sync = sync
     event.remove(farm.db.engine, "before_cursor_execute", count)
     prof = cProfile.Profile() if profile else None
     start, cpu = time.perf_counter(), time.process_time()
@@ -187,6 +205,7 @@ def _measure(farm: Farm, n_workers: int, n_frames: int, profile: bool) -> dict[s
         "ms_per_report": 1000 * took / reports,
         "cpu_ms_per_report": 1000 * cpu / reports,
         "statements_per_report": total / counted,
+        "round_trips_per_report": trips[0] / counted,
         "statements": per,
     }
 
@@ -203,6 +222,11 @@ def main() -> None:
         f"{args.db}: {out['reports']} reports, {out['ms_per_report']:.2f} ms each "
         f"({out['cpu_ms_per_report']:.2f} ms of this process's CPU), "
         f"{out['statements_per_report']:.2f} statements each"
+        + (
+            f" ({out['round_trips_per_report']:.2f} round trips, BEGIN and COMMIT besides)"
+            if args.db == "postgresql"
+            else ""
+        )
     )
     for sql, n in out["statements"].items():
         print(f"  {n:5.2f}  {sql}")
