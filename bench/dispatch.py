@@ -14,8 +14,8 @@ same threads, is the same number of HTTP round trips to `/healthz` (no database,
 one per chunk for the lean protocol, two for the classic one, the ceiling each could reach on
 this machine. `--rounds N` repeats lean, baseline, classic, baseline N times and keeps medians.
 With the lean runs goes the CPU time each frame cost the server process, the PostgreSQL
-server's processes (read from Linux's `/proc`: the database on this machine) and this process
-(the simulated workers).
+backends serving its database (read from Linux's `/proc`: the database on this machine) and
+this process (the simulated workers).
 
     python bench/dispatch.py                       # full matrix, writes bench/out/dispatch.json
     python bench/dispatch.py --db sqlite --workers 10 --chunk 10 --frames 2000
@@ -232,18 +232,31 @@ def _dispatch(farm: Farm, clients: list[httpx.Client], frames: int, chunk: int, 
     return elapsed
 
 
-def _cpu_seconds(farm: Farm) -> tuple[float, float, float]:
-    """CPU seconds used so far by the server process, by the PostgreSQL server's processes
-    (Linux `/proc`, the database on this machine; 0 on SQLite) and by this process."""
-    postgres = 0.0
+def _cpu_seconds(farm: Farm) -> tuple[float, dict[int, float], float]:
+    """CPU seconds used so far by the server process, by each PostgreSQL backend serving the
+    farm's database (Linux `/proc`, the database on this machine; none on SQLite) and by this
+    process."""
+    backends: dict[int, float] = {}
     if farm.pg_name:
-        for pid in filter(str.isdigit, os.listdir("/proc")):
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            pids = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", [farm.pg_name]
+            ).fetchall()
+        for (pid,) in pids:
             try:
-                if Path(f"/proc/{pid}/comm").read_text().startswith("postgres"):
-                    postgres += _proc_cpu(int(pid))
+                backends[int(pid)] = _proc_cpu(int(pid))
             except OSError:  # gone meanwhile
                 continue
-    return _proc_cpu(farm.proc.pid), postgres, time.process_time()
+    return _proc_cpu(farm.proc.pid), backends, time.process_time()
+
+
+def _cpu_spent(
+    before: tuple[float, dict[int, float], float], after: tuple[float, dict[int, float], float]
+) -> tuple[float, float, float]:
+    """CPU seconds between two `_cpu_seconds`: server, PostgreSQL (a backend that started
+    meanwhile counts whole), this process."""
+    postgres = sum(cpu - before[1].get(pid, 0.0) for pid, cpu in after[1].items())
+    return after[0] - before[0], postgres, after[2] - before[2]
 
 
 def _proc_cpu(pid: int) -> float:
@@ -289,8 +302,8 @@ def measure(
             before = _cpu_seconds(farm)
             lean.append(_dispatch(farm, clients, frames, chunk, _lean_worker(slots)))
             after = _cpu_seconds(farm)
-            spent = [(b - a) / frames for a, b in zip(before, after, strict=True)]
-            cpu.append((spent[0], spent[1], spent[2]))
+            server, postgres, workers_cpu = _cpu_spent(before, after)
+            cpu.append((server / frames, postgres / frames, workers_cpu / frames))
             base.append(_healthz(clients, chunks) / chunks)  # seconds per round trip
             classic.append(_dispatch(farm, clients, frames, chunk, _classic_worker))
             base.append(_healthz(clients, chunks) / chunks)
@@ -312,7 +325,7 @@ def measure(
             "ratio_to_baseline": round(trip * chunks / lean_s, 3),
             "classic_ratio_to_baseline": round(2 * trip * chunks / classic_s, 3),
             # CPU milliseconds per frame of the lean runs (medians): the server process, the
-            # PostgreSQL server's processes (0 on SQLite), this process (the simulated workers)
+            # PostgreSQL backends of its database (0 on SQLite), this process (the workers)
             "lean_cpu_ms_per_frame": [
                 round(1000 * statistics.median(c[i] for c in cpu), 2) for i in range(3)
             ],
