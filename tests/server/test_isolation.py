@@ -40,6 +40,7 @@ NOT_ACCOUNT_DATA = {
     ("POST", "/api/uploads/batch"),  # stores into one's own account only; checked below
     ("POST", "/api/projects"),
     ("POST", "/api/tasks"),  # create in one's own account
+    ("GET", "/api/tasks/all"),  # one's own: checked below
     ("GET", "/healthz"),
     ("GET", "/metrics"),
 }
@@ -186,6 +187,10 @@ def test_second_account_sees_nothing_of_the_first(live_server: LiveServer) -> No
     assert bob.get("/api/projects").json() == []
     assert bob.get("/api/tasks").json()["total"] == 0
     assert bob.get("/api/tasks", params={"task_id": t}).json()["total"] == 0
+    streamed = bob.get("/api/tasks/all")
+    assert streamed.headers["x-total-count"] == "0"
+    assert [json.loads(line) for line in streamed.text.splitlines()] == [{"end": 0}]
+    assert "secret" not in bob.get("/api/tasks/all", params={"text": "secret"}).text
     assert bob.get("/api/files").json() == []
     assert bob.get("/api/webhooks").json() == []
     assert bob.get("/api/webhooks/deliveries").json() == []
