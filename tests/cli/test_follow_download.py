@@ -7,25 +7,11 @@ import hashlib
 import re
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.cli.clikit import FOXDEN, CliFarm, cli_farm
+from tests.cli.clikit import FOXDEN, CliFarm
 from tests.client.simworker import render_png
-from tests.conftest import LiveServer
 from tests.waiting import wait_until
-
-
-@pytest.fixture
-def farm(live_server: LiveServer) -> Iterator[CliFarm]:
-    ready = cli_farm(live_server)
-    try:
-        yield ready
-    finally:
-        ready.user.close()
-        ready.worker.close()
 
 
 def finish_one(farm: CliFarm, task_id: int) -> int:

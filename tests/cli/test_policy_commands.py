@@ -6,22 +6,8 @@ list`."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
-import pytest
-
-from tests.cli.clikit import CliFarm, cli_farm
-from tests.conftest import LiveServer
-
-
-@pytest.fixture
-def farm(live_server: LiveServer) -> Iterator[CliFarm]:
-    ready = cli_farm(live_server)
-    try:
-        yield ready
-    finally:
-        ready.user.close()
-        ready.worker.close()
+from tests.cli.clikit import CliFarm
 
 
 def _admin(farm: CliFarm, *argv: str) -> tuple[int, str, str]:

@@ -7,26 +7,14 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.cli.clikit import FOXDEN, CliFarm, cli_farm
+from tests.cli.clikit import FOXDEN, CliFarm
 from tests.client.simworker import SimWorker
-from tests.conftest import LiveServer
 from tests.waiting import wait_until
-
-
-@pytest.fixture
-def farm(live_server: LiveServer) -> Iterator[CliFarm]:
-    ready = cli_farm(live_server)
-    try:
-        yield ready
-    finally:
-        ready.user.close()
-        ready.worker.close()
 
 
 @pytest.fixture

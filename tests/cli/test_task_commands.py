@@ -7,23 +7,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.cli.clikit import FOXDEN, SCENE, CliFarm, cli_farm
-from tests.conftest import LiveServer
-
-
-@pytest.fixture
-def farm(live_server: LiveServer) -> Iterator[CliFarm]:
-    ready = cli_farm(live_server)
-    try:
-        yield ready
-    finally:
-        ready.user.close()
-        ready.worker.close()
+from tests.cli.clikit import FOXDEN, SCENE, CliFarm
 
 
 def test_submit_prints_one_line_and_the_tables_show_camera_layer_artist(

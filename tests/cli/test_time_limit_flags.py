@@ -5,22 +5,10 @@ with the farm's reason; `foxden render` takes the same flags."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
-from tests.cli.clikit import CliFarm, cli_farm
-from tests.conftest import LiveServer
-
-
-@pytest.fixture
-def farm(live_server: LiveServer) -> Iterator[CliFarm]:
-    ready = cli_farm(live_server)
-    try:
-        yield ready
-    finally:
-        ready.user.close()
-        ready.worker.close()
+from tests.cli.clikit import CliFarm
 
 
 def test_submit_flags_reach_the_workers_lease(farm: CliFarm) -> None:

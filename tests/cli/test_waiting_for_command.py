@@ -3,22 +3,7 @@ none while it waits only for a free worker."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
-from tests.cli.clikit import CliFarm, cli_farm
-from tests.conftest import LiveServer
-
-
-@pytest.fixture
-def farm(live_server: LiveServer) -> Iterator[CliFarm]:
-    ready = cli_farm(live_server)
-    try:
-        yield ready
-    finally:
-        ready.user.close()
-        ready.worker.close()
+from tests.cli.clikit import CliFarm
 
 
 def test_frames_says_why_no_worker_takes_the_task(farm: CliFarm) -> None:
