@@ -146,12 +146,11 @@ def test_a_page_of_frames_finds_its_outputs_by_frame(db: Database) -> None:
     assert "ix_outputs_frame_id" in plan, plan
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # the plan cache is PostgreSQL's
 def test_the_claims_candidate_query_is_not_planned_again_at_each_claim(db_url: str) -> None:
     """PostgreSQL runs the candidate query on its generic plan, planned once per connection
     once the driver has prepared it: left to choose, it planned a custom plan at every claim on
     a big farm (`candidates.GENERIC_PLAN`)."""
-    if not db_url.startswith("postgresql"):
-        pytest.skip("the plan cache is PostgreSQL's")
     database = Database(db_url, pool_size=1)  # one connection: its prepared statements
     try:
         upgrade(database)
