@@ -28,6 +28,7 @@ from foxden.server.api import (
 )
 from foxden.server.api import usage as usage_api
 from foxden.server.api import webhooks as webhooks_api
+from foxden.server.api.worker_routes import fast_lane
 from foxden.server.bodies import BodyLimit, caps
 from foxden.server.context import Farm
 from foxden.server.rayvision.router import router as rayvision_router
@@ -115,6 +116,7 @@ def create_app(farm: Farm, *, start_background: bool = True) -> FastAPI:
         rayvision_router,
     ):
         app.include_router(router)
+    app.router.routes.insert(0, fast_lane(worker.router))  # the worker's hot routes, matched first
     install_web(app)
     guards.install(app)
     app.add_middleware(BodyLimit, cap_for=caps(farm.settings))
