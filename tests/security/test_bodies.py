@@ -195,6 +195,13 @@ def test_json_bodies_over_the_cap_are_refused_with_413(db_url: str, tmp_path: Pa
         pieces = iter([huge[i : i + 8192] for i in range(0, len(huge), 8192)])
         reply = alice.post("/api/projects", content=pieces, headers=headers)
         assert reply.status_code == 413
+        # ... also when its end comes in the very message that passes the cap (there is then
+        # nothing left to drop before the refusal: it once waited for more until the timeout)
+        for kib in (70, 90, 100, 120):
+            body = json.dumps({"project_name": "p", "remark": "z" * (kib * 1024)}).encode()
+            pieces = iter([body[i : i + 8192] for i in range(0, len(body), 8192)])
+            reply = alice.post("/api/projects", content=pieces, headers=headers, timeout=10)
+            assert reply.status_code == 413, kib
         # the vendor endpoint and the login form have the cap too (the vendor's: HTTP 200, the
         # 413 in the envelope's head, as its clients read no other status)
         vendor = httpx.post(f"{live.url}/api/v1/task", content=huge, headers=headers)

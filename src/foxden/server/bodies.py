@@ -131,12 +131,14 @@ class BodyLimit:
         seen = 0
         exceeded = False
         started = False
+        whole = False  # the body's last message came: nothing is left to drain
 
         async def limited_receive() -> Message:
-            nonlocal seen, exceeded
+            nonlocal seen, exceeded, whole
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
+                whole = not message.get("more_body", False)
                 if seen > cap:
                     exceeded = True
                     raise _too_large(cap)
@@ -155,5 +157,6 @@ class BodyLimit:
             if not exceeded:
                 raise
         if exceeded and not started:
-            await _drain_receive(receive)
+            if not whole:  # waiting for more of a body that ended would wait forever
+                await _drain_receive(receive)
             await _reply(send, _too_large(cap), scope["path"])
