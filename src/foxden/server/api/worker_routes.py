@@ -18,6 +18,7 @@ no database connection while it waits on the farm's `WorkSignal`.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Annotated, Any, TypeVar
 
@@ -101,7 +102,11 @@ def _telemetry_hook() -> Callable[..., None]:
         from fastapi.telemetry._api import _route_selected
     except ImportError:
         return lambda **_: None
-    return _route_selected
+    try:  # a private function: taken only while it has the arguments given here
+        wanted = {"scope", "path"} <= set(inspect.signature(_route_selected).parameters)
+    except (TypeError, ValueError):
+        wanted = False
+    return _route_selected if wanted else (lambda **_: None)
 
 
 _route_selected = _telemetry_hook()
