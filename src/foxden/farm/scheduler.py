@@ -229,17 +229,7 @@ def _claim_in(
         if got is None:
             break
         cand, lease_id, numbers = got
-        out.append(
-            _lease_payload(
-                conn,
-                cand,
-                terms.payloads,
-                lease_id=lease_id,
-                lease_seconds=terms.lease_seconds,
-                heartbeat_seconds=terms.heartbeat_seconds,
-                numbers=numbers,
-            )
-        )
+        out.append(_lease_payload(conn, cand, terms, lease_id, numbers))
     return out
 
 
@@ -386,24 +376,17 @@ def _take(
 
 
 def _lease_payload(
-    conn: Connection,
-    cand: _Candidate,
-    payloads: PayloadCache | None,
-    *,
-    lease_id: int,
-    lease_seconds: float,
-    heartbeat_seconds: float,
-    numbers: list[int],
+    conn: Connection, cand: _Candidate, terms: _Terms, lease_id: int, numbers: list[int]
 ) -> LeaseOut:
     """The claim's reply: the lease, its frames, the task (cached) and its inputs, with what
     changes after submission as the candidate query read it (sandbox rights, time limits;
     `candidates.CANDIDATE_TASKS`)."""
     row = cand.row
-    task, inputs = _task_payload(conn, cand.id, row.submit_time, payloads)
+    task, inputs = _task_payload(conn, cand.id, row.submit_time, terms.payloads)
     return {
         "lease_id": lease_id,
-        "lease_seconds": lease_seconds,
-        "heartbeat_seconds": heartbeat_seconds,
+        "lease_seconds": terms.lease_seconds,
+        "heartbeat_seconds": terms.heartbeat_seconds,
         "frames": numbers,
         "task": {  # the cached payload stays as it is; the project gone: no rights
             **task,
@@ -780,17 +763,7 @@ class _Guess:
             return []
         lease_id, numbers = got
         _count_load(eligible, best, len(numbers))
-        return [
-            _lease_payload(
-                conn,
-                best,
-                terms.payloads,
-                lease_id=lease_id,
-                lease_seconds=terms.lease_seconds,
-                heartbeat_seconds=terms.heartbeat_seconds,
-                numbers=numbers,
-            )
-        ]
+        return [_lease_payload(conn, best, terms, lease_id, numbers)]
 
     def undo(self, conn: Connection) -> None:
         """Roll the guess back (when it took anything)."""
