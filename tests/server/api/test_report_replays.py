@@ -105,6 +105,6 @@ def test_a_refused_keyed_report_may_be_sent_again(live_server: LiveServer) -> No
 def test_a_key_is_a_short_plain_word(live_server: LiveServer) -> None:
     _user, worker, _tid, lease = _first_lease(live_server)
     url = f"/api/worker/leases/{lease['lease_id']}/frames"
-    for key in ("", "a b", "x" * 65, "ключ"):
+    for key in ("", "a b", "x" * 65, "ключ", 5, ["k"], {"k": 1}):
         reply = worker.post(url, json={"results": _done(lease), "key": key})
         assert reply.status_code == 422, key

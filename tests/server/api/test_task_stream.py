@@ -77,6 +77,29 @@ def test_a_bad_filter_is_refused_before_anything_is_sent(
     assert words in reply.json()["error"]["message"]
 
 
+@pytest.mark.parametrize(
+    "params",
+    [{"task_id": "abc"}, {"task_id": "NaN"}, {"task_id": str(10**30)}, {"with_frames": "maybe"}],
+)
+def test_a_filter_of_the_wrong_type_or_size_is_a_4xx(
+    live_server: LiveServer, params: dict[str, str]
+) -> None:
+    with live_server.client(live_server.user_key) as user:
+        reply = user.get("/api/tasks/all", params=params)
+    assert 400 <= reply.status_code < 500, reply.text
+    assert "error" in reply.json()
+
+
+def test_another_accounts_task_id_lists_nothing(live_server: LiveServer) -> None:
+    db = live_server.farm.db
+    [theirs] = fill(db, account_id(db, "alice"), 1)
+    bob = live_server.new_account("bob")
+    with live_server.client(bob) as user:
+        reply = user.get("/api/tasks/all", params={"task_id": theirs})
+    assert reply.status_code == 200
+    assert lines(reply) == [{"end": 0}]
+
+
 def test_no_list_without_a_key(live_server: LiveServer) -> None:
     with live_server.client() as anonymous:
         assert anonymous.get("/api/tasks/all").status_code == 401
