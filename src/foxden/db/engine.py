@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import Connection, CursorResult, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from foxden.db.serial import AFTER_COMMIT, Batch, SerialWriter
+
 #: threads that may run database work at once: anyio's default thread pool, which serves the
 #: server's synchronous routes; the pool keeps that many connections open so none is opened
 #: and closed per request
@@ -32,6 +34,9 @@ class Database:
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self._write_lock = threading.Lock()
+        self._batch = threading.local()  # the writer thread's open batch (db/serial.py)
+        #: SQLite's hot writes, several in one transaction (db/serial.py); None on PostgreSQL
+        self.serial: SerialWriter | None = None
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
                 _private_file(Path(parsed.database))
@@ -39,6 +44,7 @@ class Database:
                 url, pool_size=pool_size, max_overflow=16, connect_args={"timeout": 30}
             )
             _configure_sqlite(self.engine)
+            self.serial = SerialWriter(self._sqlite_write, self._enter_batch)
         else:
             if parsed.drivername == "postgresql":
                 parsed = parsed.set(drivername="postgresql+psycopg")
@@ -53,7 +59,11 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A connection in a read transaction."""
+        """A connection in a read transaction (on the writer thread: its batch's)."""
+        batch: Batch | None = getattr(self._batch, "open", None)
+        if batch is not None:
+            yield batch.conn
+            return
         with self.engine.connect() as conn, conn.begin():
             yield conn
 
@@ -67,9 +77,12 @@ class Database:
         uses it; a lost claim or report only means a frame is rendered again.
         """
         if self.is_sqlite:
-            with self._write_lock, self.engine.connect() as conn:
-                conn = conn.execution_options(foxden_immediate=True)
-                with _then_after_commit(conn), conn.begin():
+            batch: Batch | None = getattr(self._batch, "open", None)
+            if batch is not None:  # on the writer thread: a savepoint of its batch
+                with batch.savepoint() as conn:
+                    yield conn
+            else:
+                with self._sqlite_write() as conn:
                     yield conn
         else:
             with self.engine.connect() as conn, _then_after_commit(conn), conn.begin():
@@ -77,12 +90,24 @@ class Database:
                     conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
                 yield conn
 
+    @contextmanager
+    def _sqlite_write(self) -> Iterator[Connection]:
+        with self._write_lock, self.engine.connect() as conn:
+            conn = conn.execution_options(foxden_immediate=True)
+            with _then_after_commit(conn), conn.begin():
+                yield conn
+
+    def _enter_batch(self, batch: Batch | None) -> None:
+        self._batch.open = batch
+
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Stop the writer thread; close every pooled connection."""
+        if self.serial is not None:
+            self.serial.stop()
         self.engine.dispose()
 
 
-_AFTER_COMMIT = "foxden_after_commit"
+_AFTER_COMMIT = AFTER_COMMIT
 
 
 def after_commit(conn: Connection, call: Callable[[], None]) -> None:

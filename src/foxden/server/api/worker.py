@@ -18,6 +18,7 @@ from foxden.server.api.worker_routes import (
     body_of,
     claim_waiting,
     failure_policy,
+    in_writer,
     lease_id_of,
     served_by,
     worker_of,
@@ -125,7 +126,8 @@ async def _heartbeat(request: Request) -> Response:
     worker = await worker_of(request, farm)
     lease_id = lease_id_of(request)
     body = await body_of(request, HeartbeatIn)
-    reply = await run_in_threadpool(
+    reply = await in_writer(
+        farm.db,
         scheduler.heartbeat,
         farm.db,
         worker.id,
@@ -169,11 +171,11 @@ async def _report(request: Request) -> Response:
     lease_id = lease_id_of(request)
     body = await body_of(request, ReportIn)
     if body.key is None:
-        reply = await run_in_threadpool(_report_and_claim, farm, worker, lease_id, body)
+        reply = await in_writer(farm.db, _report_and_claim, farm, worker, lease_id, body)
     else:  # applied once; a retry gets the same reply (server/replays.py)
         reply = await farm.reports.once(
             (worker.id, lease_id, body.key),
-            lambda: run_in_threadpool(_report_and_claim, farm, worker, lease_id, body),
+            lambda: in_writer(farm.db, _report_and_claim, farm, worker, lease_id, body),
         )
     return JSONResponse(reply)
 

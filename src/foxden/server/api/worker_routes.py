@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
+from foxden.db.engine import Database
 from foxden.farm import scheduler, wakeups, workers
 from foxden.farm.failure_memory import FailurePolicy
 from foxden.farm.scheduler import WorkerInfo
@@ -42,6 +43,7 @@ from foxden.wire.worker import ClaimIn, LeaseOut
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 M = TypeVar("M", bound=BaseModel)
 E = TypeVar("E", bound=Callable[..., Any])
+T = TypeVar("T")
 
 #: seconds between the checks of a waiting claim's worker (revoked meanwhile: 401)
 STANDING_EVERY = 5.0
@@ -110,6 +112,15 @@ def _telemetry_hook() -> Callable[..., None]:
 
 
 _route_selected = _telemetry_hook()
+
+
+async def in_writer(db: Database, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` for a hot route: on SQLite on the database's writer thread, committed with
+    the calls waiting beside it (db/serial.py); on PostgreSQL in the thread pool."""
+    if db.serial is None:
+        return await run_in_threadpool(fn, *args)
+    result: T = await asyncio.wrap_future(db.serial.submit(fn, *args))
+    return result
 
 
 def served_by(handler: Handler) -> Callable[[E], E]:
@@ -214,7 +225,7 @@ async def claim_waiting(
             if signal.idle.still_nothing(worker.id, worker, generation, loop.time()):
                 leases = []  # nothing new since its last claim found nothing (IdleMemo)
             else:
-                leases = await run_in_threadpool(claim_now, farm, worker, body, slots)
+                leases = await in_writer(farm.db, claim_now, farm, worker, body, slots)
                 if not leases:
                     signal.idle.found_nothing(worker.id, worker, generation, loop.time())
             if leases:

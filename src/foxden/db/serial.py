@@ -1,0 +1,187 @@
+"""One writer thread for SQLite's hot writes, several of them committed together.
+
+SQLite has one writer at a time. Ten server threads each running a worker's report queue on
+the write lock: each wakes, takes the GIL, blocks, wakes again, and commits alone. The
+`SerialWriter` runs such calls on one thread instead, and the calls waiting when it is free
+run in one write transaction (a group commit): each `Database.write()` a call makes is a
+savepoint of that transaction, released when its block ends and rolled back when it raises,
+as its own transaction would have been; `Database.read()` in a call reads the same
+connection, so it sees what the calls before it wrote. Nothing is answered before the
+transaction commits, and what `after_commit` queued runs after it as before.
+
+When the transaction itself fails (its COMMIT, or SQLite rolled it back under a failed
+statement), each of its calls is run again in a transaction of its own, so one call's failure
+never becomes another's. The worker protocol's hot routes use it (`in_writer`); everything
+else writes as before, behind the same in-process lock.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+#: calls run in one transaction at most (a batch waits for the one before it)
+MOST_PER_BATCH = 64
+
+#: where a connection's `info` keeps what runs after its commit (`engine.after_commit`)
+AFTER_COMMIT = "foxden_after_commit"
+
+
+@dataclass
+class Batch:
+    """The open transaction of a group of calls, as the writer thread's `Database.write()` and
+    `Database.read()` give it out."""
+
+    conn: Connection
+    depth: int = 0
+    broken: bool = False
+
+    @contextmanager
+    def savepoint(self) -> Iterator[Connection]:
+        """One `Database.write()` block: a savepoint, rolled back when the block raises."""
+        name = f"foxden_write_{self.depth}"
+        calls = self.conn.info.setdefault(AFTER_COMMIT, [])
+        mark = len(calls)
+        self._run(f"SAVEPOINT {name}")
+        self.depth += 1
+        try:
+            yield self.conn
+        except BaseException:
+            del calls[mark:]  # what it queued for after the commit goes with it
+            try:
+                self._run(f"ROLLBACK TO SAVEPOINT {name}")
+                self._run(f"RELEASE SAVEPOINT {name}")
+            except Exception:
+                self.broken = True  # SQLite ended the transaction: the batch runs again
+            raise
+        else:
+            try:
+                self._run(f"RELEASE SAVEPOINT {name}")
+            except Exception:
+                self.broken = True
+        finally:
+            self.depth -= 1
+
+    def _run(self, sql: str) -> None:
+        cur = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cur.execute(sql)
+        finally:
+            cur.close()
+
+    def still_open(self) -> bool:
+        """Whether SQLite still holds the transaction (a failed statement may end it)."""
+        dbapi = self.conn.connection.dbapi_connection
+        return not self.broken and bool(getattr(dbapi, "in_transaction", True))
+
+
+@dataclass
+class _Call:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    future: Future[Any]
+
+
+class _Broken(Exception):
+    """The batch's transaction ended under it; its calls run again one by one."""
+
+
+class SerialWriter:
+    """The writer thread (see the module). `transaction` opens a write transaction (the
+    database's own, behind its lock); `enter` tells the database which batch the thread's
+    `write()` and `read()` give out (None: none)."""
+
+    def __init__(
+        self,
+        transaction: Callable[[], Any],
+        enter: Callable[[Batch | None], None],
+        name: str = "foxden-writer",
+    ) -> None:
+        self._transaction = transaction
+        self._enter = enter
+        self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._started = False
+        self._start_lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Run `fn(*args)` on the writer thread; its result (or exception) once committed."""
+        if not self._started:
+            with self._start_lock:
+                if not self._started:
+                    self._thread.start()
+                    self._started = True
+        future: Future[Any] = Future()
+        self._queue.put(_Call(fn, args, future))
+        return future
+
+    def stop(self) -> None:
+        """Let the thread finish what is queued and end."""
+        if self._started:
+            self._queue.put(None)
+            self._thread.join(timeout=30)
+
+    def _serve(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            calls = [first]
+            stopping = False
+            while len(calls) < MOST_PER_BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                calls.append(more)
+            live = [c for c in calls if c.future.set_running_or_notify_cancel()]
+            if live:
+                self._run(live)
+            if stopping:
+                return
+
+    def _run(self, calls: list[_Call]) -> None:
+        try:
+            outcomes = self._together(calls)
+        except BaseException as exc:  # the transaction failed: each call alone
+            if len(calls) == 1:
+                calls[0].future.set_exception(exc)
+                return
+            outcomes = []
+            for call in calls:
+                try:
+                    outcomes.extend(self._together([call]))
+                except BaseException as alone:
+                    outcomes.append((False, alone))
+        for call, (ok, value) in zip(calls, outcomes, strict=True):
+            if ok:
+                call.future.set_result(value)
+            else:
+                call.future.set_exception(value)
+
+    def _together(self, calls: list[_Call]) -> list[tuple[bool, Any]]:
+        outcomes: list[tuple[bool, Any]] = []
+        with self._transaction() as conn:
+            batch = Batch(conn)
+            self._enter(batch)
+            try:
+                for call in calls:
+                    try:
+                        outcomes.append((True, call.fn(*call.args)))
+                    except BaseException as exc:
+                        outcomes.append((False, exc))
+                    if len(calls) > 1 and not batch.still_open():
+                        raise _Broken  # alone, a call's outcome is its own
+            finally:
+                self._enter(None)
+        return outcomes

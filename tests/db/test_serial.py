@@ -1,0 +1,151 @@
+"""SQLite's writer thread (db/serial.py): calls queued together commit together, each
+`Database.write()` of a call is its own savepoint, and a transaction that breaks under one
+call is run again call by call, losing and doubling nothing."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, event, text
+
+from foxden.db.engine import Database, after_commit
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'serial.db'}")
+    with database.write() as conn:
+        conn.exec_driver_sql("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+    yield database
+    database.dispose()
+
+
+def _transactions(db: Database) -> list[int]:
+    """A list that grows by one at each write transaction the database begins."""
+    begun: list[int] = []
+
+    @event.listens_for(db.engine, "begin")
+    def _count(_conn: Connection) -> None:
+        begun.append(1)
+
+    return begun
+
+
+def _note(db: Database, body: str) -> int:
+    with db.write() as conn:
+        conn.execute(text("INSERT INTO notes (body) VALUES (:b)"), {"b": body})
+        return int(conn.execute(text("SELECT count(*) FROM notes")).scalar_one())
+
+
+def _bodies(db: Database) -> list[str]:
+    with db.read() as conn:
+        return [r[0] for r in conn.execute(text("SELECT body FROM notes ORDER BY id"))]
+
+
+def _queued_behind_a_gate(db: Database, *calls: Any) -> tuple[list[Future[Any]], threading.Event]:
+    """Hold the writer in a first call while `calls` queue behind it, so they run together."""
+    assert db.serial is not None
+    gate, holding = threading.Event(), threading.Event()
+
+    def first() -> str:
+        holding.set()
+        assert gate.wait(10)
+        return "first"
+
+    futures = [db.serial.submit(first)]
+    assert holding.wait(10)
+    futures += [db.serial.submit(fn, *args) for fn, *args in calls]
+    return futures, gate
+
+
+def test_calls_waiting_together_commit_in_one_transaction(db: Database) -> None:
+    begun = _transactions(db)
+    futures, gate = _queued_behind_a_gate(db, *[(_note, db, f"n{i}") for i in range(5)])
+    gate.set()
+    results = [f.result(10) for f in futures]
+    assert results == ["first", 1, 2, 3, 4, 5]  # each call read what the ones before it wrote
+    assert len(begun) == 2  # the first call's transaction, then one for the five waiting
+    assert _bodies(db) == [f"n{i}" for i in range(5)]
+
+
+def test_a_failing_write_is_rolled_back_alone_and_its_after_commit_calls_dropped(
+    db: Database,
+) -> None:
+    ran: list[str] = []
+
+    def good(body: str) -> str:
+        with db.write() as conn:
+            conn.execute(text("INSERT INTO notes (body) VALUES (:b)"), {"b": body})
+            after_commit(conn, lambda: ran.append(body))
+        return body
+
+    def bad() -> None:
+        with db.write() as conn:
+            conn.execute(text("INSERT INTO notes (body) VALUES ('lost')"))
+            after_commit(conn, lambda: ran.append("lost"))
+            raise ValueError("refused")
+
+    futures, gate = _queued_behind_a_gate(db, (good, "a"), (bad,), (good, "b"))
+    gate.set()
+    assert futures[1].result(10) == "a"
+    with pytest.raises(ValueError, match="refused"):
+        futures[2].result(10)
+    assert futures[3].result(10) == "b"
+    assert _bodies(db) == ["a", "b"]
+    assert ran == ["a", "b"]
+
+
+def test_a_call_that_ends_the_transaction_costs_the_others_nothing(db: Database) -> None:
+    """A call whose statement ends SQLite's transaction (here an explicit ROLLBACK) breaks the
+    batch: every call of it runs again in a transaction of its own, so each note is written
+    exactly once and none is lost."""
+    begun = _transactions(db)
+
+    def breaker() -> str:
+        with db.write() as conn:
+            conn.exec_driver_sql("ROLLBACK")
+        return "broke"
+
+    futures, gate = _queued_behind_a_gate(
+        db, (_note, db, "x"), (breaker,), (_note, db, "y"), (_note, db, "z")
+    )
+    gate.set()
+    assert [f.result(10) for f in futures[1:]] == [1, "broke", 2, 3]
+    assert len(begun) == 1 + 1 + 4  # the first call; the broken batch; each of its calls alone
+    assert _bodies(db) == ["x", "y", "z"]
+
+
+def test_reads_on_other_threads_do_not_see_a_batch_before_it_commits(db: Database) -> None:
+    seen: list[list[str]] = []
+
+    def write_then_look() -> None:
+        with db.write() as conn:
+            conn.execute(text("INSERT INTO notes (body) VALUES ('pending')"))
+        other = threading.Thread(target=lambda: seen.append(_bodies(db)))
+        other.start()
+        other.join(10)
+
+    assert db.serial is not None
+    db.serial.submit(write_then_look).result(10)
+    assert seen == [[]]  # the savepoint was released, the transaction not yet committed
+    assert _bodies(db) == ["pending"]
+
+
+def test_dispose_lets_queued_calls_finish(db: Database) -> None:
+    assert db.serial is not None
+    futures = [db.serial.submit(_note, db, str(i)) for i in range(20)]
+    db.serial.stop()
+    assert [f.result(0) for f in futures] == list(range(1, 21))
+
+
+def test_postgresql_has_no_writer_thread(db_url: str) -> None:
+    database = Database(db_url)
+    try:
+        assert (database.serial is None) == (database.dialect == "postgresql")
+    finally:
+        database.dispose()
