@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
+from starlette.types import Receive, Scope, Send
 
 from foxden import __version__
 from foxden.errors import QUOTE_LIMIT, FoxdenError, StorageFull, TooManyRequests, cut
@@ -28,7 +29,7 @@ from foxden.server.api import (
 )
 from foxden.server.api import usage as usage_api
 from foxden.server.api import webhooks as webhooks_api
-from foxden.server.api.worker_routes import fast_lane
+from foxden.server.api.worker_routes import FastLane, fast_lane
 from foxden.server.bodies import BodyLimit, caps
 from foxden.server.context import Farm
 from foxden.server.rayvision.router import router as rayvision_router
@@ -58,7 +59,7 @@ def create_app(farm: Farm, *, start_background: bool = True) -> FastAPI:
         yield
         farm.close()
 
-    app = FastAPI(
+    app = FarmApp(
         title="foxden",
         version=__version__,
         lifespan=lifespan,
@@ -116,11 +117,30 @@ def create_app(farm: Farm, *, start_background: bool = True) -> FastAPI:
         rayvision_router,
     ):
         app.include_router(router)
-    app.router.routes.insert(0, fast_lane(worker.router))  # the worker's hot routes, matched first
     install_web(app)
     guards.install(app)
     app.add_middleware(BodyLimit, cap_for=caps(farm.settings))
+    app.lane = fast_lane(worker.router, caps(farm.settings))  # the worker's hot routes
     return app
+
+
+class FarmApp(FastAPI):
+    """The farm's app: a request for one of the worker protocol's hot routes is served by its
+    `FastLane` ahead of the middleware stack and the routing (each layer costs every request;
+    a busy farm's requests are mostly these); every other request goes through them."""
+
+    lane: FastLane | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        lane = self.lane
+        if lane is not None and scope["type"] == "http":
+            matched = lane.match(scope)
+            if matched is not None:
+                scope["app"] = self
+                scope.update(matched[1])
+                await lane.serve(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def error_response(exc: FoxdenError) -> JSONResponse:

@@ -1,13 +1,18 @@
-"""The worker's hot routes are matched first (`worker_routes.FastLane`), behind every check the
-other routes have: body caps, token, validation, methods."""
+"""The worker's hot routes are served ahead of the app's middleware and routing
+(`worker_routes.FastLane`), behind every check the other routes have: body caps, token,
+validation, methods; an error no handler takes is a 500."""
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
+from typing import NoReturn
 
 import httpx
+import pytest
 
+from foxden.farm import scheduler
 from foxden.server.api.worker_routes import FastLane
 from tests.conftest import farm_settings, running_server
 
@@ -25,7 +30,7 @@ def test_the_hot_routes_are_matched_first_behind_the_same_checks(
 ) -> None:
     settings = farm_settings(db_url, tmp_path, max_json_bytes=64 * 1024, max_manifest_bytes=MB)
     with running_server(settings) as live:
-        lane = live.app.router.routes[0]
+        lane = live.app.lane
         assert isinstance(lane, FastLane)
         assert {r.path for r in lane.routes} == LEAN
         assert live.app.url_path_for("claim") == "/api/worker/claim"  # the lane names nothing
@@ -73,3 +78,26 @@ def test_the_hot_routes_are_matched_first_behind_the_same_checks(
         assert reply.status_code == 405 and "POST" in reply.headers["Allow"]
         assert worker.post("/api/worker/leases/1/release").json() == {"released": 0}
         assert worker.post("/api/worker/nothing", json={}).status_code == 404
+
+
+def test_an_unexpected_error_in_a_lean_route_is_a_logged_500_and_the_lane_goes_on(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*_args: object, **_kw: object) -> NoReturn:
+        raise RuntimeError("the heartbeat broke")
+
+    with running_server(farm_settings(db_url, tmp_path)) as live:
+        joined = httpx.post(
+            f"{live.url}/api/worker/register",
+            headers={"Authorization": f"Bearer {live.farm.join_key}"},
+            json={"name": "w", "software": [{"name": "command", "version": "1"}]},
+        )
+        worker = live.client(joined.json()["token"])
+        monkeypatch.setattr(scheduler, "heartbeat", broken)
+        with caplog.at_level(logging.ERROR, logger="foxden.server"):
+            reply = worker.post("/api/worker/leases/1/heartbeat", json={})
+        assert reply.status_code == 500 and reply.text == "Internal Server Error"
+        assert any("the heartbeat broke" in str(r.exc_info) for r in caplog.records)
+        monkeypatch.undo()
+        assert worker.post("/api/worker/leases/1/heartbeat", json={}).status_code == 410  # no lease
+        assert worker.post("/api/worker/claim", json={}).status_code == 204

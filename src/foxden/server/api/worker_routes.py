@@ -3,13 +3,13 @@
 A render node calls these several times a second, so each request is served by a plain async
 handler instead of FastAPI's dependency solving: the worker's token is checked in the token
 cache on the event loop (the database only on a miss, in the thread pool), the body is parsed
-by its pydantic model directly, all database work is one `run_in_threadpool` call, and the
-reply is JSON written once. The routes keep their FastAPI declarations, which document them
-(docs/openapi.json): `LeanRoute` serves a declared route with the handler `served_by` names.
-Bad bodies and paths get the same 422 as every other route (`RequestValidationError`).
-`FastLane` matches these routes before the app's ~150 others (the router tries routes in
-order, two regular expressions and scope bookkeeping each), behind the same middleware and
-exception handlers.
+by its pydantic model directly, all database work is one call on the database's writer
+(`in_writer`: SQLite's writer thread, PostgreSQL's thread pool), and the reply is JSON written
+once. The routes keep their FastAPI declarations, which document them (docs/openapi.json):
+`LeanRoute` serves a declared route with the handler `served_by` names. Bad bodies and paths
+get the same 422 as every other route (`RequestValidationError`). `FastLane` serves these
+routes ahead of the app's middleware stack and its ~150 other routes, behind the same body
+caps and exception handlers.
 
 A claim may wait for work (`ClaimIn.wait`, long poll, `claim_waiting`): it holds no thread and
 no database connection while it waits on the farm's `WorkSignal`.
@@ -18,7 +18,7 @@ no database connection while it waits on the farm's `WorkSignal`.
 from __future__ import annotations
 
 import asyncio
-import inspect
+import logging
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Annotated, Any, TypeVar
 
@@ -27,7 +27,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
-from starlette.routing import BaseRoute, Match, NoMatchFound
+from starlette.responses import PlainTextResponse
+from starlette.routing import Match
 from starlette.types import Receive, Scope, Send
 
 from foxden.db.engine import Database
@@ -35,6 +36,7 @@ from foxden.farm import scheduler, wakeups, workers
 from foxden.farm.failure_memory import FailurePolicy
 from foxden.farm.scheduler import WorkerInfo
 from foxden.farm.secrets import hash_secret
+from foxden.server.bodies import BodyLimit, CapFor
 from foxden.server.context import Farm
 from foxden.server.credentials import bearer
 from foxden.wire.fields import MAX_INT32
@@ -48,6 +50,8 @@ T = TypeVar("T")
 #: seconds between the checks of a waiting claim's worker (revoked meanwhile: 401)
 STANDING_EVERY = 5.0
 
+log = logging.getLogger("foxden.server")
+
 _LEASE_ID: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=1, le=MAX_INT32)])
 
 
@@ -60,58 +64,67 @@ class LeanRoute(APIRoute):
         return lean if lean is not None else super().get_route_handler()
 
 
-class FastLane(BaseRoute):
-    """The lean routes of a router, put first among the app's routes: a request whose path
-    starts with `prefix` is matched against them alone (one prefix test for every other
-    request); anything they do not fully match (another route, a wrong method: 405) goes on
-    to the app's own routing as before. Invisible to OpenAPI and `url_for`."""
+class FastLane:
+    """The lean routes of a router, served ahead of the app's middleware and routing.
 
-    def __init__(self, prefix: str, routes: Sequence[APIRoute]) -> None:
+    The app (`server/app.py`, `FarmApp`) asks `match` for each HTTP request; a request whose
+    path starts with `prefix` and fully matches a lean route (path and method) is served by
+    `serve`: its body capped as every body is (`BodyLimit`), the route's lean handler called,
+    an exception answered by the app's own exception handlers (422, 401, 413, ...), 500 for
+    one no handler takes. Anything else (another route, a wrong method: 405) goes through the
+    app as before. The lane skips what a worker call has no use for: the web session's
+    cookie middleware (a worker authenticates with its bearer token), FastAPI's dependency
+    exit stack and its telemetry."""
+
+    def __init__(self, prefix: str, routes: Sequence[APIRoute], cap_for: CapFor) -> None:
         self.prefix = prefix
         self.routes = list(routes)
+        self._capped = BodyLimit(self._handle, cap_for)
 
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
+    def match(self, scope: Scope) -> tuple[APIRoute, Scope] | None:
+        """The lean route an HTTP request's scope fully matches, with its path parameters."""
+        if scope["path"].startswith(self.prefix):
             for route in self.routes:
                 match, child_scope = route.matches(scope)
                 if match is Match.FULL:
-                    return match, {**child_scope, "route": route}
-        return Match.NONE, {}
+                    return route, child_scope
+        return None
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route: APIRoute = scope["route"]
-        _route_selected(scope=scope, path=route.path_format)
-        await route.handle(scope, receive, send)
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve a request `match` matched (`scope` holds the app and the route's scope)."""
+        await self._capped(scope, receive, send)
 
-    def url_path_for(self, name: str, /, **path_params: Any) -> Any:
-        raise NoMatchFound(name, path_params)
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        handler: Handler = scope["endpoint"].lean_handler
+        try:
+            response = await handler(request)
+        except Exception as exc:
+            response = await _answer(request, exc)
+        await response(scope, receive, send)
 
 
-def fast_lane(router: APIRouter) -> FastLane:
+async def _answer(request: Request, exc: Exception) -> Response:
+    """The app's reply to `exc` from its exception handlers, as its middleware would give it;
+    500 (logged) when none takes it."""
+    handlers = request.app.exception_handlers
+    for kind in type(exc).__mro__:
+        found = handlers.get(kind)
+        if found is not None:
+            response: Response = await found(request, exc)
+            return response
+    log.error("Exception in ASGI application", exc_info=exc)
+    return PlainTextResponse("Internal Server Error", status_code=500)
+
+
+def fast_lane(router: APIRouter, cap_for: CapFor) -> FastLane:
     """A `FastLane` of the routes of `router` served by a lean handler (`served_by`)."""
     lean = [
         r
         for r in router.routes
         if isinstance(r, APIRoute) and getattr(r.endpoint, "lean_handler", None) is not None
     ]
-    return FastLane(router.prefix + "/", lean)
-
-
-def _telemetry_hook() -> Callable[..., None]:
-    """How FastAPI's router names the chosen route to its own telemetry (0.165 and later);
-    a no-op for an older FastAPI, which has none."""
-    try:
-        from fastapi.telemetry._api import _route_selected
-    except ImportError:
-        return lambda **_: None
-    try:  # a private function: taken only while it has the arguments given here
-        wanted = {"scope", "path"} <= set(inspect.signature(_route_selected).parameters)
-    except (TypeError, ValueError):
-        wanted = False
-    return _route_selected if wanted else (lambda **_: None)
-
-
-_route_selected = _telemetry_hook()
+    return FastLane(router.prefix + "/", lean, cap_for)
 
 
 async def in_writer(db: Database, fn: Callable[..., T], *args: Any) -> T:
