@@ -1,13 +1,14 @@
-"""SQLite's writer thread (db/serial.py): calls queued together commit together, each
-`Database.write()` of a call is its own savepoint, and a transaction that breaks under one
-call is run again call by call, losing and doubling nothing."""
+"""The database's writer thread (db/serial.py), on SQLite and PostgreSQL: calls queued
+together commit together, each `Database.write()` of a call is its own savepoint, and a
+transaction that breaks under one call is run again call by call, losing and doubling
+nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,10 +18,11 @@ from foxden.db.engine import Database, after_commit
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'serial.db'}")
+def db(db_url: str) -> Iterator[Database]:
+    database = Database(db_url)
+    key = "INTEGER PRIMARY KEY" if database.is_sqlite else "SERIAL PRIMARY KEY"
     with database.write() as conn:
-        conn.exec_driver_sql("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        conn.exec_driver_sql(f"CREATE TABLE notes (id {key}, body TEXT NOT NULL)")
     yield database
     database.dispose()
 
@@ -49,7 +51,6 @@ def _bodies(db: Database) -> list[str]:
 
 def _queued_behind_a_gate(db: Database, *calls: Any) -> tuple[list[Future[Any]], threading.Event]:
     """Hold the writer in a first call while `calls` queue behind it, so they run together."""
-    assert db.serial is not None
     gate, holding = threading.Event(), threading.Event()
 
     def first() -> str:
@@ -130,22 +131,32 @@ def test_reads_on_other_threads_do_not_see_a_batch_before_it_commits(db: Databas
         other.start()
         other.join(10)
 
-    assert db.serial is not None
     db.serial.submit(write_then_look).result(10)
     assert seen == [[]]  # the savepoint was released, the transaction not yet committed
     assert _bodies(db) == ["pending"]
 
 
 def test_dispose_lets_queued_calls_finish(db: Database) -> None:
-    assert db.serial is not None
     futures = [db.serial.submit(_note, db, str(i)) for i in range(20)]
     db.serial.stop()
     assert [f.result(0) for f in futures] == list(range(1, 21))
 
 
-def test_postgresql_has_no_writer_thread(db_url: str) -> None:
-    database = Database(db_url)
-    try:
-        assert (database.serial is None) == (database.dialect == "postgresql")
-    finally:
-        database.dispose()
+def test_a_failed_statement_a_call_swallows_costs_the_others_nothing(db: Database) -> None:
+    """On PostgreSQL a failed statement aborts the transaction; a call that catches the error
+    without its own savepoint leaves it so, as it would its own transaction: the batch runs
+    again call by call, and only that call's transaction is lost (SQLite's outlives it)."""
+
+    def swallower() -> str:
+        with db.write() as conn, contextlib.suppress(Exception):
+            conn.exec_driver_sql("SELECT * FROM no_such_table")
+        return "swallowed"
+
+    begun = _transactions(db)
+    futures, gate = _queued_behind_a_gate(db, (_note, db, "x"), (swallower,), (_note, db, "y"))
+    gate.set()
+    assert futures[1].result(10) == 1
+    assert futures[3].result(10) == 2
+    assert futures[2].result(10) == "swallowed"  # as alone: its commit ends an aborted one
+    assert len(begun) == (2 if db.is_sqlite else 2 + 3)  # PostgreSQL's batch ran again
+    assert _bodies(db) == ["x", "y"]

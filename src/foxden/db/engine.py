@@ -35,8 +35,8 @@ class Database:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self._write_lock = threading.Lock()
         self._batch = threading.local()  # the writer thread's open batch (db/serial.py)
-        #: SQLite's hot writes, several in one transaction (db/serial.py); None on PostgreSQL
-        self.serial: SerialWriter | None = None
+        #: the worker protocol's hot writes, several in one transaction (db/serial.py)
+        self.serial: SerialWriter
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
                 _private_file(Path(parsed.database))
@@ -51,6 +51,7 @@ class Database:
             self.engine = create_engine(
                 parsed, pool_size=pool_size, max_overflow=16, pool_pre_ping=True
             )
+            self.serial = SerialWriter(self._postgres_write, self._enter_batch)
 
     @property
     def dialect(self) -> str:
@@ -76,18 +77,17 @@ class Database:
         hundred milliseconds of such transactions, never corrupt anything. The worker protocol
         uses it; a lost claim or report only means a frame is rendered again.
         """
-        if self.is_sqlite:
-            batch: Batch | None = getattr(self._batch, "open", None)
-            if batch is not None:  # on the writer thread: a savepoint of its batch
-                with batch.savepoint() as conn:
-                    yield conn
-            else:
-                with self._sqlite_write() as conn:
-                    yield conn
+        batch: Batch | None = getattr(self._batch, "open", None)
+        if batch is not None:  # on the writer thread: a savepoint of its batch
+            with batch.savepoint() as conn:
+                if durable and not self.is_sqlite:  # the batch's commit waits for the disk
+                    conn.exec_driver_sql("SET LOCAL synchronous_commit TO ON")
+                yield conn
+        elif self.is_sqlite:
+            with self._sqlite_write() as conn:
+                yield conn
         else:
-            with self.engine.connect() as conn, _then_after_commit(conn), conn.begin():
-                if not durable:
-                    conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+            with self._postgres_write(durable) as conn:
                 yield conn
 
     @contextmanager
@@ -97,13 +97,19 @@ class Database:
             with _then_after_commit(conn), conn.begin():
                 yield conn
 
+    @contextmanager
+    def _postgres_write(self, durable: bool = False) -> Iterator[Connection]:
+        with self.engine.connect() as conn, _then_after_commit(conn), conn.begin():
+            if not durable:
+                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+            yield conn
+
     def _enter_batch(self, batch: Batch | None) -> None:
         self._batch.open = batch
 
     def dispose(self) -> None:
         """Stop the writer thread; close every pooled connection."""
-        if self.serial is not None:
-            self.serial.stop()
+        self.serial.stop()
         self.engine.dispose()
 
 

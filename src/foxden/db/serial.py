@@ -1,23 +1,26 @@
-"""One writer thread for SQLite's hot writes, several of them committed together.
+"""One writer thread for the worker protocol's hot writes, several committed together.
 
-SQLite has one writer at a time. Ten server threads each running a worker's report queue on
-the write lock: each wakes, takes the GIL, blocks, wakes again, and commits alone. The
-`SerialWriter` runs such calls on one thread instead, and the calls waiting when it is free
-run in one write transaction (a group commit): each `Database.write()` a call makes is a
-savepoint of that transaction, released when its block ends and rolled back when it raises,
-as its own transaction would have been; `Database.read()` in a call reads the same
-connection, so it sees what the calls before it wrote. Nothing is answered before the
-transaction commits, and what `after_commit` queued runs after it as before.
+Ten server threads each running a worker's report queue for the same lock: on SQLite its one
+writer, on PostgreSQL the row of the task they report on (the farm's lock order). Each wakes,
+takes the GIL, blocks, wakes again and commits alone; on PostgreSQL, a backend holding the
+task's row waits for the server's Python while the others wait for it. The `SerialWriter`
+runs such calls on one thread instead, and the calls waiting when it is free run in one
+write transaction (a group commit): each `Database.write()` a call makes is a savepoint of
+that transaction, released when its block ends and rolled back when it raises, as its own
+transaction would have been; `Database.read()` in a call reads the same connection, so it
+sees what the calls before it wrote. Nothing is answered before the transaction commits, and
+what `after_commit` queued runs after it as before.
 
-When the transaction itself fails (its COMMIT, or SQLite rolled it back under a failed
+When the transaction itself fails (its COMMIT, or the database ended it under a failed
 statement), each of its calls is run again in a transaction of its own, so one call's failure
-never becomes another's. The worker protocol's hot routes use it (`in_writer`); everything
-else writes as before, behind the same in-process lock.
+never becomes another's. The worker protocol's hot routes use it (`worker_routes.in_writer`);
+everything else writes as before.
 """
 
 from __future__ import annotations
 
 import queue
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -29,6 +32,9 @@ from sqlalchemy import Connection
 
 #: calls run in one transaction at most (a batch waits for the one before it)
 MOST_PER_BATCH = 64
+
+#: psycopg's `TransactionStatus.INTRANS`: in a transaction, idle, not aborted
+_PSYCOPG_IN_TRANSACTION = 2
 
 #: where a connection's `info` keeps what runs after its commit (`engine.after_commit`)
 AFTER_COMMIT = "foxden_after_commit"
@@ -77,9 +83,14 @@ class Batch:
             cur.close()
 
     def still_open(self) -> bool:
-        """Whether SQLite still holds the transaction (a failed statement may end it)."""
-        dbapi = self.conn.connection.dbapi_connection
-        return not self.broken and bool(getattr(dbapi, "in_transaction", True))
+        """Whether the transaction is still open and usable (a failed statement may end it on
+        SQLite, and leaves it aborted on PostgreSQL unless its savepoint was rolled back)."""
+        if self.broken:
+            return False
+        dbapi: Any = self.conn.connection.dbapi_connection
+        if isinstance(dbapi, sqlite3.Connection):
+            return dbapi.in_transaction
+        return int(dbapi.info.transaction_status) == _PSYCOPG_IN_TRANSACTION
 
 
 @dataclass

@@ -4,7 +4,7 @@ A render node calls these several times a second, so each request is served by a
 handler instead of FastAPI's dependency solving: the worker's token is checked in the token
 cache on the event loop (the database only on a miss, in the thread pool), the body is parsed
 by its pydantic model directly, all database work is one call on the database's writer
-(`in_writer`: SQLite's writer thread, PostgreSQL's thread pool), and the reply is JSON written
+thread (`in_writer`, db/serial.py), and the reply is JSON written
 once. The routes keep their FastAPI declarations, which document them (docs/openapi.json):
 `LeanRoute` serves a declared route with the handler `served_by` names. Bad bodies and paths
 get the same 422 as every other route (`RequestValidationError`). `FastLane` serves these
@@ -128,10 +128,8 @@ def fast_lane(router: APIRouter, cap_for: CapFor) -> FastLane:
 
 
 async def in_writer(db: Database, fn: Callable[..., T], *args: Any) -> T:
-    """`fn(*args)` for a hot route: on SQLite on the database's writer thread, committed with
-    the calls waiting beside it (db/serial.py); on PostgreSQL in the thread pool."""
-    if db.serial is None:
-        return await run_in_threadpool(fn, *args)
+    """`fn(*args)` for a hot route, on the database's writer thread, committed with the calls
+    waiting beside it (db/serial.py)."""
     result: T = await asyncio.wrap_future(db.serial.submit(fn, *args))
     return result
 
