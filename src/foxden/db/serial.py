@@ -19,6 +19,8 @@ everything else writes as before.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -26,9 +28,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
+
+T = TypeVar("T")
 
 #: calls run in one transaction at most (a batch waits for the one before it)
 MOST_PER_BATCH = 64
@@ -95,9 +99,30 @@ class Batch:
 
 @dataclass
 class _Call:
+    """A call and who waits for it: a thread (`future`) or a coroutine (`waiter`, settled on
+    its event loop)."""
+
     fn: Callable[..., Any]
     args: tuple[Any, ...]
-    future: Future[Any]
+    future: Future[Any] | None = None
+    waiter: asyncio.Future[Any] | None = None
+
+    def start(self) -> bool:
+        """Whether the call is still wanted (its waiter not cancelled meanwhile)."""
+        if self.future is not None:
+            return self.future.set_running_or_notify_cancel()
+        return self.waiter is not None and not self.waiter.cancelled()
+
+
+def _settle(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    """On the waiters' event loop: each waiter gets its call's result or exception."""
+    for waiter, ok, value in outcomes:
+        if waiter.cancelled():
+            continue
+        if ok:
+            waiter.set_result(value)
+        else:
+            waiter.set_exception(value)
 
 
 class _Broken(Exception):
@@ -124,14 +149,24 @@ class SerialWriter:
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         """Run `fn(*args)` on the writer thread; its result (or exception) once committed."""
+        future: Future[Any] = Future()
+        self._put(_Call(fn, args, future=future))
+        return future
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """`submit` for a coroutine: the waiters of a batch are woken together, with one
+        wake-up of their event loop."""
+        waiter: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._put(_Call(fn, args, waiter=waiter))
+        return await waiter
+
+    def _put(self, call: _Call) -> None:
         if not self._started:
             with self._start_lock:
                 if not self._started:
                     self._thread.start()
                     self._started = True
-        future: Future[Any] = Future()
-        self._queue.put(_Call(fn, args, future))
-        return future
+        self._queue.put(call)
 
     def stop(self) -> None:
         """Let the thread finish what is queued and end."""
@@ -155,7 +190,7 @@ class SerialWriter:
                     stopping = True
                     break
                 calls.append(more)
-            live = [c for c in calls if c.future.set_running_or_notify_cancel()]
+            live = [c for c in calls if c.start()]
             if live:
                 self._run(live)
             if stopping:
@@ -165,20 +200,23 @@ class SerialWriter:
         try:
             outcomes = self._together(calls)
         except BaseException as exc:  # the transaction failed: each call alone
-            if len(calls) == 1:
-                calls[0].future.set_exception(exc)
-                return
-            outcomes = []
-            for call in calls:
+            outcomes = [(False, exc)] if len(calls) == 1 else []
+            for call in calls if len(calls) > 1 else ():
                 try:
                     outcomes.extend(self._together([call]))
                 except BaseException as alone:
                     outcomes.append((False, alone))
+        waiting: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for call, (ok, value) in zip(calls, outcomes, strict=True):
-            if ok:
+            if call.waiter is not None:
+                waiting.setdefault(call.waiter.get_loop(), []).append((call.waiter, ok, value))
+            elif call.future is not None and ok:
                 call.future.set_result(value)
-            else:
+            elif call.future is not None:
                 call.future.set_exception(value)
+        for loop, settled in waiting.items():
+            with contextlib.suppress(RuntimeError):  # a loop closed meanwhile: nobody waits
+                loop.call_soon_threadsafe(_settle, settled)
 
     def _together(self, calls: list[_Call]) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from foxden.errors import BlobDamaged, NotFound, PayloadTooLarge
@@ -19,6 +19,7 @@ from foxden.server.api.worker_routes import (
     claim_waiting,
     failure_policy,
     in_writer,
+    json_reply,
     lease_id_of,
     served_by,
     worker_of,
@@ -75,7 +76,7 @@ async def _claim(request: Request) -> Response:
     leases = await claim_waiting(request, farm, worker, body, 1)
     if not leases:
         return Response(status_code=204)
-    return JSONResponse(leases[0])  # plain JSON: this is the hot path, nothing to convert
+    return json_reply(leases[0])  # plain JSON: this is the hot path, nothing to convert
 
 
 @router.post(
@@ -102,7 +103,7 @@ async def _claims(request: Request) -> Response:
     if not leases:
         return Response(status_code=204)
     reply: ClaimsOut = {"leases": leases}
-    return JSONResponse(reply)
+    return json_reply(reply)
 
 
 @router.post(
@@ -136,7 +137,7 @@ async def _heartbeat(request: Request) -> Response:
         body.progress,
         body.logs,
     )
-    return JSONResponse(reply)
+    return json_reply(reply)
 
 
 @router.post("/leases/{lease_id}/heartbeat")
@@ -177,7 +178,7 @@ async def _report(request: Request) -> Response:
             (worker.id, lease_id, body.key),
             lambda: in_writer(farm.db, _report_and_claim, farm, worker, lease_id, body),
         )
-    return JSONResponse(reply)
+    return json_reply(reply)
 
 
 @router.post(

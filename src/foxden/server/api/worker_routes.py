@@ -26,6 +26,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic_core import to_json
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import PlainTextResponse
 from starlette.routing import Match
@@ -127,11 +128,16 @@ def fast_lane(router: APIRouter, cap_for: CapFor) -> FastLane:
     return FastLane(router.prefix + "/", lean, cap_for)
 
 
+def json_reply(content: object) -> Response:
+    """A JSON reply written by pydantic's serializer (a fifth of the standard library's cost;
+    the same bytes: compact, UTF-8)."""
+    return Response(to_json(content, inf_nan_mode="null"), media_type="application/json")
+
+
 async def in_writer(db: Database, fn: Callable[..., T], *args: Any) -> T:
     """`fn(*args)` for a hot route, on the database's writer thread, committed with the calls
     waiting beside it (db/serial.py)."""
-    result: T = await asyncio.wrap_future(db.serial.submit(fn, *args))
-    return result
+    return await db.serial.call(fn, *args)
 
 
 def served_by(handler: Handler) -> Callable[[E], E]:
