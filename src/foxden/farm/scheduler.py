@@ -152,6 +152,7 @@ def claim_many(
     payloads: PayloadCache | None = None,
     policy: FailurePolicy = failure_memory.DEFAULT,
     busy: bool = False,
+    looked: Looked | None = None,
 ) -> list[LeaseOut]:
     """Give `worker` up to `slots` chunks of frames, each under its own lease ([] when there is
     no work for it), in one write transaction.
@@ -179,11 +180,13 @@ def claim_many(
     now = time.time() if now is None else now
     params = _claim_params(worker, policy)
     eligible: list[_Candidate] = []
-    if not busy:
-        with db.read() as conn:  # an idle poll: a read-only query, no write transaction
-            eligible = _eligible(conn, worker, params)
-            if not eligible and _seen_lately(conn, worker.id, now):
-                return []
+    if looked is not None:  # `look` read them already
+        eligible = looked.eligible
+    elif not busy:
+        found = look(db, worker, policy, now)
+        if found is None:
+            return []
+        eligible = found.eligible
     with db.write(durable=False) as conn:
         if busy:
             eligible = _eligible(conn, worker, params)
@@ -191,6 +194,34 @@ def claim_many(
         out = _claim_in(conn, eligible, worker.id, slots, now, terms)
         _admit(conn, worker.id, WorkerState.BUSY if out else WorkerState.IDLE, now)
     return out
+
+
+@dataclass(frozen=True)
+class Looked:
+    """What an idle claim's read found: the candidates it may take (none: only the worker's
+    `last_seen` is due)."""
+
+    eligible: list[_Candidate]
+
+
+def look(
+    db: Database,
+    worker: WorkerInfo,
+    policy: FailurePolicy = failure_memory.DEFAULT,
+    now: float | None = None,
+) -> Looked | None:
+    """The read-only first step of a claim that is not `busy` (`claim_many`): None when
+    nothing is eligible and the worker's row needs no write (the claim is answered with no
+    work), else what the write transaction goes on with. One read transaction, no write lock:
+    a server runs many at once."""
+    if not worker.software_keys:
+        return None
+    now = time.time() if now is None else now
+    with db.read() as conn:  # an idle poll: a read-only query, no write transaction
+        eligible = _eligible(conn, worker, _claim_params(worker, policy))
+        if not eligible and _seen_lately(conn, worker.id, now):
+            return None
+    return Looked(eligible)
 
 
 @dataclass(frozen=True)

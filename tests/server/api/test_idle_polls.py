@@ -54,15 +54,15 @@ def test_idle_polls_answer_204_without_writing(
 
 
 def _counting_claims(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The claim queries the claim routes run (`worker_routes.claim_now`), by worker id."""
+    """The claim queries the claim routes run (`worker_routes.claim_once`), by worker id."""
     ran: list[int] = []
-    real = worker_routes.claim_now
+    real = worker_routes.claim_once
 
-    def counting(farm: Any, worker: Any, *args: Any, **kw: Any) -> Any:
+    async def counting(farm: Any, worker: Any, *args: Any, **kw: Any) -> Any:
         ran.append(worker.id)
-        return real(farm, worker, *args, **kw)
+        return await real(farm, worker, *args, **kw)
 
-    monkeypatch.setattr(worker_routes, "claim_now", counting)
+    monkeypatch.setattr(worker_routes, "claim_once", counting)
     return ran
 
 

@@ -202,10 +202,10 @@ def failure_policy(farm: Farm) -> FailurePolicy:
 
 
 def claim_now(
-    farm: Farm, worker: WorkerInfo, body: ClaimIn, slots: int, *, busy: bool = False
+    farm: Farm, worker: WorkerInfo, body: ClaimIn, slots: int, looked: scheduler.Looked | None
 ) -> list[LeaseOut]:
-    """Up to `slots` leases for `worker` now, without waiting (runs in the thread pool);
-    `busy`: the worker just reported (see `scheduler.claim_many`)."""
+    """Up to `slots` leases for `worker` now, without waiting (on the writer thread), going
+    on from what `scheduler.look` read."""
     return scheduler.claim_many(
         farm.db,
         worker,
@@ -215,8 +215,20 @@ def claim_now(
         heartbeat_seconds=farm.settings.heartbeat_seconds,
         payloads=farm.payloads,
         policy=failure_policy(farm),
-        busy=busy,
+        looked=looked,
     )
+
+
+async def claim_once(farm: Farm, worker: WorkerInfo, body: ClaimIn, slots: int) -> list[LeaseOut]:
+    """A claim that does not wait: its read in the thread pool, where many run at once; its
+    write on the writer thread, only when there is something to take or the worker's
+    `last_seen` is due (`scheduler.look`)."""
+    if slots < 1:
+        return []
+    looked = await run_in_threadpool(scheduler.look, farm.db, worker, failure_policy(farm))
+    if looked is None:
+        return []
+    return await in_writer(farm.db, claim_now, farm, worker, body, slots, looked)
 
 
 async def claim_waiting(
@@ -242,7 +254,7 @@ async def claim_waiting(
             if signal.idle.still_nothing(worker.id, worker, generation, loop.time()):
                 leases = []  # nothing new since its last claim found nothing (IdleMemo)
             else:
-                leases = await in_writer(farm.db, claim_now, farm, worker, body, slots)
+                leases = await claim_once(farm, worker, body, slots)
                 if not leases:
                     signal.idle.found_nothing(worker.id, worker, generation, loop.time())
             if leases:
