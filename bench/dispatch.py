@@ -21,6 +21,7 @@ this process (the simulated workers).
     python bench/dispatch.py --db sqlite --workers 10 --chunk 10 --frames 2000
     python bench/dispatch.py --accounts 3          # fair share at work: 3 accounts, shares 1, 2, 3
     python bench/dispatch.py --slots 4             # each simulated worker holds 4 slots
+    python bench/dispatch.py --client raw          # workers on a lighter HTTP client (RawClient)
 
 With `--accounts N` the frames are split between N accounts (shares 1..N), one task each, so
 every claim weighs accounts against their shares (the claim's fair-share ordering).
@@ -29,8 +30,10 @@ every claim weighs accounts against their shares (the claim's fair-share orderin
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -40,6 +43,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -124,8 +128,58 @@ class Farm:
         self.tmp.cleanup()
 
 
-def _register(farm: Farm, n: int) -> list[httpx.Client]:
-    clients = []
+class _Reply:
+    """What the workers read of a reply (the part of httpx's `Response` they use)."""
+
+    def __init__(self, status_code: int, content: bytes) -> None:
+        self.status_code = status_code
+        self.content = content
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+    def raise_for_status(self) -> None:
+        if self.status_code >= 400:
+            raise RuntimeError(f"HTTP {self.status_code}: {self.content[:200]!r}")
+
+
+class RawClient:
+    """A minimal HTTP/1.1 client on one kept-alive connection (the standard library's
+    `http.client`, TCP_NODELAY, a request's head and body in one send): the simulated
+    workers' `--client raw`. httpx costs this process about twice the CPU a request, which on
+    a 2-CPU machine the server would otherwise have; the real worker agent uses httpx on its
+    own machine."""
+
+    def __init__(self, url: str, token: str) -> None:
+        parts = urlsplit(url)
+        self._conn = http.client.HTTPConnection(
+            parts.hostname or "127.0.0.1", parts.port, timeout=60
+        )
+        self._conn.connect()
+        assert self._conn.sock is not None
+        self._conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def _send(self, method: str, path: str, body: bytes | None) -> _Reply:
+        self._conn.request(method, path, body, self._headers)
+        reply = self._conn.getresponse()
+        return _Reply(reply.status, reply.read())
+
+    def post(self, path: str, json: Any = None) -> _Reply:
+        return self._send("POST", path, _dumps(json).encode())
+
+    def get(self, path: str) -> _Reply:
+        return self._send("GET", path, None)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+_dumps = json.dumps
+
+
+def _register(farm: Farm, n: int, client: str = "httpx") -> list[Any]:
+    clients: list[Any] = []
     for i in range(n):
         r = httpx.post(
             farm.url + "/api/worker/register",
@@ -133,13 +187,15 @@ def _register(farm: Farm, n: int) -> list[httpx.Client]:
             json={"name": f"sim{i}", "software": [{"name": "command", "version": "1"}]},
         )
         r.raise_for_status()
-        clients.append(
-            httpx.Client(
-                base_url=farm.url,
-                headers={"Authorization": f"Bearer {r.json()['token']}"},
-                timeout=60,
+        token = r.json()["token"]
+        if client == "raw":
+            clients.append(RawClient(farm.url, token))
+        else:
+            clients.append(
+                httpx.Client(
+                    base_url=farm.url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+                )
             )
-        )
     return clients
 
 
@@ -153,7 +209,7 @@ def _submit(farm: Farm, frames: int, chunk: int, key: str = "") -> int:
         return bigfarm.submit_probe(farm, frames, project="bench", user=user, chunk=chunk)
 
 
-def _run_threads(clients: list[httpx.Client], work: Any) -> tuple[float, int]:
+def _run_threads(clients: list[Any], work: Any) -> tuple[float, int]:
     done = [0] * len(clients)
 
     def loop(i: int) -> None:
@@ -172,7 +228,7 @@ def _lean_worker(slots: int) -> Any:
     """The protocol of issue 15: claim for every slot at once, then each report of a lease
     carries the claim of the next one (one request per chunk)."""
 
-    def worker(client: httpx.Client) -> int:
+    def worker(client: Any) -> int:
         n = 0
         queue: list[dict[str, Any]] = []
         while True:
@@ -199,7 +255,7 @@ def _lean_worker(slots: int) -> Any:
     return worker
 
 
-def _classic_worker(client: httpx.Client) -> int:
+def _classic_worker(client: Any) -> int:
     """The protocol before issue 15: claim one chunk, report it, claim again."""
     n = 0
     while True:
@@ -218,7 +274,7 @@ def _classic_worker(client: httpx.Client) -> int:
         n += len(lease["frames"])
 
 
-def _dispatch(farm: Farm, clients: list[httpx.Client], frames: int, chunk: int, work: Any) -> float:
+def _dispatch(farm: Farm, clients: list[Any], frames: int, chunk: int, work: Any) -> float:
     """Seconds the workers take to finish `frames` frames (split between the farm's accounts)."""
     accounts = len(farm.keys)
     parts = [frames // accounts + (1 if i < frames % accounts else 0) for i in range(accounts)]
@@ -265,13 +321,13 @@ def _proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _healthz(clients: list[httpx.Client], requests: int) -> float:
+def _healthz(clients: list[Any], requests: int) -> float:
     """Seconds the same threads take for `requests` round trips to /healthz in all."""
     workers = len(clients)
     mine = [requests // workers + (1 if i < requests % workers else 0) for i in range(workers)]
     counter = iter(range(10**9))
 
-    def baseline(client: httpx.Client) -> int:
+    def baseline(client: Any) -> int:
         n = mine[next(counter) % workers]
         for _ in range(n):
             client.get("/healthz")
@@ -289,12 +345,13 @@ def measure(
     accounts: int = 1,
     slots: int = 1,
     rounds: int = 1,
+    client: str = "httpx",
 ) -> dict[str, Any]:
     """Frames per second for one configuration with the lean protocol and the classic one,
     runs alternating with the /healthz baseline (medians of `rounds`)."""
     farm = Farm(db, accounts)
     try:
-        clients = _register(farm, workers)
+        clients = _register(farm, workers, client)
         chunks = -(-frames // chunk)
         lean, classic, base = [], [], []
         cpu: list[tuple[float, float, float]] = []  # server, PostgreSQL, client per lean frame
@@ -317,6 +374,7 @@ def measure(
             "chunk": chunk,
             "frames": frames,
             "rounds": rounds,
+            "client": client,
             "frames_per_second": round(frames / lean_s, 1),
             "classic_frames_per_second": round(frames / classic_s, 1),
             # the most one (lean) or two (classic) no-op round trips per chunk could reach
@@ -355,6 +413,12 @@ def main() -> int:
     )
     p.add_argument("--slots", type=int, default=1, help="slots per simulated worker (default 1)")
     p.add_argument("--rounds", type=int, default=1, help="runs of each mode; medians (default 1)")
+    p.add_argument(
+        "--client",
+        choices=["httpx", "raw"],
+        default="httpx",
+        help="the simulated workers' HTTP client (default httpx; raw: see RawClient)",
+    )
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "dispatch.json")
     args = p.parse_args()
     results = []
@@ -362,10 +426,12 @@ def main() -> int:
         for chunk in args.chunk or [1, 10, 50]:
             for workers in args.workers or [1, 10, 50]:
                 frames = args.frames or min(1000 * chunk, 20000)
-                row = measure(db, workers, chunk, frames, args.accounts, args.slots, args.rounds)
+                row = measure(
+                    db, workers, chunk, frames, args.accounts, args.slots, args.rounds, args.client
+                )
                 results.append(row)
                 print(
-                    f"{db:10s} accounts={args.accounts} workers={workers:3d} "
+                    f"{db:10s} client={args.client} accounts={args.accounts} workers={workers:3d} "
                     f"slots={args.slots} chunk={chunk:3d} frames={frames:6d} "
                     f"lean {row['frames_per_second']:8.1f} frames/s "
                     f"({row['ratio_to_baseline']:.2f} of {row['baseline_frames_per_second']:.0f}), "
