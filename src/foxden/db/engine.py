@@ -49,7 +49,11 @@ class Database:
             if parsed.drivername == "postgresql":
                 parsed = parsed.set(drivername="postgresql+psycopg")
             self.engine = create_engine(
-                parsed, pool_size=pool_size, max_overflow=16, pool_pre_ping=True
+                parsed,
+                pool_size=pool_size,
+                max_overflow=16,
+                pool_pre_ping=True,
+                pool_use_lifo=True,
             )
             self.serial = SerialWriter(self._postgres_write, self._enter_batch)
 
