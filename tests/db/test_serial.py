@@ -6,6 +6,7 @@ nothing."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -160,3 +161,25 @@ def test_a_failed_statement_a_call_swallows_costs_the_others_nothing(db: Databas
     assert futures[2].result(10) == "swallowed"  # as alone: its commit ends an aborted one
     assert len(begun) == (2 if db.is_sqlite else 2 + 3)  # PostgreSQL's batch ran again
     assert _bodies(db) == ["x", "y"]
+
+
+def test_an_after_commit_call_that_raises_is_logged_and_nothing_runs_twice(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What committed stays committed and answered: a failing after-commit call (a wake-up)
+    must not make the batch look failed and run its calls again."""
+    begun = _transactions(db)
+
+    def noisy(body: str) -> int:
+        count = _note(db, body)
+        with db.write() as conn:
+            after_commit(conn, lambda: 1 / 0)
+        return count
+
+    futures, gate = _queued_behind_a_gate(db, (_note, db, "a"), (noisy, "b"), (_note, db, "c"))
+    with caplog.at_level(logging.ERROR, logger="foxden.db"):
+        gate.set()
+        assert [f.result(10) for f in futures[1:]] == [1, 2, 3]
+    assert len(begun) == 2
+    assert _bodies(db) == ["a", "b", "c"]
+    assert any("after a commit" in r.getMessage() for r in caplog.records)

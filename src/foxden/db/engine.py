@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -118,6 +119,7 @@ class Database:
 
 
 _AFTER_COMMIT = AFTER_COMMIT
+log = logging.getLogger("foxden.db")
 
 
 def after_commit(conn: Connection, call: Callable[[], None]) -> None:
@@ -134,7 +136,8 @@ def queued_after_commit(conn: Connection) -> list[Callable[[], None]]:
 
 @contextmanager
 def _then_after_commit(conn: Connection) -> Iterator[None]:
-    """Around `conn.begin()`: the calls `after_commit` queued run when it committed."""
+    """Around `conn.begin()`: the calls `after_commit` queued run when it committed. One that
+    raises is logged: what committed is not undone, and its caller's reply stands."""
     conn.info.pop(_AFTER_COMMIT, None)  # the pooled connection's info outlives a transaction
     try:
         yield
@@ -142,7 +145,10 @@ def _then_after_commit(conn: Connection) -> Iterator[None]:
         conn.info.pop(_AFTER_COMMIT, None)
         raise
     for call in conn.info.pop(_AFTER_COMMIT, ()):
-        call()
+        try:
+            call()
+        except Exception:
+            log.exception("a call queued for after a commit failed")
 
 
 def _private_file(path: Path) -> None:
