@@ -183,3 +183,10 @@ def test_an_after_commit_call_that_raises_is_logged_and_nothing_runs_twice(
     assert len(begun) == 2
     assert _bodies(db) == ["a", "b", "c"]
     assert any("after a commit" in r.getMessage() for r in caplog.records)
+
+
+def test_a_disposed_database_still_takes_calls(db: Database) -> None:
+    assert db.serial.submit(_note, db, "before").result(10) == 1
+    db.dispose()
+    assert db.serial.submit(_note, db, "after").result(10) == 2
+    assert _bodies(db) == ["before", "after"]

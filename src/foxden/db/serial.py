@@ -140,6 +140,7 @@ class SerialWriter:
         self._transaction = transaction
         self._enter = enter
         self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._name = name
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._started = False
         self._start_lock = threading.Lock()
@@ -158,18 +159,22 @@ class SerialWriter:
         return await waiter
 
     def _put(self, call: _Call) -> None:
-        if not self._started:
-            with self._start_lock:
-                if not self._started:
-                    self._thread.start()
-                    self._started = True
-        self._queue.put(call)
+        with self._start_lock:  # never behind the end mark of a `stop` in progress
+            if not self._started:
+                self._thread.start()
+                self._started = True
+            self._queue.put(call)
 
     def stop(self) -> None:
-        """Let the thread finish what is queued and end."""
-        if self._started:
+        """Let the thread finish what is queued and end; a later call starts a new one (as a
+        disposed engine opens new connections)."""
+        with self._start_lock:
+            if not self._started:
+                return
             self._queue.put(None)
             self._thread.join(timeout=30)
+            self._thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
+            self._started = False
 
     def _serve(self) -> None:
         while True:
