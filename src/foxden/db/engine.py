@@ -118,19 +118,18 @@ class Database:
         self.engine.dispose()
 
 
-_AFTER_COMMIT = AFTER_COMMIT
 log = logging.getLogger("foxden.db")
 
 
 def after_commit(conn: Connection, call: Callable[[], None]) -> None:
     """Run `call` once the write transaction of `conn` (from `Database.write`) has committed;
     never if it rolls back. For what must not be seen before the commit (waking idle claims)."""
-    conn.info.setdefault(_AFTER_COMMIT, []).append(call)
+    conn.info.setdefault(AFTER_COMMIT, []).append(call)
 
 
 def queued_after_commit(conn: Connection) -> list[Callable[[], None]]:
     """What `after_commit` queued so far in this transaction of `conn`."""
-    calls: list[Callable[[], None]] = conn.info.get(_AFTER_COMMIT, [])
+    calls: list[Callable[[], None]] = conn.info.get(AFTER_COMMIT, [])
     return calls
 
 
@@ -138,13 +137,13 @@ def queued_after_commit(conn: Connection) -> list[Callable[[], None]]:
 def _then_after_commit(conn: Connection) -> Iterator[None]:
     """Around `conn.begin()`: the calls `after_commit` queued run when it committed. One that
     raises is logged: what committed is not undone, and its caller's reply stands."""
-    conn.info.pop(_AFTER_COMMIT, None)  # the pooled connection's info outlives a transaction
+    conn.info.pop(AFTER_COMMIT, None)  # the pooled connection's info outlives a transaction
     try:
         yield
     except BaseException:
-        conn.info.pop(_AFTER_COMMIT, None)
+        conn.info.pop(AFTER_COMMIT, None)
         raise
-    for call in conn.info.pop(_AFTER_COMMIT, ()):
+    for call in conn.info.pop(AFTER_COMMIT, ()):
         try:
             call()
         except Exception:

@@ -202,12 +202,8 @@ class SerialWriter:
         try:
             outcomes = self._together(calls)
         except BaseException as exc:  # the transaction failed: each call alone
-            outcomes = [(False, exc)] if len(calls) == 1 else []
-            for call in calls if len(calls) > 1 else ():
-                try:
-                    outcomes.extend(self._together([call]))
-                except BaseException as alone:
-                    outcomes.append((False, alone))
+            alone = len(calls) == 1
+            outcomes = [(False, exc)] if alone else [self._alone(call) for call in calls]
         waiting: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for call, (ok, value) in zip(calls, outcomes, strict=True):
             if call.waiter is not None:
@@ -219,6 +215,12 @@ class SerialWriter:
         for loop, settled in waiting.items():
             with contextlib.suppress(RuntimeError):  # a loop closed meanwhile: nobody waits
                 loop.call_soon_threadsafe(_settle, settled)
+
+    def _alone(self, call: _Call) -> tuple[bool, Any]:
+        try:
+            return self._together([call])[0]
+        except BaseException as exc:
+            return (False, exc)
 
     def _together(self, calls: list[_Call]) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []

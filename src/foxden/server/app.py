@@ -119,8 +119,9 @@ def create_app(farm: Farm, *, start_background: bool = True) -> FastAPI:
         app.include_router(router)
     install_web(app)
     guards.install(app)
-    app.add_middleware(BodyLimit, cap_for=caps(farm.settings))
-    app.lane = fast_lane(worker.router, caps(farm.settings))  # the worker's hot routes
+    cap_for = caps(farm.settings)
+    app.add_middleware(BodyLimit, cap_for=cap_for)
+    app.lane = fast_lane(worker.router, cap_for)  # the worker's hot routes
     return app
 
 
