@@ -190,3 +190,61 @@ def test_a_disposed_database_still_takes_calls(db: Database) -> None:
     db.dispose()
     assert db.serial.submit(_note, db, "after").result(10) == 2
     assert _bodies(db) == ["before", "after"]
+
+
+def test_a_call_that_raises_before_any_statement_costs_the_others_nothing(db: Database) -> None:
+    """On PostgreSQL a call's savepoint is sent with its first statement: a write block that
+    raises before sending any has nothing to roll back, and the batch goes on (nested blocks
+    too)."""
+    begun = _transactions(db)
+
+    def early() -> None:
+        with db.write():
+            raise ValueError("refused before any statement")
+
+    def nested() -> str:
+        with db.write() as conn:
+            with contextlib.suppress(ValueError), db.write():
+                raise ValueError("inner, before any statement")
+            conn.execute(text("INSERT INTO notes (body) VALUES ('outer')"))
+            with contextlib.suppress(ValueError), db.write() as inner:
+                inner.execute(text("INSERT INTO notes (body) VALUES ('inner, undone')"))
+                raise ValueError("inner, after a statement")
+        return "nested"
+
+    futures, gate = _queued_behind_a_gate(
+        db, (_note, db, "a"), (early,), (nested,), (_note, db, "b")
+    )
+    gate.set()
+    assert futures[1].result(10) == 1
+    with pytest.raises(ValueError, match="before any statement"):
+        futures[2].result(10)
+    assert futures[3].result(10) == "nested"
+    assert futures[4].result(10) == 3
+    assert len(begun) == 2  # nothing broke the batch
+    assert _bodies(db) == ["a", "outer", "b"]
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # the setting is PostgreSQL's
+def test_a_write_is_not_durable_unless_asked_even_when_its_setting_is_deferred(
+    db: Database,
+) -> None:
+    """PostgreSQL: a write transaction's `synchronous_commit` is sent with its first statement;
+    what that statement sees is already the transaction's setting."""
+    with db.write(durable=False) as conn:
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "off"
+    with db.write() as conn:
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "on"
+
+    def durable_in_batch() -> str:
+        with db.write() as conn:
+            return str(conn.exec_driver_sql("SHOW synchronous_commit").scalar_one())
+
+    def quick_in_batch() -> str:
+        with db.write(durable=False) as conn:
+            return str(conn.exec_driver_sql("SHOW synchronous_commit").scalar_one())
+
+    assert db.serial.submit(quick_in_batch).result(10) == "off"
+    assert db.serial.submit(durable_in_batch).result(10) == "on"
+    with db.read() as conn:  # nothing deferred outlives its transaction on the pooled connection
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "on"

@@ -16,7 +16,9 @@ from psycopg import pq
 from sqlalchemy import event, select
 
 from foxden.db import hot
+from foxden.db.engine import send_deferred
 from foxden.db.schema import account_blobs, frames, leases, workers
+from foxden.db.serial import DEFERRED
 from foxden.errors import Unprocessable
 from foxden.farm import limits, proofs, scheduler, tasks
 from foxden.wire.worker import FrameResult, LeaseOut, OutputFile, ReportOut
@@ -49,12 +51,15 @@ def _report(
 def _counted(farm: PolicyFarm) -> Iterator[Counter[str]]:
     """The statements run meanwhile by their first words, the commits as 'COMMIT', and the
     round trips to PostgreSQL they made as 'TRIPS' (a statement outside a pipeline is one, a
-    pipelined batch of them one: `foxden.db.hot.Batch`)."""
+    pipelined batch of them one: `foxden.db.hot.Batch`). A statement its transaction deferred
+    (`foxden.db.serial.DEFERRED`) is counted as it goes, with the one it goes ahead of."""
     seen: Counter[str] = Counter()
     engine = farm.farm.db.engine
     sync = hot.Batch.sync
 
-    def statement(_c: Any, cur: Any, sql: str, *_a: Any) -> None:
+    def statement(conn: Any, cur: Any, sql: str, *_a: Any) -> None:
+        for ahead in conn.info.get(DEFERRED) or ():  # sent ahead of it, in its round trip
+            seen[" ".join(ahead.split()[:4])] += 1
         seen[" ".join(sql.split()[:4])] += 1
         pgconn = getattr(cur.connection, "pgconn", None)  # psycopg's; sqlite3 has none
         if pgconn is not None and pgconn.pipeline_status == pq.PipelineStatus.OFF:
@@ -68,7 +73,12 @@ def _counted(farm: PolicyFarm) -> Iterator[Counter[str]]:
             seen["TRIPS"] += 1
         sync(batch)
 
+    deferring = event.contains(engine, "before_cursor_execute", send_deferred)
+    if deferring:  # ours first, to see what it sends ahead
+        event.remove(engine, "before_cursor_execute", send_deferred)
     event.listen(engine, "before_cursor_execute", statement)
+    if deferring:
+        event.listen(engine, "before_cursor_execute", send_deferred)
     event.listen(engine, "commit", commit)
     hot.Batch.sync = counted_sync  # type: ignore[method-assign]
     try:
@@ -101,10 +111,12 @@ def test_a_report_and_its_claim_are_one_transaction_of_few_statements(
         assert seen["SELECT id FROM tasks"] == 0  # lifecycle.lock_task: not asked again
         assert seen["WITH picked AS (SELECT"] == 1
         assert seen["SAVEPOINT foxden_guess"] == 1
+        assert seen["SET LOCAL synchronous_commit TO"] == 1
         assert total == 13, seen
-        # SET LOCAL; the report's reads and locks; its writes with the candidate query and the
-        # claim (BEGIN and COMMIT besides): two round trips while the task's row is held
-        assert seen["TRIPS"] == 3, seen
+        # the report's reads and locks (the deferred SET LOCAL ahead of them); its writes with
+        # the candidate query and the claim (BEGIN and COMMIT besides): two round trips, both
+        # while the task's row is held
+        assert seen["TRIPS"] == 2, seen
     else:
         assert seen["BEGIN IMMEDIATE"] == 1
         assert total == 13, seen
@@ -137,7 +149,7 @@ def test_a_report_files_its_outputs_with_its_writes(policy_farm: PolicyFarm) -> 
         (lease,) = reply["leases"]
         paths[f"out.png {frame}"], paths[f"thumb {frame}"] = image, thumb
         if farm.farm.db.dialect == "postgresql":
-            assert seen["TRIPS"] == 4, seen  # its proofs read; the rest as without outputs
+            assert seen["TRIPS"] == 3, seen  # its proofs read; the rest as without outputs
     filed = {
         o.path.rsplit("/", 1)[1]: (o.hash, o.frame)
         for o in tasks.task_outputs(farm.farm.db, farm.accounts["ann"], tid)

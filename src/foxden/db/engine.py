@@ -6,6 +6,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,8 +14,9 @@ from typing import Any
 
 from sqlalchemy import Connection, CursorResult, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 
-from foxden.db.serial import AFTER_COMMIT, Batch, SerialWriter
+from foxden.db.serial import AFTER_COMMIT, DEFERRED, Batch, SerialWriter
 
 #: threads that may run database work at once: anyio's default thread pool, which serves the
 #: server's synchronous routes; the pool keeps that many connections open so none is opened
@@ -50,12 +52,10 @@ class Database:
             if parsed.drivername == "postgresql":
                 parsed = parsed.set(drivername="postgresql+psycopg")
             self.engine = create_engine(
-                parsed,
-                pool_size=pool_size,
-                max_overflow=16,
-                pool_pre_ping=True,
-                pool_use_lifo=True,
+                parsed, pool_size=pool_size, max_overflow=16, pool_use_lifo=True
             )
+            _ping_when_idle(self.engine)
+            event.listen(self.engine, "before_cursor_execute", send_deferred)
             self.serial = SerialWriter(self._postgres_write, self._enter_batch)
 
     @property
@@ -104,10 +104,14 @@ class Database:
 
     @contextmanager
     def _postgres_write(self, durable: bool = False) -> Iterator[Connection]:
-        with self.engine.connect() as conn, _then_after_commit(conn), conn.begin():
-            if not durable:
-                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-            yield conn
+        with self.engine.connect() as conn, _then_after_commit(conn):
+            # sent with the transaction's first statement (`send_deferred`)
+            conn.info[DEFERRED] = [] if durable else ["SET LOCAL synchronous_commit TO OFF"]
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.info.pop(DEFERRED, None)
 
     def _enter_batch(self, batch: Batch | None) -> None:
         self._batch.open = batch
@@ -119,6 +123,18 @@ class Database:
 
 
 log = logging.getLogger("foxden.db")
+
+
+def send_deferred(conn: Connection, cursor: Any, *_args: Any) -> None:
+    """Before a statement on PostgreSQL (`before_cursor_execute`): the statements its write
+    transaction deferred (`foxden.db.serial.DEFERRED`: its `synchronous_commit`, the writer's
+    savepoints) go first, queued ahead of it when it is pipelined, else run now."""
+    deferred: list[str] | None = conn.info.get(DEFERRED)
+    if deferred:
+        dbapi = cursor.connection
+        for sql in deferred:
+            dbapi.execute(sql)
+        deferred.clear()
 
 
 def after_commit(conn: Connection, call: Callable[[], None]) -> None:
@@ -148,6 +164,34 @@ def _then_after_commit(conn: Connection) -> Iterator[None]:
             call()
         except Exception:
             log.exception("a call queued for after a commit failed")
+
+
+#: a pooled PostgreSQL connection idle longer than this is checked before it is used again
+PING_AFTER_IDLE_S = 2.0
+_IDLE_SINCE = "foxden_idle_since"
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use (one round trip) only when it sat idle longer than
+    `PING_AFTER_IDLE_S`: one that failed meanwhile (a restarted or terminated server) is
+    replaced, as `pool_pre_ping` would, without a round trip at every checkout of a busy
+    farm's connections. One that fails within that window fails its statement; the pool is
+    then renewed (SQLAlchemy's disconnect handling) and the next use gets a new connection."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop(_IDLE_SINCE, None)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+            return
+        try:
+            dialect.do_ping(dbapi)
+        except dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError(f"a pooled connection did not answer: {exc}") from exc
 
 
 def _private_file(path: Path) -> None:

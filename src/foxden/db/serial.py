@@ -44,6 +44,12 @@ _PSYCOPG_IN_TRANSACTION = 2
 #: where a connection's `info` keeps what runs after its commit (`engine.after_commit`)
 AFTER_COMMIT = "foxden_after_commit"
 
+#: where a PostgreSQL connection's `info` keeps the statements of its transaction not sent yet:
+#: they go ahead of its next statement (`engine.send_deferred`), in the same round trip when
+#: that one is pipelined (`foxden.db.hot.Batch`); a transaction that sends nothing more never
+#: sends them. Absent (SQLite): a statement runs when asked for.
+DEFERRED = "foxden_deferred"
+
 
 @dataclass
 class Batch:
@@ -58,16 +64,28 @@ class Batch:
     def savepoint(self) -> Iterator[Connection]:
         """One `Database.write()` block: a savepoint, rolled back when the block raises. It is
         left open when the block ends (the batch's COMMIT ends them all): a RELEASE would cost
-        PostgreSQL a round trip per call and change nothing."""
+        PostgreSQL a round trip per call and change nothing. On PostgreSQL it is deferred
+        (`DEFERRED`): sent with the block's first statement, never when the block sends none."""
         name = f"foxden_write_{self.depth}"
-        calls = self.conn.info.setdefault(AFTER_COMMIT, [])
+        info = self.conn.info
+        calls = info.setdefault(AFTER_COMMIT, [])
         mark = len(calls)
-        self._run(f"SAVEPOINT {name}")
+        deferred: list[str] | None = info.get(DEFERRED)
+        sql = "SAVEPOINT " + name  # a string of its own: found again by identity
+        at = -1
+        if deferred is None:
+            self._run(sql)
+        else:
+            at = len(deferred)
+            deferred.append(sql)
         self.depth += 1
         try:
             yield self.conn
         except BaseException:
             del calls[mark:]  # what it queued for after the commit goes with it
+            if deferred is not None and len(deferred) > at and deferred[at] is sql:
+                del deferred[at:]  # never sent, nor anything of the block: nothing to undo
+                raise
             try:
                 self._run(f"ROLLBACK TO SAVEPOINT {name}")
             except Exception:
