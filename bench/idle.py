@@ -25,8 +25,9 @@ worker that gets it reports the frame done. Over a fixed window (`--window` seco
   the CPU of the database's server processes serving this farm (`pg_stat_activity`, those
   connected for the whole window);
 - simulator CPU: this process's CPU over the window, same unit (it shares the machine);
-- claims answered per second in the window, and their latency p50/p99. In `poll` mode every
-  claim; in `long-poll` mode the claims the server answered at once (a 204 in under half the
+- claims sent per second in the window, and their latency p50/p99 (a claim sent during the
+  warm-up, when every worker starts at once, is not counted, even when answered in the
+  window). In `poll` mode every claim; in `long-poll` mode the claims the server answered at once (a 204 in under half the
   wait, a 200 within 1 s), while claims it held open (a 204 after half the wait or more, a 200
   after 1 s: it came when work appeared) are counted (`held`) and not put in the latency,
   since their time is the wait itself;
@@ -86,7 +87,7 @@ def percentile(values: list[float], q: float) -> float:
 class Window:
     """What happened between `start` and `end` (monotonic clock)."""
 
-    start: float = 0.0
+    start: float = float("inf")  # nothing is inside before the window opens (the warm-up)
     end: float = float("inf")
     latencies: list[float] = field(default_factory=list)  # answered without being held
     held: int = 0
@@ -144,7 +145,9 @@ class Simulator:
                 got = time.monotonic()
                 took = got - sent
                 w = self.window
-                counted = w.inside(got)  # answered in the window (a held one: sent before)
+                # sent in the window (answered whenever: the run goes on a while after it); a
+                # claim sent in the warm-up, when every worker starts at once, is not counted
+                counted = w.inside(sent)
                 if counted:
                     w.claims += 1
                     if self.mode == "long-poll" and _held(status, took):

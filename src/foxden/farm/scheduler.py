@@ -15,6 +15,7 @@ from foxden.core.states import (
     Event,
     FrameStatus,
     LeaseState,
+    WorkerMode,
     WorkerState,
 )
 from foxden.db import hot
@@ -75,8 +76,13 @@ _WORKER_SEEN = text("UPDATE workers SET status = :status, last_seen = :now " + _
 _WORKER_SEEN_MACHINE = Hot(_WORKER_SEEN.text + " RETURNING cores, slots, gpus, failure_streak")
 _RESET_STREAK = Hot("UPDATE workers SET failure_streak = 0 WHERE id = :worker_id")
 _WORKER_STANDING = text("SELECT status, approved FROM workers WHERE id = :worker_id")
-# an idle claim's check that the worker's row needs no write (see `_seen_lately`)
-_WORKER_SEEN_AT = text("SELECT status, approved, last_seen FROM workers WHERE id = :worker_id")
+# an idle claim's check that the worker's row needs no write (see `_seen_lately`), and whether
+# the candidate query's rules of the worker's own (active, blocklisted) narrowed what it found
+_WORKER_SEEN_AT = text(
+    "SELECT status, approved, last_seen, admin_state, EXISTS (SELECT 1 FROM "
+    "worker_task_failures AS wtf WHERE wtf.worker_id = workers.id "
+    "AND wtf.failures >= :max_failures) AS blocklisted FROM workers WHERE id = :worker_id"
+)
 #: seconds an idle worker's `last_seen` may lag behind its polls: an idle claim that finds
 #: nothing writes it only when older than this, so idle polls are read-only queries
 SEEN_EVERY = 5.0
@@ -184,7 +190,7 @@ def claim_many(
         eligible = looked.eligible
     elif not busy:
         found = look(db, worker, policy, now)
-        if found is None:
+        if not found.due:
             return []
         eligible = found.eligible
     with db.write(durable=False) as conn:
@@ -198,10 +204,15 @@ def claim_many(
 
 @dataclass(frozen=True)
 class Looked:
-    """What an idle claim's read found: the candidates it may take (none: only the worker's
-    `last_seen` is due)."""
+    """What an idle claim's read found: the candidates it may take."""
 
     eligible: list[_Candidate]
+    #: whether the claim goes on in a write transaction: candidates to take, or the worker's
+    #: row to write (`last_seen` due, or its standing to check); else it is answered "no work"
+    due: bool = True
+    #: nothing eligible, and not for a rule of the worker's own (it is active, and blocklisted
+    #: on no task): nothing for any worker with the same software and tags (`wakeups.IdleMemo`)
+    for_anyone: bool = False
 
 
 def look(
@@ -209,19 +220,24 @@ def look(
     worker: WorkerInfo,
     policy: FailurePolicy = failure_memory.DEFAULT,
     now: float | None = None,
-) -> Looked | None:
-    """The read-only first step of a claim that is not `busy` (`claim_many`): None when
-    nothing is eligible and the worker's row needs no write (the claim is answered with no
-    work), else what the write transaction goes on with. One read transaction, no write lock:
-    a server runs many at once."""
+) -> Looked:
+    """The read-only first step of a claim that is not `busy` (`claim_many`): the candidates,
+    and whether the claim needs its write transaction (not when nothing is eligible and the
+    worker's row needs no write: the claim is answered with no work). One read transaction, no
+    write lock: a server runs many at once."""
     if not worker.software_keys:
-        return None
+        return Looked([], due=False)
     now = time.time() if now is None else now
+    params = _claim_params(worker, policy)
     with db.read() as conn:  # an idle poll: a read-only query, no write transaction
-        eligible = _eligible(conn, worker, _claim_params(worker, policy))
-        if not eligible and _seen_lately(conn, worker.id, now):
-            return None
-    return Looked(eligible)
+        eligible = _eligible(conn, worker, params)
+        if eligible:
+            return Looked(eligible)
+        row = conn.execute(
+            _WORKER_SEEN_AT, {"worker_id": worker.id, "max_failures": policy.task_failures}
+        ).first()
+    anyone = row is not None and row.admin_state == WorkerMode.ACTIVE.value and not row.blocklisted
+    return Looked([], due=not _seen_lately(row, now), for_anyone=anyone)
 
 
 @dataclass(frozen=True)
@@ -334,11 +350,10 @@ def _count_load(eligible: list[_Candidate], cand: _Candidate, taken: int) -> Non
             other.load += taken / share
 
 
-def _seen_lately(conn: Connection, worker_id: int, now: float) -> bool:
-    """Whether an idle claim may leave the worker's row as it is: approved, already idle and
-    seen less than SEEN_EVERY seconds ago. Otherwise the claim writes (`_admit`), which also
-    refuses a revoked worker or one awaiting approval."""
-    row = conn.execute(_WORKER_SEEN_AT, {"worker_id": worker_id}).first()
+def _seen_lately(row: Any, now: float) -> bool:
+    """Whether an idle claim may leave the worker's row (`_WORKER_SEEN_AT`) as it is: approved,
+    already idle and seen less than SEEN_EVERY seconds ago. Otherwise the claim writes
+    (`_admit`), which also refuses a revoked worker or one awaiting approval."""
     return (
         row is not None
         and bool(row.approved)

@@ -23,6 +23,15 @@ same worker (same software and tags) while no work appeared since, within `IDLE_
 is answered "no work" at once. The memo can only say "nothing", never give work; what it costs
 is that work made where this process does not see it (another server process) waits that
 long, and a worker's `last_seen` then lags its polls by up to that too.
+
+Work appearing moves the generation for every worker, so after each submit a thousand polling
+workers would all query again, though one took the work and nothing is left for the others.
+The memo therefore also keeps, per kind of worker (software and tags), the generation at which
+a claim found nothing for any worker of that kind (`scheduler.Looked.for_anyone`: the worker
+itself active and blocklisted on no task, so that nothing of its own narrowed the query). A
+worker whose own empty claim is recent (within `IDLE_MEMO_SECONDS`, so it still queries, and
+has its `last_seen` written, that often) is answered from it too: after a submit, a few claims
+of each kind query, not every worker.
 """
 
 from __future__ import annotations
@@ -103,30 +112,43 @@ class IdleMemo:
         self.seconds = seconds
         self.size = size
         self._found_nothing: dict[int, tuple[Any, int, float]] = {}
+        self._for_anyone: dict[Any, tuple[int, float]] = {}  # kind -> generation, when
 
     def still_nothing(self, worker_id: int, worker: Any, generation: int, now: float) -> bool:
         """Whether a claim of `worker` (its `WorkerInfo`: id, software, tags) may be answered
-        "no work" without a query: its last one found nothing at this `generation`, less than
-        `seconds` ago."""
+        "no work" without a query: its last one found nothing less than `seconds` ago, at this
+        `generation`, or since then one found nothing at it for any worker of its kind."""
         last = self._found_nothing.get(worker_id)
-        return (
-            last is not None
-            and last[1] == generation
-            and last[0] == worker
-            and 0 <= now - last[2] < self.seconds
-        )
+        if last is None or last[0] != worker or not 0 <= now - last[2] < self.seconds:
+            return False
+        if last[1] == generation:
+            return True
+        kind = self._for_anyone.get(_kind(worker))
+        return kind is not None and kind[0] == generation and 0 <= now - kind[1] < self.seconds
 
-    def found_nothing(self, worker_id: int, worker: Any, generation: int, now: float) -> None:
-        """Note that a claim whose query started at `generation` found nothing."""
+    def found_nothing(
+        self, worker_id: int, worker: Any, generation: int, now: float, *, for_anyone: bool = False
+    ) -> None:
+        """Note that a claim whose query started at `generation` found nothing; `for_anyone`:
+        nothing for any worker of its kind either (`scheduler.Looked.for_anyone`)."""
         if len(self._found_nothing) >= self.size:
             old = [k for k, v in self._found_nothing.items() if now - v[2] >= self.seconds]
             for key in old or list(self._found_nothing)[: self.size // 2]:
                 del self._found_nothing[key]
         self._found_nothing[worker_id] = (worker, generation, now)
+        if for_anyone:
+            if len(self._for_anyone) >= self.size:
+                self._for_anyone.clear()
+            self._for_anyone[_kind(worker)] = (generation, now)
 
     def forget(self, worker_id: int) -> None:
         """Forget the worker's empty claim (it got work)."""
         self._found_nothing.pop(worker_id, None)
+
+
+def _kind(worker: Any) -> Any:
+    """What the candidate query asks of a worker besides its own row: its software and tags."""
+    return (getattr(worker, "software_keys", None), getattr(worker, "tags", None))
 
 
 def _wake(fut: asyncio.Future[None]) -> None:

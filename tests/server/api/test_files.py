@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 
 import pytest
 
@@ -194,7 +195,8 @@ def test_an_unchanged_manifest_takes_no_write_transaction(
     real_write = db.write
 
     def counted() -> object:
-        writes.append(1)
+        if not threading.current_thread().name.startswith("foxden-"):  # not the reaper's
+            writes.append(1)
         return real_write()
 
     monkeypatch.setattr(db, "write", counted)

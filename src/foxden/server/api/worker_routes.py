@@ -219,16 +219,20 @@ def claim_now(
     )
 
 
-async def claim_once(farm: Farm, worker: WorkerInfo, body: ClaimIn, slots: int) -> list[LeaseOut]:
+async def claim_once(
+    farm: Farm, worker: WorkerInfo, body: ClaimIn, slots: int
+) -> tuple[list[LeaseOut], bool]:
     """A claim that does not wait: its read in the thread pool, where many run at once; its
     write on the writer thread, only when there is something to take or the worker's
-    `last_seen` is due (`scheduler.look`)."""
+    `last_seen` is due (`scheduler.look`). Its leases, and whether it found nothing for any
+    worker of its kind either (`scheduler.Looked.for_anyone`)."""
     if slots < 1:
-        return []
+        return [], False
     looked = await run_in_threadpool(scheduler.look, farm.db, worker, failure_policy(farm))
-    if looked is None:
-        return []
-    return await in_writer(farm.db, claim_now, farm, worker, body, slots, looked)
+    if not looked.due:
+        return [], looked.for_anyone
+    leases = await in_writer(farm.db, claim_now, farm, worker, body, slots, looked)
+    return leases, looked.for_anyone and not leases
 
 
 async def claim_waiting(
@@ -252,11 +256,13 @@ async def claim_waiting(
         while True:
             generation = signal.generation
             if signal.idle.still_nothing(worker.id, worker, generation, loop.time()):
-                leases = []  # nothing new since its last claim found nothing (IdleMemo)
+                leases: list[LeaseOut] = []  # nothing new since its last empty claim (IdleMemo)
             else:
-                leases = await claim_once(farm, worker, body, slots)
+                leases, for_anyone = await claim_once(farm, worker, body, slots)
                 if not leases:
-                    signal.idle.found_nothing(worker.id, worker, generation, loop.time())
+                    signal.idle.found_nothing(
+                        worker.id, worker, generation, loop.time(), for_anyone=for_anyone
+                    )
             if leases:
                 signal.idle.forget(worker.id)
                 if woken:
