@@ -33,6 +33,9 @@ worker that gets it reports the frame done. Over a fixed window (`--window` seco
   since their time is the wait itself;
 - submit -> claimed: from sending the submit request to the reply of the claim (200) that got
   the task (the submit's own time included), p50 and max over the window's probes.
+- in the JSON only: the probes' times and the claims' latencies by the half second they were sent
+  in (`latency_by_half_second`: count, p50, max), which tell a steady tail from stalls after
+  each submit.
 
     python bench/idle.py                                  # SQLite and PostgreSQL, 200 and 1,000 workers
     python bench/idle.py --db sqlite --workers 1000 --window 30
@@ -90,6 +93,7 @@ class Window:
     start: float = float("inf")  # nothing is inside before the window opens (the warm-up)
     end: float = float("inf")
     latencies: list[float] = field(default_factory=list)  # answered without being held
+    sent_at: list[float] = field(default_factory=list)  # when each of `latencies` was sent
     held: int = 0
     claims: int = 0
     got_work: int = 0
@@ -154,6 +158,7 @@ class Simulator:
                         w.held += 1
                     else:
                         w.latencies.append(took)
+                        w.sent_at.append(sent)
                 if status == 200:
                     lease = json.loads(payload)
                     w.claimed_at.setdefault(int(lease["task"]["id"]), got)
@@ -354,7 +359,26 @@ async def run_mode(
         "submit_to_claim_p50_ms": round(1000 * statistics.median(waits), 1) if waits else None,
         "submit_to_claim_max_ms": round(1000 * max(waits), 1) if waits else None,
         "load": [round(x, 2) for x in os.getloadavg()],
+        "probes_at_s": sorted(round(at - t0, 2) for at in submitted.values()),
+        "latency_by_half_second": _by_half_second(sim.window, t0),
     }
+
+
+def _by_half_second(w: Window, t0: float) -> list[dict[str, float]]:
+    """The claims' latencies by the half second of the window they were sent in (count, p50,
+    max): a tail that is a stall after each probe shows as a run of slow buckets after it."""
+    buckets: dict[int, list[float]] = {}
+    for sent, took in zip(w.sent_at, w.latencies, strict=True):
+        buckets.setdefault(int((sent - t0) * 2), []).append(took)
+    return [
+        {
+            "at_s": k / 2,
+            "claims": len(v),
+            "p50_ms": round(1000 * percentile(v, 0.5), 1),
+            "max_ms": round(1000 * max(v), 1),
+        }
+        for k, v in sorted(buckets.items())
+    ]
 
 
 async def _register_all(farm: bigfarm.Farm, n: int) -> list[str]:

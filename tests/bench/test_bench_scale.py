@@ -165,3 +165,7 @@ def test_idle_runs_at_a_tiny_size(db: str, tmp_path: Path) -> None:
         assert r["probes"] >= 2 and r["probes_claimed"] >= 1
         assert r["server_cpu_pct"] > 0
         assert (r["db_cpu_pct"] is None) == (db == "sqlite")
+        buckets = r["latency_by_half_second"]
+        assert sum(b["claims"] for b in buckets) == r["answered"]
+        assert all(0 <= b["at_s"] <= r["window_s"] for b in buckets)  # sent in the window
+        assert len(r["probes_at_s"]) == r["probes"]
