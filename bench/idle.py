@@ -27,15 +27,15 @@ worker that gets it reports the frame done. Over a fixed window (`--window` seco
 - simulator CPU: this process's CPU over the window, same unit (it shares the machine);
 - claims sent per second in the window, and their latency p50/p99 (a claim sent during the
   warm-up, when every worker starts at once, is not counted, even when answered in the
-  window). In `poll` mode every claim; in `long-poll` mode the claims the server answered at once (a 204 in under half the
-  wait, a 200 within 1 s), while claims it held open (a 204 after half the wait or more, a 200
-  after 1 s: it came when work appeared) are counted (`held`) and not put in the latency,
-  since their time is the wait itself;
+  window). In `poll` mode every claim; in `long-poll` mode the claims the server answered
+  at once (a 204 in under half the wait, a 200 within 1 s), while claims it held open (a 204
+  after half the wait or more, a 200 after 1 s: it came when work appeared) are counted
+  (`held`) and not put in the latency, since their time is the wait itself;
 - submit -> claimed: from sending the submit request to the reply of the claim (200) that got
   the task (the submit's own time included), p50 and max over the window's probes.
-- in the JSON only: the probes' times and the claims' latencies by the half second they were sent
-  in (`latency_by_half_second`: count, p50, max), which tell a steady tail from stalls after
-  each submit.
+- in the JSON only: the probes' times and the claims' latencies by the half second they were
+  sent in (`latency_by_half_second`: count, p50, max), which tell a steady tail from stalls
+  after each submit.
 
     python bench/idle.py                                  # SQLite and PostgreSQL, 200 and 1,000 workers
     python bench/idle.py --db sqlite --workers 1000 --window 30

@@ -65,7 +65,8 @@ class Batch:
         """One `Database.write()` block: a savepoint, rolled back when the block raises. It is
         left open when the block ends (the batch's COMMIT ends them all): a RELEASE would cost
         PostgreSQL a round trip per call and change nothing. On PostgreSQL it is deferred
-        (`DEFERRED`): sent with the block's first statement, never when the block sends none."""
+        (`DEFERRED`): sent with the block's first statement, dropped when the block ends
+        without one (nothing can roll back to it then)."""
         name = f"foxden_write_{self.depth}"
         info = self.conn.info
         calls = info.setdefault(AFTER_COMMIT, [])
@@ -83,14 +84,14 @@ class Batch:
             yield self.conn
         except BaseException:
             del calls[mark:]  # what it queued for after the commit goes with it
-            if deferred is not None and len(deferred) > at and deferred[at] is sql:
-                del deferred[at:]  # never sent, nor anything of the block: nothing to undo
-                raise
-            try:
-                self._run(f"ROLLBACK TO SAVEPOINT {name}")
-            except Exception:
-                self.broken = True  # the transaction ended under it: the batch runs again
+            if not _drop_unsent(deferred, at, sql):  # sent: the block's statements undone
+                try:
+                    self._run(f"ROLLBACK TO SAVEPOINT {name}")
+                except Exception:
+                    self.broken = True  # the transaction ended under it: the batch runs again
             raise
+        else:
+            _drop_unsent(deferred, at, sql)
         finally:
             self.depth -= 1
 
@@ -110,6 +111,15 @@ class Batch:
         if isinstance(dbapi, sqlite3.Connection):
             return dbapi.in_transaction
         return int(dbapi.info.transaction_status) == _PSYCOPG_IN_TRANSACTION
+
+
+def _drop_unsent(deferred: list[str] | None, at: int, sql: str) -> bool:
+    """Drop the deferred savepoint `sql` (at `at` of `deferred`) if it was never sent, with what
+    its block deferred after it; whether it was unsent (the block sent no statement)."""
+    if deferred is not None and len(deferred) > at and deferred[at] is sql:
+        del deferred[at:]
+        return True
+    return False
 
 
 @dataclass

@@ -232,7 +232,7 @@ async def claim_once(
     if not looked.due:
         return [], looked.for_anyone
     leases = await in_writer(farm.db, claim_now, farm, worker, body, slots, looked)
-    return leases, looked.for_anyone and not leases
+    return leases, looked.for_anyone  # only ever true with nothing eligible, so no leases
 
 
 async def claim_waiting(
